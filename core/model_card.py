@@ -1,0 +1,133 @@
+"""The JSON sidecar that makes every exported ONNX model describe itself (no torch needed to read it).
+
+Contract shared by the exporter (``core.export``, torch side) and inference (``core.inference``,
+onnxruntime side). For ``NAME.onnx`` the sidecar is ``NAME.json``:
+
+* ONNX graph: one input ``"image"`` of shape (batch, 1, 28, 28), float32, already normalised
+  as ``(pixel/255 - mean) / std``; outputs ``"logits"`` (batch, 10) followed by one output per conv
+  layer, named ``"act_<i>"`` with shape (batch, C, H, W), listed in ``activations``.
+* ``sha256`` is the digest of the ONNX file's bytes; inference refuses a file whose digest differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+INPUT_NAME = "image"
+LOGITS_NAME = "logits"
+INPUT_SHAPE = (1, 28, 28)  # (C, H, W), batch axis is dynamic
+CLASS_LABELS = tuple(str(d) for d in range(10))
+
+
+class ModelCardError(ValueError):
+    """The sidecar is missing, malformed or does not match its ONNX file."""
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str  # graph output name, e.g. "act_0"
+    layer: str  # human label, e.g. "conv1 (3x3, 32 ch) + ReLU"
+    shape: tuple[int, int, int]  # (C, H, W)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str  # file stem, e.g. "twoconv"
+    title: str  # what the picker shows, e.g. "Two-conv CNN (shipped)"
+    architecture: dict[str, Any]  # the ArchSpec as a plain dict (core.models.spec_to_dict)
+    dataset: str  # e.g. "MNIST 5k shipped training digits, 4,500 train / 500 validation"
+    training: dict[str, Any]  # optimizer, lr, epochs, batch size, seed, augmentation, seconds
+    test_accuracy: float  # on the official 10k test set, 0..1
+    params: int
+    mean: float  # normalisation: x = (pixel/255 - mean) / std
+    std: float
+    opset: int
+    exporter: str  # e.g. "torch.onnx.export(dynamo=True)"
+    versions: dict[str, str]  # torch, onnx, onnxruntime, numpy, python
+    created: str  # ISO 8601 UTC
+    sha256: str  # of the .onnx bytes
+    activations: tuple[Activation, ...] = ()
+    parity_max_abs_diff: float | None = None  # onnxruntime vs torch logits on test digits
+    per_class_accuracy: tuple[float, ...] = ()
+    input_name: str = INPUT_NAME
+    input_shape: tuple[int, int, int] = INPUT_SHAPE
+    labels: tuple[str, ...] = CLASS_LABELS
+    notes: str = ""
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+REQUIRED = (
+    "name", "title", "architecture", "dataset", "training", "test_accuracy", "params", "mean", "std",
+    "opset", "exporter", "versions", "created", "sha256",
+)
+
+
+def card_from_dict(data: dict[str, Any], source: str = "sidecar") -> ModelCard:
+    if not isinstance(data, dict):
+        raise ModelCardError(f"{source}: expected a JSON object.")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise ModelCardError(f"{source}: missing fields {', '.join(missing)}.")
+    try:
+        acts = tuple(
+            Activation(str(a["name"]), str(a["layer"]), tuple(int(x) for x in a["shape"]))  # type: ignore[arg-type]
+            for a in data.get("activations", ())
+        )
+        card = ModelCard(
+            name=str(data["name"]), title=str(data["title"]), architecture=dict(data["architecture"]),
+            dataset=str(data["dataset"]), training=dict(data["training"]),
+            test_accuracy=float(data["test_accuracy"]), params=int(data["params"]),
+            mean=float(data["mean"]), std=float(data["std"]), opset=int(data["opset"]),
+            exporter=str(data["exporter"]), versions={str(k): str(v) for k, v in dict(data["versions"]).items()},
+            created=str(data["created"]), sha256=str(data["sha256"]), activations=acts,
+            parity_max_abs_diff=None if data.get("parity_max_abs_diff") is None else float(data["parity_max_abs_diff"]),
+            per_class_accuracy=tuple(float(x) for x in data.get("per_class_accuracy", ())),
+            input_name=str(data.get("input_name", INPUT_NAME)),
+            input_shape=tuple(int(x) for x in data.get("input_shape", INPUT_SHAPE)),  # type: ignore[arg-type]
+            labels=tuple(str(x) for x in data.get("labels", CLASS_LABELS)),
+            notes=str(data.get("notes", "")), schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            extra=dict(data.get("extra", {})),
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelCardError(f"{source}: malformed field ({exc}).") from exc
+    if not (math.isfinite(card.std) and card.std > 0 and math.isfinite(card.mean)):
+        raise ModelCardError(f"{source}: normalisation std must be a positive number.")
+    if card.input_shape != INPUT_SHAPE:
+        raise ModelCardError(f"{source}: input shape {card.input_shape} is not (1, 28, 28).")
+    if len(card.labels) != 10:
+        raise ModelCardError(f"{source}: expected 10 class labels, got {len(card.labels)}.")
+    return card
+
+
+def sidecar_path(onnx_path: Path) -> Path:
+    return onnx_path.with_suffix(".json")
+
+
+def read_card(onnx_path: Path) -> ModelCard:
+    path = sidecar_path(Path(onnx_path))
+    if not path.exists():
+        raise ModelCardError(f"{path.name} is missing: every model needs its JSON sidecar.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelCardError(f"{path.name} is not valid JSON ({exc}).") from exc
+    return card_from_dict(data, path.name)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,42 @@
+"""Home: what ConvLab teaches, one card per lesson, and how a CNN sees in one paragraph."""
+
+import streamlit as st
+
+from ui.nav import ensure_navigation
+from ui.registry import LESSONS
+
+ensure_navigation()
+
+st.title("🧠 ConvLab: how convolutional networks see")
+st.markdown(
+    "Hands-on lessons on the ideas inside a convolutional neural network (CNN). Every number on these "
+    "pages is computed live (checked against PyTorch where it matters), every view can be shared as a "
+    "link that reopens exactly what you see, and nothing needs an internet connection."
+)
+
+st.subheader("How a CNN sees, in one paragraph")
+st.markdown(
+    "A CNN does not look at a whole image at once. Each **convolution** layer slides small grids of "
+    "weights (**kernels**, e.g. 3×3) across the image and, at every position, multiplies the pixels "
+    "under the kernel by the weights and adds them up: one number per position, a **feature map** that "
+    "lights up where the pattern the kernel encodes (an edge, a curve) appears. **Stride** and "
+    "**padding** decide how far the kernel jumps and what happens at the border, and so how big the "
+    "feature map is. **Pooling** shrinks feature maps by keeping the strongest (max) or average response "
+    "in each small window, which makes the network tolerant to small shifts. Stacking layers lets later "
+    "kernels combine earlier patterns over ever larger **receptive fields**, until a final layer turns "
+    "them into ten scores, one per digit. Nobody designs these kernels by hand: training adjusts them, "
+    "batch by batch, to make the right score win."
+)
+
+st.subheader("Lessons")
+cols = st.columns(min(3, len(LESSONS)) or 1)
+for i, page in enumerate(LESSONS):
+    with cols[i % len(cols)].container(border=True):
+        st.markdown(f"### {page.icon} {page.title}")
+        st.write(page.blurb)
+        st.page_link(page.file, label=f"Open {page.title}", icon="➡️")
+
+st.caption(
+    "MNIST digits © Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0. "
+    "Tip: every page has a 🔗 Share button; its link reopens the exact view."
+)

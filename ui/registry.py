@@ -1,0 +1,27 @@
+"""The list of ConvLab's pages: the entry script routes from it and the home page draws its cards.
+
+A page is listed here only once it works end to end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    file: str  # path relative to the repo root
+    url_path: str  # stable deep-link path; equal to the file stem (see ui.nav.ensure_navigation)
+    title: str
+    icon: str
+    blurb: str  # one line for the home page card
+
+
+HOME = PageInfo("pages/home.py", "home", "Home", "🏠", "What ConvLab teaches and where to start.")
+
+LESSONS: tuple[PageInfo, ...] = (
+    PageInfo(
+        "pages/arithmetic.py", "arithmetic", "Convolution arithmetic", "📐",
+        "Kernel, stride, padding, dilation: watch the window slide and the output size follow the formula.",
+    ),
+)

@@ -1,0 +1,116 @@
+"""Page state ↔ URL: every page's widgets are restored from a share link and written back to it.
+
+Usage in a page::
+
+    values = ui.state.start(PAGE, SCHEMA)      # before any widget: fills st.session_state
+    k = st.slider("Kernel", 1, 9, key=ui.state.wkey(PAGE, "k"))   # no value=: state drives it
+    ...
+    ui.state.finish(PAGE, SCHEMA, {"k": k, ...})   # after the widgets: URL := current view
+
+Rules: a link's parameters win the first time they are seen; when the student comes back to a page
+in the same session (the URL has been cleared by navigation) their last values are restored;
+malformed parameters fall back to defaults with one short notice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from core import share
+
+CLASSROOM_KEY = "classroom"
+
+
+def wkey(page: str, key: str) -> str:
+    """Session-state key of a page's widget (keeps pages from trampling each other's state)."""
+    return f"{page}.{key}"
+
+
+def _page_params(params: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k not in share.GLOBAL_KEYS}
+
+
+def start(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
+    """Seed the page's widget state from the URL or from the session; returns the seeded values."""
+    try:
+        params = st.query_params.to_dict()
+    except Exception:  # a query string Streamlit itself cannot parse: start clean
+        params = {}
+    _read_classroom(params)
+    page_params = _page_params(params)
+    last_written = st.session_state.get(f"_qp.{page}")
+    if page_params and page_params != last_written:
+        decoded = share.decode(schema, page_params)
+        for key, value in decoded.values.items():
+            st.session_state[wkey(page, key)] = value
+        st.session_state[f"_notices.{page}"] = decoded.notices
+        st.session_state[f"_saved.{page}"] = dict(decoded.values)
+    else:
+        saved = st.session_state.get(f"_saved.{page}") or share.defaults(schema)
+        for param in schema:
+            if wkey(page, param.key) not in st.session_state:
+                st.session_state[wkey(page, param.key)] = saved.get(param.key, param.default)
+    notices = st.session_state.pop(f"_notices.{page}", ())
+    if notices:
+        st.warning("This link had settings ConvLab could not use, so defaults were used instead:\n\n"
+                   + "\n".join(f"- {n}" for n in notices[:6]), icon="🔗")
+    return {p.key: st.session_state[wkey(page, p.key)] for p in schema}
+
+
+def get(page: str, key: str) -> Any:
+    return st.session_state[wkey(page, key)]
+
+
+def clamp(page: str, key: str, lo: int | float, hi: int | float) -> None:
+    """Keep a stored value inside a widget's current range (ranges can depend on other widgets)."""
+    k = wkey(page, key)
+    if k in st.session_state and isinstance(st.session_state[k], (int, float)):
+        st.session_state[k] = type(st.session_state[k])(min(max(st.session_state[k], lo), hi))
+
+
+def finish(page: str, schema: Sequence[share.Param], values: Mapping[str, Any]) -> dict[str, str]:
+    """Write the current view into the URL (so the address bar is always a share link)."""
+    values = {p.key: values.get(p.key, p.default) for p in schema}
+    st.session_state[f"_saved.{page}"] = dict(values)
+    params = share.encode(schema, values)
+    st.session_state[f"_qp.{page}"] = dict(params)
+    if is_classroom():
+        params[CLASSROOM_KEY] = "1"
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+    return params
+
+
+def _read_classroom(params: Mapping[str, str]) -> None:
+    raw = params.get(CLASSROOM_KEY)
+    if raw is not None:
+        st.session_state["_classroom"] = str(raw).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_classroom() -> bool:
+    """Classroom links hide advanced controls so a class sees a focused view."""
+    return bool(st.session_state.get("_classroom", False))
+
+
+def share_link(params: Mapping[str, str], classroom: bool | None = None) -> str:
+    """The full link that reopens this view (st.context.url is the page URL without the query)."""
+    base = st.context.url or ""
+    params = dict(params)
+    params.pop(CLASSROOM_KEY, None)
+    if classroom if classroom is not None else is_classroom():
+        params[CLASSROOM_KEY] = "1"
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def share_box(params: Mapping[str, str]) -> None:
+    """A "share this view" popover with a copyable link and the classroom option."""
+    with st.popover("🔗 Share this view", help="A link that reopens exactly what you see now."):
+        classroom = st.toggle(
+            "Classroom link (hide advanced controls)", value=is_classroom(), key=f"_share_classroom",
+            help="Students who open this link see the core controls only.",
+        )
+        st.caption("Copy the link with the button at the right of the box:")
+        st.code(share_link(params, classroom), language=None, wrap_lines=True)
