@@ -1,0 +1,470 @@
+"""Filters and kernels: the one 2-D convolution of ConvLab, im2col, kernel presets and validation.
+
+"Convolution" here means what deep-learning libraries compute (``torch.nn.functional.conv2d``):
+a **cross-correlation**, the kernel slides over the input *without* being flipped. ``true_convolution``
+flips it first, for the comparison the lesson makes.
+
+Public API
+----------
+* ``conv2d(image, kernels, stride=1, padding=0, dilation=1) -> (K, H', W')``: vectorised (a strided
+  sliding-window view contracted with ``np.tensordot``; no per-pixel Python loop). Output sizes come
+  from ``core.arithmetic.conv2d_shape``; padding modes from ``core.arithmetic.resolve_padding``.
+* ``im2col(image, kernel_hw, ...) -> (H'*W', C*kh*kw)``: the patches matrix; ``patches @ W`` is the
+  convolution.
+* ``KERNEL_PRESETS``, ``get_kernel(name, **params) -> (kh, kw)``, ``get_kernels(name, **params) ->
+  (K, kh, kw)``, ``apply_filter(image, name, ...) -> (H', W')`` (handles Sobel magnitude).
+* ``validate_kernel(values) -> (kh, kw)`` float array, or ``KernelError`` with a readable reason.
+* ``microscope(...)``: the window, kernel, products and sum behind one output pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from core import arithmetic
+
+MAX_KERNEL_SIDE = 31  # larger kernels are refused: they are never what a lesson needs
+MAX_ABS_WEIGHT = 1000.0  # kernel weights outside ±1000 are refused as absurd
+MAX_KERNELS = 64
+EDITOR_SIZES: tuple[int, ...] = (3, 5, 7)  # sizes of the custom kernel editor
+
+PairInt = int | tuple[int, int] | Sequence[int]
+Padding = int | str | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | Sequence
+
+
+class KernelError(ValueError):
+    """A kernel that cannot be used (NaN, infinite, empty, absurdly large); the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument normalisation
+
+
+def _pair(value: PairInt, name: str) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    vals = tuple(int(v) for v in value)
+    if len(vals) != 2:
+        raise ValueError(f"The {name} needs one number or two (height, width), got {len(vals)}.")
+    return vals  # type: ignore[return-value]
+
+
+def resolve_padding2d(
+    mode: str, kernel_hw: tuple[int, int], stride: PairInt = 1, dilation: PairInt = 1, explicit: int = 0
+) -> tuple[tuple[tuple[int, int], tuple[int, int]], str | None]:
+    """Padding ((top, bottom), (left, right)) for a mode ('valid', 'same', 'full', 'explicit').
+
+    Delegates each axis to ``core.arithmetic.resolve_padding``; the second item is the reason the mode
+    does not apply (e.g. 'same' with stride 2), or None.
+    """
+    s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
+    ph, reason_h = arithmetic.resolve_padding(mode, kernel_hw[0], s[0], d[0], explicit)
+    pw, reason_w = arithmetic.resolve_padding(mode, kernel_hw[1], s[1], d[1], explicit)
+    return (ph, pw), reason_h or reason_w
+
+
+def _normalise_padding(
+    padding: Padding, kernel_hw: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(padding, str):
+        pads, reason = resolve_padding2d(padding, kernel_hw, stride, dilation)
+        if reason:
+            raise ValueError(reason)
+        return pads
+    if isinstance(padding, (int, np.integer)):
+        p = int(padding)
+        return (p, p), (p, p)
+    items = list(padding)
+    if len(items) != 2:
+        raise ValueError("Padding is one number, (height, width) or ((top, bottom), (left, right)).")
+    out = []
+    for item in items:
+        out.append((int(item), int(item)) if isinstance(item, (int, np.integer)) else _pair(item, "padding"))
+    return out[0], out[1]
+
+
+def _as_image(image: np.ndarray) -> np.ndarray:
+    x = np.asarray(image, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]  # (1, H, W)
+    if x.ndim != 3:
+        raise ValueError(f"An image is (H, W) or (C, H, W); got an array with {x.ndim} dimensions.")
+    if x.size == 0:
+        raise ValueError("The image is empty.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("The image contains NaN or infinite values.")
+    return x
+
+
+def _as_weight(kernels: np.ndarray, channels: int) -> np.ndarray:
+    """Kernels as a torch-style weight (K, C, kh, kw)."""
+    w = np.asarray(kernels, dtype=np.float64)
+    if w.ndim == 2:
+        w = w[None, None]
+    elif w.ndim == 3:
+        if channels != 1:
+            raise ValueError(
+                f"The image has {channels} channels: give kernels of shape (K, {channels}, kh, kw), "
+                "one slice per input channel."
+            )
+        w = w[:, None]
+    elif w.ndim != 4:
+        raise KernelError(f"Kernels are (kh, kw), (K, kh, kw) or (K, C, kh, kw); got {w.ndim} dimensions.")
+    if w.shape[1] != channels:
+        raise ValueError(f"The kernels expect {w.shape[1]} input channels but the image has {channels}.")
+    if w.shape[0] > MAX_KERNELS:
+        raise KernelError(f"At most {MAX_KERNELS} kernels at once (got {w.shape[0]}).")
+    if w.shape[0] < 1 or w.shape[1] < 1:
+        raise KernelError("There are no kernels to apply.")
+    validate_kernel(w[0, 0])  # size limits (all slices share the shape)
+    _check_values(w)
+    return w
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _check_values(w: np.ndarray) -> None:
+    bad = ~np.isfinite(w)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0][-2:])
+        raise KernelError(
+            f"The kernel has a value that is not a finite number at row {idx[0]}, column {idx[1]} "
+            "(NaN or infinity): every weight must be an ordinary number."
+        )
+    big = np.abs(w) > MAX_ABS_WEIGHT
+    if big.any():
+        where = tuple(int(i) for i in np.argwhere(big)[0])
+        idx = where[-2:]
+        raise KernelError(
+            f"The weight at row {idx[0]}, column {idx[1]} is {w[where]:g}: weights must lie "
+            f"between -{MAX_ABS_WEIGHT:g} and {MAX_ABS_WEIGHT:g}."
+        )
+
+
+def validate_kernel(values: np.ndarray | Sequence) -> np.ndarray:
+    """A usable (kh, kw) float kernel from ``values``, or ``KernelError`` saying what is wrong."""
+    try:
+        k = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise KernelError("The kernel must be a grid of numbers (some cells are empty or not numbers).") from exc
+    if k.ndim != 2:
+        raise KernelError(f"A kernel is a 2-D grid of numbers; got {k.ndim} dimensions.")
+    kh, kw = k.shape
+    if kh < 1 or kw < 1:
+        raise KernelError("The kernel is empty: it needs at least one row and one column.")
+    if kh > MAX_KERNEL_SIDE or kw > MAX_KERNEL_SIDE:
+        raise KernelError(
+            f"A {kh}×{kw} kernel is far larger than any CNN uses; ConvLab accepts up to "
+            f"{MAX_KERNEL_SIDE}×{MAX_KERNEL_SIDE}."
+        )
+    _check_values(k)
+    return k
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution
+
+
+def output_shape(
+    in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: PairInt = 1, padding: Padding = 0,
+    dilation: PairInt = 1, out_channels: int = 1,
+) -> arithmetic.Shape2D:
+    """The arithmetic shape (with a readable reason when invalid) for these conv settings."""
+    s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = _normalise_padding(padding, kernel_hw, s, d)
+    return arithmetic.conv2d_shape(in_hw, kernel_hw, s, pads, d, 1, out_channels)
+
+
+def _windows(
+    x: np.ndarray, kernel_hw: tuple[int, int], stride: PairInt, padding: Padding, dilation: PairInt
+) -> tuple[np.ndarray, arithmetic.Shape2D]:
+    """Strided view (C, H', W', kh, kw) of every window of ``x`` (C, H, W), and the shape it matches."""
+    s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
+    (pt, pb), (pl, pr) = _normalise_padding(padding, kernel_hw, s, d)
+    shape = arithmetic.conv2d_shape(x.shape[1:], kernel_hw, s, ((pt, pb), (pl, pr)), d)
+    ho, wo = arithmetic.require(shape)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr))) if (pt or pb or pl or pr) else x  # zero padding
+    span_h = shape.height.effective_kernel
+    span_w = shape.width.effective_kernel
+    view = sliding_window_view(xp, (span_h, span_w), axis=(1, 2))  # (C, Hp-span+1, Wp-span+1, span_h, span_w)
+    view = view[:, : (ho - 1) * s[0] + 1 : s[0], : (wo - 1) * s[1] + 1 : s[1], :: d[0], :: d[1]]
+    return view, shape  # (C, H', W', kh, kw)
+
+
+def conv2d(
+    image: np.ndarray, kernels: np.ndarray, stride: PairInt = 1, padding: Padding = 0, dilation: PairInt = 1
+) -> np.ndarray:
+    """Deep-learning convolution (cross-correlation, no flip), as ``torch.nn.functional.conv2d``.
+
+    image:   (H, W) or (C, H, W)
+    kernels: (kh, kw), (K, kh, kw) (single-channel image) or (K, C, kh, kw)
+    stride, dilation: int or (sh, sw)
+    padding: int, (ph, pw), ((top, bottom), (left, right)), or a mode 'valid' / 'same' / 'full'
+    returns: (K, H', W') float64. Zero padding; sizes from ``core.arithmetic.conv2d_shape``.
+    """
+    x = _as_image(image)  # (C, H, W)
+    w = _as_weight(kernels, x.shape[0])  # (K, C, kh, kw)
+    view, _ = _windows(x, w.shape[2:], stride, padding, dilation)  # (C, H', W', kh, kw)
+    return np.tensordot(w, view, axes=([1, 2, 3], [0, 3, 4]))  # (K, H', W')
+
+
+def true_convolution(
+    image: np.ndarray, kernel: np.ndarray, stride: PairInt = 1, padding: Padding = 0, dilation: PairInt = 1
+) -> np.ndarray:
+    """Convolution as mathematics defines it: the kernel is flipped (both axes) before sliding."""
+    return conv2d(image, flip_kernel(kernel), stride, padding, dilation)
+
+
+def flip_kernel(kernel: np.ndarray) -> np.ndarray:
+    """The kernel rotated by 180° (flipped up-down and left-right); works on (..., kh, kw)."""
+    return np.asarray(kernel)[..., ::-1, ::-1]
+
+
+def flip_relation(kernel: np.ndarray) -> str:
+    """'symmetric' (flip changes nothing), 'antisymmetric' (flip negates it) or 'other'."""
+    k = np.asarray(kernel, dtype=np.float64)
+    f = flip_kernel(k)
+    if np.allclose(f, k):
+        return "symmetric"
+    if np.allclose(f, -k):
+        return "antisymmetric"
+    return "other"
+
+
+def im2col(
+    image: np.ndarray, kernel_hw: tuple[int, int], stride: PairInt = 1, padding: Padding = 0,
+    dilation: PairInt = 1,
+) -> np.ndarray:
+    """The patches matrix (H'*W', C*kh*kw): row r is the window of output pixel (r // W', r % W').
+
+    ``im2col(x, k.shape) @ k.ravel()`` reshaped to (H', W') equals ``conv2d(x, k)[0]``: how conv layers
+    turn convolution into one matrix product.
+    """
+    x = _as_image(image)
+    view, shape = _windows(x, tuple(int(v) for v in kernel_hw), stride, padding, dilation)
+    c, ho, wo, kh, kw = view.shape
+    return np.ascontiguousarray(view.transpose(1, 2, 0, 3, 4)).reshape(ho * wo, c * kh * kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel presets
+
+
+@dataclass(frozen=True)
+class KernelPreset:
+    key: str
+    label: str
+    explanation: str  # one line for the student
+    params: tuple[str, ...] = ()  # keyword parameters get_kernel accepts ("size", "sigma", ...)
+    magnitude: bool = False  # output = sqrt(sum over kernels of response²), with optional threshold
+
+
+KERNEL_PRESETS: dict[str, KernelPreset] = {
+    p.key: p
+    for p in (
+        KernelPreset("identity", "Identity", "A single 1 in the middle: every output pixel copies its input pixel."),
+        KernelPreset("box_blur", "Box blur", "Every weight is 1/(size²): each output is the plain average of its window.",
+                     ("size",)),
+        KernelPreset("gaussian", "Gaussian blur",
+                     "Weights follow a bell curve: near pixels count more than far ones, a smoother blur than the box.",
+                     ("size", "sigma")),
+        KernelPreset("sharpen", "Sharpen",
+                     "5 × the pixel minus its four neighbours: boosts what differs from its surroundings."),
+        KernelPreset("sobel_x", "Sobel x",
+                     "Right column minus left column (middle row counted twice): responds to vertical edges, "
+                     "positive where it gets brighter to the right."),
+        KernelPreset("sobel_y", "Sobel y",
+                     "Bottom row minus top row: responds to horizontal edges, positive where it gets brighter downwards."),
+        KernelPreset("sobel_magnitude", "Sobel magnitude",
+                     "√(Gx² + Gy²) from Sobel x and Sobel y: edge strength in any direction; values under the "
+                     "threshold are set to 0.", ("threshold",), magnitude=True),
+        KernelPreset("prewitt_x", "Prewitt x",
+                     "Like Sobel x but every row counts the same: right column minus left column."),
+        KernelPreset("prewitt_y", "Prewitt y",
+                     "Like Sobel y but every column counts the same: bottom row minus top row."),
+        KernelPreset("laplacian", "Laplacian",
+                     "Four neighbours minus 4 × the centre: zero on flat areas and smooth ramps, strong on "
+                     "edges and dots, with a sign change across each edge."),
+        KernelPreset("emboss", "Emboss",
+                     "Bottom-right minus top-left, plus the pixel itself: edges look raised, lit from one corner."),
+        KernelPreset("custom", "Custom", "Your own weights: type numbers into the grid.", ("values",)),
+    )
+}
+
+_FIXED: dict[str, list[list[float]]] = {
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "prewitt_x": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
+    "prewitt_y": [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+}
+
+
+def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> np.ndarray:
+    """A normalised (size, size) Gaussian: exp(-(x²+y²)/(2σ²)), summing to 1."""
+    if size < 1 or size % 2 == 0 or size > MAX_KERNEL_SIDE:
+        raise KernelError(f"The Gaussian size must be an odd number from 1 to {MAX_KERNEL_SIDE} (got {size}).")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise KernelError(f"The Gaussian sigma must be a positive number (got {sigma}).")
+    r = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def custom_kernel(values: Sequence[float], size: int | None = None) -> np.ndarray:
+    """A square custom kernel from its values row by row (9, 25 or 49 of them)."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    side = size if size is not None else int(round(math.sqrt(flat.size)))
+    if side * side != flat.size:
+        raise KernelError(f"A {side}×{side} kernel needs {side * side} values, got {flat.size}.")
+    return validate_kernel(flat.reshape(side, side))
+
+
+def get_kernels(name: str, **params) -> np.ndarray:
+    """The kernel(s) of a preset as (K, kh, kw): two (Gx, Gy) for 'sobel_magnitude', else one.
+
+    Params: box_blur(size=3), gaussian(size=5, sigma=1.0), custom(values=..., size=None);
+    'threshold' is accepted (and ignored here) by sobel_magnitude, see ``apply_filter``.
+    """
+    if name not in KERNEL_PRESETS:
+        raise KernelError(f"Unknown kernel preset {name!r}; choose one of {', '.join(KERNEL_PRESETS)}.")
+    unknown = set(params) - set(KERNEL_PRESETS[name].params)
+    if unknown:
+        raise KernelError(f"The {KERNEL_PRESETS[name].label} preset has no parameter {sorted(unknown)[0]!r}.")
+    if name in _FIXED:
+        return np.asarray(_FIXED[name], dtype=np.float64)[None]
+    if name == "box_blur":
+        size = int(params.get("size", 3))
+        if size < 1 or size > MAX_KERNEL_SIDE:
+            raise KernelError(f"The box blur size must be from 1 to {MAX_KERNEL_SIDE} (got {size}).")
+        return np.full((1, size, size), 1.0 / (size * size))
+    if name == "gaussian":
+        return gaussian_kernel(int(params.get("size", 5)), float(params.get("sigma", 1.0)))[None]
+    if name == "sobel_magnitude":
+        return np.stack([np.asarray(_FIXED["sobel_x"], float), np.asarray(_FIXED["sobel_y"], float)])
+    if "values" not in params:
+        raise KernelError("The custom kernel needs its values.")
+    return custom_kernel(params["values"], params.get("size"))[None]
+
+
+def get_kernel(name: str, **params) -> np.ndarray:
+    """The (kh, kw) kernel of a single-kernel preset, e.g. ``get_kernel('sobel_x')``."""
+    ks = get_kernels(name, **params)
+    if ks.shape[0] != 1:
+        raise KernelError(
+            f"{KERNEL_PRESETS[name].label} combines {ks.shape[0]} kernels; use get_kernels or apply_filter."
+        )
+    return ks[0]
+
+
+def combine_magnitude(responses: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """sqrt(sum of squares) over the first axis of (K, H', W'), values under ``threshold`` set to 0."""
+    mag = np.sqrt(np.sum(np.square(responses), axis=0))
+    if threshold > 0:
+        mag = np.where(mag < threshold, 0.0, mag)
+    return mag
+
+
+def apply_filter(
+    image: np.ndarray, name: str, stride: PairInt = 1, padding: Padding = 0, dilation: PairInt = 1,
+    **params,
+) -> np.ndarray:
+    """A preset applied to a single-channel (H, W) image → (H', W') feature map."""
+    preset = KERNEL_PRESETS.get(name)
+    threshold = float(params.pop("threshold", 0.0)) if preset and preset.magnitude else None
+    kernels = get_kernels(name, **params)
+    responses = conv2d(image, kernels, stride, padding, dilation)  # (K, H', W')
+    if preset is not None and preset.magnitude:
+        return combine_magnitude(responses, threshold or 0.0)
+    return responses[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# What one output pixel is made of
+
+
+@dataclass(frozen=True)
+class Microscope:
+    """Everything behind output pixel (row, col) for one kernel."""
+
+    row: int
+    col: int
+    rows: tuple[int, ...]  # input rows of the taps (negative / ≥ H inside the padding)
+    cols: tuple[int, ...]
+    window: np.ndarray  # (kh, kw) input values under the taps (0 in the padding)
+    in_padding: np.ndarray  # (kh, kw) bool: the tap reads a padding zero
+    kernel: np.ndarray  # (kh, kw)
+    products: np.ndarray  # (kh, kw) window * kernel
+    total: float  # products.sum(): the output value
+
+
+def microscope(
+    image: np.ndarray, kernel: np.ndarray, row: int, col: int, stride: PairInt = 1, padding: Padding = 0,
+    dilation: PairInt = 1,
+) -> Microscope:
+    """The input window, kernel, element-wise products and their sum for output pixel (row, col)."""
+    x = _as_image(image)
+    if x.shape[0] != 1:
+        raise ValueError("The microscope looks at single-channel (H, W) images.")
+    k = validate_kernel(kernel)
+    s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
+    (pt, pb), (pl, pr) = _normalise_padding(padding, k.shape, s, d)
+    shape = arithmetic.conv2d_shape(x.shape[1:], k.shape, s, ((pt, pb), (pl, pr)), d)
+    win = arithmetic.conv_window(shape, row, col)  # padded coordinates
+    rows = np.asarray(win.rows) - pt
+    cols = np.asarray(win.cols) - pl
+    h, w = x.shape[1:]
+    inside = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]  # (kh, kw)
+    window = np.where(inside, x[0][np.clip(rows, 0, h - 1)[:, None], np.clip(cols, 0, w - 1)[None, :]], 0.0)
+    products = window * k
+    return Microscope(row, col, tuple(int(r) for r in rows), tuple(int(c) for c in cols), window, ~inside, k,
+                      products, float(products.sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Display helpers
+
+
+DISPLAY_MODES: dict[str, str] = {
+    "signed": "Signed values (blue < 0 < red)",
+    "clip": "Clip to 0…1",
+    "normalise": "Normalise min…max to 0…1",
+}
+
+
+def display_values(output: np.ndarray, mode: str) -> np.ndarray:
+    """Output values transformed for display: raw ('signed'), clipped to [0, 1], or min-max stretched."""
+    out = np.asarray(output, dtype=np.float64)
+    if mode == "signed":
+        return out
+    if mode == "clip":
+        return np.clip(out, 0.0, 1.0)
+    if mode == "normalise":
+        lo, hi = float(out.min()), float(out.max())
+        return np.zeros_like(out) if hi - lo <= 1e-12 else (out - lo) / (hi - lo)
+    raise ValueError(f"Unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}.")
+
+
+WORKED_IMAGE = np.array(
+    [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=np.float64
+)
+WORKED_KERNEL = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=np.float64)
+WORKED_OUTPUT = np.array([[4, 3, 4], [2, 4, 3], [2, 3, 4]], dtype=np.float64)
+
+# A bank of four kernels for "several kernels at once give several feature maps".
+BANK: tuple[str, ...] = ("sobel_x", "sobel_y", "laplacian", "sharpen")
+
+
+def kernel_bank(names: Sequence[str] = BANK) -> np.ndarray:
+    """(K, 3, 3) stack of single-kernel presets."""
+    return np.stack([get_kernel(n) for n in names])
