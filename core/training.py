@@ -1,0 +1,602 @@
+"""Training and evaluation: returns data, never prints, so the page, the benchmark and the tests share it.
+
+* The device is chosen once (``pick_device``) and passed down.
+* The data live as normalised float tensors on that device; a batch is an index into them (no
+  per-sample Python work in the loop). Augmentation is one batched ``grid_sample`` (``core.augment``).
+* ``TrainingRun`` is a resumable stepper: if a caller's callback raises in the middle of an epoch (the
+  page's script gets interrupted by a Stop click), the run keeps the model and where it was, and
+  ``step`` continues from the next batch, or ``finish`` evaluates what has been trained so far.
+* ``fit`` is the one-call version: run to completion (or stop/divergence/time limit) and evaluate on the
+  official 10k test set.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core import data as cdata
+from core.augment import random_affine
+from core.models import ArchSpec, build_model
+
+OPTIMIZERS: dict[str, str] = {
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "sgd": "SGD + momentum",
+    "adadelta": "Adadelta",
+}
+SCHEDULES: dict[str, str] = {
+    "constant": "constant",
+    "onecycle": "one-cycle (warm up, then anneal)",
+    "cosine": "cosine decay",
+}
+DATASETS: dict[str, str] = {
+    "shipped5k": "5,000 shipped MNIST digits",
+    "full60k": "full MNIST (60,000 digits, downloaded)",
+}
+STOP_COMPLETED, STOP_STOPPED, STOP_DIVERGED, STOP_TIME = "completed", "stopped", "diverged", "time limit"
+
+# Building a model seeds torch's global RNG; the lock keeps two sessions from interleaving there.
+_SEED_LOCK = threading.Lock()
+
+
+def pick_device(prefer: str = "auto") -> torch.device:
+    """CUDA when available, then Apple's MPS, else the CPU. ``prefer`` = "cpu"/"cuda"/"mps" forces one
+    (falling back to the CPU when it is not there)."""
+    prefer = (prefer or "auto").lower()
+    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if prefer == "cpu":
+        return torch.device("cpu")
+    if prefer in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if prefer in ("auto", "mps") and has_mps:
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_text(device: torch.device) -> str:
+    """What the page shows, e.g. "CPU (2 threads)" or "CUDA: NVIDIA H100"."""
+    if device.type == "cuda":
+        return f"CUDA GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adam"  # an OPTIMIZERS key
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 5
+    seed: int = 0
+    augment: bool = False  # small random shifts/rotations/scalings of each training batch
+    val_fraction: float = 0.1  # held out per class from the training digits
+    dataset: str = "shipped5k"  # a DATASETS key
+    time_limit_s: float = 120.0  # the run stops with "time limit" after this many training seconds
+    schedule: str = "constant"  # a SCHEDULES key
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # SGD only
+    label_smoothing: float = 0.0
+    subset: int | None = None  # train on a stratified subset of this many digits (tests, quick demos)
+
+    def check(self) -> None:
+        """``ValueError`` with a student-readable reason for settings that cannot train."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}.")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"The learning rate must be a positive number (got {self.lr}).")
+        if not 1 <= self.batch_size <= 4096:
+            raise ValueError(f"The batch size must be between 1 and 4096 (got {self.batch_size}).")
+        if not 1 <= self.epochs <= 500:
+            raise ValueError(f"The number of epochs must be between 1 and 500 (got {self.epochs}).")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError(f"The validation fraction must be in [0, 0.9) (got {self.val_fraction}).")
+        if not self.time_limit_s > 0:
+            raise ValueError("The time limit must be positive.")
+        if self.subset is not None and self.subset < 20:
+            raise ValueError("A training subset needs at least 20 digits.")
+
+
+# Hyperparameters that work well for each preset (the page offers them as "recommended settings").
+RECOMMENDED: dict[str, TrainConfig] = {
+    "linear": TrainConfig(optimizer="adam", lr=3e-3, batch_size=128, epochs=10),
+    "mlp": TrainConfig(optimizer="adam", lr=1e-3, batch_size=128, epochs=10),
+    "lenet5": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=10),
+    "twoconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=10),
+    "allconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=8),
+    "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=16, augment=True,
+                         schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data on the device
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """Normalised images (N, 1, 28, 28) float32 and labels (N,) int64, already on the device."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    description: str
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_y.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        return int(self.val_y.shape[0])
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (N, 28, 28) → normalised float32 (N, 1, 28, 28) on ``device``: (pixel/255 − mean) / std."""
+    x = torch.tensor(np.asarray(images), dtype=torch.uint8, device=device)  # copies: shipped arrays are read-only
+    x = x.to(torch.float32).div_(255.0).sub_(cdata.MNIST_MEAN).div_(cdata.MNIST_STD)
+    return x.unsqueeze(1)
+
+
+def load_digits(dataset: str) -> cdata.Digits:
+    if dataset == "full60k":
+        return cdata.load_full_train()  # DataError with a readable message when not downloaded
+    return cdata.load_shipped_train()
+
+
+def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits | None = None) -> TensorData:
+    """Load the training digits, hold out a stratified validation split, put both on ``device``."""
+    digits = digits or load_digits(config.dataset)
+    images, labels = digits.images, digits.labels
+    if config.subset is not None and config.subset < len(labels):
+        keep_fraction = config.subset / len(labels)
+        _, keep = cdata.stratified_split(labels, keep_fraction, config.seed + 7919)
+        keep = np.sort(keep)
+        images, labels = images[keep], labels[keep]
+    train_idx, val_idx = cdata.stratified_split(labels, config.val_fraction, config.seed)
+    desc = (f"{digits.name}{' (subset)' if config.subset else ''}: {len(train_idx):,} training / "
+            f"{len(val_idx):,} validation digits")
+    return TensorData(
+        to_tensor(images[train_idx], device), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
+        to_tensor(images[val_idx], device), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
+        desc,
+    )
+
+
+def test_tensors(device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official 10k MNIST test set on ``device`` (optionally only the first ``limit`` digits)."""
+    test = cdata.load_test()
+    images, labels = test.images, test.labels
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return to_tensor(images, device), torch.from_numpy(labels.astype(np.int64)).to(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# One epoch
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    loss: float  # mean training loss over the batches run
+    accuracy: float  # training accuracy (on the augmented batches when augmenting), 0..1
+    batches: int
+    samples: int
+    seconds: float
+    stopped: bool = False  # a callback asked to stop before the epoch ended
+    diverged: bool = False  # the loss became NaN or infinite
+    lr: float = 0.0  # learning rate at the end of the epoch
+
+
+class EpochCursor:
+    """Where an epoch is: its shuffled order, the next batch, and running sums. Survives interruptions."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+        # (N,) shuffled indices; drawn on the generator's device so a seed gives the same order.
+        self.order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        self.batch_size = batch_size
+        self.n_batches = max(1, math.ceil(n / batch_size))
+        self.next_batch = 0
+        self.loss_sum = 0.0
+        self.correct = 0
+        self.samples = 0
+        self.seconds = 0.0
+        self.diverged = False
+
+    @property
+    def done(self) -> bool:
+        return self.next_batch >= self.n_batches
+
+    def metrics(self, stopped: bool, lr: float) -> EpochMetrics:
+        batches = self.next_batch
+        return EpochMetrics(
+            self.loss_sum / max(1, self.samples), self.correct / max(1, self.samples), batches, self.samples,
+            self.seconds, stopped, self.diverged, lr,
+        )
+
+
+def _current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def run_batches(
+    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, cursor: EpochCursor, *,
+    scheduler: Any = None, augment: bool = False, generator: torch.Generator | None = None,
+    label_smoothing: float = 0.0, on_batch: Callable[[int, int, float], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> bool:
+    """Run the cursor's remaining batches. Returns True when asked to stop early (or diverged).
+
+    ``on_batch(i, n, loss)`` is called after batch ``i`` (1-based) of ``n`` is applied; returning
+    False stops, and an exception propagates with the cursor already past that batch.
+    """
+    model.train()
+    while not cursor.done:
+        t0 = time.perf_counter()
+        start = cursor.next_batch * cursor.batch_size
+        idx = cursor.order[start:start + cursor.batch_size]
+        x, y = data.train_x[idx], data.train_y[idx]  # (B, 1, 28, 28), (B,)
+        if augment:
+            x = random_affine(x, generator)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            cursor.diverged = True
+            cursor.seconds += time.perf_counter() - t0
+            return True
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        cursor.loss_sum += loss_value * len(y)
+        cursor.correct += int((logits.detach().argmax(1) == y).sum())
+        cursor.samples += len(y)
+        cursor.next_batch += 1
+        cursor.seconds += time.perf_counter() - t0
+        if on_batch is not None and on_batch(cursor.next_batch, cursor.n_batches, loss_value) is False:
+            return True
+        if should_stop is not None and should_stop():
+            return True
+    return False
+
+
+def train_epoch(
+    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, device: torch.device,
+    on_batch: Callable[[int, int, float], Any] | None = None, *, scheduler: Any = None,
+    augment: bool = False, generator: torch.Generator | None = None, label_smoothing: float = 0.0,
+) -> EpochMetrics:
+    """One pass over ``data.train_x`` in shuffled mini-batches; returns the epoch's metrics."""
+    generator = generator or torch.Generator(device=device.type if device.type != "mps" else "cpu")
+    cursor = EpochCursor(data.n_train, _batch_size_of(optimizer, data), generator, device)
+    stopped = run_batches(model, data, optimizer, cursor, scheduler=scheduler, augment=augment,
+                          generator=generator, label_smoothing=label_smoothing, on_batch=on_batch)
+    return cursor.metrics(stopped and not cursor.diverged, _current_lr(optimizer))
+
+
+def _batch_size_of(optimizer: torch.optim.Optimizer, data: TensorData) -> int:
+    return int(getattr(optimizer, "convlab_batch_size", 128))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    accuracy: float  # 0..1
+    loss: float  # mean cross-entropy
+    per_class: np.ndarray  # (10,) accuracy per true class (nan for a class with no digits)
+    confusion: np.ndarray  # (10, 10) int64 counts, rows = true digit, columns = predicted digit
+    probabilities: np.ndarray  # (N, 10) float32 softmax outputs
+    predictions: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N,) int64
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
+             device: torch.device, batch_size: int = 1000) -> EvalResult:
+    """Accuracy, per-class accuracy, confusion matrix and probabilities (``model.eval()``, no grad).
+
+    ``images`` are normalised tensors (N, 1, 28, 28) or raw uint8 digits (N, 28, 28).
+    """
+    if isinstance(images, np.ndarray):
+        images = to_tensor(images, device)
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels.astype(np.int64))
+    labels = labels.to(device)
+    was_training = model.training
+    model.eval()
+    probs, loss_sum = [], 0.0
+    with torch.inference_mode():
+        for start in range(0, int(labels.shape[0]), batch_size):
+            logits = model(images[start:start + batch_size].to(device))
+            loss_sum += float(F.cross_entropy(logits.float(), labels[start:start + batch_size], reduction="sum"))
+            probs.append(torch.softmax(logits.float(), dim=1).cpu())
+    model.train(was_training)
+    p = torch.cat(probs).numpy() if probs else np.zeros((0, 10), np.float32)  # (N, 10)
+    y = labels.cpu().numpy()
+    pred = p.argmax(1).astype(np.int64)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    counts = confusion.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
+    n = max(1, len(y))
+    return EvalResult(float((pred == y).sum() / n), loss_sum / n, per_class, confusion,
+                      p.astype(np.float32), pred, y.astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole run
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: float  # epochs trained so far (fractional for a stopped, partial epoch)
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    seconds: float  # training seconds of this epoch
+    lr: float
+    partial: bool = False
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    spec: ArchSpec
+    config: TrainConfig
+    history: list[EpochRecord]
+    test: EvalResult | None  # None when training diverged (the weights are NaN)
+    seconds: float  # training seconds (evaluation excluded)
+    stopped_reason: str  # "completed" | "stopped" | "diverged" | "time limit"
+    message: str  # a sentence for the student about how the run ended
+    device: str
+    params: int
+    data_description: str
+    batch_log: list[tuple[float, float]] = field(default_factory=list)  # (epoch position, train loss)
+
+    @property
+    def epochs_trained(self) -> float:
+        return self.history[-1].epoch if self.history else 0.0
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return None if self.test is None else self.test.accuracy
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    elif config.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    elif config.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
+                              weight_decay=config.weight_decay)
+    elif config.optimizer == "adadelta":
+        opt = torch.optim.Adadelta(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        raise ValueError(f"Unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
+    opt.convlab_batch_size = config.batch_size  # type: ignore[attr-defined]
+    return opt
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+                                                   pct_start=0.25, anneal_strategy="cos")
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return None
+
+
+def _generator_for(device: torch.device, seed: int) -> torch.Generator:
+    # MPS generators are not supported everywhere: draw on the CPU there.
+    gen_device = device.type if device.type == "cuda" else "cpu"
+    return torch.Generator(device=gen_device).manual_seed(seed)
+
+
+class TrainingRun:
+    """A training run that can be advanced in pieces and interrupted at any batch.
+
+    ``step()`` trains until the end of the current epoch (or until asked to stop); call it until
+    ``done``, then ``finish()`` evaluates on the test set and returns the ``TrainResult``. If a callback
+    raises mid-epoch, nothing is lost: the next ``step()`` carries on with the next batch.
+    """
+
+    def __init__(self, spec: ArchSpec, config: TrainConfig, device: torch.device | None = None,
+                 data: TensorData | None = None,
+                 test: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        config.check()
+        self.spec, self.config = spec, config
+        self.device = device or pick_device()
+        self.data = data or prepare_data(config, self.device)
+        self._test = test
+        with _SEED_LOCK:
+            torch.manual_seed(config.seed)
+            self.model = build_model(spec).to(self.device)
+            self._rng_state = torch.get_rng_state()  # dropout's RNG, restored around each step
+        self.optimizer = make_optimizer(self.model, config)
+        self.steps_per_epoch = max(1, math.ceil(self.data.n_train / config.batch_size))
+        self.scheduler = make_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.generator = _generator_for(self.device, config.seed)
+        self.params = sum(p.numel() for p in self.model.parameters())
+        self.history: list[EpochRecord] = []
+        self.batch_log: list[tuple[float, float]] = []
+        self.cursor: EpochCursor | None = None
+        self.epochs_done = 0
+        self.seconds = 0.0
+        self.stopped_reason: str | None = None
+        self.message = ""
+        self.result: TrainResult | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.stopped_reason is not None
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the planned batches trained, 0..1."""
+        within = self.cursor.next_batch / self.cursor.n_batches if self.cursor else 0.0
+        return min(1.0, (self.epochs_done + within) / self.config.epochs)
+
+    def position(self) -> float:
+        """Epochs trained so far, fractional inside an epoch."""
+        within = self.cursor.next_batch / self.cursor.n_batches if self.cursor else 0.0
+        return self.epochs_done + within
+
+    def stop(self, reason: str = STOP_STOPPED, message: str | None = None) -> None:
+        """End the run early, keeping the model as trained so far (a partial epoch is recorded)."""
+        if self.done:
+            return
+        if self.cursor is not None and self.cursor.next_batch > 0:
+            self._record_epoch(partial=True)
+        self.cursor = None
+        self.stopped_reason = reason
+        self.message = message or {
+            STOP_STOPPED: f"Stopped after {self.position_text()}; the model trained so far is kept.",
+            STOP_TIME: (f"Reached this server's time limit of {self.config.time_limit_s:g} s after "
+                        f"{self.position_text()}; the model trained so far is kept. Fewer epochs or a "
+                        "smaller network finish in time."),
+        }.get(reason, reason)
+
+    def position_text(self) -> str:
+        pos = self.history[-1].epoch if self.history else self.position()
+        return f"{pos:.3g} epoch{'s' if pos != 1 else ''}"
+
+    def step(self, on_batch: Callable[[int, int, float], Any] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> EpochRecord | None:
+        """Train to the end of the current epoch; returns its record (None if the run ended first)."""
+        if self.done:
+            return None
+        if self.cursor is None:
+            self.cursor = EpochCursor(self.data.n_train, self.config.batch_size, self.generator, self.device)
+        cursor = self.cursor
+        limit = self.config.time_limit_s
+
+        def batch_hook(i: int, n: int, loss: float) -> bool:
+            self.seconds += cursor.seconds - self._counted
+            self._counted = cursor.seconds
+            self.batch_log.append((self.epochs_done + i / n, loss))
+            if self.seconds > limit:
+                self._time_up = True
+                return False
+            if on_batch is not None and on_batch(i, n, loss) is False:
+                return False
+            return True
+
+        self._counted = cursor.seconds
+        self._time_up = False
+        torch.set_rng_state(self._rng_state)
+        try:
+            interrupted = run_batches(
+                self.model, self.data, self.optimizer, cursor, scheduler=self.scheduler,
+                augment=self.config.augment, generator=self.generator,
+                label_smoothing=self.config.label_smoothing, on_batch=batch_hook, should_stop=should_stop,
+            )
+        finally:
+            self._rng_state = torch.get_rng_state()
+            self.seconds += cursor.seconds - self._counted
+            self._counted = cursor.seconds
+        if cursor.diverged:
+            self.cursor = None
+            self.stopped_reason = STOP_DIVERGED
+            self.message = (
+                f"Training diverged: the loss became NaN or infinite in epoch {self.epochs_done + 1} "
+                f"(batch {cursor.next_batch + 1}). The learning rate {self.config.lr:g} is too high for "
+                f"{OPTIMIZERS[self.config.optimizer]}: try about ten times lower "
+                f"(e.g. {self.config.lr / 10:g}).")
+            return None
+        if interrupted and not cursor.done:
+            self.stop(STOP_TIME if self._time_up else STOP_STOPPED)
+            return None
+        record = self._record_epoch(partial=False)
+        self.cursor = None
+        self.epochs_done += 1
+        if self.epochs_done >= self.config.epochs:
+            self.stopped_reason = STOP_COMPLETED
+            self.message = f"Trained {self.epochs_done} epochs."
+        elif self._time_up or self.seconds > limit:
+            self.stop(STOP_TIME)
+        elif interrupted:
+            self.stop(STOP_STOPPED)
+        return record
+
+    def _record_epoch(self, partial: bool) -> EpochRecord:
+        cursor = self.cursor
+        assert cursor is not None
+        m = cursor.metrics(partial, _current_lr(self.optimizer))
+        val_loss = val_acc = None
+        if self.data.n_val:
+            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device)
+            val_loss, val_acc = ev.loss, ev.accuracy
+        epoch = self.epochs_done + (cursor.next_batch / cursor.n_batches if partial else 1)
+        record = EpochRecord(round(epoch, 4), m.loss, m.accuracy, val_loss, val_acc, m.seconds, m.lr, partial)
+        self.history.append(record)
+        return record
+
+    def run(self, on_epoch: Callable[[EpochRecord, "TrainingRun"], Any] | None = None,
+            on_batch: Callable[[int, int, float], Any] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> TrainResult:
+        """Step until done, then ``finish``. ``on_epoch`` returning False stops after that epoch."""
+        while not self.done:
+            record = self.step(on_batch, should_stop)
+            if record is not None and on_epoch is not None and on_epoch(record, self) is False:
+                self.stop(STOP_STOPPED)
+        return self.finish()
+
+    def finish(self) -> TrainResult:
+        """Evaluate on the official 10k test set (once) and return the result."""
+        if self.result is not None:
+            return self.result
+        if not self.done:
+            self.stop(STOP_STOPPED)
+        test = None
+        if self.stopped_reason != STOP_DIVERGED and self.history:
+            x, y = self._test if self._test is not None else test_tensors(self.device)
+            test = evaluate(self.model, x, y, self.device)
+        elif not self.history and self.stopped_reason != STOP_DIVERGED:
+            self.message = "Stopped before the first batch finished: nothing was trained."
+        self.result = TrainResult(
+            self.model, self.spec, self.config, list(self.history), test, self.seconds,
+            str(self.stopped_reason), self.message, device_text(self.device), self.params,
+            self.data.description, list(self.batch_log),
+        )
+        # The result owns what the page keeps; drop the data tensors and optimizer state.
+        self.data = replace(self.data, train_x=self.data.train_x[:0], val_x=self.data.val_x[:0])
+        self.optimizer.state.clear()
+        return self.result
+
+
+def fit(spec: ArchSpec, config: TrainConfig, on_epoch: Callable[[EpochRecord, TrainingRun], Any] | None = None,
+        on_batch: Callable[[int, int, float], Any] | None = None,
+        should_stop: Callable[[], bool] | None = None, *, device: torch.device | None = None,
+        data: TensorData | None = None, test: tuple[torch.Tensor, torch.Tensor] | None = None) -> TrainResult:
+    """Train ``spec`` with ``config`` and evaluate on the official 10k test set.
+
+    Ends "completed", "stopped" (a callback asked), "diverged" (NaN/inf loss: explained, not raised)
+    or "time limit". Same seed on the CPU → same history.
+    """
+    return TrainingRun(spec, config, device, data, test).run(on_epoch, on_batch, should_stop)
