@@ -6,8 +6,8 @@ flips it first, for the comparison the lesson makes.
 
 Public API
 ----------
-* ``conv2d(image, kernels, stride=1, padding=0, dilation=1) -> (K, H', W')``: vectorised (a strided
-  sliding-window view contracted with ``np.tensordot``; no per-pixel Python loop). Output sizes come
+* ``conv2d(image, kernels, stride=1, padding=0, dilation=1) -> (K, H', W')``: vectorised over a strided
+  sliding-window view, one whole-image multiply-add per kernel tap (no per-pixel Python loop). Output sizes come
   from ``core.arithmetic.conv2d_shape``; padding modes from ``core.arithmetic.resolve_padding``.
 * ``im2col(image, kernel_hw, ...) -> (H'*W', C*kh*kw)``: the patches matrix; ``patches @ W`` is the
   convolution.
@@ -212,7 +212,20 @@ def conv2d(
     x = _as_image(image)  # (C, H, W)
     w = _as_weight(kernels, x.shape[0])  # (K, C, kh, kw)
     view, _ = _windows(x, w.shape[2:], stride, padding, dilation)  # (C, H', W', kh, kw)
-    return np.tensordot(w, view, axes=([1, 2, 3], [0, 3, 4]))  # (K, H', W')
+    k, c, kh, kw = w.shape
+    out = np.zeros((k, *view.shape[1:3]))  # (K, H', W')
+    scratch = np.empty(out.shape)  # reused for every product: no allocation per tap
+    # Accumulate one kernel tap at a time: each step is one whole-image multiply-add over a strided
+    # view (no copies of the windows, no per-pixel loop), which beats building the patches matrix.
+    for i in range(kh):
+        for j in range(kw):
+            tap = view[:, :, :, i, j]  # (C, H', W'): the pixel under tap (i, j) for every output
+            if c == 1:
+                np.multiply(w[:, 0, i, j, None, None], tap[0], out=scratch)  # (K, H', W')
+                out += scratch
+            else:
+                out += np.tensordot(w[:, :, i, j], tap, axes=(1, 0))
+    return out
 
 
 def true_convolution(
@@ -328,6 +341,19 @@ def custom_kernel(values: Sequence[float], size: int | None = None) -> np.ndarra
     if side * side != flat.size:
         raise KernelError(f"A {side}×{side} kernel needs {side * side} values, got {flat.size}.")
     return validate_kernel(flat.reshape(side, side))
+
+
+def resize_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
+    """A (size, size) kernel keeping ``kernel``'s centre: zero-padded when growing, cropped when shrinking."""
+    k = np.asarray(kernel, dtype=np.float64)
+    out = np.zeros((size, size))
+    h, w = k.shape
+    # centre-aligned copy of the overlapping part
+    sh, oh = max(0, (h - size) // 2), max(0, (size - h) // 2)
+    sw, ow = max(0, (w - size) // 2), max(0, (size - w) // 2)
+    n_h, n_w = min(h, size), min(w, size)
+    out[oh:oh + n_h, ow:ow + n_w] = k[sh:sh + n_h, sw:sw + n_w]
+    return out
 
 
 def get_kernels(name: str, **params) -> np.ndarray:
