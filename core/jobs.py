@@ -66,9 +66,9 @@ class JobLimiter:
         return True
 
     def release(self) -> None:
+        self._slots.release()  # ValueError (BoundedSemaphore) if nothing was acquired
         with self._lock:
             self._running -= 1
-        self._slots.release()
 
     def busy_message(self) -> str:
         return (f"The server is busy: {self.capacity} training job{'s' if self.capacity != 1 else ''} "

@@ -402,11 +402,18 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return opt
 
 
+def _has_momentum(optimizer: torch.optim.Optimizer) -> bool:
+    """One-cycle also cycles momentum, which Adadelta (and SGD without momentum) does not have."""
+    d = optimizer.defaults
+    return "betas" in d or bool(d.get("momentum"))
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
-                                                   pct_start=0.25, anneal_strategy="cos")
+                                                   pct_start=0.25, anneal_strategy="cos",
+                                                   cycle_momentum=_has_momentum(optimizer))
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     return None
@@ -537,7 +544,7 @@ class TrainingRun:
         self.epochs_done += 1
         if self.epochs_done >= self.config.epochs:
             self.stopped_reason = STOP_COMPLETED
-            self.message = f"Trained {self.epochs_done} epochs."
+            self.message = f"Trained {self.epochs_done} epoch{'s' if self.epochs_done != 1 else ''}."
         elif self._time_up or self.seconds > limit:
             self.stop(STOP_TIME)
         elif interrupted:

@@ -1,0 +1,157 @@
+"""Architecture specs: the layer table agrees with the network torch builds, and impossible stacks explain themselves."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from core import models as cm
+
+
+@pytest.mark.parametrize("name", cm.PRESET_KEYS)
+def test_preset_params_and_shapes_match_torch(name):
+    spec = cm.PRESETS[name]
+    rows = cm.layer_table(spec)
+    assert cm.table_reason(rows) is None
+    model = cm.build_model(spec)
+    assert sum(p.numel() for p in model.parameters()) == sum(r.params for r in rows)
+    x = torch.randn(2, 1, 28, 28)
+    model.eval()
+    logits, acts = model.forward_with_activations(x)
+    assert logits.shape == (2, 10)
+    torch.testing.assert_close(logits, model(x))
+    assert [tuple(a.shape[1:]) for a in acts] == cm.activation_shapes(spec)
+    assert len(cm.activation_labels(spec)) == len(acts)
+    # Every row's shape is what torch produces at that point of the network.
+    shapes = []
+    h = x
+    for layer in model.layers:
+        h = layer(h)
+        shapes.append(tuple(h.shape[1:]))
+    for row in rows[1:]:
+        assert row.out_shape in shapes, (row.name, row.out_shape)
+
+
+def test_preset_notes_and_required_keys():
+    assert {"linear", "mlp", "lenet5", "twoconv", "allconv"} <= set(cm.PRESETS)
+    for spec in cm.PRESETS.values():
+        assert len(spec.note) > 40, spec.name
+
+
+def test_lenet5_numbers_by_hand():
+    rows = {r.name: r for r in cm.layer_table(cm.PRESETS["lenet5"])}
+    assert rows["conv1"].out_shape == (6, 28, 28) and rows["conv1"].params == 6 * 25 + 6
+    assert rows["conv1"].macs == 28 * 28 * 6 * 25
+    assert rows["pool1"].out_shape == (6, 14, 14) and rows["pool1"].rf == 6
+    assert rows["conv2"].out_shape == (16, 10, 10) and rows["conv2"].params == 16 * 6 * 25 + 16
+    assert rows["conv2"].rf == 14
+    assert rows["pool2"].rf == 16
+    assert rows["flatten"].out_shape == (400,)  # computed, never typed in
+    assert rows["dense1"].params == 400 * 120 + 120
+    assert rows["output"].params == 84 * 10 + 10
+    assert "⌊(28 + 2·2 − (5−1) − 1) / 1⌋ + 1" in rows["conv1"].formula
+    assert cm.activation_labels(cm.PRESETS["lenet5"]) == ["conv1 5×5, 6 ch, pad 2", "conv2 5×5, 16 ch"]
+
+
+def test_allconv_has_no_pooling_and_downsamples_by_stride():
+    spec = cm.PRESETS["allconv"]
+    assert all(layer.kind != "pool" for layer in spec.layers)
+    assert cm.activation_shapes(spec)[-1][1:] == (7, 7)
+
+
+def test_batchnorm_params_and_activation_after_bn():
+    spec = cm.ArchSpec("t", "t", (cm.conv(4, 3), cm.batchnorm(), cm.dense(8), cm.batchnorm()))
+    model = cm.build_model(spec)
+    kinds = [type(m).__name__ for m in model.layers]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "Flatten", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert sum(p.numel() for p in model.parameters()) == cm.count_params(spec)
+
+
+def test_feature_map_below_one_pixel_is_explained_not_raised():
+    spec = cm.ArchSpec("bad", "bad", (cm.conv(8, 5), cm.pool(2), cm.conv(8, 5), cm.pool(2), cm.conv(8, 5)))
+    rows = cm.layer_table(spec)
+    reason = cm.validate(spec)
+    assert reason is not None and "conv3" in reason and "4×4" in reason
+    assert rows[-1].out_shape is None and rows[-1].reason == reason
+    with pytest.raises(ValueError, match="conv3"):
+        cm.build_model(spec)
+
+
+@pytest.mark.parametrize("layers, words", [
+    ((cm.dense(10), cm.conv(8, 3)), "flat vector"),
+    ((cm.conv(0, 3),), "channels"),
+    ((cm.dropout(1.0),), "dropout"),
+    ((cm.LayerSpec("banana"),), "unknown layer kind"),
+    ((cm.pool(2), cm.pool(2), cm.pool(2), cm.pool(2), cm.pool(2)), "too small"),
+    ((cm.conv(256, 3, padding=1), cm.conv(256, 3, padding=1)), "multiply-adds"),
+    ((cm.dense(4096), cm.dense(4096)), "parameters"),
+])
+def test_impossible_stacks(layers, words):
+    reason = cm.validate(cm.ArchSpec("x", "x", layers))
+    assert reason is not None and words in reason
+
+
+def test_unknown_activation():
+    assert "activation" in cm.validate(cm.ArchSpec("x", "x", (), activation="swish")).lower()
+
+
+@pytest.mark.parametrize("name", cm.PRESET_KEYS)
+def test_spec_dict_round_trip_through_json(name):
+    spec = cm.PRESETS[name]
+    assert cm.spec_from_dict(json.loads(json.dumps(cm.spec_to_dict(spec)))) == spec
+
+
+def test_spec_from_dict_rejects_garbage():
+    with pytest.raises(ValueError):
+        cm.spec_from_dict({"layers": [{"kind": "conv", "bogus": 1}]})
+    with pytest.raises(ValueError):
+        cm.spec_from_dict({"layers": "conv"})
+    with pytest.raises(ValueError):
+        cm.spec_from_dict([1, 2])
+
+
+layer_strategy = hs.one_of(
+    hs.builds(cm.conv, hs.integers(1, 8), hs.integers(1, 5), hs.integers(1, 3), hs.integers(0, 2)),
+    hs.builds(cm.pool, hs.integers(1, 3), hs.one_of(hs.none(), hs.integers(1, 3)), hs.sampled_from(["max", "avg"])),
+    hs.builds(cm.dense, hs.integers(1, 16)),
+    hs.builds(cm.dropout, hs.floats(0, 0.9)),
+    hs.just(cm.batchnorm()),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hs.lists(layer_strategy, max_size=6), hs.sampled_from(list(cm.ACTIVATIONS)))
+def test_random_stacks_agree_with_torch(layers, activation):
+    """Any stack the table accepts builds and runs with exactly the table's shapes and parameters;
+    any stack it rejects is one torch cannot run either."""
+    spec = cm.ArchSpec("r", "r", tuple(layers), activation)
+    rows = cm.layer_table(spec)
+    reason = cm.table_reason(rows)
+    if reason is None:
+        model = cm.build_model(spec).eval()
+        logits, acts = model.forward_with_activations(torch.zeros(2, 1, 28, 28))
+        assert logits.shape == (2, 10)
+        assert sum(p.numel() for p in model.parameters()) == sum(r.params for r in rows)
+        assert [tuple(a.shape[1:]) for a in acts] == cm.activation_shapes(spec)
+    else:
+        # Build the same layers without the table's checks: torch must fail too (or the failure is a
+        # spatial layer after a dense layer, which the table forbids by design).
+        if any(r.kind in ("conv", "pool") and r.in_shape and len(r.in_shape) == 1 for r in rows):
+            return
+        with pytest.raises(RuntimeError):
+            _raw_torch(spec)(torch.zeros(2, 1, 28, 28))
+
+
+def _raw_torch(spec):
+    mods, c = [], 1
+    for layer in spec.layers:
+        if layer.kind == "conv":
+            mods.append(torch.nn.Conv2d(c, layer.out_channels, layer.kernel, layer.effective_stride, layer.padding))
+            c = layer.out_channels
+        elif layer.kind == "pool":
+            mods.append(torch.nn.MaxPool2d(layer.size, layer.effective_stride))
+        else:
+            break
+    return torch.nn.Sequential(*mods)

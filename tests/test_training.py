@@ -1,0 +1,275 @@
+"""Training core: learning works, divergence and stops end cleanly, seeds reproduce, the job limiter limits."""
+
+import dataclasses
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core import data as cdata
+from core import jobs
+from core import models as cm
+from core import training as ct
+from core.augment import random_affine
+
+CPU = torch.device("cpu")
+SMALL = ct.TrainConfig(epochs=1, subset=600, batch_size=64, lr=3e-3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def test_slice():
+    return ct.test_tensors(CPU, limit=2000)
+
+
+def strip(history):
+    return [dataclasses.replace(r, seconds=0.0) for r in history]
+
+
+def test_pick_device_falls_back_to_cpu():
+    assert ct.pick_device("cpu").type == "cpu"
+    dev = ct.pick_device()
+    assert dev.type == ("cuda" if torch.cuda.is_available() else dev.type)
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        assert dev.type == "cpu" and ct.pick_device("cuda").type == "cpu"
+    assert "CPU" in ct.device_text(CPU)
+
+
+def test_prepare_data_normalises_and_splits_stratified():
+    data = ct.prepare_data(ct.TrainConfig(val_fraction=0.1), CPU)
+    assert data.train_x.shape == (4500, 1, 28, 28) and data.train_x.dtype == torch.float32
+    assert data.val_x.shape == (500, 1, 28, 28)
+    assert np.bincount(data.val_y.numpy(), minlength=10).tolist() == [50] * 10
+    raw = cdata.load_shipped_train()
+    expected_min = (0 - cdata.MNIST_MEAN) / cdata.MNIST_STD
+    expected_max = (1 - cdata.MNIST_MEAN) / cdata.MNIST_STD
+    assert float(data.train_x.min()) == pytest.approx(expected_min, abs=1e-6)
+    assert float(data.train_x.max()) == pytest.approx(expected_max, abs=1e-6)
+    # The same digits, just reordered: sums over the whole set match the raw pixels.
+    total = (data.train_x.sum() + data.val_x.sum()).item() * cdata.MNIST_STD + cdata.MNIST_MEAN * 5000 * 784
+    assert total == pytest.approx(raw.images.astype(np.float64).sum() / 255, rel=1e-4)
+
+
+def test_subset_is_stratified():
+    data = ct.prepare_data(dataclasses.replace(SMALL, val_fraction=0.2), CPU)
+    assert data.n_train + data.n_val == 600
+    assert np.bincount(data.train_y.numpy(), minlength=10).tolist() == [48] * 10
+
+
+def test_short_training_learns_well_above_chance(test_slice):
+    result = ct.fit(cm.PRESETS["lenet5"], dataclasses.replace(SMALL, epochs=2), device=CPU, test=test_slice)
+    assert result.stopped_reason == "completed"
+    assert len(result.history) == 2 and result.history[1].epoch == 2
+    assert result.history[1].train_loss < result.history[0].train_loss
+    assert result.test is not None and result.test.accuracy > 0.6  # chance is 0.1
+    assert result.test.n == 2000
+    assert result.params == sum(p.numel() for p in result.model.parameters())
+    assert result.batch_log and result.batch_log[-1][0] == pytest.approx(2.0)
+
+
+def test_absurd_learning_rate_diverges_cleanly(test_slice):
+    config = dataclasses.replace(SMALL, optimizer="sgd", lr=1e4, epochs=3)
+    result = ct.fit(cm.PRESETS["lenet5"], config, device=CPU, test=test_slice)
+    assert result.stopped_reason == "diverged"
+    assert result.test is None
+    assert "learning rate" in result.message and "lower" in result.message
+    assert len(result.history) < 3
+
+
+def test_same_seed_same_curve_different_seed_different(test_slice):
+    config = dataclasses.replace(SMALL, augment=True)
+    spec = cm.PRESETS["twoconv"]  # has dropout: the global RNG is seeded too
+    a = ct.fit(spec, config, device=CPU, test=test_slice)
+    b = ct.fit(spec, config, device=CPU, test=test_slice)
+    c = ct.fit(spec, dataclasses.replace(config, seed=1), device=CPU, test=test_slice)
+    assert strip(a.history) == strip(b.history)
+    assert a.batch_log == b.batch_log
+    np.testing.assert_array_equal(a.test.probabilities, b.test.probabilities)
+    assert strip(a.history) != strip(c.history)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_exactly_where_it_was(test_slice):
+    """A page interruption mid-epoch (an exception from the callback) loses nothing: resuming gives the
+    same model as an uninterrupted run."""
+    config = dataclasses.replace(SMALL, epochs=2, augment=True)
+    spec = cm.PRESETS["lenet5"]
+    straight = ct.fit(spec, config, device=CPU, test=test_slice)
+
+    run = ct.TrainingRun(spec, config, CPU, test=test_slice)
+
+    def interrupt_at_3(i, n, loss):
+        if i == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run.step(interrupt_at_3)
+    assert not run.done and run.cursor.next_batch == 3
+    torch.manual_seed(12345)  # someone else used the global RNG meanwhile
+    resumed = run.run()
+    assert strip(resumed.history) == strip(straight.history)
+    np.testing.assert_array_equal(resumed.test.probabilities, straight.test.probabilities)
+
+
+def test_stop_keeps_partial_model(test_slice):
+    result = ct.fit(cm.PRESETS["linear"], dataclasses.replace(SMALL, epochs=5),
+                    on_batch=lambda i, n, loss: i < 4, device=CPU, test=test_slice)
+    assert result.stopped_reason == "stopped"
+    assert "kept" in result.message
+    last = result.history[-1]
+    assert last.partial and 0 < last.epoch < 1
+    assert result.test is not None and result.test.accuracy > 0.2
+
+
+def test_should_stop_and_on_epoch_stop(test_slice):
+    calls = []
+    result = ct.fit(cm.PRESETS["linear"], dataclasses.replace(SMALL, epochs=4),
+                    on_epoch=lambda rec, run: calls.append(rec.epoch) or len(calls) < 2, device=CPU, test=test_slice)
+    assert calls == [1, 2] and result.stopped_reason == "stopped" and result.epochs_trained == 2
+    flag = {"n": 0}
+
+    def should_stop():
+        flag["n"] += 1
+        return flag["n"] >= 2
+
+    result = ct.fit(cm.PRESETS["linear"], SMALL, should_stop=should_stop, device=CPU, test=test_slice)
+    assert result.stopped_reason == "stopped" and result.history[-1].partial
+
+
+def test_time_limit_stops_with_explanation(test_slice):
+    config = dataclasses.replace(SMALL, epochs=50, time_limit_s=0.05)
+    result = ct.fit(cm.PRESETS["lenet5"], config, device=CPU, test=test_slice)
+    assert result.stopped_reason == "time limit"
+    assert "time limit" in result.message and result.epochs_trained < 50
+    assert result.test is not None
+
+
+def test_train_epoch_standalone_returns_metrics():
+    torch.manual_seed(0)
+    model = cm.build_model(cm.PRESETS["linear"])
+    data = ct.prepare_data(SMALL, CPU)
+    optimizer = ct.make_optimizer(model, SMALL)
+    seen = []
+    metrics = ct.train_epoch(model, data, optimizer, CPU, on_batch=lambda i, n, loss: seen.append((i, n)))
+    n = -(-data.n_train // SMALL.batch_size)
+    assert seen[-1] == (n, n) and metrics.batches == n and metrics.samples == data.n_train
+    assert 0 < metrics.accuracy <= 1 and np.isfinite(metrics.loss) and not metrics.stopped
+
+
+def test_evaluate_against_numpy():
+    torch.manual_seed(0)
+    model = cm.build_model(cm.PRESETS["linear"])
+    test = cdata.load_test()
+    images, labels = test.images[:500], test.labels[:500]
+    ev = ct.evaluate(model, images, labels, CPU, batch_size=128)
+    with torch.no_grad():
+        logits = model(ct.to_tensor(images, CPU)).numpy()
+    pred = logits.argmax(1)
+    assert ev.accuracy == pytest.approx((pred == labels).mean())
+    np.testing.assert_array_equal(ev.predictions, pred)
+    np.testing.assert_allclose(ev.probabilities.sum(1), 1, atol=1e-5)
+    assert ev.confusion.sum() == 500
+    np.testing.assert_array_equal(ev.confusion.sum(1), np.bincount(labels, minlength=10))
+    np.testing.assert_allclose(ev.per_class, np.diag(ev.confusion) / ev.confusion.sum(1))
+    assert model.training  # evaluate restores the mode
+
+
+def test_config_check_messages():
+    for bad, word in [(dict(lr=-1.0), "learning rate"), (dict(optimizer="rmsprop"), "optimizer"),
+                      (dict(batch_size=0), "batch size"), (dict(dataset="cifar"), "dataset")]:
+        with pytest.raises(ValueError, match=word):
+            dataclasses.replace(ct.TrainConfig(), **bad).check()
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 1e-3), ("adamw", 1e-3), ("sgd", 0.05), ("adadelta", 1.0)])
+def test_every_optimizer_and_schedule_runs(optimizer, lr, test_slice):
+    for schedule in ct.SCHEDULES:
+        config = dataclasses.replace(SMALL, optimizer=optimizer, lr=lr, schedule=schedule, subset=200)
+        result = ct.fit(cm.PRESETS["linear"], config, device=CPU, test=test_slice)
+        assert result.stopped_reason == "completed" and np.isfinite(result.history[-1].train_loss)
+
+
+def test_full_mnist_not_downloaded_gives_data_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    with pytest.raises(cdata.DataError, match="Download"):
+        ct.prepare_data(ct.TrainConfig(dataset="full60k"), CPU)
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def test_augment_identity_when_ranges_are_zero():
+    x = ct.to_tensor(cdata.load_test().images[:8], CPU)
+    y = random_affine(x, torch.Generator().manual_seed(0), max_shift_px=0, max_rotate_deg=0, max_scale=0)
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
+
+
+def test_augment_shifts_are_bounded_and_seeded():
+    x = ct.to_tensor(cdata.load_test().images[:64], CPU)
+    a = random_affine(x, torch.Generator().manual_seed(3))
+    b = random_affine(x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    assert a.shape == x.shape and not torch.allclose(a, x)
+    # Centre of mass moves by at most shift + what rotation/scaling about the centre can add.
+    def com(t):
+        w = (t[:, 0] - t.min()).clamp(min=0)
+        ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+        return torch.stack([(w * ys).sum((1, 2)) / w.sum((1, 2)), (w * xs).sum((1, 2)) / w.sum((1, 2))], 1)
+    assert float((com(a) - com(x)).abs().max()) < 5.0
+    # Pure shift of exactly +2 px in x moves the centre of mass by 2 px.
+    gen = torch.Generator().manual_seed(0)
+    theta_x = random_affine(x, gen, max_shift_px=2, max_rotate_deg=0, max_scale=0)
+    assert float((com(theta_x) - com(x)).abs().max()) <= 2.2
+
+
+# ---------------------------------------------------------------------------------------------
+# Job limiter
+
+
+def test_job_limiter_refuses_when_full():
+    limiter = jobs.JobLimiter(2)
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire() and limiter.running == 2
+    with pytest.raises(jobs.ServerBusy, match="busy"):
+        with limiter.slot():
+            pass
+    limiter.release()
+    with limiter.slot():
+        assert limiter.running == 2
+    assert limiter.running == 1
+    limiter.release()
+    with pytest.raises(ValueError):
+        limiter.release()  # BoundedSemaphore: releasing more than acquired is a bug
+
+
+def test_job_limiter_threads_never_exceed_capacity():
+    limiter = jobs.JobLimiter(2)
+    peak, lock, barrier = [0], threading.Lock(), threading.Barrier(6)
+
+    def worker():
+        barrier.wait()
+        for _ in range(200):
+            if limiter.try_acquire():
+                with lock:
+                    peak[0] = max(peak[0], limiter.running)
+                limiter.release()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] <= 2 and limiter.running == 0
+
+
+def test_job_env_settings(monkeypatch):
+    monkeypatch.setenv(jobs.MAX_JOBS_ENV, "3")
+    monkeypatch.setenv(jobs.TIME_LIMIT_ENV, "45")
+    assert jobs.JobLimiter().capacity == 3 and jobs.time_limit_from_env() == 45
+    monkeypatch.setenv(jobs.MAX_JOBS_ENV, "zero")
+    monkeypatch.setenv(jobs.TIME_LIMIT_ENV, "-1")
+    assert jobs.max_jobs_from_env() == 2 and jobs.time_limit_from_env() == 120
