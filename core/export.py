@@ -1,0 +1,388 @@
+"""Export a trained network to a single-file ONNX model with its JSON sidecar, checked before it is saved.
+
+Pipeline (nothing touches the disk until every check has passed):
+
+1. ``onnx_bytes``: torch → ONNX in memory. Graph contract (``core.model_card``): input ``"image"``
+   (N, 1, 28, 28) with a dynamic batch axis, outputs ``"logits"`` then ``"act_<i>"``, the feature map
+   after each conv layer, so the draw page can show feature maps with onnxruntime alone.
+2. ``check_onnx``: ``onnx.checker.check_model(full_check=True)`` (structure + shape inference).
+3. ``parity``: onnxruntime vs torch on a batch of real test digits; max |Δ logits| must be ≤ 1e-4.
+4. ``write_model``: the ONNX file and its sidecar, each written atomically (temp file + rename); if the
+   sidecar cannot be written the new ONNX file is taken back, so no half-exported model is left.
+
+Exporter: ``torch.onnx.export(dynamo=True)``. It is torch's supported exporter (the TorchScript-based
+``dynamo=False`` path is deprecated and prints a DeprecationWarning on every call); it captures the graph
+with ``torch.export`` and writes opset 20. It costs about 2-5 s on its first call in a process (0.4 s for
+the legacy one), which is acceptable for a click on "Export"; the parity check below is the guard that the
+exported graph computes what the trained network computes, whichever exporter produced it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import platform
+import re
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from core.data import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
+from core.inference import SHIPPED_DIR, session_dir, session_options
+from core.model_card import (
+    INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
+)
+from core.models import ArchSpec, activation_labels, activation_shapes, count_params, spec_to_dict
+
+PARITY_TOLERANCE = 1e-4  # max |Δ logits| allowed between onnxruntime and torch
+PARITY_DIGITS = 256  # test digits used for the parity check
+EXPORTER = "torch.onnx.export(dynamo=True)"
+MAX_NAME_CHARS = 48
+MAX_SESSION_MODELS = 20  # a session keeps its newest models; older ones are removed
+
+
+class ExportError(ValueError):
+    """The model could not be exported or failed a check; nothing was written."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+
+def sanitize_name(name: str) -> str:
+    """A safe file stem: letters, digits, '-' and '_' only (no separators, no dots, no traversal).
+
+    Other characters become '-', runs of them collapse, and the result is at most 48 characters.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", str(name)).strip("-_")[:MAX_NAME_CHARS].strip("-_")
+    if not stem:
+        raise ExportError("A model name needs at least one letter or digit.")
+    return stem
+
+
+def unique_stem(folder: Path, stem: str) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``... whichever has neither an .onnx nor a .json in ``folder``."""
+    candidate, n = stem, 1
+    while (folder / f"{candidate}.onnx").exists() or (folder / f"{candidate}.json").exists():
+        n += 1
+        candidate = f"{stem[:MAX_NAME_CHARS - len(str(n)) - 1]}-{n}"
+    return candidate
+
+
+# ---------------------------------------------------------------------------------------------
+# Torch → ONNX
+
+
+class _WithActivations(torch.nn.Module):
+    """Forward returns ``(logits, act_0, act_1, ...)`` so every conv feature map is a graph output."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:  # (N, 1, 28, 28)
+        logits, acts = self.net.forward_with_activations(image)
+        return (logits, *acts)
+
+
+def output_names(spec: ArchSpec) -> list[str]:
+    return [LOGITS_NAME] + [f"act_{i}" for i in range(len(activation_shapes(spec)))]
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's harmless chatter (e.g. "torchvision is not installed") in server logs."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def onnx_bytes(net: torch.nn.Module, spec: ArchSpec) -> bytes:
+    """Serialised single-file ONNX model of ``net`` (put in eval mode, moved to the CPU)."""
+    net = net.to("cpu").eval()
+    wrapper = _WithActivations(net).eval()
+    example = torch.zeros(2, 1, 28, 28)
+    try:
+        with _quiet_exporter(), torch.no_grad():
+            program = torch.onnx.export(
+                wrapper, (example,), dynamo=True, external_data=False,
+                input_names=[INPUT_NAME], output_names=output_names(spec),
+                dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
+                verbose=False,
+            )
+            return program.model_proto.SerializeToString()
+    except Exception as exc:  # the exporter raises many kinds of errors; all mean "cannot export this"
+        raise ExportError(f"torch.onnx.export failed: {exc}") from exc
+
+
+def check_onnx(data: bytes) -> onnx.ModelProto:
+    """Parse and fully check the model (``onnx.checker`` with shape inference); ``ExportError`` if invalid."""
+    try:
+        proto = onnx.load_from_string(data)
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise ExportError(f"onnx.checker rejected the exported model: {exc}") from exc
+    return proto
+
+
+def opset_of(proto: onnx.ModelProto) -> int:
+    return next(int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _session(data: bytes, threads: int = 1) -> ort.InferenceSession:
+    return ort.InferenceSession(data, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def parity_batch(n: int = PARITY_DIGITS) -> np.ndarray:
+    """The first ``n`` official test digits, normalised as in training: (n, 1, 28, 28) float32."""
+    images = load_test().images[:n].astype(np.float32) / 255.0
+    return ((images - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[:, None]
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_abs_logits: float  # max |onnxruntime − torch| over every logit of the batch
+    max_abs_activations: float  # the same over every feature map
+    digits: int
+    tolerance: float = PARITY_TOLERANCE
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_logits <= self.tolerance
+
+
+def parity(net: torch.nn.Module, data: bytes, batch: np.ndarray | None = None) -> Parity:
+    """Compare onnxruntime with torch (eval mode) on the same batch of digits."""
+    x = parity_batch() if batch is None else np.ascontiguousarray(batch, dtype=np.float32)
+    net = net.to("cpu").eval()
+    with torch.inference_mode():
+        logits, acts = net.forward_with_activations(torch.from_numpy(x))
+    ref = [logits.numpy(), *(a.numpy() for a in acts)]
+    got = _session(data, threads=2).run(None, {INPUT_NAME: x})
+    if len(got) != len(ref):
+        raise ExportError(f"The ONNX model has {len(got)} outputs, torch gives {len(ref)}.")
+    diffs = [float(np.max(np.abs(g - r))) if r.size else 0.0 for g, r in zip(got, ref)]
+    return Parity(diffs[0], max(diffs[1:], default=0.0), int(x.shape[0]))
+
+
+@dataclass(frozen=True)
+class Latency:
+    torch_ms: float  # median, batch 1, torch eager (inference_mode)
+    onnxruntime_ms: float  # median, batch 1, onnxruntime with one thread
+    repeat: int
+
+    @property
+    def speedup(self) -> float:
+        return self.torch_ms / self.onnxruntime_ms if self.onnxruntime_ms > 0 else float("inf")
+
+
+def _median_ms(fn, repeat: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def latency(net: torch.nn.Module, data: bytes, repeat: int = 200) -> Latency:
+    """Batch-1 latency of torch eager vs onnxruntime on one real digit, measured now, in this process."""
+    x = parity_batch(1)
+    net = net.to("cpu").eval()
+    xt = torch.from_numpy(x)
+    session = _session(data, threads=1)
+
+    def run_torch() -> None:
+        with torch.inference_mode():
+            net(xt)
+
+    def run_ort() -> None:
+        session.run([LOGITS_NAME], {INPUT_NAME: x})
+
+    return Latency(_median_ms(run_torch, repeat), _median_ms(run_ort, repeat), repeat)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sidecar and files
+
+
+def versions() -> dict[str, str]:
+    import onnxscript
+
+    return {
+        "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__,
+        "onnxscript": onnxscript.__version__, "numpy": np.__version__, "python": platform.python_version(),
+    }
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the sidecar says about how the model was made (everything except the graph itself)."""
+
+    title: str
+    dataset: str
+    training: dict[str, Any]
+    test_accuracy: float  # 0..1 on the official 10k test set
+    per_class_accuracy: tuple[float, ...] = ()
+    notes: str = ""
+
+
+def make_card(name: str, spec: ArchSpec, prov: Provenance, proto: onnx.ModelProto, data: bytes,
+              par: Parity) -> ModelCard:
+    labels = activation_labels(spec)
+    shapes = activation_shapes(spec)
+    acts = tuple(Activation(f"act_{i}", f"{label} + {spec.activation}", tuple(shape))
+                 for i, (label, shape) in enumerate(zip(labels, shapes)))
+    return ModelCard(
+        name=name, title=prov.title, architecture=spec_to_dict(spec), dataset=prov.dataset,
+        training=dict(prov.training), test_accuracy=float(prov.test_accuracy), params=count_params(spec),
+        mean=MNIST_MEAN, std=MNIST_STD, opset=opset_of(proto), exporter=EXPORTER, versions=versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        sha256=hashlib.sha256(data).hexdigest(), activations=acts,
+        parity_max_abs_diff=par.max_abs_logits,
+        per_class_accuracy=tuple(float(a) for a in prov.per_class_accuracy), notes=prov.notes,
+        extra={"parity_digits": par.digits, "parity_max_abs_diff_activations": par.max_abs_activations},
+    )
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    onnx_path: Path
+    card_path: Path
+    card: ModelCard
+    size_bytes: int
+    parity: Parity
+    seconds: float  # export + checks + writing
+
+
+def write_model(folder: Path, stem: str, data: bytes, card: ModelCard) -> tuple[Path, Path]:
+    """Write ``stem.onnx`` and ``stem.json`` atomically; on failure leave the folder as it was."""
+    onnx_path = folder / f"{stem}.onnx"
+    card_path = sidecar_path(onnx_path)
+    if onnx_path.resolve().parent != folder.resolve():
+        raise ExportError(f"Refusing to write outside {folder}.")
+    previous = {p: p.read_bytes() for p in (onnx_path, card_path) if p.exists()}
+    written: list[Path] = []
+    try:
+        for path, payload in ((onnx_path, data), (card_path, card.to_json().encode("utf-8"))):
+            atomic_write_bytes(path, payload)
+            written.append(path)
+    except BaseException:
+        for path in written:  # put back what was there before (or nothing)
+            if path in previous:
+                atomic_write_bytes(path, previous[path])
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    return onnx_path, card_path
+
+
+def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder: Path, name: str, *,
+                 overwrite: bool = False, allow_shipped: bool = False) -> ExportResult:
+    """Export, check, compare with torch and write ``folder/NAME.onnx`` + ``NAME.json``.
+
+    Raises ``ExportError`` (nothing written) if the exporter, the checker or the parity check fails.
+    Without ``overwrite`` an existing name gets a ``-2``, ``-3``... suffix. ``exported_models/`` is
+    only written with ``allow_shipped`` (the training script), never from a user's session.
+    """
+    t0 = time.perf_counter()
+    folder = Path(folder)
+    if folder.resolve() == SHIPPED_DIR.resolve() and not allow_shipped:
+        raise ExportError("Models trained in a session are never saved over the shipped models.")
+    stem = sanitize_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        stem = unique_stem(folder, stem)
+    data = onnx_bytes(net, spec)
+    proto = check_onnx(data)
+    par = parity(net, data)
+    if not par.ok:
+        raise ExportError(
+            f"onnxruntime and torch disagree by up to {par.max_abs_logits:.2e} on the logits "
+            f"(limit {PARITY_TOLERANCE:.0e}): the exported model was not saved."
+        )
+    card = make_card(stem, spec, prov, proto, data, par)
+    card_from_dict(_roundtrip(card))  # the sidecar must satisfy its own reader before it is written
+    onnx_path, card_path = write_model(folder, stem, data, card)
+    if sha256_file(onnx_path) != card.sha256:
+        raise ExportError("The written file does not match its digest (disk error?).")
+    return ExportResult(onnx_path, card_path, card, len(data), par, time.perf_counter() - t0)
+
+
+def _roundtrip(card: ModelCard) -> dict[str, Any]:
+    return json.loads(card.to_json())
+
+
+def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
+    """Remove the oldest models beyond ``keep`` in a session folder; returns the removed stems."""
+    models = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for path in models[keep:]:
+        path.unlink(missing_ok=True)
+        sidecar_path(path).unlink(missing_ok=True)
+        removed.append(path.stem)
+    return removed
+
+
+def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, token: str,
+                       name: str) -> ExportResult:
+    """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
+    result = export_model(net, spec, prov, session_dir(token), name)
+    prune_session(session_dir(token))
+    return result
+
+
+def provenance(result: Any, title: str | None = None, notes: str = "") -> Provenance:
+    """The sidecar facts of a ``core.training.TrainResult`` (how it was trained, on what, how well)."""
+    if result.test is None:
+        raise ExportError("This run diverged (its weights are NaN): there is nothing worth exporting.")
+    cfg = result.config
+    last = result.history[-1] if result.history else None
+    training = {
+        "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
+        "epochs_trained": result.epochs_trained, "seed": cfg.seed, "augment": cfg.augment,
+        "augmentation": AUGMENTATION_TEXT if cfg.augment else "none",
+        "val_fraction": cfg.val_fraction, "schedule": cfg.schedule, "weight_decay": cfg.weight_decay,
+        "label_smoothing": cfg.label_smoothing, "seconds": round(float(result.seconds), 2),
+        "stopped_reason": result.stopped_reason, "device": result.device,
+        "final_train_loss": None if last is None else round(float(last.train_loss), 5),
+        "final_val_accuracy": None if last is None or last.val_acc is None else round(float(last.val_acc), 5),
+    }
+    per_class = np.nan_to_num(np.asarray(result.test.per_class, dtype=float), nan=0.0)
+    return Provenance(
+        title=title or result.spec.title, dataset=result.data_description, training=training,
+        test_accuracy=float(result.test.accuracy), per_class_accuracy=tuple(per_class.round(5)), notes=notes,
+    )
+
+
+def _augmentation_text() -> str:
+    import inspect
+
+    from core.augment import random_affine
+
+    p = inspect.signature(random_affine).parameters
+    return (f"random shift ±{p['max_shift_px'].default:g} px, rotation ±{p['max_rotate_deg'].default:g}°, "
+            f"scale ±{100 * p['max_scale'].default:g}% per training image (core.augment.random_affine)")
+
+
+AUGMENTATION_TEXT = _augmentation_text()

@@ -1,0 +1,201 @@
+"""onnxruntime inference for exported models: validation, cached sessions, listing, probabilities.
+
+No torch here, not even indirectly: the draw page and ``python -m core.predict`` run on numpy,
+Pillow and onnxruntime only (checked by a test that imports this module in a fresh interpreter).
+
+A model is a ``NAME.onnx`` file plus its ``NAME.json`` sidecar (``core.model_card``). ``load_model``
+refuses, with a reason a student can read, a file that is too large, has no valid sidecar, does not
+match the sidecar's SHA-256, is not a valid ONNX graph, or does not take (N, 1, 28, 28) images.
+Sessions are cached per file hash, so every page load, rerun and CLI image reuses one session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from core.data import REPO_ROOT
+from core.model_card import INPUT_SHAPE, LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
+
+SHIPPED_DIR = REPO_ROOT / "exported_models"
+MAX_MODEL_BYTES = 50 * 1024 * 1024  # ConvLab's models are a few hundred KB; anything this big is not ours
+SESSION_TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+class ModelRefused(ValueError):
+    """A model file that inference will not load; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A validated model: its sidecar, its onnxruntime session and the graph's names."""
+
+    path: Path
+    card: ModelCard
+    session: ort.InferenceSession
+    size_bytes: int
+    output_names: tuple[str, ...]  # "logits" first, then the activation outputs
+
+    @property
+    def activation_names(self) -> tuple[str, ...]:
+        return self.output_names[1:]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One row of the model picker: a file and either its card or why it is refused."""
+
+    path: Path
+    source: str  # "shipped" or "session"
+    card: ModelCard | None
+    problem: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.card is None:
+            return f"{self.path.stem} (unusable)"
+        suffix = "" if self.source == "shipped" else " (trained this session)"
+        return f"{self.card.title}{suffix}"
+
+
+def sessions_root() -> Path:
+    """Where models trained in hosted sessions live: a temp folder, never ``exported_models/``."""
+    env = os.environ.get("CONVLAB_SESSION_MODELS")
+    return Path(env) if env else Path(tempfile.gettempdir()) / "convlab-session-models"
+
+
+def session_dir(token: str) -> Path:
+    """The folder of one browser session's own models (``token`` is a random hex string)."""
+    if not SESSION_TOKEN_RE.match(token or ""):
+        raise ValueError("A session token must be 16 to 64 lowercase hex characters.")
+    return sessions_root() / token
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """One thread per request by default: a classroom's requests run side by side, not on top of each other."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3  # errors only: warnings would land in the server log for every load
+    return opts
+
+
+@lru_cache(maxsize=32)
+def _session(sha256: str, path: str, threads: int) -> ort.InferenceSession:
+    """One session per model file hash (and thread count); ``path`` only tells where the bytes are."""
+    return ort.InferenceSession(path, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def _check_graph(session: ort.InferenceSession, card: ModelCard, name: str) -> tuple[str, ...]:
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelRefused(f"{name}: the graph has {len(inputs)} inputs, ConvLab models have exactly one.")
+    shape = list(inputs[0].shape)
+    if inputs[0].name != card.input_name or len(shape) != 4 or tuple(shape[1:]) != INPUT_SHAPE:
+        raise ModelRefused(
+            f"{name}: the graph's input is {inputs[0].name!r} {shape}, expected {card.input_name!r} (N, 1, 28, 28)."
+        )
+    if inputs[0].type != "tensor(float)":
+        raise ModelRefused(f"{name}: the graph's input is {inputs[0].type}, expected float32.")
+    outputs = tuple(o.name for o in session.get_outputs())
+    if not outputs or outputs[0] != LOGITS_NAME:
+        raise ModelRefused(f"{name}: the first graph output must be {LOGITS_NAME!r}, got {outputs[:1]}.")
+    missing = [a.name for a in card.activations if a.name not in outputs]
+    if missing:
+        raise ModelRefused(f"{name}: the sidecar lists activations {missing} that the graph does not output.")
+    return outputs
+
+
+def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
+    """Validate a model file against its sidecar and return it with a (cached) session."""
+    path = Path(path)
+    name = path.name
+    if path.suffix != ".onnx":
+        raise ModelRefused(f"{name}: model files end in .onnx.")
+    if not path.is_file():
+        raise ModelRefused(f"{name}: no such model file.")
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise ModelRefused(f"{name}: {size / 2**20:.0f} MB is over the {MAX_MODEL_BYTES // 2**20} MB limit for a model.")
+    try:
+        card = read_card(path)
+    except ModelCardError as exc:
+        raise ModelRefused(str(exc)) from exc
+    digest = sha256_file(path)
+    if digest != card.sha256:
+        raise ModelRefused(
+            f"{name}: the file's SHA-256 does not match its sidecar: it was changed or damaged after export."
+        )
+    try:
+        session = _session(digest, str(path.resolve()), threads)
+    except Exception as exc:  # onnxruntime raises its own exception types for every kind of bad graph
+        raise ModelRefused(f"{name}: onnxruntime cannot load it, the file is not a valid model ({exc}).") from exc
+    outputs = _check_graph(session, card, name)
+    return LoadedModel(path, card, session, size, outputs)
+
+
+def _entries(folder: Path, source: str) -> list[ModelEntry]:
+    if not folder.is_dir():
+        return []
+    rows = []
+    for path in sorted(folder.glob("*.onnx")):
+        try:
+            rows.append(ModelEntry(path, source, read_card(path)))
+        except ModelCardError as exc:
+            rows.append(ModelEntry(path, source, None, str(exc)))
+    return rows
+
+
+def list_models(session_token: str | None = None, shipped_dir: Path | None = None) -> list[ModelEntry]:
+    """The models a page may offer: the shipped ones, then this session's own (nothing else, ever).
+
+    Shipped models are sorted best test accuracy first. Only sidecars are read here; the full checks
+    (hash, graph) happen in ``load_model`` when one is chosen.
+    """
+    shipped = _entries(shipped_dir or SHIPPED_DIR, "shipped")
+    shipped.sort(key=lambda e: -(e.card.test_accuracy if e.card else -1.0))
+    own = _entries(session_dir(session_token), "session") if session_token else []
+    own.sort(key=lambda e: e.card.created if e.card else "", reverse=True)
+    return shipped + own
+
+
+def default_model_path(shipped_dir: Path | None = None) -> Path:
+    """The best usable shipped model."""
+    for entry in list_models(shipped_dir=shipped_dir):
+        if entry.card is not None:
+            return entry.path
+    raise ModelRefused(f"No usable model in {shipped_dir or SHIPPED_DIR}: run `python -m scripts.train_shipped_models`.")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, 10) logits, numerically stable."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    logits: np.ndarray  # (N, 10)
+    probs: np.ndarray  # (N, 10)
+    activations: dict[str, np.ndarray]  # "act_<i>" → (N, C, H, W); empty unless asked for
+
+
+def run_model(model: LoadedModel, batch: np.ndarray, activations: bool = False) -> Outputs:
+    """Run a normalised (N, 1, 28, 28) float32 batch through the session."""
+    x = np.ascontiguousarray(batch, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
+        raise ValueError(f"The model takes a batch of shape (N, 1, 28, 28), got {x.shape}.")
+    names = list(model.output_names) if activations else [LOGITS_NAME]
+    results = model.session.run(names, {model.card.input_name: x})
+    logits = results[0]
+    acts = dict(zip(names[1:], results[1:]))
+    return Outputs(logits, softmax(logits), acts)

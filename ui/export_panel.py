@@ -1,0 +1,96 @@
+"""The training page's "Export to ONNX" step, and the per-session model folder the draw page lists.
+
+Importing this module does not import torch (the draw page uses ``session_token``); ``core.export``,
+which does, is imported only when the panel is drawn, i.e. on the training page after a run.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import streamlit as st
+
+TOKEN_KEY = "convlab.session_token"
+LAST_EXPORT_KEY = "export.last"
+
+
+def session_token() -> str:
+    """A random id for this browser session: its models live in their own temp folder, never shared."""
+    if TOKEN_KEY not in st.session_state:
+        st.session_state[TOKEN_KEY] = secrets.token_hex(16)
+    return st.session_state[TOKEN_KEY]
+
+
+def _default_name(result: Any, spec: Any) -> str:
+    acc = result.test.accuracy if result.test is not None else 0.0
+    return f"{spec.name}-{acc * 100:.1f}".replace(".", "_")
+
+
+def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
+    from core import export
+
+    try:
+        with st.spinner("Exporting, checking and comparing with torch…"):
+            res = export.export_for_session(result.model, spec, export.provenance(result), session_token(), name)
+            data = res.onnx_path.read_bytes()
+            lat = export.latency(result.model, data)
+    except (export.ExportError, ValueError, OSError) as exc:
+        st.error(f"Export failed: {exc}")
+        return None
+    return {
+        "onnx_path": str(res.onnx_path), "card_path": str(res.card_path), "name": res.card.name,
+        "size": res.size_bytes, "opset": res.card.opset, "parity": res.parity.max_abs_logits,
+        "parity_acts": res.parity.max_abs_activations, "digits": res.parity.digits,
+        "tolerance": res.parity.tolerance, "seconds": res.seconds,
+        "torch_ms": lat.torch_ms, "ort_ms": lat.onnxruntime_ms, "speedup": lat.speedup,
+    }
+
+
+def _show(info: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    onnx_path, card_path = Path(info["onnx_path"]), Path(info["card_path"])
+    if not onnx_path.exists() or not card_path.exists():
+        st.info("The exported files were cleaned up; export again to download them.")
+        return
+    st.success(f"Saved **{info['name']}.onnx** for this session: pick it on the Draw page.", icon="✅")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("File size", f"{info['size'] / 1024:.0f} KB")
+    c2.metric("ONNX opset", info["opset"])
+    c3.metric("Parity max |Δ logits|", f"{info['parity']:.1e}",
+              help=f"onnxruntime vs torch on {info['digits']} test digits; must be ≤ {info['tolerance']:.0e}. "
+                   f"Feature maps: max |Δ| {info['parity_acts']:.1e}.")
+    c4.metric("Batch-1 latency", f"{info['ort_ms'] * 1000:.0f} µs",
+              delta=f"{info['speedup']:.1f}× faster than torch ({info['torch_ms'] * 1000:.0f} µs)",
+              delta_color="off", help="Median of 200 runs on one digit, measured just now on this server.")
+    d1, d2 = st.columns(2)
+    d1.download_button("⬇️ Download the model (.onnx)", onnx_path.read_bytes(), file_name=onnx_path.name,
+                       mime="application/octet-stream", key="export.dl_onnx")
+    d2.download_button("⬇️ Download its sidecar (.json)", card_path.read_bytes(), file_name=card_path.name,
+                       mime="application/json", key="export.dl_json")
+    with st.expander("What the sidecar says"):
+        st.json(json.loads(card_path.read_text()), expanded=False)
+
+
+def render_export_panel(result: Any, spec: Any) -> None:
+    """The "Export to ONNX" step for a finished ``core.training.TrainResult``."""
+    st.subheader("Export to ONNX")
+    st.caption("ONNX is a portable file format for trained networks: the Draw page runs it with onnxruntime, "
+               "without torch. The export is checked (onnx.checker) and compared with torch on real test "
+               "digits before it is saved.")
+    if result is None or getattr(result, "test", None) is None:
+        st.info("Train a model (without it diverging) to export it.")
+        return
+    with st.form("export.form", border=False):
+        name = st.text_input("Model name", value=_default_name(result, spec), max_chars=48,
+                             help="Letters, digits, '-' and '_'; anything else becomes '-'.")
+        go = st.form_submit_button("Export to ONNX", type="primary")
+    if go:
+        info = _export(result, spec, name)
+        if info is not None:
+            st.session_state[LAST_EXPORT_KEY] = info
+    info = st.session_state.get(LAST_EXPORT_KEY)
+    if info:
+        _show(info)
