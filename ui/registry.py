@@ -24,4 +24,8 @@ LESSONS: tuple[PageInfo, ...] = (
         "pages/arithmetic.py", "arithmetic", "Convolution arithmetic", "📐",
         "Kernel, stride, padding, dilation: watch the window slide and the output size follow the formula.",
     ),
+    PageInfo(
+        "pages/filters.py", "filters", "Filters & kernels", "🔍",
+        "Blur, sharpen and edge kernels on real images; one output pixel under the microscope; im2col.",
+    ),
 )

@@ -1,0 +1,285 @@
+"""The filters page under AppTest: every preset on every image equals core, uploads, links, microscope."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import filters, images
+from tests.conftest import REPO
+
+APP = str(REPO / "streamlit_app.py")
+PAGE = "pages/filters.py"
+
+
+def open_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = str(v)
+    at.run()
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = str(v)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _array(v) -> np.ndarray:
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        shape = v.get("shape")
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return arr.reshape(shape) if shape else arr
+    return np.array(v, dtype=float)
+
+
+def spec(at: AppTest, name: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        if chart.proto.id.endswith(f"-filters.fig.{name}"):
+            return json.loads(chart.proto.spec)
+    raise AssertionError(f"no chart {name}")
+
+
+def z_of(at: AppTest, name: str) -> np.ndarray:
+    return _array(spec(at, name)["data"][0]["z"]).astype(float)
+
+
+def query(at: AppTest) -> dict[str, str]:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in dict(at.query_params).items()}
+
+
+def texts(elements) -> str:
+    return " ".join(e.value for e in elements)
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def upload(at: AppTest, name: str, raw: bytes, mime: str = "image/png") -> AppTest:
+    at.selectbox(key="filters.img").set_value("upload").run()
+    at.file_uploader(key="filters.file").set_value((name, raw, mime)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def editor_key(at: AppTest, size: int) -> str:
+    rev = at.session_state["filters._ck_rev"] if "filters._ck_rev" in at.session_state else 0
+    return f"filters.ck_editor.{size}.{rev}"
+
+
+DEFAULT_PARAMS = {"box_blur": {"size": 3}, "gaussian": {"size": 5, "sigma": 1.0},
+                  "custom": {"values": filters.WORKED_KERNEL.ravel()}}
+
+
+def test_every_preset_on_every_builtin_image_matches_core():
+    at = open_page()
+    for img_key in images.BUILTIN_IMAGES:
+        at.selectbox(key="filters.img").set_value(img_key).run()
+        image = images.builtin_image(img_key)
+        np.testing.assert_array_equal(z_of(at, "input"), image)
+        for preset in filters.KERNEL_PRESETS:
+            at.selectbox(key="filters.k").set_value(preset).run()
+            assert not at.exception, (img_key, preset, [e.value for e in at.exception])
+            expected = filters.apply_filter(image, preset, **DEFAULT_PARAMS.get(preset, {}))
+            np.testing.assert_allclose(z_of(at, "output"), expected, atol=1e-12, err_msg=f"{img_key}/{preset}")
+            assert f"({expected.shape[0]}×{expected.shape[1]})" in spec(at, "output")["layout"]["title"]["text"]
+
+
+def test_worked_example_and_its_microscope():
+    at = open_page(img="worked", k="custom", r=1, c=2)
+    np.testing.assert_array_equal(z_of(at, "output"), [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
+    np.testing.assert_array_equal(z_of(at, "mw0"), filters.WORKED_IMAGE[1:4, 2:5])  # the window
+    np.testing.assert_array_equal(z_of(at, "mp0"), filters.WORKED_IMAGE[1:4, 2:5] * filters.WORKED_KERNEL)
+    assert "Output pixel (row 1, column 2) = **3**" in texts(at.success)
+    assert "Output size: 3×3" in texts(at.markdown)
+    # the 'same' padding version: the window of (0, 0) reads padding zeros
+    at.selectbox(key="filters.pm").set_value("same").run()
+    at.number_input(key="filters.r").set_value(0).run()
+    at.number_input(key="filters.c").set_value(0).run()
+    out = z_of(at, "output")
+    np.testing.assert_array_equal(out, filters.conv2d(filters.WORKED_IMAGE, filters.WORKED_KERNEL, padding=1)[0])
+    assert f"= **{int(out[0, 0])}**" in texts(at.success)
+
+
+def test_stride_dilation_and_display_modes():
+    at = open_page(img="shapes", k="laplacian", s=2, d=2, pm="explicit", p=3)
+    image = images.builtin_image("shapes")
+    raw = filters.apply_filter(image, "laplacian", stride=2, padding=3, dilation=2)
+    np.testing.assert_allclose(z_of(at, "output"), raw)
+    assert "Output size: 65×65" in texts(at.markdown)  # floor((128 + 6 - 2·2 - 1)/2) + 1 = 64 + 1
+    at.radio(key="filters.disp").set_value("clip").run()
+    np.testing.assert_allclose(z_of(at, "output"), np.clip(raw, 0, 1))
+    at.radio(key="filters.disp").set_value("normalise").run()
+    np.testing.assert_allclose(z_of(at, "output"), (raw - raw.min()) / (raw.max() - raw.min()))
+
+
+def test_sobel_magnitude_threshold_and_microscope():
+    at = open_page(img="digit3", k="sobel_magnitude", thr=1.5)
+    image = images.builtin_image("digit3")
+    expected = filters.apply_filter(image, "sobel_magnitude", threshold=1.5)
+    np.testing.assert_allclose(z_of(at, "output"), expected)
+    assert (expected == 0).any() and expected.max() >= 1.5
+    jump = next(b for b in at.button if "Strongest" in b.label)
+    jump.click().run()
+    r, c = np.unravel_index(np.argmax(expected), expected.shape)
+    assert (at.number_input(key="filters.r").value, at.number_input(key="filters.c").value) == (r, c)
+    assert "√(Gx² + Gy²)" in texts(at.markdown)
+    assert f"Output pixel (row {r}, column {c}) = **{expected[r, c]:.3g}**" in texts(at.success)
+
+
+def test_invalid_settings_explain_instead_of_crashing():
+    at = open_page(img="worked", k="custom", cs=7)  # a 7×7 kernel on a 5×5 image without padding
+    assert "No output" in texts(at.error) and "larger than the input" in texts(at.error)
+    at = open_page(pm="same", s=2)
+    assert "'same' padding only keeps" in texts(at.error)
+
+
+def test_custom_kernel_editing_and_bad_values():
+    at = open_page(img="worked", k="custom")
+    editor = editor_key(at, 3)
+    at.session_state[editor] = {"edited_rows": {0: {"0": 2}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    kernel = filters.WORKED_KERNEL.copy()
+    kernel[0, 0] = 2
+    np.testing.assert_array_equal(z_of(at, "output"), filters.conv2d(filters.WORKED_IMAGE, kernel)[0])
+    assert query(at)["ck"] == "2,0,1,0,1,0,1,0,1"
+    at.session_state[editor] = {"edited_rows": {0: {"0": None}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert "not a finite number" in texts(at.error) and "last valid kernel" in texts(at.error)
+    np.testing.assert_array_equal(z_of(at, "output"), filters.conv2d(filters.WORKED_IMAGE, kernel)[0])
+    # growing the editor keeps the kernel in the centre
+    at.radio(key="filters.cs").set_value(5).run()
+    np.testing.assert_array_equal(z_of(at, "kernel0"), filters.resize_kernel(kernel, 5))
+
+
+def test_copy_preset_into_custom_editor():
+    at = open_page(k="sobel_y")
+    next(b for b in at.button if "custom editor" in b.label).click().run()
+    assert at.selectbox(key="filters.k").value == "custom"
+    np.testing.assert_array_equal(z_of(at, "kernel0"), filters.get_kernel("sobel_y"))
+    assert query(at)["ck"] == "-1,-2,-1,0,0,0,1,2,1"
+
+
+def test_upload_valid_png_is_used_and_kept():
+    rng = np.random.default_rng(0)
+    pic = Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    raw = png_bytes(pic)
+    at = upload(open_page(k="identity"), "mine.png", raw)
+    expected = images.decode_upload(raw).pixels
+    np.testing.assert_allclose(z_of(at, "input"), expected)
+    np.testing.assert_allclose(z_of(at, "output"), expected[1:-1, 1:-1])
+    assert "mine.png" in texts(at.caption) and not at.error
+    # switching to a built-in and back keeps the picture for this session
+    at.selectbox(key="filters.img").set_value("shapes").run()
+    at.selectbox(key="filters.img").set_value("upload").run()
+    np.testing.assert_allclose(z_of(at, "input"), expected)
+
+
+def test_upload_corrupt_file_gives_a_clear_message():
+    raw = png_bytes(Image.new("RGB", (30, 30), (10, 200, 30)))
+    at = upload(open_page(), "broken.png", raw[: len(raw) // 2])
+    error = texts(at.error)
+    assert "broken.png" in error and "damaged or incomplete" in error
+    np.testing.assert_array_equal(z_of(at, "input"), images.builtin_image("photo"))  # still a working page
+    at = upload(open_page(), "notes.png", b"just some text, not a picture")
+    assert "not an image" in texts(at.error)
+
+
+def test_upload_oversized_image_is_refused():
+    raw = png_bytes(Image.new("1", (7000, 6000)))  # 42 megapixels in a few kB
+    at = upload(open_page(), "huge.png", raw)
+    error = texts(at.error)
+    assert "huge.png" in error and "7000×6000" in error and "40 megapixels" in error
+
+
+def test_share_link_round_trip():
+    at = open_page()
+    at.selectbox(key="filters.img").set_value("shapes").run()
+    at.selectbox(key="filters.k").set_value("custom").run()
+    at.radio(key="filters.cs").set_value(5).run()
+    editor = editor_key(at, 5)
+    at.session_state[editor] = {"edited_rows": {0: {"4": -3.5}, 4: {"0": 0.25}}, "added_rows": [],
+                                "deleted_rows": []}
+    at.run()
+    at.number_input(key="filters.r").set_value(40).run()
+    at.number_input(key="filters.c").set_value(17).run()
+    link = query(at)
+    assert link["img"] == "shapes" and link["k"] == "custom" and link["cs"] == "5"
+    assert (link["r"], link["c"]) == ("40", "17")
+    ck = np.array([float(v) for v in link["ck"].split(",")]).reshape(5, 5)
+    assert ck[0, 4] == -3.5 and ck[4, 0] == 0.25
+    again = open_page(**link)
+    assert query(again) == link
+    assert again.selectbox(key="filters.img").value == "shapes"
+    assert again.selectbox(key="filters.k").value == "custom"
+    assert (again.number_input(key="filters.r").value, again.number_input(key="filters.c").value) == (40, 17)
+    np.testing.assert_array_equal(z_of(again, "kernel0"), ck)
+    np.testing.assert_array_equal(z_of(again, "output"), z_of(at, "output"))
+    assert texts(again.success) == texts(at.success)
+
+
+def test_link_to_an_upload_falls_back_with_notice():
+    at = open_page(img="upload", k="sobel_x")
+    assert "links cannot carry pictures" in texts(at.info)
+    assert at.selectbox(key="filters.img").value == "photo"
+    np.testing.assert_array_equal(z_of(at, "input"), images.builtin_image("photo"))
+    assert query(at)["img"] == "photo"
+
+
+def test_malformed_link_falls_back_with_notice():
+    at = open_page(k="banana", ck="1,2,nan", r="-4")
+    warning = texts(at.warning)
+    assert "could not use" in warning and "kernel preset" in warning and "custom kernel" in warning
+    assert at.selectbox(key="filters.k").value == "sobel_x"
+
+
+def test_classroom_link_hides_advanced_controls():
+    at = open_page(classroom=1, s=2)
+    assert not [s for s in at.slider if s.key == "filters.s"]
+    assert "stride 2" in texts(at.markdown)  # the link's setting still applies
+    normal = open_page(s=2)
+    assert [s for s in normal.slider if s.key == "filters.s"]
+
+
+def test_flip_section_and_im2col():
+    at = open_page(img="digit7", k="sobel_x")
+    assert "sign reversed" in texts(at.info)
+    np.testing.assert_allclose(z_of(at, "ft"), -z_of(at, "fx"))
+    at.selectbox(key="filters.k").set_value("gaussian").run()
+    assert "identical" in texts(at.info)
+    np.testing.assert_allclose(z_of(at, "ft"), z_of(at, "fx"))
+    np.testing.assert_array_equal(z_of(at, "ir").reshape(3, 3), filters.WORKED_OUTPUT)
+    bank = filters.kernel_bank()
+    maps = filters.conv2d(images.builtin_image("digit7"), bank)
+    for i in range(len(filters.BANK)):
+        np.testing.assert_allclose(z_of(at, f"bm{i}"), maps[i])
+
+
+def test_training_link_only_when_the_training_page_is_listed(monkeypatch):
+    from ui import registry
+
+    def training_links(at: AppTest) -> list:
+        return [e for e in at.get("page_link") if "kernels it learns" in e.proto.label]
+
+    monkeypatch.setattr(registry, "LESSONS", tuple(p for p in registry.LESSONS if p.url_path != "train"))
+    at = open_page()
+    assert "learns its kernels" in texts(at.markdown)
+    assert not training_links(at) and "training page" not in texts(at.markdown).lower()
+    # looked up at run time: once a page with url_path "train" is listed, the link appears
+    stand_in = registry.PageInfo("pages/home.py", "train", "Train a CNN", "🏋️", "stand-in for the training page")
+    monkeypatch.setattr(registry, "LESSONS", (*registry.LESSONS, stand_in))
+    at = open_page()
+    links = training_links(at)
+    assert len(links) == 1 and "Train a CNN" in links[0].proto.label
