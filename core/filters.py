@@ -307,7 +307,7 @@ KERNEL_PRESETS: dict[str, KernelPreset] = {
                      "edges and dots, with a sign change across each edge."),
         KernelPreset("emboss", "Emboss",
                      "Bottom-right minus top-left, plus the pixel itself: edges look raised, lit from one corner."),
-        KernelPreset("custom", "Custom", "Your own weights: type numbers into the grid.", ("values",)),
+        KernelPreset("custom", "Custom", "Your own weights: type numbers into the grid.", ("values", "size")),
     )
 }
 
