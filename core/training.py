@@ -42,6 +42,9 @@ DATASETS: dict[str, str] = {
     "shipped5k": "5,000 shipped MNIST digits",
     "full60k": "full MNIST (60,000 digits, downloaded)",
 }
+# A 10-class cross-entropy starts near ln 10 ≈ 2.3; a batch loss above this has exploded (weights will be
+# inf/NaN within a few more steps), so training stops as diverged rather than burning the time limit.
+DIVERGED_LOSS = 1e4
 STOP_COMPLETED, STOP_STOPPED, STOP_DIVERGED, STOP_TIME = "completed", "stopped", "diverged", "time limit"
 
 # Building a model seeds torch's global RNG; the lock keeps two sessions from interleaving there.
@@ -198,7 +201,7 @@ class EpochMetrics:
     samples: int
     seconds: float
     stopped: bool = False  # a callback asked to stop before the epoch ended
-    diverged: bool = False  # the loss became NaN or infinite
+    diverged: bool = False  # the loss became NaN, infinite or exploded (DIVERGED_LOSS)
     lr: float = 0.0  # learning rate at the end of the epoch
 
 
@@ -255,7 +258,7 @@ def run_batches(
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
+        if not math.isfinite(loss_value) or loss_value > DIVERGED_LOSS:
             cursor.diverged = True
             cursor.seconds += time.perf_counter() - t0
             return True
@@ -367,7 +370,7 @@ class TrainResult:
     spec: ArchSpec
     config: TrainConfig
     history: list[EpochRecord]
-    test: EvalResult | None  # None when training diverged (the weights are NaN)
+    test: EvalResult | None  # None when training diverged (the weights are garbage or NaN)
     seconds: float  # training seconds (evaluation excluded)
     stopped_reason: str  # "completed" | "stopped" | "diverged" | "time limit"
     message: str  # a sentence for the student about how the run ended
@@ -531,7 +534,8 @@ class TrainingRun:
             self.cursor = None
             self.stopped_reason = STOP_DIVERGED
             self.message = (
-                f"Training diverged: the loss became NaN or infinite in epoch {self.epochs_done + 1} "
+                f"Training diverged: the loss exploded (NaN, infinite or above {DIVERGED_LOSS:,.0f}) in epoch "
+                f"{self.epochs_done + 1} "
                 f"(batch {cursor.next_batch + 1}). The learning rate {self.config.lr:g} is too high for "
                 f"{OPTIMIZERS[self.config.optimizer]}: try about ten times lower "
                 f"(e.g. {self.config.lr / 10:g}).")

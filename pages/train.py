@@ -1,0 +1,395 @@
+"""Train a CNN: pick or build an architecture, read its layer table, train it live, then look inside.
+
+Training runs inside the script run and updates the page a few times a second. Any click (the Stop
+button, or leaving the page) interrupts the run at its next page update; the model, its place in the
+epoch and the history live in ``st.session_state``, so the next run of the script either stops the
+training and keeps the partial model (Stop) or carries on where it was (any other interaction).
+"""
+
+import os
+import time
+
+import numpy as np
+import streamlit as st
+
+from ui.nav import ensure_navigation
+
+ensure_navigation()
+
+st.title("🏋️ Train a CNN")
+try:
+    import torch  # noqa: F401  (checked here so an inference-only install explains itself)
+except ImportError:
+    st.error("Training needs PyTorch: `pip install -r requirements.txt`", icon="📦")
+    st.stop()
+
+from core import data as cdata  # noqa: E402
+from core import models as cm  # noqa: E402
+from core import share  # noqa: E402
+from core import training as ct  # noqa: E402
+from core.jobs import time_limit_from_env  # noqa: E402
+from ui import state  # noqa: E402
+from ui import train_views as tv  # noqa: E402
+
+PAGE = "train"
+ARCH_CHOICES = cm.PRESET_KEYS + ("custom",)
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+SCHEMA = (
+    share.ChoiceParam("arch", "lenet5", "architecture", choices=ARCH_CHOICES),
+    share.ChoiceParam("act", "relu", "activation", choices=tuple(cm.ACTIVATIONS)),
+    share.ChoiceParam("opt", "adam", "optimizer", choices=tuple(ct.OPTIMIZERS)),
+    share.FloatParam("lr", 2e-3, "learning rate", lo=1e-6, hi=100.0),
+    share.ChoiceParam("bs", "128", "batch size", choices=tuple(str(b) for b in BATCH_SIZES)),
+    share.IntParam("ep", 10, "epochs", lo=1, hi=50),
+    share.IntParam("seed", 0, "seed", lo=0, hi=99_999),
+    share.BoolParam("aug", False, "augmentation"),
+    share.ChoiceParam("sch", "constant", "learning-rate schedule", choices=tuple(ct.SCHEDULES)),
+    share.ChoiceParam("data", "shipped5k", "dataset", choices=tuple(ct.DATASETS)),
+)
+RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
+START, STOP, FLASH = "train._start", "train._stop", "train._flash"
+CUSTOM = "train._custom_layers"
+UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
+CHART_EVERY_S = 2.0  # mid-epoch curve redraws
+
+
+def key(name: str) -> str:
+    return state.wkey(PAGE, name)
+
+
+def flash(kind: str, text: str) -> None:
+    """A message that survives the st.rerun() after training ends."""
+    st.session_state[FLASH] = (kind, text)
+
+
+def apply_recommended() -> None:
+    """Preset changed (or the button): load that preset's recommended hyperparameters."""
+    arch = st.session_state.get(key("arch"), "lenet5")
+    cfg = ct.RECOMMENDED.get(arch)
+    if cfg is None:
+        return
+    st.session_state[key("opt")] = cfg.optimizer
+    st.session_state[key("lr")] = cfg.lr
+    st.session_state[key("bs")] = str(cfg.batch_size)
+    st.session_state[key("ep")] = cfg.epochs
+    st.session_state[key("aug")] = cfg.augment
+    st.session_state[key("sch")] = cfg.schedule
+
+
+def request_start() -> None:
+    st.session_state[START] = True
+
+
+def request_stop() -> None:
+    st.session_state[STOP] = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
+    st.subheader("1 · Architecture")
+    arch = st.selectbox(
+        "Network", ARCH_CHOICES, key=key("arch"), on_change=apply_recommended, disabled=busy,
+        format_func=lambda k: "Custom (edit the layers yourself)" if k == "custom" else cm.PRESETS[k].title,
+    )
+    if arch == "custom":
+        if CUSTOM not in st.session_state:
+            st.session_state[CUSTOM] = cm.PRESETS["lenet5"].layers
+        left, right = st.columns([3, 1])
+        with right:
+            activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=key("act"), disabled=busy,
+                                      format_func=cm.ACTIVATIONS.get)
+            start_from = st.selectbox("Start from", cm.PRESET_KEYS, index=None, placeholder="a preset…",
+                                      key="train._start_from", disabled=busy,
+                                      format_func=lambda k: cm.PRESETS[k].title)
+            if start_from is not None:
+                st.session_state[CUSTOM] = cm.PRESETS[start_from].layers
+                st.session_state.pop("train._custom.editor", None)
+                del st.session_state["train._start_from"]
+                st.rerun()
+        with left:
+            layers = tv.render_custom_editor("train._custom", st.session_state[CUSTOM], busy)
+        spec = cm.ArchSpec("custom", "Custom network", layers, activation=activation,
+                           note="Your own stack of layers.")
+    else:
+        spec = cm.PRESETS[arch]
+        st.caption(spec.note)
+    reason = tv.render_layer_table(spec)
+    return spec, reason
+
+
+def dataset_controls(busy: bool) -> str:
+    cached = cdata.full_mnist_cached()
+    choice = st.radio("Training digits", tuple(ct.DATASETS), key=key("data"), format_func=ct.DATASETS.get,
+                      disabled=busy, horizontal=True)
+    if not cached:
+        if choice == "full60k":
+            st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
+        if st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy, key="train._download"):
+            download_full_mnist()
+    return choice if cached else "shipped5k"
+
+
+def download_full_mnist() -> None:
+    bar = st.progress(0.0, text="Connecting…")
+
+    def progress(name: str, got: int, total: int) -> None:
+        bar.progress(min(1.0, got / total) if total else 0.0, text=f"{name}: {got / 1e6:.1f} MB")
+
+    try:
+        cdata.download_full_mnist(progress=progress)
+    except cdata.DataError as exc:
+        bar.empty()
+        st.error(str(exc), icon="📡")
+        return
+    bar.progress(1.0, text="Downloaded and verified.")
+    st.rerun()
+
+
+def hyperparameter_section(busy: bool) -> ct.TrainConfig:
+    st.subheader("2 · Training settings")
+    c1, c2, c3, c4 = st.columns(4)
+    optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
+                             disabled=busy)
+    lr = c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=key("lr"), format="%.5f",
+                         step=5e-4, disabled=busy,
+                         help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
+    batch = c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=key("bs"), disabled=busy)
+    epochs = c4.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
+    c5, c6, c7, c8 = st.columns(4)
+    seed = c5.number_input("Seed", 0, 99_999, step=1, key=key("seed"), disabled=busy,
+                           help="Same seed, same settings → the same curves (on the CPU).")
+    schedule = c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=key("sch"),
+                            format_func=ct.SCHEDULES.get, disabled=busy)
+    augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
+    c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
+              st.session_state.get(key("arch")) == "custom", key="train._recommended")
+    dataset = dataset_controls(busy)
+    cfg = ct.RECOMMENDED.get(st.session_state.get(key("arch")), ct.TrainConfig())
+    subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()
+    return ct.TrainConfig(
+        optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs), seed=int(seed),
+        augment=bool(augment), schedule=schedule, dataset=dataset, time_limit_s=time_limit_from_env(),
+        weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing,
+        subset=int(subset) if subset.isdigit() else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
+    try:
+        st.session_state[RUN] = ct.TrainingRun(spec, config, tv.device())
+    except (ValueError, cdata.DataError) as exc:
+        flash("error", str(exc))
+
+
+def finish_run(run: ct.TrainingRun) -> None:
+    """Evaluate on the test set, keep the result for this session and add it to the comparison."""
+    with st.spinner("Testing on the 10,000 official test digits…"):
+        run._test = tv.test_set(tv.device(), str(tv.device()))
+        result = run.finish()
+    st.session_state.pop(RUN, None)
+    st.session_state[RESULT] = result
+    st.session_state[SPEC] = result.spec
+    runs = st.session_state.setdefault(RUNS, [])
+    runs.append(tv.run_summary(result, len(runs) + 1))
+    kind = {"completed": "success", "diverged": "error"}.get(result.stopped_reason, "warning")
+    flash(kind, result.message)
+
+
+def train_live(run: ct.TrainingRun) -> None:
+    """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here."""
+    limiter = tv.job_limiter()
+    if not limiter.try_acquire():
+        if run.history or run.cursor is not None:
+            run.stop(ct.STOP_STOPPED, "Paused training could not continue because the server is busy; "
+                                      "the model trained so far is kept.")
+            finish_run(run)
+        else:
+            st.session_state.pop(RUN, None)
+            flash("warning", limiter.busy_message())
+        st.rerun()
+    try:
+        bar = st.progress(run.progress, text="Starting…")
+        chart = st.empty()
+        chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+        last = {"ui": 0.0, "chart": time.monotonic()}
+
+        def on_batch(i: int, n: int, loss: float) -> None:
+            now = time.monotonic()
+            if now - last["ui"] >= UI_EVERY_S:
+                last["ui"] = now
+                bar.progress(run.progress, text=f"Epoch {run.epochs_done + 1}/{run.config.epochs} · batch {i}/{n}"
+                                                f" · loss {loss:.3f} · {run.seconds:.1f} s")
+            if now - last["chart"] >= CHART_EVERY_S:
+                last["chart"] = now
+                chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+
+        while not run.done:
+            run.step(on_batch)
+            chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+            last["chart"] = time.monotonic()
+        bar.progress(1.0, text="Training finished.")
+    finally:
+        limiter.release()
+    finish_run(run)
+    st.rerun()
+
+
+def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
+    st.subheader("3 · Train")
+    dev = tv.device()
+    st.caption(f"Device: **{ct.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
+               f"once on this server, each for at most {time_limit_from_env():g} s.")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.button("▶️ Train", type="primary", key="train.go", on_click=request_start, disabled=busy or reason is not None,
+              help=reason or "Train this network with these settings.")
+    c2.button("⏹️ Stop", key="train.stop", on_click=request_stop, disabled=not busy,
+              help="End training now and keep the model trained so far.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def results_section(result: ct.TrainResult) -> None:
+    st.subheader("4 · Results")
+    st.caption(f"{result.spec.title} · {result.data_description} · {result.device} · "
+               f"{ct.OPTIMIZERS[result.config.optimizer]}, lr {result.config.lr:g}, batch {result.config.batch_size}"
+               f"{', augmented' if result.config.augment else ''}")
+    st.plotly_chart(tv.curves_figure(result.history, result.batch_log, result.config.epochs), key="train.curves")
+    test = result.test
+    if test is None:
+        st.info("There is no test accuracy for this run: " + result.message)
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Test accuracy (10,000 digits)", f"{100 * test.accuracy:.2f}%")
+    c2.metric("Test mistakes", f"{int((test.labels != test.predictions).sum()):,}")
+    c3.metric("Parameters", f"{result.params:,}")
+    c4.metric("Training time", f"{result.seconds:.1f} s")
+    st.markdown("**Accuracy per digit**")
+    per_class = {str(d): f"{100 * a:.1f}%" for d, a in enumerate(test.per_class)}
+    st.dataframe([per_class], hide_index=True)
+    confusion_view(test)
+    st.markdown("#### Most confident mistakes")
+    st.caption("Test digits the model got wrong, the ones where it gave the true digit the least probability "
+               "first. Under each: the true digit and the model's top three guesses.")
+    tv.render_gallery(tv.worst_errors(test), test, empty="No mistakes at all on the test set.")
+    kernels_view(result)
+
+
+def _take_cm_click() -> None:
+    cell = tv.selected_cell(st.session_state.get("train.cm_chart"))
+    if cell is not None:
+        st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = cell
+
+
+def confusion_view(test: ct.EvalResult) -> None:
+    st.markdown("#### Confusion matrix")
+    st.caption("Row = the true digit, column = the model's answer; the diagonal is right, everything else is a "
+               "mistake. Click a cell (or pick it below) to see those digits.")
+    if "train.cm_true" not in st.session_state:
+        off = test.confusion - np.diag(np.diag(test.confusion))
+        t, p = np.unravel_index(int(np.argmax(off)), off.shape)
+        st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = int(t), int(p)
+    left, right = st.columns([1, 1])
+    with right:
+        a, b = st.columns(2)
+        true = a.selectbox("True digit", range(10), key="train.cm_true")
+        pred = b.selectbox("Predicted digit", range(10), key="train.cm_pred")
+        count = int(test.confusion[true, pred])
+        st.markdown(f"**{count} test digit{'s' if count != 1 else ''}** labelled {true}, "
+                    f"classified as {pred}{' (correct)' if true == pred else ''}:")
+        tv.render_gallery(tv.cell_indices(test, true, pred, limit=18), test, per_row=6,
+                          empty="The model never made this choice.")
+    with left:
+        st.plotly_chart(tv.confusion_figure(test.confusion, (true, pred)), key="train.cm_chart",
+                        on_select=_take_cm_click, selection_mode="points", config={"displayModeBar": False})
+
+
+def kernels_view(result: ct.TrainResult) -> None:
+    weights = cm.first_conv_weight(result.model)
+    st.markdown("#### What the convolutions learned")
+    if weights is None:
+        st.info("This network has no convolution layer, so there are no kernels or feature maps to show: every "
+                "unit looks at all 784 pixels at once.")
+        return
+    st.caption(f"The {weights.shape[0]} kernels of the first conv layer (blue negative, red positive). Each "
+               "one slides over the digit; below, what every conv layer makes of the digit you pick.")
+    st.plotly_chart(tv.maps_figure(weights[:, 0], per_row=16, diverging=True, px_per_cell=12,
+                                   title=f"conv1 kernels ({weights.shape[2]}×{weights.shape[3]})"),
+                    key="train.kernels", config={"displayModeBar": False})
+    images, labels = tv.test_digits()
+    c1, c2, c3 = st.columns([1, 1, 4])
+    digit = c1.selectbox("Test digit", range(10), key="train.act_digit")
+    which = c2.number_input("Example number", 0, 99, 0, key="train.act_index")
+    image = cdata.sample_digit(cdata.load_test(), digit, int(which))
+    probs, acts = tv.activations_for(result.model, image, tv.device())
+    with c3:
+        st.image(tv.upscale(image, 4), width=112,
+                 caption=f"model says {int(np.argmax(probs))} ({100 * probs.max():.0f}%)")
+    for label, act in zip(cm.activation_labels(result.spec), acts):
+        st.plotly_chart(tv.maps_figure(act, per_row=16, diverging=False,
+                                       title=f"{label} + {cm.ACTIVATIONS[result.spec.activation]}: "
+                                             f"{act.shape[0]} feature maps of {act.shape[1]}×{act.shape[2]}"),
+                        key=f"train.acts.{label}", config={"displayModeBar": False})
+
+
+def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
+    try:
+        from ui.export_panel import render_export_panel
+    except ModuleNotFoundError:
+        return
+    render_export_panel(result, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+state.start(PAGE, SCHEMA)
+run: ct.TrainingRun | None = st.session_state.get(RUN)
+if run is not None and st.session_state.pop(STOP, False):
+    run.stop(ct.STOP_STOPPED)
+    finish_run(run)
+    run = None
+st.session_state.pop(STOP, None)
+busy = run is not None or bool(st.session_state.get(START))
+
+st.markdown("Choose a network, check its shapes and cost layer by layer, train it on real MNIST digits and "
+            "watch the curves, then look at what it gets wrong and what its kernels see.")
+spec, reason = architecture_section(busy)
+config = hyperparameter_section(busy)
+params = state.finish(PAGE, SCHEMA, {
+    "arch": st.session_state[key("arch")], "act": st.session_state[key("act")], "opt": config.optimizer,
+    "lr": config.lr, "bs": str(config.batch_size), "ep": config.epochs, "seed": config.seed,
+    "aug": config.augment, "sch": config.schedule, "data": st.session_state[key("data")],
+})
+controls(spec, reason, busy)
+if FLASH in st.session_state:
+    kind, text = st.session_state.pop(FLASH)
+    getattr(st, kind)(text)
+
+if st.session_state.pop(START, False) and run is None and reason is None:
+    start_run(spec, config)
+    run = st.session_state.get(RUN)
+    if run is None:
+        st.rerun()
+if run is not None:
+    train_live(run)
+
+result = st.session_state.get(RESULT)
+if result is not None:
+    results_section(result)
+    export_section(result, st.session_state[SPEC])
+if st.session_state.get(RUNS):
+    st.subheader("Your runs so far")
+    st.caption("Every run of this session (only you see them). Compare parameters with test accuracy: the "
+               "conv nets beat the dense ones with far fewer parameters.")
+    tv.render_comparison(st.session_state[RUNS])
+state.share_box(params)

@@ -1,0 +1,278 @@
+"""The Train page under AppTest: every preset's layer table, a tiny real training run with curves,
+confusion matrix and galleries, the Stop and resume paths, the server-wide job limit, and the
+inference-only install. Plus one real-browser test that Stop interrupts a live run."""
+
+import base64
+import dataclasses
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import models as cm
+from core import training as ct
+from tests.conftest import REPO, StreamlitServer, wait_for_app_idle
+
+APP = str(REPO / "streamlit_app.py")
+PAGE = "pages/train.py"
+
+
+@pytest.fixture(autouse=True)
+def tiny_runs(monkeypatch):
+    monkeypatch.setenv("CONVLAB_TRAIN_SUBSET", "300")
+
+
+def open_page(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plotly_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def decode(arr):
+    if isinstance(arr, dict) and "bdata" in arr:
+        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+    return np.asarray(arr)
+
+
+def table_column(at: AppTest, index: int, column: str) -> list:
+    """A column of the layer table (the custom editor, when shown, is a dataframe too)."""
+    tables = [d.value for d in at.dataframe if column in getattr(d.value, "columns", ())]
+    return list(tables[index][column])
+
+
+def train_button(at: AppTest):
+    return at.button(key="train.go")
+
+
+@pytest.mark.parametrize("preset", cm.PRESET_KEYS)
+def test_every_preset_builds_its_layer_table(preset):
+    at = open_page()
+    at.selectbox(key="train.arch").set_value(preset).run()
+    assert not at.exception
+    rows = cm.layer_table(cm.PRESETS[preset])
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
+    assert table_column(at, 0, "layer") == [r.name for r in rows]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters"] == f"{cm.count_params(cm.PRESETS[preset]):,}"
+    assert not train_button(at).disabled
+    assert at.button(key="train.stop").disabled
+    # Choosing a preset loads its recommended settings.
+    rec = ct.RECOMMENDED[preset]
+    assert at.slider(key="train.ep").value == rec.epochs
+    assert at.toggle(key="train.aug").value == rec.augment
+
+
+def test_custom_impossible_stack_is_explained_and_train_disabled():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["train._custom_layers"] = (cm.conv(8, 5), cm.pool(2), cm.conv(8, 5), cm.pool(2), cm.conv(8, 5))
+    at.run()
+    at.switch_page(PAGE).run()
+    at.selectbox(key="train.arch").set_value("custom").run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "cannot be built" in errors and "conv3" in errors and "4×4" in errors
+    assert train_button(at).disabled
+    assert table_column(at, 0, "output shape")[-1] == "impossible"
+
+
+def test_custom_stack_with_activation_choice():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["train._custom_layers"] = (cm.conv(4, 3), cm.batchnorm(), cm.pool(2), cm.dense(16))
+    at.run()
+    at.switch_page(PAGE).run()
+    at.selectbox(key="train.arch").set_value("custom").run()
+    at.selectbox(key="train.act").set_value("tanh").run()
+    assert not at.exception and not at.error
+    assert "conv 3×3, 4 ch → tanh" in table_column(at, 0, "what")
+    assert not train_button(at).disabled
+
+
+def test_share_link_restores_settings():
+    at = open_page({"arch": "twoconv", "ep": "3", "lr": "0.01", "opt": "sgd"})
+    assert at.selectbox(key="train.arch").value == "twoconv"
+    assert at.slider(key="train.ep").value == 3
+    assert at.selectbox(key="train.opt").value == "sgd"
+    assert at.number_input(key="train.lr").value == pytest.approx(0.01)
+
+
+def test_tiny_training_run_shows_curves_confusion_galleries_and_comparison():
+    at = open_page({"arch": "lenet5", "ep": "1", "seed": "3"})
+    train_button(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Trained 1 epoch" in s.value for s in at.success)
+    result = at.session_state["train.result"]
+    assert result.stopped_reason == "completed" and result.test.n == 10_000
+    assert at.session_state["train.spec"] == cm.PRESETS["lenet5"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy (10,000 digits)"] == f"{100 * result.test.accuracy:.2f}%"
+
+    specs = plotly_specs(at)
+    curves = specs[0]
+    val = next(t for t in curves["data"] if t.get("name") == "validation accuracy")
+    np.testing.assert_allclose(decode(val["y"]), [100 * h.val_acc for h in result.history])
+    confusion = next(s for s in specs if s["data"][0].get("type") == "heatmap" and
+                     s["layout"].get("xaxis", {}).get("title", {}).get("text") == "predicted digit")
+    np.testing.assert_array_equal(decode(confusion["data"][0]["customdata"]).reshape(10, 10), result.test.confusion)
+    # First-layer kernels plus one activation figure per conv layer.
+    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
+    assert any("conv1 kernels (5×5)" in t for t in titles)
+    assert sum("feature maps" in t for t in titles) == 2
+
+    # Galleries: the selected confusion cell, and the misclassified digits with top-3 captions.
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    wrong = int((result.test.labels != result.test.predictions).sum())
+    t, p = at.selectbox(key="train.cm_true").value, at.selectbox(key="train.cm_pred").value
+    expected = min(18, int(result.test.confusion[t, p])) + min(24, wrong) + 1  # + the activation digit
+    assert len(captions) == expected
+    assert all(c.startswith("true ") and c.count("%") == 3 for c in captions[:-1])
+
+    # Another cell through the fallback selectboxes: the gallery follows. (AppTest drops the first widget
+    # change after a run that ended in st.rerun(); a real browser does not, see the browser test.)
+    at.run()
+    at.selectbox(key="train.cm_true").set_value(3).run()
+    at.selectbox(key="train.cm_pred").set_value(3).run()
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert sum(c.startswith("true 3 → 3:") for c in captions) == min(18, int(result.test.confusion[3, 3]))
+
+    runs = at.session_state["train.runs"]
+    assert len(runs) == 1 and runs[0]["parameters"] == result.params
+    assert at.dataframe[-1].value["test accuracy (%)"].iloc[0] == pytest.approx(100 * result.test.accuracy, abs=0.01)
+
+
+def _interrupted_run(spec=cm.PRESETS["lenet5"]) -> ct.TrainingRun:
+    """A run that a page interruption left after batch 2 of epoch 1 (what a Stop click leaves behind)."""
+    run = ct.TrainingRun(spec, ct.TrainConfig(epochs=3, subset=300, batch_size=32), torch.device("cpu"))
+
+    class Interrupt(Exception):
+        pass
+
+    def hook(i, n, loss):
+        if i == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run.step(hook)
+    return run
+
+
+def test_stop_keeps_the_partial_model():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page(PAGE).run()
+    run = _interrupted_run()
+    at.session_state["train.run"] = run
+    at.session_state["train._stop"] = True  # what the Stop button's callback sets
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Stopped after" in w.value and "kept" in w.value for w in at.warning)
+    result = at.session_state["train.result"]
+    assert result.stopped_reason == "stopped" and result.model is run.model
+    assert result.history[-1].partial and result.epochs_trained < 1
+    assert result.test is not None
+    assert "train.run" not in at.session_state
+    assert not train_button(at).disabled and at.button(key="train.stop").disabled
+
+
+def test_interrupted_run_without_stop_resumes():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page(PAGE).run()
+    run = _interrupted_run(cm.PRESETS["linear"])
+    at.session_state["train.run"] = run
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["train.result"]
+    assert result.stopped_reason == "completed" and result.epochs_trained == 3
+
+
+def test_diverging_run_is_explained_not_raised():
+    at = open_page({"arch": "lenet5", "ep": "2", "opt": "sgd", "lr": "100", "bs": "32"})
+    train_button(at).click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "diverged" in errors and "learning rate" in errors
+    assert at.session_state["train.result"].test is None
+    assert any("no test accuracy" in i.value for i in at.info)
+
+
+def test_full_server_says_busy():
+    from ui import train_views
+
+    limiter = train_views.job_limiter()
+    held = 0
+    while limiter.try_acquire():
+        held += 1
+    try:
+        at = open_page({"arch": "linear", "ep": "1"})
+        train_button(at).click().run()
+        assert not at.exception
+        assert any("server is busy" in w.value for w in at.warning)
+        assert "train.result" not in at.session_state and "train.run" not in at.session_state
+        assert not train_button(at).disabled
+    finally:
+        for _ in range(held):
+            limiter.release()
+    train_button(at).click().run()  # a free slot again: it trains
+    assert at.session_state["train.result"].stopped_reason == "completed"
+
+
+def test_without_torch_the_page_explains(monkeypatch):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert any("Training needs PyTorch" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+
+
+def test_selected_cell_reads_plotly_points():
+    from ui import train_views
+
+    assert train_views.selected_cell({"selection": {"points": [{"x": 7, "y": 2}]}}) == (2, 7)
+    assert train_views.selected_cell({"selection": {"points": []}}) is None
+    assert train_views.selected_cell(None) is None
+
+
+def test_editor_rows_round_trip():
+    from ui import train_views
+
+    for spec in cm.PRESETS.values():
+        assert train_views.rows_to_layers(train_views.layers_to_rows(spec.layers)) == tuple(
+            dataclasses.replace(layer, stride=layer.effective_stride) if layer.kind in ("conv", "pool") else layer
+            for layer in spec.layers)
+
+
+@pytest.mark.browser
+def test_stop_button_interrupts_live_training_in_a_browser(page):
+    """A real click on Stop during a long run ends it and keeps the model; the results then react to clicks."""
+    server = StreamlitServer(env={"CONVLAB_TRAIN_SUBSET": ""})
+    try:
+        page.goto(f"{server.url}/train?arch=twoconv&ep=50")
+        page.get_by_text("1 · Architecture").wait_for()
+        wait_for_app_idle(page, 120_000)
+        page.get_by_role("button", name="Train").click()
+        page.get_by_text("Epoch 1/50").first.wait_for(timeout=120_000)
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text("Stopped after").wait_for(timeout=60_000)
+        page.get_by_text("4 · Results").wait_for()
+        page.get_by_text("Test accuracy (10,000 digits)").wait_for()
+        wait_for_app_idle(page, 60_000)
+        assert page.get_by_role("button", name="Train").is_enabled()
+        # The first widget change after training reaches the page (the confusion-cell fallback).
+        page.locator("[data-testid='stSelectbox']").filter(has_text="True digit").click()
+        page.get_by_role("option", name="3", exact=True).click()
+        page.get_by_text("labelled 3, classified as").wait_for(timeout=60_000)
+    finally:
+        server.stop()
