@@ -28,4 +28,8 @@ LESSONS: tuple[PageInfo, ...] = (
         "pages/filters.py", "filters", "Filters & kernels", "🔍",
         "Blur, sharpen and edge kernels on real images; one output pixel under the microscope; im2col.",
     ),
+    PageInfo(
+        "pages/train.py", "train", "Train a CNN", "🏋️",
+        "Build a network layer by layer, train it live on MNIST, then inspect its mistakes and kernels.",
+    ),
 )
