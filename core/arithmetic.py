@@ -485,3 +485,40 @@ def conv_cost(shape: Shape2D, kernel: tuple[int, int], bias: bool = True, transp
     return LayerCost(params, macs, in_hw[0] * in_hw[1] * shape.in_channels,
                      out_hw[0] * out_hw[1] * shape.out_channels)  # type: ignore[index]
 
+
+
+def transposed_footprint(shape: Shape2D, in_row: int, in_col: int) -> list[tuple[int, int]]:
+    """Output cells that input cell (in_row, in_col) of a transposed conv writes into.
+
+    A transposed conv scatters each input value through the kernel: output index
+    ``i*s - p + d*m`` for kernel tap m (cells cropped away by padding are left out).
+    """
+    if not shape.ok:
+        raise ValueError(shape.reason)
+    h, w = shape.height, shape.width
+    rows = [in_row * h.s - h.pad_lo + h.d * m for m in range(h.k)]
+    cols = [in_col * w.s - w.pad_lo + w.d * m for m in range(w.k)]
+    return [(r, c) for r in rows for c in cols if 0 <= r < int(h.out) and 0 <= c < int(w.out)]  # type: ignore[arg-type]
+
+
+def torch_layer_code(
+    transposed: bool, in_channels: int, out_channels: int, kernel: tuple[int, int], stride: tuple[int, int],
+    padding: tuple[int, int] | str, dilation: tuple[int, int], output_padding: tuple[int, int] = (0, 0),
+) -> str:
+    """The one line of PyTorch that builds this layer (square values written once)."""
+
+    def pair(v: tuple[int, int]) -> str:
+        return str(v[0]) if v[0] == v[1] else f"({v[0]}, {v[1]})"
+
+    args = [str(in_channels), str(out_channels), f"kernel_size={pair(kernel)}"]
+    if stride != (1, 1):
+        args.append(f"stride={pair(stride)}")
+    if isinstance(padding, str):
+        args.append(f"padding={padding!r}")
+    elif padding != (0, 0):
+        args.append(f"padding={pair(padding)}")
+    if dilation != (1, 1):
+        args.append(f"dilation={pair(dilation)}")
+    if transposed and output_padding != (0, 0):
+        args.append(f"output_padding={pair(output_padding)}")
+    return f"nn.{'ConvTranspose2d' if transposed else 'Conv2d'}({', '.join(args)})"

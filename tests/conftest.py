@@ -23,6 +23,24 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+def _apptest_like_a_running_server() -> None:
+    """AppTest resets ``PagesManager.uses_pages_directory`` before every run, so every AppTest run would
+    start in Streamlit's legacy ``pages/`` mode — which a real server is in only for the first request
+    after start (ui/nav.py handles that case with a rerun, covered by the browser tests). Make AppTest
+    behave like a server that has already routed once, so a button press is not lost to that rerun."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+
+
+_apptest_like_a_running_server()
+
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
@@ -115,8 +133,9 @@ def browser():
         if ON_CI:
             pytest.fail("CI=true but chromium is not installed: .ci/run must install it.")
         pytest.skip("chromium not installed (apt-get install chromium); browser tests skipped locally")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a 2-core CI machine under load renders slowly
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         try:
@@ -137,8 +156,18 @@ def page(browser):
 
 
 def wait_for_app_idle(pg, timeout_ms: int = 30_000) -> None:
-    """Wait until Streamlit has finished the current script run (the status widget disappears)."""
-    pg.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    pg.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
-    )
+    """Wait until Streamlit has finished running the script and the page has content.
+
+    ``stApp[data-test-script-state]`` is Streamlit's own run state; it must read ``notRunning`` twice,
+    a quarter second apart, because a page may rerun itself right after its first run.
+    """
+    script = """() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+        return app && app.getAttribute('data-test-script-state') === 'notRunning'
+            && main && main.innerText.trim().length > 0;
+    }"""
+    for _ in range(2):
+        pg.wait_for_function(script, timeout=timeout_ms)
+        pg.wait_for_timeout(250)
+    pg.wait_for_function(script, timeout=timeout_ms)

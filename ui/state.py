@@ -114,3 +114,16 @@ def share_box(params: Mapping[str, str]) -> None:
         )
         st.caption("Copy the link with the button at the right of the box:")
         st.code(share_link(params, classroom), language=None, wrap_lines=True)
+
+
+def set_param(page: str, param: share.Param, value: Any) -> None:
+    """Update one parameter of the URL from inside a fragment (fragment reruns skip ``finish``)."""
+    text = param.format(value)
+    written = dict(st.session_state.get(f"_qp.{page}") or {})
+    saved = dict(st.session_state.get(f"_saved.{page}") or {})
+    saved[param.key] = value
+    st.session_state[f"_saved.{page}"] = saved
+    if written.get(param.key) != text:
+        written[param.key] = text
+        st.session_state[f"_qp.{page}"] = written
+        st.query_params[param.key] = text

@@ -1,0 +1,98 @@
+"""Real-browser tests (playwright + Debian chromium): deep links and share links.
+
+The first request to a freshly started server is a deep link: that is exactly when Streamlit's legacy
+``pages/`` handling used to show the wrong menu (see ui/nav.py).
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import StreamlitServer, wait_for_app_idle
+from ui.registry import LESSONS
+
+pytestmark = pytest.mark.browser
+
+
+def assert_convlab_menu(pg) -> None:
+    nav = pg.locator("[data-testid='stSidebarNav']")
+    for page in LESSONS:
+        expect(nav).to_contain_text(page.title)
+    expect(nav).not_to_contain_text("streamlit app")  # the legacy automatic page list
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.url_path)
+def test_deep_link_is_first_request_to_fresh_server(browser, lesson):
+    server = StreamlitServer()
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        pg.goto(f"{server.url}/{lesson.url_path}")
+        wait_for_app_idle(pg, 60_000)
+        expect(pg.locator("h1").first).to_contain_text(re.compile(lesson.title.split()[0], re.I))
+        assert_convlab_menu(pg)
+        assert "Traceback" not in pg.content()
+        context.close()
+    finally:
+        server.stop()
+
+
+def test_arithmetic_share_link_restores_view_on_fresh_server(browser):
+    server = StreamlitServer()
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        pg.goto(f"{server.url}/arithmetic?h=28&k=5&s=1&p=0&cout=6&step=10")
+        wait_for_app_idle(pg, 60_000)
+        assert_convlab_menu(pg)
+        main = pg.locator("[data-testid='stMainBlockContainer']")
+        expect(main).to_contain_text("(1, 6, 24, 24)")
+        expect(main).to_contain_text("Output cell (0, 10)")
+        # The address bar is the share link: it pins every setting.
+        assert re.search(r"[?&]h=28(&|$)", pg.url) and re.search(r"[?&]cout=6(&|$)", pg.url)
+        context.close()
+    finally:
+        server.stop()
+
+
+def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
+    # Student A is the fresh server's first visitor (deep link), changes the kernel with the keyboard
+    # and copies the URL; student B opens it. Other widgets must keep their values through A's change.
+    a = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pa = a.new_page()
+    pa.goto(f"{fresh_server.url}/arithmetic")
+    wait_for_app_idle(pa, 60_000)
+    slider = pa.get_by_role("slider", name="Kernel size")
+    slider.focus()
+    slider.press("ArrowRight")
+    slider.press("ArrowRight")  # 3 -> 5
+    pa.wait_for_function("() => /[?&]k=5(&|$)/.test(window.location.search)")
+    assert re.search(r"[?&]h=5&", pa.url) and re.search(r"[?&]s=2&", pa.url), pa.url
+    expect(pa.locator("[data-testid='stMainBlockContainer']")).to_contain_text("(1, 1, 2, 2)")
+    text_a = pa.locator("[data-testid='stMainBlockContainer']").inner_text()
+    link = pa.url
+    a.close()
+
+    b = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pb = b.new_page()
+    pb.goto(link)
+    wait_for_app_idle(pb, 60_000)
+    main_b = pb.locator("[data-testid='stMainBlockContainer']")
+    expect(main_b).to_contain_text("(1, 1, 2, 2)")  # floor((5 + 2 - 5) / 2) + 1 = 2
+    expect(main_b).to_contain_text("Output cell (0, 0)")
+    assert pb.get_by_role("slider", name="Kernel size").input_value() == "5"
+    assert "(1, 1, 2, 2)" in text_a
+    b.close()
+
+
+def test_malformed_link_shows_notice_not_traceback(browser, shared_server):
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.goto(f"{shared_server.url}/arithmetic?k=999999999999999999999&h=-1&pm=%00%ff&junk=<script>")
+    wait_for_app_idle(pg, 60_000)
+    main = pg.locator("[data-testid='stMainBlockContainer']")
+    expect(main).to_contain_text("could not use")
+    expect(main).to_contain_text("(1, 1, 3, 3)")
+    assert "Traceback" not in main.inner_text()
+    ctx.close()
