@@ -59,10 +59,21 @@ def paren(v: float) -> str:
 
 
 def fmt_grid(z: np.ndarray) -> np.ndarray:
-    return np.vectorize(fmt, otypes=[object])(np.asarray(z))
+    """Cell labels; grids wider than 3 cells get short ones (2 significant digits, no leading 0)."""
+    z = np.asarray(z)
+    if max(z.shape) <= 3:
+        return np.vectorize(fmt, otypes=[object])(z)
+
+    def short(v: float) -> str:
+        if abs(v - round(v)) < 1e-9 or abs(v) >= 10:
+            return fmt(v)
+        text = f"{v:.2g}"
+        return text.replace("0.", ".", 1) if "e" not in text else f"{v:.0e}"
+
+    return np.vectorize(short, otypes=[object])(z)
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False)
 def run_conv(image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilation: int) -> np.ndarray:
     return filters.conv2d(image, kernels, stride, padding, dilation)
 
@@ -256,7 +267,7 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, boxes=(), px: in
 def kernel_figure(k: np.ndarray, title: str, px: int = 240):
     bound = float(np.max(np.abs(k))) or 1.0
     return grid_figure(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
-                       cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 10)
+                       cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
 
 
 def output_view(out: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
@@ -311,16 +322,18 @@ def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> No
         shown_k.append(m)
         label = ("Gx", "Gy")[i] if len(kernels) == 2 else ""
         cols = st.columns(4)
-        window_txt = np.where(m.in_padding, "pad 0", fmt_grid(m.window))
+        window_txt = np.where(m.in_padding, "pad 0" if k.shape[0] <= 3 else "pad", fmt_grid(m.window))
+        font = 12 if max(k.shape) <= 3 else 9
         with cols[0]:
             show(grid_figure(m.window, text=window_txt, colorscale="gray", zmin=0, zmax=max(1.0, m.window.max()),
-                             title=f"Input window {label}", cell_px=40, max_px=260), f"mw{i}")
+                             title=f"Input window {label}".strip(), cell_px=40, max_px=260, font_size=font),
+                 f"mw{i}")
         with cols[1]:
-            show(kernel_figure(m.kernel, f"Kernel {label}", px=260), f"mk{i}")
+            show(kernel_figure(m.kernel, f"Kernel {label}".strip(), px=260), f"mk{i}")
         with cols[2]:
             bound = float(np.max(np.abs(m.products))) or 1.0
             show(grid_figure(m.products, text=fmt_grid(m.products), colorscale="RdBu_r", zmin=-bound, zmax=bound,
-                             title="Window × kernel", cell_px=40, max_px=260), f"mp{i}")
+                             title="Window × kernel", cell_px=40, max_px=260, font_size=font), f"mp{i}")
         with cols[3]:
             terms = [f"{fmt(a)}·{paren(b)}" for a, b in zip(m.window.ravel(), m.kernel.ravel())]
             if len(terms) <= 9:
@@ -510,7 +523,7 @@ with fig_cols[0]:
 with fig_cols[1]:
     for i, k in enumerate(kernels):
         label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else filters.KERNEL_PRESETS[name].label
-        show(kernel_figure(k, f"Kernel: {label}", px=200 if len(kernels) == 2 else 280), f"kernel{i}")
+        show(kernel_figure(k, f"Kernel: {label}", px=200 if len(kernels) == 2 else 300), f"kernel{i}")
 with fig_cols[2]:
     if ok:
         shown, signed = output_view(output, display)
@@ -518,7 +531,8 @@ with fig_cols[2]:
                      boxes=[Box(r, c, r, c, color="#f59e0b", width=2.5)]), "output")
         st.caption(f"Values from {fmt(output.min())} to {fmt(output.max())}. "
                    + ("Blue is negative, red positive, white 0." if signed else
-                      "Grey scale." if display == "signed" else "Display only: the microscope shows true values."))
+                      "No negative values, so a grey scale: black 0, white the largest." if display == "signed"
+                      else "Rescaled for display only: the microscope shows the true values."))
     else:
         st.warning("No output to show with these settings: change the stride, padding or dilation.")
 

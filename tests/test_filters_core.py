@@ -266,3 +266,14 @@ def test_kernel_bank_gives_one_map_per_kernel():
     assert maps.shape == (len(filters.BANK), 10, 11)
     for i, name in enumerate(filters.BANK):
         np.testing.assert_allclose(maps[i], filters.apply_filter(x, name, padding="same"))
+
+
+def test_filters_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import core.filters, core.images, ui.grid; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    from tests.conftest import REPO
+
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

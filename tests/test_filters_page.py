@@ -283,3 +283,12 @@ def test_training_link_only_when_the_training_page_is_listed(monkeypatch):
     at = open_page()
     links = training_links(at)
     assert len(links) == 1 and "Train a CNN" in links[0].proto.label
+
+
+def test_one_pixel_upload_explains_that_the_kernel_does_not_fit():
+    at = upload(open_page(), "dot.png", png_bytes(Image.new("LA", (1, 1), (0, 0))))
+    assert "No output" in texts(at.error) and "larger than the input" in texts(at.error)
+    np.testing.assert_array_equal(z_of(at, "input"), [[1.0]])  # transparent → white background
+    at.selectbox(key="filters.pm").set_value("same").run()
+    assert not at.exception and not at.error
+    np.testing.assert_allclose(z_of(at, "output"), [[0.0]])  # Sobel x of a single pixel with zero padding
