@@ -20,8 +20,8 @@ exported graph computes what the trained network computes, whichever exporter pr
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
-import io
 import json
 import logging
 import platform
@@ -108,17 +108,21 @@ def _quiet_exporter() -> Iterator[None]:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         logger.setLevel(level)
 
 
+def cpu_copy(net: torch.nn.Module) -> torch.nn.Module:
+    """An eval-mode copy on the CPU: exporting never moves or switches the caller's (maybe GPU) model."""
+    return copy.deepcopy(net).to("cpu").eval()
+
+
 def onnx_bytes(net: torch.nn.Module, spec: ArchSpec) -> bytes:
-    """Serialised single-file ONNX model of ``net`` (put in eval mode, moved to the CPU)."""
-    net = net.to("cpu").eval()
-    wrapper = _WithActivations(net).eval()
+    """Serialised single-file ONNX model of ``net`` (exported from an eval-mode CPU copy)."""
+    wrapper = _WithActivations(cpu_copy(net)).eval()
     example = torch.zeros(2, 1, 28, 28)
     try:
         with _quiet_exporter(), torch.no_grad():
@@ -147,7 +151,7 @@ def opset_of(proto: onnx.ModelProto) -> int:
     return next(int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def _session(data: bytes, threads: int = 1) -> ort.InferenceSession:
+def ort_session(data: bytes, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(data, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
 
 
@@ -172,11 +176,11 @@ class Parity:
 def parity(net: torch.nn.Module, data: bytes, batch: np.ndarray | None = None) -> Parity:
     """Compare onnxruntime with torch (eval mode) on the same batch of digits."""
     x = parity_batch() if batch is None else np.ascontiguousarray(batch, dtype=np.float32)
-    net = net.to("cpu").eval()
+    net = cpu_copy(net)
     with torch.inference_mode():
         logits, acts = net.forward_with_activations(torch.from_numpy(x))
     ref = [logits.numpy(), *(a.numpy() for a in acts)]
-    got = _session(data, threads=2).run(None, {INPUT_NAME: x})
+    got = ort_session(data, threads=2).run(None, {INPUT_NAME: x})
     if len(got) != len(ref):
         raise ExportError(f"The ONNX model has {len(got)} outputs, torch gives {len(ref)}.")
     diffs = [float(np.max(np.abs(g - r))) if r.size else 0.0 for g, r in zip(got, ref)]
@@ -208,9 +212,9 @@ def _median_ms(fn, repeat: int, warmup: int = 10) -> float:
 def latency(net: torch.nn.Module, data: bytes, repeat: int = 200) -> Latency:
     """Batch-1 latency of torch eager vs onnxruntime on one real digit, measured now, in this process."""
     x = parity_batch(1)
-    net = net.to("cpu").eval()
+    net = cpu_copy(net)
     xt = torch.from_numpy(x)
-    session = _session(data, threads=1)
+    session = ort_session(data, threads=1)
 
     def run_torch() -> None:
         with torch.inference_mode():

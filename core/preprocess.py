@@ -83,16 +83,27 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"Pixels must be uint8 (0..255) or float (0..1), not {arr.dtype}.")
     if arr.ndim == 2:
         return np.clip(arr.astype(np.float32) * scale, 0, 1)
-    luma = (arr[..., :3] @ _LUMA) * scale  # (H, W)
+    luma = _luma(arr)  # (H, W) float32 0..1
     if arr.shape[2] == 3:
-        return np.clip(luma, 0, 1).astype(np.float32)
+        return luma
+    if arr[..., 3].min() >= (255 if arr.dtype == np.uint8 else 1.0):  # opaque, like the canvas
+        return luma
     alpha = arr[..., 3].astype(np.float32) * scale  # (H, W)
-    if alpha.min() >= 1.0:
-        return np.clip(luma, 0, 1).astype(np.float32)
     visible = alpha > 0.5
     dark_ink = visible.any() and float(luma[visible].mean()) < 0.5
     background = 1.0 if dark_ink else 0.0
     return np.clip(luma * alpha + background * (1 - alpha), 0, 1).astype(np.float32)
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3 or 4) → (H, W) float32 0..1 luminance of the colour channels (alpha is handled apart).
+
+    uint8 goes through Pillow's "L" conversion: the same ITU-R 601 weights, in C, about 0.1 ms for a
+    280×280 canvas (NumPy's float matmul takes several times longer)."""
+    if image.dtype == np.uint8:
+        gray = np.asarray(Image.fromarray(np.ascontiguousarray(image)).convert("L"))
+        return gray.astype(np.float32) * np.float32(1 / 255)
+    return np.clip(image[..., :3] @ _LUMA, 0, 1).astype(np.float32)
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -143,8 +154,10 @@ def _too_little_ink(gray: np.ndarray, bbox: tuple[int, int, int, int] | None) ->
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Anti-aliased resize (Lanczos) of a float 0..1 image, clipped back into 0..1."""
+    # reducing_gap: shrink by an integer factor with a box filter first, then Lanczos the rest; several
+    # times faster on a 280-px canvas and indistinguishable at 20 px.
     out = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32)).resize(
-        (width, height), Image.Resampling.LANCZOS
+        (width, height), Image.Resampling.LANCZOS, reducing_gap=3.0
     )
     return np.clip(np.asarray(out, dtype=np.float32), 0, 1)
 
