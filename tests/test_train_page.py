@@ -276,3 +276,63 @@ def test_stop_button_interrupts_live_training_in_a_browser(page):
         page.get_by_text("labelled 3, classified as").wait_for(timeout=60_000)
     finally:
         server.stop()
+
+
+def test_custom_start_from_preset_replaces_the_layers():
+    at = open_page()
+    at.selectbox(key="train.arch").set_value("custom").run()
+    assert table_column(at, 0, "layer")[1:3] == ["conv1", "pool1"]  # starts as LeNet-5
+    at.selectbox(key="train._start_from").set_value("allconv").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in cm.layer_table(cm.PRESETS["allconv"])]
+
+
+def test_sessions_do_not_see_each_others_runs():
+    a, b = open_page({"arch": "linear", "ep": "1"}), open_page({"arch": "linear", "ep": "1"})
+    train_button(a).click().run()
+    assert a.session_state["train.result"].stopped_reason == "completed"
+    b.run()
+    assert "train.result" not in b.session_state and "train.runs" not in b.session_state
+    assert not any("Your runs so far" == s.value for s in b.subheader)
+
+
+def test_time_limit_from_env_stops_the_run(monkeypatch):
+    monkeypatch.setenv("CONVLAB_TRAINING_TIME_LIMIT_S", "0.01")
+    at = open_page({"arch": "lenet5", "ep": "20"})
+    train_button(at).click().run()
+    assert not at.exception
+    assert any("time limit of 0.01 s" in w.value for w in at.warning)
+    result = at.session_state["train.result"]
+    assert result.stopped_reason == "time limit" and result.epochs_trained < 20
+
+
+def test_download_failure_shows_the_data_error(monkeypatch):
+    from core import data as cdata
+
+    def offline(**kwargs):
+        raise cdata.DataError("Could not download train-images-idx3-ubyte.gz (no internet, or every mirror failed).")
+
+    monkeypatch.setenv("CONVLAB_CACHE", "/nonexistent/convlab-cache")
+    monkeypatch.setattr(cdata, "download_full_mnist", offline)
+    at = open_page()
+    at.button(key="train._download").click().run()
+    assert not at.exception
+    assert any("no internet" in e.value for e in at.error)
+
+
+def test_trains_on_full_mnist_once_downloaded(tmp_path, monkeypatch):
+    """With the 60k files in the cache (here: a stand-in of 1,000 real digits), the dataset choice is used."""
+    from core import data as cdata
+
+    test = cdata.load_test()
+    names = list(cdata.FULL_MNIST_FILES)
+    cdata.write_idx_gz(tmp_path / names[0], test.images[:1000])
+    cdata.write_idx_gz(tmp_path / names[1], test.labels[:1000])
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("CONVLAB_TRAIN_SUBSET", "")
+    at = open_page({"arch": "linear", "ep": "1", "data": "full60k"})
+    assert not at.get("button") or all(b.key != "train._download" for b in at.button)
+    train_button(at).click().run()
+    result = at.session_state["train.result"]
+    assert result.config.dataset == "full60k"
+    assert result.data_description.startswith("MNIST 60k training set: 899 training / 101 validation")  # per-class rounding
