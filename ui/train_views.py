@@ -362,3 +362,90 @@ def render_comparison(runs: Sequence[dict[str, Any]]) -> None:
         "multiply-adds": st.column_config.NumberColumn(format="localized"),
         "test accuracy (%)": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.2f%%"),
     })
+
+
+# ---------------------------------------------------------------------------------------------
+# Results of a finished run
+
+
+def results_section(result: ct.TrainResult) -> None:
+    st.subheader("4 · Results")
+    st.caption(f"{result.spec.title} · {result.data_description} · {result.device} · "
+               f"{ct.OPTIMIZERS[result.config.optimizer]}, lr {result.config.lr:g}, batch {result.config.batch_size}"
+               f"{', augmented' if result.config.augment else ''}")
+    st.plotly_chart(curves_figure(result.history, result.batch_log, result.config.epochs), key="train.curves")
+    test = result.test
+    if test is None:
+        st.info("There is no test accuracy for this run: " + result.message)
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Test accuracy (10,000 digits)", f"{100 * test.accuracy:.2f}%")
+    c2.metric("Test mistakes", f"{int((test.labels != test.predictions).sum()):,}")
+    c3.metric("Parameters", f"{result.params:,}")
+    c4.metric("Training time", f"{result.seconds:.1f} s")
+    st.markdown("**Accuracy per digit**")
+    per_class = {str(d): f"{100 * a:.1f}%" for d, a in enumerate(test.per_class)}
+    st.dataframe([per_class], hide_index=True)
+    confusion_view(test)
+    st.markdown("#### Most confident mistakes")
+    st.caption("Test digits the model got wrong, the ones where it gave the true digit the least probability "
+               "first. Under each: the true digit and the model's top three guesses.")
+    render_gallery(worst_errors(test), test, empty="No mistakes at all on the test set.")
+    kernels_view(result)
+
+
+def _take_cm_click() -> None:
+    cell = selected_cell(st.session_state.get("train.cm_chart"))
+    if cell is not None:
+        st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = cell
+
+
+def confusion_view(test: ct.EvalResult) -> None:
+    st.markdown("#### Confusion matrix")
+    st.caption("Row = the true digit, column = the model's answer; the diagonal is right, everything else is a "
+               "mistake. Click a cell (or pick it below) to see those digits.")
+    if "train.cm_true" not in st.session_state:
+        off = test.confusion - np.diag(np.diag(test.confusion))
+        t, p = np.unravel_index(int(np.argmax(off)), off.shape)
+        st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = int(t), int(p)
+    left, right = st.columns([1, 1])
+    with right:
+        a, b = st.columns(2)
+        true = a.selectbox("True digit", range(10), key="train.cm_true")
+        pred = b.selectbox("Predicted digit", range(10), key="train.cm_pred")
+        count = int(test.confusion[true, pred])
+        st.markdown(f"**{count} test digit{'s' if count != 1 else ''}** labelled {true}, "
+                    f"classified as {pred}{' (correct)' if true == pred else ''}:")
+        render_gallery(cell_indices(test, true, pred, limit=18), test, per_row=6,
+                          empty="The model never made this choice.")
+    with left:
+        st.plotly_chart(confusion_figure(test.confusion, (true, pred)), key="train.cm_chart",
+                        on_select=_take_cm_click, selection_mode="points", config={"displayModeBar": False})
+
+
+def kernels_view(result: ct.TrainResult) -> None:
+    weights = cm.first_conv_weight(result.model)
+    st.markdown("#### What the convolutions learned")
+    if weights is None:
+        st.info("This network has no convolution layer, so there are no kernels or feature maps to show: every "
+                "unit looks at all 784 pixels at once.")
+        return
+    st.caption(f"The {weights.shape[0]} kernels of the first conv layer (blue negative, red positive). Each "
+               "one slides over the digit; below, what every conv layer makes of the digit you pick.")
+    st.plotly_chart(maps_figure(weights[:, 0], per_row=16, diverging=True, px_per_cell=12,
+                                   title=f"conv1 kernels ({weights.shape[2]}×{weights.shape[3]})"),
+                    key="train.kernels", config={"displayModeBar": False})
+    images, labels = test_digits()
+    c1, c2, c3 = st.columns([1, 1, 4])
+    digit = c1.selectbox("Test digit", range(10), key="train.act_digit")
+    which = c2.number_input("Example number", 0, 99, 0, key="train.act_index")
+    image = cdata.sample_digit(cdata.load_test(), digit, int(which))
+    probs, acts = activations_for(result.model, image, device())
+    with c3:
+        st.image(upscale(image, 4), width=112,
+                 caption=f"model says {int(np.argmax(probs))} ({100 * probs.max():.0f}%)")
+    for label, act in zip(cm.activation_labels(result.spec), acts):
+        st.plotly_chart(maps_figure(act, per_row=16, diverging=False,
+                                       title=f"{label} + {cm.ACTIVATIONS[result.spec.activation]}: "
+                                             f"{act.shape[0]} feature maps of {act.shape[1]}×{act.shape[2]}"),
+                        key=f"train.acts.{label}", config={"displayModeBar": False})
