@@ -217,8 +217,11 @@ def conv2d(
     scratch = np.empty(out.shape)  # reused for every product: no allocation per tap
     # Accumulate one kernel tap at a time: each step is one whole-image multiply-add over a strided
     # view (no copies of the windows, no per-pixel loop), which beats building the patches matrix.
+    # Taps where every kernel weighs 0 add nothing (the image is finite), so they are skipped.
     for i in range(kh):
         for j in range(kw):
+            if not np.any(w[:, :, i, j]):
+                continue
             tap = view[:, :, :, i, j]  # (C, H', W'): the pixel under tap (i, j) for every output
             if c == 1:
                 np.multiply(w[:, 0, i, j, None, None], tap[0], out=scratch)  # (K, H', W')

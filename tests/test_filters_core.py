@@ -31,8 +31,12 @@ def conv_case(draw):
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = ((draw(st.integers(0, 3)), draw(st.integers(0, 3))), (draw(st.integers(0, 3)), draw(st.integers(0, 3))))
     seed = draw(st.integers(0, 2**31 - 1))
+    sparse = draw(st.booleans())  # kernels with zero taps (which conv2d skips), like Sobel and Laplacian
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(c, h, w)), rng.normal(size=(k, c, kh, kw)), stride, padding, dilation
+    weights = rng.normal(size=(k, c, kh, kw))
+    if sparse:
+        weights *= rng.integers(0, 2, weights.shape)
+    return rng.normal(size=(c, h, w)), weights, stride, padding, dilation
 
 
 @SETTINGS
