@@ -29,6 +29,10 @@ LESSONS: tuple[PageInfo, ...] = (
         "Blur, sharpen and edge kernels on real images; one output pixel under the microscope; im2col.",
     ),
     PageInfo(
+        "pages/pooling.py", "pooling", "Pooling", "🧮",
+        "Max, average, sum and global pooling window by window; shift tolerance; pooling vs strided conv.",
+    ),
+    PageInfo(
         "pages/train.py", "train", "Train a CNN", "🏋️",
         "Build a network layer by layer, train it live on MNIST, then inspect its mistakes and kernels.",
     ),

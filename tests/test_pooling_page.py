@@ -1,0 +1,318 @@
+"""The pooling page under AppTest (every control, numbers checked against core), plus one browser test."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import filters
+from core.data import load_shipped_train, sample_digit
+from core.arithmetic import conv2d_params
+from core.pooling import pool2d, pool_shape
+from tests.conftest import REPO, wait_for_app_idle
+
+APP = str(REPO / "streamlit_app.py")
+PAGE = "pages/pooling.py"
+CS231N = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], dtype=float)
+
+
+def open_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = str(v)
+    at.run()
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = str(v)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _array(v) -> np.ndarray:
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        shape = v.get("shape")
+        if isinstance(shape, str):  # plotly writes "4, 4"
+            shape = [int(n) for n in shape.split(",")]
+        return arr.reshape(shape) if shape else arr
+    return np.array(v, dtype=float)
+
+
+def spec(at: AppTest, key: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        if chart.proto.id.endswith(key):
+            return json.loads(chart.proto.spec)
+    raise AssertionError(f"no chart {key}")
+
+
+def z_of(at: AppTest, key: str) -> np.ndarray:
+    return _array(spec(at, key)["data"][0]["z"]).astype(float)
+
+
+def output(at: AppTest) -> np.ndarray:
+    return z_of(at, "pooling.output_fig")
+
+
+def real_input(at: AppTest) -> np.ndarray:
+    """The input figure without its padding / overhang cells (they are NaN)."""
+    z = z_of(at, "pooling.input_fig")
+    rows, cols = np.where(~np.isnan(z))
+    return z[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+
+
+def story(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("**Window"))
+
+
+def query(at: AppTest) -> dict[str, str]:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in dict(at.query_params).items()}
+
+
+def test_defaults_show_the_classic_example():
+    at = open_page()
+    np.testing.assert_array_equal(real_input(at), CS231N)
+    np.testing.assert_array_equal(output(at), [[6, 8], [3, 4]])
+    assert "**Output: 2×2**" in " ".join(m.value for m in at.markdown)
+    latex = " ".join(e.proto.body for e in at.latex)
+    assert r"\frac{4 + 2\cdot0" in latex and "= 2" in latex
+    assert story(at).startswith("**Window 1 of 4") and "max(1, 1, 5, 6) = **6**" in story(at)
+    q = query(at)
+    assert q["m"] == "1,1,2,4,5,6,7,8,3,2,1,0,1,2,3,4" and q["op"] == "max" and q["k"] == "2"
+
+
+@pytest.mark.parametrize("op", ["max", "avg", "sum"])
+@pytest.mark.parametrize("k, s, p, ceil", [(2, 2, 0, 0), (3, 2, 1, 0), (2, 3, 1, 1), (3, 2, 0, 1)])
+def test_each_operation_matches_core_on_a_digit(op, k, s, p, ceil):
+    at = open_page(src="digit", digit=5, idx=2, op=op, k=k, s=s, p=p, ceil=ceil)
+    digit = sample_digit(load_shipped_train(), 5, 2).astype(float)
+    np.testing.assert_array_equal(real_input(at), digit)
+    np.testing.assert_allclose(output(at), pool2d(digit, k, s, p, bool(ceil), op).values)
+
+
+def test_controls_drive_the_output_and_the_url():
+    at = open_page()
+    at.radio(key="pooling.op").set_value("avg").run()
+    at.slider(key="pooling.k").set_value(3).run()
+    at.slider(key="pooling.s").set_value(1).run()
+    np.testing.assert_allclose(output(at), pool2d(CS231N, 3, 1, op="avg").values)
+    at.slider(key="pooling.p").set_value(1).run()
+    at.checkbox(key="pooling.cip").uncheck().run()
+    np.testing.assert_allclose(output(at), pool2d(CS231N, 3, 1, 1, op="avg", count_include_pad=False).values)
+    at.slider(key="pooling.s").set_value(2).run()
+    at.checkbox(key="pooling.ceil").check().run()
+    assert not at.exception
+    np.testing.assert_allclose(output(at), pool2d(CS231N, 3, 2, 1, True, "avg", False).values)
+    q = query(at)
+    assert (q["op"], q["k"], q["s"], q["p"], q["ceil"], q["cip"]) == ("avg", "3", "2", "1", "1", "0")
+
+
+def test_global_average_pooling():
+    at = open_page(op="gap")
+    np.testing.assert_allclose(output(at), [[CS231N.mean()]])
+    assert at.slider(key="pooling.k").disabled
+    assert "pooling.play" not in {t.key for t in at.toggle}  # one window: nothing to play
+    assert "averages all 16 cells" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    "params, shape_args",
+    [
+        ({"k": 2, "p": 2}, ((4, 4), 2, 2, 2)),  # padding more than half the window
+        ({"k": 8, "s": 1}, ((4, 4), 8, 1, 0)),  # window larger than the input
+        ({"k": 7, "p": 1, "n": 4}, ((4, 4), 7, 2, 1)),  # larger than the padded input
+    ],
+)
+def test_invalid_settings_show_the_arithmetic_reason(params, shape_args):
+    at = open_page(**params)
+    reason = pool_shape(*shape_args).reason
+    assert reason
+    assert any(reason in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.get("plotly_chart")  # no picture of an impossible layer
+
+
+def test_matrix_editing_resizing_and_buttons():
+    at = open_page()
+    gen = at.session_state["pooling._ed_gen"]
+    at.session_state[f"pooling.editor{gen}"] = {"edited_rows": {2: {"1": 42}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    edited = CS231N.copy()
+    edited[2, 1] = 42
+    np.testing.assert_array_equal(real_input(at), edited)
+    np.testing.assert_array_equal(output(at), [[6, 8], [42, 4]])
+    assert query(at)["m"].split(",")[9] == "42"
+    at.slider(key="pooling.n").set_value(6).run()
+    x6 = real_input(at)
+    assert x6.shape == (6, 6)
+    np.testing.assert_array_equal(x6[:4, :4], edited)  # the top-left values survive a resize
+    assert len(query(at)["m"].split(",")) == 36
+    at.button[0].click().run()  # random values
+    rnd = real_input(at)
+    assert rnd.shape == (6, 6) and rnd.min() >= 0 and rnd.max() <= 9
+    assert query(at)["m"] == ",".join(str(int(v)) for v in rnd.ravel())
+    at.slider(key="pooling.n").set_value(4).run()
+    at.button[1].click().run()  # reset
+    np.testing.assert_array_equal(real_input(at), CS231N)
+
+
+def test_share_link_round_trip():
+    at = open_page(src="matrix", n=5, m=",".join(str(i) for i in range(25)), op="max", k=3, s=1, p=1,
+                   ceil=0, step=7, dx=-2, dy=1, ch="128", ck="random")
+    assert at.slider(key="pooling.n").value == 5 and at.slider(key="pooling.k").value == 3
+    assert at.slider(key="pooling.step").value == 7
+    assert (at.slider(key="pooling.dx").value, at.slider(key="pooling.dy").value) == (-2, 1)
+    assert at.radio(key="pooling.ck").value == "random"
+    x = np.arange(25, dtype=float).reshape(5, 5)
+    np.testing.assert_array_equal(real_input(at), x)
+    np.testing.assert_array_equal(output(at), pool2d(x, 3, 1, 1).values)
+    link = query(at)
+    again = open_page(**link)
+    assert query(again) == link
+    np.testing.assert_array_equal(output(again), output(at))
+    assert story(again) == story(at)
+
+
+def test_malformed_matrix_in_link_falls_back_with_notice():
+    at = open_page(m="1,2,3", k="banana")
+    warn = " ".join(w.value for w in at.warning)
+    assert "could not use" in warn and "matrix values" in warn and "pool size" in warn
+    np.testing.assert_array_equal(real_input(at), CS231N)
+
+
+def test_link_with_mismatched_size_resizes_the_matrix():
+    at = open_page(n=5, m=",".join(["7"] * 16))
+    x = real_input(at)
+    assert x.shape == (5, 5)
+    np.testing.assert_array_equal(x[:4, :4], np.full((4, 4), 7))
+
+
+def _window_box(fig: dict) -> tuple[float, float, float, float]:
+    box = next(s for s in fig["layout"]["shapes"] if s["line"]["color"] == "#f59e0b")
+    return box["x0"], box["y0"], box["x1"], box["y1"]
+
+
+def test_step_slider_walks_the_windows():
+    at = open_page(k=3, s=1, p=1)  # 4×4 output, windows in a padded 6×6 grid
+    at.slider(key="pooling.step").set_value(6).run()  # row 1, col 1 → padded top-left (1, 1)
+    assert _window_box(spec(at, "pooling.input_fig")) == (0.5, 0.5, 3.5, 3.5)
+    assert _window_box(spec(at, "pooling.output_fig")) == (0.5, 0.5, 1.5, 1.5)
+    s = story(at)
+    assert s.startswith("**Window 6 of 16 → output row 1, col 1") and "max(1, 1, 2, 5, 6, 7, 3, 2, 1) = **7**" in s
+    at.slider(key="pooling.step").set_value(1).run()
+    assert "plus 5 padding cells (−∞)" in story(at)  # a 3×3 window at the corner: 4 real cells
+    assert query(at)["step"] == "1"
+
+
+def test_argmax_marks_match_core():
+    x = CS231N.copy()
+    x[3] = 2  # the bottom-right window of a 2×2 pool becomes [[1, 0], [2, 2]]: a real winner
+    x[2:, :2] = 5  # the bottom-left window is constant: no mark
+    at = open_page(m=",".join(str(int(v)) for v in x.ravel()))
+    fig = spec(at, "pooling.input_fig")
+    trace = next(d for d in fig["data"] if d.get("name") == "argmax")
+    xs, ys = list(trace["x"]), list(trace["y"])  # rectangles separated by None
+    centres = set()
+    while xs:
+        cut = xs.index(None)
+        centres.add((round(float(np.mean(ys[:4]))), round(float(np.mean(xs[:4])))))
+        xs, ys = xs[cut + 1:], ys[cut + 1:]
+    res = pool2d(x, 2)
+    rows, cols = res.argmax_rc()
+    expected = {(int(rows[i, j]), int(cols[i, j])) for i in range(2) for j in range(2) if (i, j) != (1, 0)}
+    assert centres == expected == {(1, 1), (1, 3), (3, 2)}
+
+
+def test_translation_demo_hand_computed_case():
+    m = [0] * 16
+    m[0] = 9  # one bright cell at (0, 0)
+    at = open_page(m=",".join(map(str, m)), dx=1, dy=0)
+    metrics = {mt.label: mt.value for mt in at.metric}
+    assert metrics["Before pooling (the map itself)"] == "0% unchanged"  # both active cells changed
+    assert metrics["After pooling"] == "100% unchanged"  # the 9 stays in the first 2×2 window
+    captions = " ".join(c.value for c in at.caption)
+    assert "0 of 2 non-zero cells unchanged" in captions and "= 141%" in captions  # √2
+    assert "1 of 1 non-zero cells unchanged" in captions and "= 0%" in captions
+    at.slider(key="pooling.dx").set_value(2).run()  # a whole stride: the output just moves
+    metrics = {mt.label: mt.value for mt in at.metric}
+    assert metrics["After pooling"] == "0% unchanged"
+    table = at.dataframe[-1].value
+    assert list(table["unchanged after pooling"]) == ["100%", "0%", "0%"]
+
+
+def test_digit_and_feature_map_inputs():
+    at = open_page(src="feature", digit=3, idx=4, feat="sobel_y", relu=1)
+    digit = sample_digit(load_shipped_train(), 3, 4).astype(float)
+    fm = np.maximum(filters.apply_filter(digit, "sobel_y", padding="same"), 0)
+    np.testing.assert_allclose(real_input(at), fm)
+    np.testing.assert_allclose(output(at), pool2d(fm, 2).values)
+    at.checkbox(key="pooling.relu").uncheck().run()
+    signed = filters.apply_filter(digit, "sobel_y", padding="same")
+    np.testing.assert_allclose(output(at), pool2d(signed, 2).values)
+    at.selectbox(key="pooling.feat").set_value("laplacian").run()
+    at.number_input(key="pooling.digit").set_value(8).run()
+    lap = filters.apply_filter(sample_digit(load_shipped_train(), 8, 4).astype(float), "laplacian", padding="same")
+    np.testing.assert_allclose(output(at), pool2d(lap, 2).values)
+    at.radio(key="pooling.src").set_value("matrix").run()
+    np.testing.assert_array_equal(real_input(at), CS231N)  # the matrix survived the detour
+
+
+def test_classroom_link_hides_advanced_controls():
+    at = open_page(classroom=1)
+    keys = {w.key for w in at.slider} | {w.key for w in at.checkbox}
+    assert "pooling.k" in keys and "pooling.s" in keys
+    assert not keys & {"pooling.p", "pooling.ceil", "pooling.cip"}
+    at = open_page(classroom=1, src="feature", relu=0)
+    assert "pooling.relu" not in {w.key for w in at.checkbox}
+    assert real_input(at).min() < 0  # the link's "no ReLU" holds without the control
+    at = open_page(classroom=1, k=3, p=1, ceil=1)  # a teacher's advanced settings still apply
+    np.testing.assert_array_equal(output(at), pool2d(CS231N, 3, 2, 1, True).values)
+
+
+def test_play_and_pause():
+    at = open_page(step=3)
+    at.toggle(key="pooling.play").set_value(True).run()
+    assert not at.exception
+    assert "pooling.step" not in {w.key for w in at.slider}  # the progress bar replaces the slider
+    assert at.get("progress")[0].proto.text == "Playing: window 3 of 4"  # starts where the slider was
+    assert story(at).startswith("**Window 3 of 4")
+    at.session_state["pooling._anim"] = 2  # where a few ticks would have left it
+    at.toggle(key="pooling.play").set_value(False).run()
+    assert not at.exception
+    assert at.slider(key="pooling.step").value == 2 and query(at)["step"] == "2"  # pause keeps the place
+    assert story(at).startswith("**Window 2 of 4")
+
+
+def test_pooling_vs_strided_convolution():
+    at = open_page(op="avg", k=2, s=2, ch="32")
+    conv_fig = next(c for c in at.get("plotly_chart") if "conv, stride 2" in c.proto.spec)
+    np.testing.assert_allclose(_array(json.loads(conv_fig.proto.spec)["data"][0]["z"]),
+                               pool2d(CS231N, 2, op="avg").values)
+    assert "Largest difference from average pooling: 0.0e+00" in " ".join(c.value for c in at.caption)
+    table = next(m.value for m in at.markdown if m.value.startswith("| layer"))
+    assert f"**{conv2d_params(32, 32, (2, 2)):,}**" in table and "nn.AvgPool2d(2)" in table
+    assert "nn.Conv2d(32, 32, 2, stride=2)" in table
+    at.select_slider(key="pooling.ch").set_value("256").run()
+    table = next(m.value for m in at.markdown if m.value.startswith("| layer"))
+    assert f"**{conv2d_params(256, 256, (2, 2)):,}**" in table
+    at.radio(key="pooling.ck").set_value("random").run()
+    assert not at.exception
+    assert "Springenberg" in " ".join(i.value for i in at.info)
+
+
+@pytest.mark.browser
+def test_play_advances_the_windows_in_a_browser(shared_server, page):
+    """Play ticks the fragment (no page rerun); pause writes the reached window into the link."""
+    page.goto(f"{shared_server.url}/pooling?k=2&s=1&step=1")
+    wait_for_app_idle(page)
+    page.get_by_text("Window 1 of 9", exact=False).first.wait_for()
+    play = page.locator("label", has_text="Play").first
+    play.click()
+    page.get_by_text("Playing: window 3 of 9").wait_for(timeout=30_000)  # two ticks later
+    page.get_by_text("Window 3 of 9", exact=False).first.wait_for()
+    play.click()
+    page.wait_for_function("() => !['1', null].includes(new URLSearchParams(location.search).get('step'))")
+    assert page.evaluate("new URLSearchParams(location.search).get('k')") == "2"  # the rest survived
