@@ -26,7 +26,9 @@ def random_affine(
     background), so the normalisation of the background is kept.
     """
     n, _, h, w = x.shape
-    u = torch.rand(n, 4, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1  # (N, 4) in [-1, 1)
+    # Drawn on the generator's device (MPS runs use a CPU generator), then moved: (N, 4) in [-1, 1).
+    draw_on = generator.device if generator is not None else x.device
+    u = (torch.rand(n, 4, generator=generator, device=draw_on) * 2 - 1).to(x.device, x.dtype)
     angle = u[:, 0] * math.radians(max_rotate_deg)
     scale = 1 + u[:, 1] * max_scale
     # affine_grid maps output coordinates to input coordinates in [-1, 1]: a shift of d pixels is 2d/size.

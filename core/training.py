@@ -281,19 +281,15 @@ def run_batches(
 
 def train_epoch(
     model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, device: torch.device,
-    on_batch: Callable[[int, int, float], Any] | None = None, *, scheduler: Any = None,
+    on_batch: Callable[[int, int, float], Any] | None = None, *, batch_size: int = 128, scheduler: Any = None,
     augment: bool = False, generator: torch.Generator | None = None, label_smoothing: float = 0.0,
 ) -> EpochMetrics:
     """One pass over ``data.train_x`` in shuffled mini-batches; returns the epoch's metrics."""
-    generator = generator or torch.Generator(device=device.type if device.type != "mps" else "cpu")
-    cursor = EpochCursor(data.n_train, _batch_size_of(optimizer, data), generator, device)
+    generator = generator or _generator_for(device, 0)
+    cursor = EpochCursor(data.n_train, batch_size, generator, device)
     stopped = run_batches(model, data, optimizer, cursor, scheduler=scheduler, augment=augment,
                           generator=generator, label_smoothing=label_smoothing, on_batch=on_batch)
     return cursor.metrics(stopped and not cursor.diverged, _current_lr(optimizer))
-
-
-def _batch_size_of(optimizer: torch.optim.Optimizer, data: TensorData) -> int:
-    return int(getattr(optimizer, "convlab_batch_size", 128))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +397,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         opt = torch.optim.Adadelta(params, lr=config.lr, weight_decay=config.weight_decay)
     else:
         raise ValueError(f"Unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
-    opt.convlab_batch_size = config.batch_size  # type: ignore[attr-defined]
     return opt
 
 
@@ -595,9 +590,11 @@ class TrainingRun:
             str(self.stopped_reason), self.message, device_text(self.device), self.params,
             self.data.description, list(self.batch_log),
         )
-        # The result owns what the page keeps; drop the data tensors and optimizer state.
+        # The result owns what the page keeps; drop the data tensors, gradients and optimizer state.
         self.data = replace(self.data, train_x=self.data.train_x[:0], val_x=self.data.val_x[:0])
         self.optimizer.state.clear()
+        self.model.zero_grad(set_to_none=True)
+        self.model.eval()
         return self.result
 
 

@@ -182,7 +182,8 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
 
 def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
     try:
-        st.session_state[RUN] = ct.TrainingRun(spec, config, tv.device())
+        dev = tv.device()
+        st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev)))
     except (ValueError, cdata.DataError) as exc:
         flash("error", str(exc))
 
@@ -190,7 +191,6 @@ def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
 def finish_run(run: ct.TrainingRun) -> None:
     """Evaluate on the test set, keep the result for this session and add it to the comparison."""
     with st.spinner("Testing on the 10,000 official test digits…"):
-        run._test = tv.test_set(tv.device(), str(tv.device()))
         result = run.finish()
     st.session_state.pop(RUN, None)
     st.session_state[RESULT] = result

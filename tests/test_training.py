@@ -153,7 +153,8 @@ def test_train_epoch_standalone_returns_metrics():
     data = ct.prepare_data(SMALL, CPU)
     optimizer = ct.make_optimizer(model, SMALL)
     seen = []
-    metrics = ct.train_epoch(model, data, optimizer, CPU, on_batch=lambda i, n, loss: seen.append((i, n)))
+    metrics = ct.train_epoch(model, data, optimizer, CPU, on_batch=lambda i, n, loss: seen.append((i, n)),
+                             batch_size=SMALL.batch_size)
     n = -(-data.n_train // SMALL.batch_size)
     assert seen[-1] == (n, n) and metrics.batches == n and metrics.samples == data.n_train
     assert 0 < metrics.accuracy <= 1 and np.isfinite(metrics.loss) and not metrics.stopped
