@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -301,6 +303,24 @@ def test_pooling_vs_strided_convolution():
     at.radio(key="pooling.ck").set_value("random").run()
     assert not at.exception
     assert "Springenberg" in " ".join(i.value for i in at.info)
+
+
+def test_page_never_imports_torch():
+    """Run in a fresh interpreter: this test module itself imports torch for the core checks."""
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('streamlit_app.py', default_timeout=120)\n"
+        "at.run(); at.switch_page('pages/pooling.py')\n"
+        "at.query_params['src'] = 'feature'\n"
+        "at.run()\n"
+        "assert not at.exception, at.exception\n"
+        "assert at.get('plotly_chart')\n"
+        "print('TORCH' if 'torch' in sys.modules else 'CLEAN')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("CLEAN"), out.stdout
 
 
 @pytest.mark.browser
