@@ -1,0 +1,102 @@
+"""Shared AppTest helpers for the robustness tests (widget sweep, hostile links, inference-only install).
+
+Imports only the standard library and streamlit, so the inference-only venv (no torch, no onnx, no
+hypothesis) can use it too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+APP = str(REPO / "streamlit_app.py")
+WIDGET_KINDS = ("slider", "number_input", "selectbox", "radio", "toggle", "checkbox", "select_slider", "text_input")
+TRACEBACK_RE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")
+_HEAVY = {"plotly_chart", "imgs", "arrow_data_frame", "bidi_component", "arrow_vega_lite_chart"}
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def open_page(file: str, params: Mapping[str, Any] | None = None) -> AppTest:
+    """A fresh session opened on ``file`` (a deep link carrying ``params`` when given)."""
+    at = new_app()
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(file)
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def exception_text(at: AppTest) -> list[str]:
+    return [f"{e.proto.type}: {e.proto.message}\n" + "\n".join(e.proto.stack_trace[-4:]) for e in at.exception]
+
+
+def traceback_texts(at: AppTest) -> list[str]:
+    """Text elements that show traceback-looking text (a page must explain, never dump a stack)."""
+    found = []
+    for node in at._tree:
+        if getattr(node, "type", None) in _HEAVY or not hasattr(node, "proto") or node.type == "exception":
+            continue
+        text = str(node.proto)
+        if TRACEBACK_RE.search(text):
+            found.append(text[:500])
+    return found
+
+
+def assert_clean(at: AppTest, context: str) -> None:
+    """No exception element and no traceback text anywhere on the page."""
+    assert not at.exception, f"{context}: exception\n" + "\n---\n".join(exception_text(at))
+    tb = traceback_texts(at)
+    assert not tb, f"{context}: traceback text on the page\n" + "\n---\n".join(tb)
+
+
+def texts(elements: Iterable) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def widget_count(at: AppTest) -> int:
+    return sum(len(getattr(at, kind)) for kind in WIDGET_KINDS)
+
+
+def widget_keys(at: AppTest) -> set[str]:
+    return {w.key or f"{kind}:{w.label}" for kind in WIDGET_KINDS for w in getattr(at, kind)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing an option by its label, exactly as the browser does
+
+_LABEL_SENDERS: dict[type, type] = {}
+
+
+def choose_label(widget, label: str):
+    """Make a radio/selectbox send ``label`` (the formatted option text, what the frontend sends).
+
+    ``set_value`` wants the raw option, which a test cannot always recover from the label when the page
+    uses a ``format_func`` such as ``dict.get``; sending the label works for every format function.
+    """
+    widget._assert_can_interact()
+    base = type(widget)
+    sender = _LABEL_SENDERS.get(base)
+    if sender is None:
+
+        class Sender(base):  # type: ignore[misc, valid-type]
+            @property
+            def _widget_state(self) -> WidgetState:
+                ws = WidgetState()
+                ws.id = self.id
+                ws.string_value = self._sent_label
+                return ws
+
+        sender = _LABEL_SENDERS[base] = Sender
+    widget.__class__ = sender
+    widget._sent_label = label
+    return widget
