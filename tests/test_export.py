@@ -248,7 +248,7 @@ def test_export_panel_in_a_running_app(tmp_path, monkeypatch) -> None:
 
     at = AppTest.from_function(app, default_timeout=120).run()
     assert not at.exception
-    at.text_input[0].set_value("my first net").run()
+    at.text_input[0].set_value("my first net")  # inside a form: sent with the submit click
     at.button[0].click().run()
     assert not at.exception, at.exception
     token = at.session_state["convlab.session_token"]
@@ -257,5 +257,24 @@ def test_export_panel_in_a_running_app(tmp_path, monkeypatch) -> None:
     labels = {m.label: m.value for m in at.metric}
     assert labels["ONNX opset"] == "20"
     assert float(labels["Parity max |Δ logits|"]) <= 1e-4
-    assert labels["File size"].endswith("KB") and "faster than torch" in at.metric[3].proto.delta
+    assert labels["File size"].endswith("KB") and "faster than torch" in at.metric[3].delta
     assert len(at.get("download_button")) == 2
+
+
+def test_shipped_models_are_what_the_script_makes() -> None:
+    """Each shipped sidecar records exactly the script's recipe (architecture, settings, notes), so
+    ``python -m scripts.train_shipped_models`` is the documented way to reproduce it."""
+    from core.models import spec_to_dict
+    from scripts.train_shipped_models import RECIPES
+
+    assert {r.name for r in RECIPES} == {p.stem for p in SHIPPED_DIR.glob("*.onnx")}
+    for recipe in RECIPES:
+        card = read_card(SHIPPED_DIR / f"{recipe.name}.onnx")
+        assert card.architecture == spec_to_dict(recipe.spec)
+        assert card.title == recipe.title and card.notes == recipe.notes
+        cfg = recipe.config
+        for key in ("optimizer", "lr", "batch_size", "epochs", "seed", "augment", "val_fraction", "schedule"):
+            assert card.training[key] == getattr(cfg, key), key
+        assert card.training["stopped_reason"] == "completed"
+        assert "5,000" in card.dataset or "5000" in card.dataset.replace(",", "")
+        assert card.sha256 == sha256_file(SHIPPED_DIR / f"{recipe.name}.onnx")

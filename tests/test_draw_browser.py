@@ -1,0 +1,60 @@
+"""Real browser: draw digits with the mouse on the draw page's canvas and read the prediction."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import wait_for_app_idle
+from tests.test_preprocess import stroke_points
+
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+
+# Where each digit is drawn on the 280×280 canvas (left, top, width, height), like a student would.
+DRAWINGS = {
+    "1": (95, 35, 80, 210),
+    "0": (70, 40, 140, 200),
+    "7": (55, 45, 165, 200),
+}
+
+
+def draw(page, digit: str) -> None:
+    canvas = page.locator(CANVAS).first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    scale = box["width"] / 280
+
+    def to_page(p: tuple[float, float]) -> tuple[float, float]:
+        return box["x"] + p[0] * scale, box["y"] + p[1] * scale
+
+    for stroke in stroke_points(digit, DRAWINGS[digit]):
+        page.mouse.move(*to_page(stroke[0]))
+        page.mouse.down()
+        steps = 18 if len(stroke) <= 3 else 2  # long polylines (the "0") have many points already
+        for point in stroke[1:]:
+            page.mouse.move(*to_page(point), steps=steps)
+        page.mouse.up()
+
+
+@pytest.mark.browser
+def test_drawing_digits_gives_the_right_prediction(shared_server, page) -> None:
+    page.goto(f"{shared_server.url}/draw")
+    wait_for_app_idle(page)
+    page.get_by_text("No digit").first.wait_for()
+    for digit in ("1", "0", "7"):
+        draw(page, digit)
+        page.get_by_text(f"Prediction: {digit}", exact=True).wait_for(timeout=30_000)
+        page.get_by_text("Top 3:").wait_for()
+        page.get_by_role("button", name="🧽 Clear").click()
+        page.get_by_text("No digit").first.wait_for(timeout=30_000)
+
+
+@pytest.mark.browser
+def test_share_link_restores_the_settings(shared_server, page) -> None:
+    """A link with model, stroke width, steps and test digit opens exactly that view."""
+    page.goto(f"{shared_server.url}/draw?m=lenet5&src=test&t=1&crop=0&w=30")
+    wait_for_app_idle(page)
+    page.get_by_text("Official MNIST test digit #1: labelled 2").wait_for()
+    page.get_by_text("About LeNet-5").wait_for()
+    crop = page.get_by_role("switch", name="Crop to the ink")
+    assert not crop.is_checked()
+    assert "crop=0" in page.url and "m=lenet5" in page.url

@@ -1,0 +1,156 @@
+"""The draw page under AppTest (the canvas itself returns no image here: drawing is tested in core and in
+the browser test). Model picker, test digits, step toggles, charts, feature maps and share links."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.data import load_test
+from core.inference import SHIPPED_DIR, session_dir
+from core.model_card import read_card, sidecar_path
+from tests.conftest import REPO
+
+APP = str(REPO / "streamlit_app.py")
+PAGE = "pages/draw.py"
+SHIPPED = sorted(SHIPPED_DIR.glob("*.onnx"))
+
+
+def open_page(query: dict[str, str] | None = None, token: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    if token:
+        at.session_state["convlab.session_token"] = token
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def query(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value[-1] if isinstance(value, list) else value
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def decode(values) -> np.ndarray:
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"])
+    return np.asarray(values, dtype=float)
+
+
+def prob_chart(at: AppTest) -> np.ndarray:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["data"][0]["type"] == "bar":
+            return decode(spec["data"][0]["y"])
+    raise AssertionError("no probability bar chart")
+
+
+def test_page_opens_with_an_empty_canvas() -> None:
+    at = open_page()
+    assert at.get("bidi_component"), "the drawing canvas is missing"
+    assert any("No digit" in i.value for i in at.info)
+    assert prob_chart(at).sum() == 0
+    best = max(SHIPPED, key=lambda p: read_card(p).test_accuracy)
+    assert at.selectbox(key="draw.m").value == best.stem  # the best shipped model is the default
+    assert query(at, "m") == best.stem
+
+
+def test_a_real_test_digit_is_predicted_correctly() -> None:
+    at = open_page()
+    at.radio(key="draw.src").set_value("test").run()
+    test = load_test()
+    for index in (0, 1, 2):
+        at.number_input(key="draw.t").set_value(index).run()
+        assert not at.exception
+        label = int(test.labels[index])
+        assert f"**Prediction: {label}** ✓" in markdown_text(at)
+        probs = prob_chart(at)
+        assert probs.shape == (10,) and int(probs.argmax()) == label
+        assert probs.sum() == pytest.approx(1.0, abs=1e-4)
+    assert any("preprocessing" in c.value and "inference" in c.value and "ms" in c.value for c in at.caption)
+
+
+def test_feature_maps_one_tab_per_conv_layer() -> None:
+    at = open_page({"src": "test", "t": "0"})
+    card = read_card(SHIPPED_DIR / f"{at.selectbox(key='draw.m').value}.onnx")
+    labels = [t.label for t in at.tabs]
+    assert labels == [a.layer for a in card.activations]
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert [c for c in captions if "channels of" in c] == [
+        f"{a.name}: {a.shape[0]} channels of {a.shape[1]}×{a.shape[2]}" for a in card.activations]
+    assert captions[1:6] == ["1. grayscale", "2. cropped", "3. scaled to 16×20", "4. pasted in 28×28",
+                             "5. centred by mass, shift (3, 0)"]
+
+
+def test_skipping_a_step_changes_the_url_and_the_ablation_table() -> None:
+    at = open_page({"src": "test", "t": "0"})
+    table = at.dataframe[0].value
+    assert list(table["step"]) == ["Auto-invert", "Crop to the ink", "Scale to 20 px", "Centre by mass"]
+    at.toggle(key="draw.fit").set_value(False).run()
+    assert not at.exception
+    assert query(at, "fit") == "0"
+    table = at.dataframe[0].value
+    assert table.loc[table["step"] == "Scale to 20 px", "now"].item() == "off"
+
+
+def test_share_link_restores_model_and_settings() -> None:
+    at = open_page({"m": "lenet5", "src": "test", "t": "3", "crop": "0", "w": "30", "ink": "black"})
+    assert at.selectbox(key="draw.m").value == "lenet5"
+    assert at.toggle(key="draw.crop").value is False
+    assert at.session_state["draw.w"] == 30 and at.session_state["draw.ink"] == "black"
+    assert at.number_input(key="draw.t").value == 3
+    assert any("LeNet-5" in e.label for e in at.expander)
+
+
+def test_broken_link_falls_back_to_defaults_with_a_notice() -> None:
+    at = open_page({"m": "../../etc/passwd", "src": "test", "t": "99999", "w": "abc"})
+    assert any("could not use" in w.value for w in at.warning)
+    assert at.selectbox(key="draw.m").value in {p.stem for p in SHIPPED}
+    assert at.number_input(key="draw.t").value == 0
+
+
+def test_session_models_are_offered_but_not_put_in_links(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
+    token = "d" * 32
+    folder = session_dir(token)
+    folder.mkdir(parents=True)
+    src = SHIPPED_DIR / "lenet5.onnx"
+    shutil.copyfile(src, folder / "my-net.onnx")
+    card = json.loads(sidecar_path(src).read_text())
+    card.update(name="my-net", title="My net")
+    (folder / "my-net.json").write_text(json.dumps(card))
+    at = open_page({"src": "test"}, token=token)
+    assert "My net (trained this session)" in at.selectbox(key="draw.m").options
+    at.selectbox(key="draw.m").set_value("session/my-net").run()
+    assert not at.exception
+    assert any("My net" in e.label for e in at.expander)
+    assert query(at, "m") in {p.stem for p in SHIPPED}  # a session model cannot be shared by link
+
+
+def test_a_tampered_session_model_is_refused_with_a_message(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
+    token = "9" * 32
+    folder = session_dir(token)
+    folder.mkdir(parents=True)
+    src = SHIPPED_DIR / "lenet5.onnx"
+    (folder / "bad.onnx").write_bytes(src.read_bytes()[:-3] + b"xyz")
+    card = json.loads(sidecar_path(src).read_text())
+    card.update(name="bad", title="Tampered")
+    (folder / "bad.json").write_text(json.dumps(card))
+    at = open_page({"src": "test"}, token=token)
+    at.selectbox(key="draw.m").set_value("session/bad").run()
+    assert not at.exception
+    assert any("SHA-256 does not match" in e.value for e in at.error)
+
