@@ -1,0 +1,460 @@
+"""Load test: many real browser sessions drawing digits on /draw while others train on /train.
+
+One real server (``tests.conftest.StreamlitServer`` on 127.0.0.1) and one headless Chromium with one
+browser context per student (contexts do not share cookies or Streamlit sessions):
+
+- ``sessions`` students open /draw and each draws ``drawings`` digits with the mouse on the canvas
+  (move → down → move in small steps → up), waits for the prediction, then presses Clear;
+- ``trainers`` students train a network on /train at the same time (``--arch``, 50 epochs, stopped
+  with the Stop button once every drawing is done, unless the time limit ended it first);
+- while they train, one more student presses Train and must be told the server is busy: the server
+  runs with ``CONVLAB_MAX_TRAINING_JOBS = trainers``.
+
+Latency is measured inside each page (``performance.now()``): from the ``mouseup`` that ends the digit to
+the moment the prediction element appears in the DOM. Only 127.0.0.1 is contacted; every wait has a
+timeout and the whole run is cut at ``--cap`` seconds, after which it stops by itself and reports what
+it measured (a cut run counts its unfinished drawings as failed).
+
+``python -m benchmarks.bench_load [--sessions 10] [--drawings 4] [--trainers 2] [--short]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from benchmarks.common import Result, check, print_table
+from benchmarks.serverprobe import error_lines, load_average, memory_mb
+
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+PREDICTION = "[data-testid='draw-prediction']"
+CANVAS_PX = 280
+BUSY_TEXT = "The server is busy"
+NAV_TIMEOUT_MS = 90_000
+PREDICTION_TIMEOUT_MS = 60_000
+
+# Installed in every drawing page before Streamlit loads: in-page timestamps of each mouse-up and of
+# each time a prediction element appears (absent → present), both on the page's performance clock.
+TIMING_JS = """
+(() => {
+  const t = {up: [], shown: [], present: false};
+  window.__convlab = t;
+  window.addEventListener('mouseup', () => t.up.push(performance.now()), true);
+  new MutationObserver(() => {
+    const present = document.querySelector("[data-testid='draw-prediction']") !== null;
+    if (present && !t.present) t.shown.push(performance.now());
+    t.present = present;
+  }).observe(document, {subtree: true, childList: true, characterData: true});
+})();
+"""
+
+APP_IDLE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+    return app && app.getAttribute('data-test-script-state') === 'notRunning'
+        && main && main.innerText.trim().length > 0;
+}"""
+
+
+def digit_stroke(digit: str, dx: float = 0.0, dy: float = 0.0) -> list[tuple[float, float]]:
+    """One pen stroke (canvas pixels, 280×280) that looks like ``digit``; (dx, dy) shifts it."""
+    shapes = {
+        "1": ((95, 35, 80, 210), [(0.35, 0.15), (0.6, 0.0), (0.55, 1.0)]),
+        "7": ((55, 45, 165, 200), [(0.0, 0.05), (1.0, 0.0), (0.45, 1.0)]),
+        "0": ((70, 40, 140, 200), [(0.5 + 0.5 * math.sin(a), 0.5 - 0.5 * math.cos(a))
+                                   for a in (2 * math.pi * i / 39 for i in range(40))]),
+        "2": ((60, 40, 160, 200), [(0.05, 0.25), (0.25, 0.03), (0.6, 0.0), (0.9, 0.2), (0.85, 0.45),
+                                   (0.0, 1.0), (1.0, 1.0)]),
+        "3": ((70, 40, 140, 200), [(0.05, 0.1), (0.5, 0.0), (0.9, 0.15), (0.85, 0.4), (0.4, 0.5),
+                                   (0.9, 0.6), (0.95, 0.85), (0.5, 1.0), (0.0, 0.9)]),
+    }
+    (left, top, w, h), points = shapes[digit]
+    return [(left + dx + u * w, top + dy + v * h) for u, v in points]
+
+
+DIGITS = ("1", "7", "0", "2", "3")
+
+
+@dataclass
+class LoadStats:
+    """What the run measured; filled in as it goes, so a run cut by the time cap still reports."""
+
+    sessions: int
+    drawings_per_session: int
+    trainers: int
+    planned: int = 0
+    predicted: int = 0
+    correct: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    trainers_started: int = 0
+    trainers_settled: int = 0
+    trainers_stopping: int = 0  # Stop pressed or results shown: evaluation on the test set follows
+    trainers_finished: int = 0
+    busy_seen: bool | None = None  # None: not tried
+    busy_note: str = ""
+    limit_check: bool = False  # whether one more training attempt is made while every slot is taken
+    rss_idle_mb: float = 0.0
+    rss_peak_sampled_mb: float = 0.0
+    rss_peak_training_mb: float = 0.0
+    vm_hwm_mb: float = 0.0
+    log_errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    cut: bool = False
+    load_before: float = 0.0
+    load_after: float = 0.0
+    verbose: bool = False
+    t0: float = field(default_factory=time.monotonic)
+    events: list[str] = field(default_factory=list)
+
+    def event(self, text: str) -> None:
+        """A timestamped line of the run's story (printed at once with ``--verbose``)."""
+        line = f"{time.monotonic() - self.t0:7.1f} s  {text}"
+        self.events.append(line)
+        if self.verbose:
+            print(line, flush=True)
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_s:
+            return float("nan")
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def _wait_idle(page, timeout_ms: int = NAV_TIMEOUT_MS) -> None:
+    """``tests.conftest.wait_for_app_idle`` for the async API: not running, twice, 250 ms apart."""
+    for _ in range(2):
+        await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms)
+        await page.wait_for_timeout(250)
+    await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms)
+
+
+async def _new_page(browser):
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(NAV_TIMEOUT_MS)
+    return context, page
+
+
+async def _draw(page, stroke: list[tuple[float, float]]) -> None:
+    canvas = page.locator(CANVAS).first
+    await canvas.wait_for()
+    box = await canvas.bounding_box()
+    scale = box["width"] / CANVAS_PX
+
+    def at(p: tuple[float, float]) -> tuple[float, float]:
+        return box["x"] + p[0] * scale, box["y"] + p[1] * scale
+
+    steps = 18 if len(stroke) <= 3 else (4 if len(stroke) <= 10 else 2)
+    await page.mouse.move(*at(stroke[0]))
+    await page.mouse.down()
+    for point in stroke[1:]:
+        await page.mouse.move(*at(point), steps=steps)
+    await page.mouse.up()
+
+
+async def _latency_in_page(page) -> float | None:
+    """Seconds from the last mouse-up to the first prediction shown after it (page clock)."""
+    t = await page.evaluate("() => window.__convlab")
+    if not t or not t["up"]:
+        return None
+    up = t["up"][-1]
+    shown = [s for s in t["shown"] if s >= up]
+    return (shown[0] - up) / 1e3 if shown else None
+
+
+async def _page_state(page, shot: str) -> str:
+    """What a page showed when a drawing failed (and a screenshot in test-artifacts/), for the report."""
+    from tests.conftest import REPO
+
+    try:
+        info = await page.evaluate("""() => ({
+            script: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
+            canvases: document.querySelectorAll('[data-testid="stBidiComponentIsolated"]').length,
+            noDigit: document.body.innerText.includes('No digit'),
+            timing: window.__convlab ? {up: window.__convlab.up.length, shown: window.__convlab.shown.length} : null,
+        })""")
+        path = REPO / "test-artifacts" / f"{shot}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        return f"{info}; screenshot {path.name}"
+    except Exception as exc:  # noqa: BLE001 - diagnostics must not hide the failure itself
+        return f"no page state: {type(exc).__name__}"
+
+
+async def _drawer(browser, url: str, index: int, stats: LoadStats, go: asyncio.Event) -> None:
+    context, page = await _new_page(browser)
+    try:
+        await context.add_init_script(TIMING_JS)
+        await page.goto(f"{url}/draw")
+        await _wait_idle(page)
+        await page.get_by_text("No digit").first.wait_for()
+        stats.event(f"drawer {index}: /draw ready")
+        try:
+            await asyncio.wait_for(go.wait(), timeout=120)  # start drawing once training runs
+        except asyncio.TimeoutError:
+            pass
+        for k in range(stats.drawings_per_session):
+            digit = DIGITS[(index + k) % len(DIGITS)]
+            name = f"session {index} drawing {k} ('{digit}')"
+            try:
+                await _draw(page, digit_stroke(digit, dx=(index % 5) * 4 - 8, dy=(k % 3) * 5 - 5))
+                t_up = time.monotonic()
+                shown = page.locator(PREDICTION).first
+                await shown.wait_for(timeout=PREDICTION_TIMEOUT_MS)
+                fallback = time.monotonic() - t_up
+                latency = await _latency_in_page(page)
+                stats.latencies_s.append(latency if latency is not None else fallback)
+                stats.predicted += 1
+                stats.event(f"drawer {index}: drawing {k} predicted in {stats.latencies_s[-1]:.2f} s")
+                stats.correct += (await shown.inner_text()).strip() == digit
+                await page.get_by_role("button", name="Clear").click()
+                await page.get_by_text("No digit").first.wait_for()
+                await _wait_idle(page)
+            except Exception as exc:  # noqa: BLE001 - a failed drawing is counted, the session goes on
+                state = await _page_state(page, f"load-fail-s{index}-d{k}")
+                stats.failures.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]} [{state}]")
+                stats.event(f"FAILED {stats.failures[-1]}")
+                await page.goto(f"{url}/draw")  # a fresh page for the next drawing
+                await _wait_idle(page)
+    finally:
+        await context.close()
+
+
+async def _open_train(browser, url: str, arch: str):
+    context, page = await _new_page(browser)
+    await page.goto(f"{url}/train?arch={arch}&ep=50")
+    await page.get_by_text("1 · Architecture").wait_for()
+    await _wait_idle(page)
+    return context, page
+
+
+async def _trainer(browser, url: str, arch: str, stats: LoadStats, running: asyncio.Event,
+                   drawings_done: asyncio.Event) -> None:
+    """Train until every drawing is done (then press Stop), or until the run ends by itself."""
+    settled = False
+
+    def settle() -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            stats.trainers_settled += 1
+            if stats.trainers_settled == stats.trainers:
+                running.set()  # every trainer runs (or failed to start): the drawers go
+
+    context = None
+    try:
+        context, page = await _open_train(browser, url, arch)
+        await page.get_by_role("button", name="Train").click()
+        await page.get_by_text("Epoch 1/50").first.wait_for()
+        stats.trainers_started += 1
+        stats.event(f"trainer {stats.trainers_started} running")
+        settle()
+        ended = asyncio.ensure_future(page.get_by_text("4 · Results").wait_for(timeout=300_000))
+        drawn = asyncio.ensure_future(drawings_done.wait())
+        await asyncio.wait({ended, drawn}, return_when=asyncio.FIRST_COMPLETED)
+        stats.trainers_stopping += 1
+        if not ended.done():
+            stats.event("trainer: Stop")
+            await page.get_by_role("button", name="Stop").click()
+        await ended
+        stats.event("trainer: results shown")
+        drawn.cancel()
+        stats.trainers_finished += 1
+    finally:
+        settle()
+        if context is not None:
+            await context.close()
+
+
+async def _third_attempt(browser, url: str, arch: str, stats: LoadStats, running: asyncio.Event) -> None:
+    """While every slot is taken, one more Train click must get the busy message at once."""
+    context, page = await _open_train(browser, url, arch)
+    try:
+        await running.wait()
+        if stats.trainers_started < stats.trainers:
+            stats.busy_note = f"not tried: only {stats.trainers_started} of {stats.trainers} trainers started"
+            return
+        await page.get_by_role("button", name="Train").click()
+        busy = page.get_by_text(BUSY_TEXT)
+        started = page.get_by_text("Epoch 1/50")
+        outcome = await asyncio.wait(
+            {asyncio.ensure_future(busy.first.wait_for()), asyncio.ensure_future(started.first.wait_for())},
+            return_when=asyncio.FIRST_COMPLETED)
+        stats.busy_seen = await busy.count() > 0
+        stats.busy_note = ("busy message shown" if stats.busy_seen else "a training job beyond the limit started")
+        stats.busy_note += f" while {stats.trainers_started - stats.trainers_finished} trainer(s) ran"
+        stats.event(f"extra training attempt: {stats.busy_note}")
+        for task in outcome[1]:
+            task.cancel()
+    finally:
+        await context.close()
+
+
+async def _sample_rss(pid: int, stats: LoadStats, training: asyncio.Event, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            rss = memory_mb(pid)["VmRSS"]
+        except (OSError, KeyError):
+            return
+        stats.rss_peak_sampled_mb = max(stats.rss_peak_sampled_mb, rss)
+        if training.is_set() and stats.trainers_stopping == 0 and stats.trainers_started:
+            stats.rss_peak_training_mb = max(stats.rss_peak_training_mb, rss)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("chromium is not installed (apt-get install chromium)")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        running, drawings_done, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        if stats.trainers == 0:
+            running.set()
+        sampler = asyncio.ensure_future(_sample_rss(pid, stats, running, stop))
+        try:
+            trainers = [asyncio.ensure_future(_trainer(browser, url, arch, stats, running, drawings_done))
+                        for _ in range(stats.trainers)]
+            extra = ([asyncio.ensure_future(_third_attempt(browser, url, arch, stats, running))]
+                     if stats.limit_check else [])
+            drawers = [asyncio.ensure_future(_drawer(browser, url, i, stats, running)) for i in range(stats.sessions)]
+            for outcome in await asyncio.gather(*drawers, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    stats.failures.append(f"drawing session: {type(outcome).__name__}: {outcome}"[:200])
+            drawings_done.set()
+            stats.event("all drawing sessions done")
+            for outcome in await asyncio.gather(*trainers, *extra, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    stats.failures.append(f"training session: {type(outcome).__name__}: "
+                                          f"{str(outcome).splitlines()[0] if str(outcome) else ''}"[:200])
+        finally:
+            stop.set()
+            await sampler
+            await browser.close()
+
+
+def run_load(sessions: int = 10, drawings: int = 4, trainers: int = 2, cap_s: float = 240.0,
+             arch: str = "twoconv", extra_attempt: bool = True, verbose: bool = False) -> LoadStats:
+    """Start a server, run the load, stop everything; returns what was measured (never raises on a cut)."""
+    from tests.conftest import StreamlitServer
+
+    stats = LoadStats(sessions, drawings, trainers, planned=sessions * drawings, verbose=verbose,
+                      limit_check=extra_attempt and trainers > 0)
+    stats.load_before = load_average()
+    models = tempfile.mkdtemp(prefix="convlab-load-models-")
+    env = {"CONVLAB_MAX_TRAINING_JOBS": str(max(1, trainers)), "CONVLAB_SESSION_MODELS": models,
+           "CONVLAB_TRAIN_SUBSET": ""}
+    t0 = time.monotonic()
+    server = StreamlitServer(env=env)
+    try:
+        pid = server.proc.pid
+        stats.event(f"server healthy at {server.url}")
+        stats.rss_idle_mb = memory_mb(pid)["VmRSS"]
+        error: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                asyncio.run(asyncio.wait_for(_drive(server.url, pid, stats, arch), timeout=cap_s))
+            except asyncio.TimeoutError:
+                stats.cut = True
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                error.append(exc)
+
+        # Its own thread, so the asyncio loop never meets a sync Playwright already running in this one.
+        thread = threading.Thread(target=worker, name="convlab-load", daemon=True)
+        thread.start()
+        thread.join(cap_s + 60)
+        if thread.is_alive():
+            stats.cut = True
+        if error:
+            raise error[0]
+        stats.vm_hwm_mb = memory_mb(pid)["VmHWM"]
+        stats.log_errors = error_lines(server.log())
+    finally:
+        server.stop()
+        stats.wall_s = time.monotonic() - t0
+        stats.load_after = load_average()
+    return stats
+
+
+def results(stats: LoadStats) -> list[Result]:
+    total = stats.planned
+    load = f"load average {stats.load_before:.1f} → {stats.load_after:.1f} on {len(os.sched_getaffinity(0))} cores"
+    setup = (f"{stats.sessions} drawing sessions × {stats.drawings_per_session} digits + {stats.trainers} training, "
+             f"one Chromium, {stats.wall_s:.0f} s{' (CUT by the time cap)' if stats.cut else ''}; {load}")
+    fails = "; ".join(stats.failures[:3])
+    out = [
+        Result("drawings that got a prediction", float(stats.predicted), f"of {total}", f"{total} of {total}",
+               stats.predicted == total and total > 0, setup + (f"; failures: {fails}" if fails else "")),
+        check("drawing → prediction latency p50", stats.percentile(0.5), "s",
+              note="mouse-up to prediction in the DOM, page clock"),
+        check("drawing → prediction latency p95", stats.percentile(0.95), "s",
+              note=f"max {max(stats.latencies_s, default=float('nan')):.2f} s"),
+        check("drawn digits read correctly", 100.0 * stats.correct / max(1, stats.predicted), "%",
+              note="scripted single-stroke 1, 7, 0, 2, 3 (informative)"),
+        Result("errors in the server log", float(len(stats.log_errors)), "lines", "0", not stats.log_errors,
+               " / ".join(stats.log_errors[:3]) or "no Traceback/Error"),
+        check("server RSS idle at start", stats.rss_idle_mb, "MB"),
+        check("server RSS peak (VmHWM)", stats.vm_hwm_mb, "MB",
+              note="whole run" + (", including each trainer's test-set evaluation after Stop" if stats.trainers else "")),
+    ]
+    if stats.trainers:
+        out.insert(-1, check("server RSS peak while training and drawing (sampled 2/s)", stats.rss_peak_training_mb,
+                             "MB", note=f"{stats.trainers} training job(s) running, before any Stop"))
+    if stats.limit_check:
+        out.append(Result(f"training limit held ({stats.trainers} running, one more tried)",
+                          float(bool(stats.busy_seen)), "busy shown", "busy shown", bool(stats.busy_seen),
+                          stats.busy_note or "the extra attempt did not complete"))
+    if stats.trainers:
+        out.append(Result("training sessions that ran and got results", float(stats.trainers_finished),
+                          f"of {stats.trainers}", f"{stats.trainers} of {stats.trainers}",
+                          stats.trainers_finished == stats.trainers, "stopped with Stop once drawing ended"))
+    return out
+
+
+SHORT = {"sessions": 4, "drawings": 2, "trainers": 2, "cap_s": 90.0}
+FULL = {"sessions": 10, "drawings": 4, "trainers": 2, "cap_s": 240.0}
+
+
+def run(quick: bool = False) -> list[Result]:
+    return results(run_load(**(SHORT if quick else FULL)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, help=f"drawing sessions (default {FULL['sessions']})")
+    parser.add_argument("--drawings", type=int, help=f"digits per drawing session (default {FULL['drawings']})")
+    parser.add_argument("--trainers", type=int, help=f"training sessions (default {FULL['trainers']})")
+    parser.add_argument("--cap", type=float, help=f"overall time cap in seconds (default {FULL['cap_s']:g})")
+    parser.add_argument("--arch", default="twoconv", help="preset the trainers train (default twoconv)")
+    parser.add_argument("--verbose", action="store_true", help="print the run's timeline as it goes")
+    parser.add_argument("--short", action="store_true",
+                        help=f"CI size: {SHORT['sessions']} sessions × {SHORT['drawings']} digits, "
+                             f"{SHORT['trainers']} trainers, cap {SHORT['cap_s']:g} s")
+    args = parser.parse_args()
+    cfg = dict(SHORT if args.short else FULL)
+    for name, value in (("sessions", args.sessions), ("drawings", args.drawings), ("trainers", args.trainers),
+                        ("cap_s", args.cap)):
+        if value is not None:
+            cfg[name] = value
+    if cfg["sessions"] < 0 or cfg["drawings"] < 0 or cfg["trainers"] < 0 or cfg["cap_s"] <= 0:
+        parser.error("counts must be ≥ 0 and the cap > 0")
+    print_table(results(run_load(arch=args.arch, verbose=args.verbose, **cfg)))
+
+
+if __name__ == "__main__":
+    main()
