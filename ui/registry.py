@@ -36,4 +36,8 @@ LESSONS: tuple[PageInfo, ...] = (
         "pages/train.py", "train", "Train a CNN", "🏋️",
         "Build a network layer by layer, train it live on MNIST, then inspect its mistakes and kernels.",
     ),
+    PageInfo(
+        "pages/draw.py", "draw", "Draw a digit", "✏️",
+        "Draw a digit and watch a trained CNN read it: preprocessing step by step, probabilities, feature maps.",
+    ),
 )
