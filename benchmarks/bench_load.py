@@ -93,6 +93,7 @@ class LoadStats:
     predicted: int = 0
     correct: int = 0
     latencies_s: list[float] = field(default_factory=list)
+    open_s: list[float] = field(default_factory=list)  # goto /draw → the page idle with its canvas
     failures: list[str] = field(default_factory=list)
     trainers_started: int = 0
     trainers_settled: int = 0
@@ -121,10 +122,11 @@ class LoadStats:
         if self.verbose:
             print(line, flush=True)
 
-    def percentile(self, q: float) -> float:
-        if not self.latencies_s:
+    def percentile(self, q: float, values: list[float] | None = None) -> float:
+        values = self.latencies_s if values is None else values
+        if not values:
             return float("nan")
-        ordered = sorted(self.latencies_s)
+        ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
@@ -188,18 +190,16 @@ async def _page_state(page, shot: str) -> str:
         return f"no page state: {type(exc).__name__}"
 
 
-async def _drawer(browser, url: str, index: int, stats: LoadStats, go: asyncio.Event) -> None:
+async def _drawer(browser, url: str, index: int, stats: LoadStats) -> None:
     context, page = await _new_page(browser)
     try:
         await context.add_init_script(TIMING_JS)
+        t_open = time.monotonic()
         await page.goto(f"{url}/draw")
         await _wait_idle(page)
         await page.get_by_text("No digit").first.wait_for()
-        stats.event(f"drawer {index}: /draw ready")
-        try:
-            await asyncio.wait_for(go.wait(), timeout=120)  # start drawing once training runs
-        except asyncio.TimeoutError:
-            pass
+        stats.open_s.append(time.monotonic() - t_open)
+        stats.event(f"drawer {index}: /draw ready in {stats.open_s[-1]:.1f} s")
         for k in range(stats.drawings_per_session):
             digit = DIGITS[(index + k) % len(DIGITS)]
             name = f"session {index} drawing {k} ('{digit}')"
@@ -248,16 +248,17 @@ async def _trainer(browser, url: str, arch: str, stats: LoadStats, running: asyn
             if stats.trainers_settled == stats.trainers:
                 running.set()  # every trainer runs (or failed to start): the drawers go
 
-    context = None
+    context, waits = None, []
     try:
         context, page = await _open_train(browser, url, arch)
         await page.get_by_role("button", name="Train").click()
-        await page.get_by_text("Epoch 1/50").first.wait_for()
+        await page.get_by_text("Epoch 1/50").first.wait_for(timeout=150_000)
         stats.trainers_started += 1
         stats.event(f"trainer {stats.trainers_started} running")
         settle()
         ended = asyncio.ensure_future(page.get_by_text("4 · Results").wait_for(timeout=300_000))
         drawn = asyncio.ensure_future(drawings_done.wait())
+        waits = [ended, drawn]
         await asyncio.wait({ended, drawn}, return_when=asyncio.FIRST_COMPLETED)
         stats.trainers_stopping += 1
         if not ended.done():
@@ -269,6 +270,9 @@ async def _trainer(browser, url: str, arch: str, stats: LoadStats, running: asyn
         stats.trainers_finished += 1
     finally:
         settle()
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
         if context is not None:
             await context.close()
 
@@ -284,15 +288,23 @@ async def _third_attempt(browser, url: str, arch: str, stats: LoadStats, running
         await page.get_by_role("button", name="Train").click()
         busy = page.get_by_text(BUSY_TEXT)
         started = page.get_by_text("Epoch 1/50")
-        outcome = await asyncio.wait(
-            {asyncio.ensure_future(busy.first.wait_for()), asyncio.ensure_future(started.first.wait_for())},
-            return_when=asyncio.FIRST_COMPLETED)
+        waits = {asyncio.ensure_future(busy.first.wait_for()), asyncio.ensure_future(started.first.wait_for())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
         stats.busy_seen = await busy.count() > 0
-        stats.busy_note = ("busy message shown" if stats.busy_seen else "a training job beyond the limit started")
-        stats.busy_note += f" while {stats.trainers_started - stats.trainers_finished} trainer(s) ran"
+        if stats.busy_seen:
+            stats.busy_note = "busy message shown"
+        elif await started.count() > 0:
+            stats.busy_note = "a training job beyond the limit STARTED"
+        else:
+            stats.busy_note = "neither the busy message nor a started run appeared in time"
+        stats.busy_note += (f" while {stats.trainers_started - stats.trainers_finished} trainer(s) ran"
+                            f"{'' if stats.trainers_stopping == 0 else ' (one was stopping)'}")
         stats.event(f"extra training attempt: {stats.busy_note}")
-        for task in outcome[1]:
-            task.cancel()
     finally:
         await context.close()
 
@@ -312,7 +324,15 @@ async def _sample_rss(pid: int, stats: LoadStats, training: asyncio.Event, stop:
             pass
 
 
+def _record(stats: LoadStats, who: str, outcomes: list) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            first = str(outcome).splitlines()[0] if str(outcome) else ""
+            stats.failures.append(f"{who}: {type(outcome).__name__}: {first}"[:240])
+
+
 async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
+    """Trainers first; once they run, the drawing sessions and the extra training attempt."""
     from playwright.async_api import async_playwright
 
     from tests.conftest import CHROMIUM_ARGS, chromium_path
@@ -326,22 +346,26 @@ async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
         if stats.trainers == 0:
             running.set()
         sampler = asyncio.ensure_future(_sample_rss(pid, stats, running, stop))
+        trainers: list[asyncio.Future] = []
+        others: list[asyncio.Future] = []
         try:
             trainers = [asyncio.ensure_future(_trainer(browser, url, arch, stats, running, drawings_done))
                         for _ in range(stats.trainers)]
-            extra = ([asyncio.ensure_future(_third_attempt(browser, url, arch, stats, running))]
-                     if stats.limit_check else [])
-            drawers = [asyncio.ensure_future(_drawer(browser, url, i, stats, running)) for i in range(stats.sessions)]
-            for outcome in await asyncio.gather(*drawers, return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    stats.failures.append(f"drawing session: {type(outcome).__name__}: {outcome}"[:200])
+            await running.wait()  # every trainer is training, or failed to start (then recorded)
+            others = [asyncio.ensure_future(_drawer(browser, url, i, stats)) for i in range(stats.sessions)]
+            if stats.limit_check:
+                others.append(asyncio.ensure_future(_third_attempt(browser, url, arch, stats, running)))
+            _record(stats, "drawing session", await asyncio.gather(*others[:stats.sessions], return_exceptions=True))
             drawings_done.set()
             stats.event("all drawing sessions done")
-            for outcome in await asyncio.gather(*trainers, *extra, return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    stats.failures.append(f"training session: {type(outcome).__name__}: "
-                                          f"{str(outcome).splitlines()[0] if str(outcome) else ''}"[:200])
+            _record(stats, "training session", await asyncio.gather(*trainers, return_exceptions=True))
+            _record(stats, "extra training attempt", await asyncio.gather(*others[stats.sessions:],
+                                                                          return_exceptions=True))
         finally:
+            pending = [t for t in trainers + others if not t.done()]
+            for task in pending:  # cut by the time cap: stop every session, then close the browser
+                task.cancel()
+            _record(stats, "session cut", await asyncio.gather(*pending, return_exceptions=True))
             stop.set()
             await sampler
             await browser.close()
@@ -404,6 +428,8 @@ def results(stats: LoadStats) -> list[Result]:
               note="mouse-up to prediction in the DOM, page clock"),
         check("drawing → prediction latency p95", stats.percentile(0.95), "s",
               note=f"max {max(stats.latencies_s, default=float('nan')):.2f} s"),
+        check("open /draw until ready, p50", stats.percentile(0.5, stats.open_s), "s",
+              note=f"goto → canvas and 'No digit' shown, app idle; max {max(stats.open_s, default=float('nan')):.1f} s"),
         check("drawn digits read correctly", 100.0 * stats.correct / max(1, stats.predicted), "%",
               note="scripted single-stroke 1, 7, 0, 2, 3 (informative)"),
         Result("errors in the server log", float(len(stats.log_errors)), "lines", "0", not stats.log_errors,
