@@ -14,6 +14,7 @@ from PIL import Image
 from core import share
 from core.data import load_test
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model
+from core.model_card import sidecar_path
 from core.predict import Prediction, classify
 from core.preprocess import Steps
 from ui import state
@@ -83,6 +84,12 @@ def _model_facts(model: LoadedModel) -> None:
         )
         if card.notes:
             st.caption(card.notes)
+        # Callables: the bytes are read only when a download is clicked, not on every redraw.
+        d1, d2 = st.columns(2)
+        d1.download_button("⬇️ Model (.onnx)", model.path.read_bytes, file_name=model.path.name,
+                           mime="application/octet-stream", key="draw.dl_onnx")
+        d2.download_button("⬇️ Sidecar (.json)", sidecar_path(model.path).read_bytes,
+                           file_name=sidecar_path(model.path).name, mime="application/json", key="draw.dl_json")
 
 
 def _canvas_image(width: int, ink: str) -> np.ndarray | None:

@@ -154,3 +154,10 @@ def test_a_tampered_session_model_is_refused_with_a_message(tmp_path, monkeypatc
     assert not at.exception
     assert any("SHA-256 does not match" in e.value for e in at.error)
 
+
+
+def test_the_chosen_model_can_be_downloaded() -> None:
+    at = open_page({"m": "lenet5"})
+    buttons = at.get("download_button")
+    assert len(buttons) == 2
+    assert [b.proto.label for b in buttons] == ["⬇️ Model (.onnx)", "⬇️ Sidecar (.json)"]
