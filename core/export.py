@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import onnx
@@ -380,6 +380,8 @@ def provenance(result: Any, title: str | None = None, notes: str = "") -> Proven
 
 
 def _augmentation_text() -> str:
+    """What ``TrainConfig.augment=True`` does: core.training calls ``random_affine`` with its defaults,
+    so the sidecar reads the strengths from there instead of repeating the numbers."""
     import inspect
 
     from core.augment import random_affine
