@@ -61,8 +61,9 @@ class ModelEntry:
     def label(self) -> str:
         if self.card is None:
             return f"{self.path.stem} (unusable)"
-        suffix = "" if self.source == "shipped" else " (trained this session)"
-        return f"{self.card.title}{suffix}"
+        if self.source == "shipped":
+            return self.card.title
+        return f"{self.path.stem}: {self.card.title} (trained this session)"  # the stem tells exports apart
 
 
 def sessions_root() -> Path:

@@ -131,7 +131,7 @@ def test_session_models_are_offered_but_not_put_in_links(tmp_path, monkeypatch) 
     card.update(name="my-net", title="My net")
     (folder / "my-net.json").write_text(json.dumps(card))
     at = open_page({"src": "test"}, token=token)
-    assert "My net (trained this session)" in at.selectbox(key="draw.m").options
+    assert "my-net: My net (trained this session)" in at.selectbox(key="draw.m").options
     at.selectbox(key="draw.m").set_value("session/my-net").run()
     assert not at.exception
     assert any("My net" in e.label for e in at.expander)
