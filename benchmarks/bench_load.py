@@ -15,7 +15,11 @@ the moment the prediction element appears in the DOM. Only 127.0.0.1 is contacte
 timeout and the whole run is cut at ``--cap`` seconds, after which it stops by itself and reports what
 it measured (a cut run counts its unfinished drawings as failed).
 
-``python -m benchmarks.bench_load [--sessions 10] [--drawings 4] [--trainers 2] [--short]``
+The browsers run on the same machine as the server. On a 2-core machine they use most of the CPU
+(the "CPU used" row says how much), so the latencies here are an upper bound for a host whose
+students bring their own browsers.
+
+``python -m benchmarks.bench_load [--sessions 10] [--drawings 2] [--trainers 2] [--cap 240] [--short] [--verbose]``
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ import argparse
 import asyncio
 import math
 import os
-import statistics
+import shutil
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 
 from benchmarks.common import Result, check, print_table
-from benchmarks.serverprobe import error_lines, load_average, memory_mb
+from benchmarks.serverprobe import cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb
 
 CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
 PREDICTION = "[data-testid='draw-prediction']"
@@ -94,6 +98,7 @@ class LoadStats:
     correct: int = 0
     latencies_s: list[float] = field(default_factory=list)
     open_s: list[float] = field(default_factory=list)  # goto /draw → the page idle with its canvas
+    stroke_s: list[float] = field(default_factory=list)  # Playwright moving the mouse through one digit
     failures: list[str] = field(default_factory=list)
     trainers_started: int = 0
     trainers_settled: int = 0
@@ -108,6 +113,10 @@ class LoadStats:
     vm_hwm_mb: float = 0.0
     log_errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    drive_s: float = 0.0  # browsers running (the part the CPU figures cover)
+    server_cpu_s: float = 0.0
+    browser_cpu_s: float = 0.0  # Chromium and Playwright's driver: this process's descendants, sampled
+    _browser_cpu: dict[int, float] = field(default_factory=dict)  # pid → CPU seconds last seen
     cut: bool = False
     load_before: float = 0.0
     load_after: float = 0.0
@@ -139,7 +148,7 @@ async def _wait_idle(page, timeout_ms: int = NAV_TIMEOUT_MS) -> None:
 
 
 async def _new_page(browser):
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
     page = await context.new_page()
     page.set_default_timeout(NAV_TIMEOUT_MS)
     return context, page
@@ -204,16 +213,20 @@ async def _drawer(browser, url: str, index: int, stats: LoadStats) -> None:
             digit = DIGITS[(index + k) % len(DIGITS)]
             name = f"session {index} drawing {k} ('{digit}')"
             try:
+                t_down = time.monotonic()
                 await _draw(page, digit_stroke(digit, dx=(index % 5) * 4 - 8, dy=(k % 3) * 5 - 5))
                 t_up = time.monotonic()
+                stats.stroke_s.append(t_up - t_down)
                 shown = page.locator(PREDICTION).first
                 await shown.wait_for(timeout=PREDICTION_TIMEOUT_MS)
                 fallback = time.monotonic() - t_up
                 latency = await _latency_in_page(page)
                 stats.latencies_s.append(latency if latency is not None else fallback)
                 stats.predicted += 1
-                stats.event(f"drawer {index}: drawing {k} predicted in {stats.latencies_s[-1]:.2f} s")
-                stats.correct += (await shown.inner_text()).strip() == digit
+                read = (await shown.inner_text()).strip()
+                stats.correct += read == digit
+                stats.event(f"drawer {index}: drawing {k} ('{digit}', stroke {t_up - t_down:.1f} s) read as {read} "
+                            f"in {stats.latencies_s[-1]:.2f} s")
                 await page.get_by_role("button", name="Clear").click()
                 await page.get_by_text("No digit").first.wait_for()
                 await _wait_idle(page)
@@ -309,8 +322,18 @@ async def _third_attempt(browser, url: str, arch: str, stats: LoadStats, running
         await context.close()
 
 
+def _sample_browser_cpu(stats: LoadStats, server_pid: int) -> None:
+    """Remember the CPU time of every browser process seen (those that end keep their last sample)."""
+    seen = descendants_cpu_seconds(os.getpid(), exclude={server_pid})
+    for pid, cpu in seen.items():
+        stats._browser_cpu[pid] = max(cpu, stats._browser_cpu.get(pid, 0.0))
+    stats.browser_cpu_s = sum(stats._browser_cpu.values())
+
+
 async def _sample_rss(pid: int, stats: LoadStats, training: asyncio.Event, stop: asyncio.Event) -> None:
+    """Every 0.5 s: the server's RSS, and the CPU time of the browser processes."""
     while not stop.is_set():
+        _sample_browser_cpu(stats, pid)
         try:
             rss = memory_mb(pid)["VmRSS"]
         except (OSError, KeyError):
@@ -322,6 +345,7 @@ async def _sample_rss(pid: int, stats: LoadStats, training: asyncio.Event, stop:
             await asyncio.wait_for(stop.wait(), timeout=0.5)
         except asyncio.TimeoutError:
             pass
+    _sample_browser_cpu(stats, pid)
 
 
 def _record(stats: LoadStats, who: str, outcomes: list) -> None:
@@ -371,7 +395,7 @@ async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
             await browser.close()
 
 
-def run_load(sessions: int = 10, drawings: int = 4, trainers: int = 2, cap_s: float = 240.0,
+def run_load(sessions: int = 10, drawings: int = 2, trainers: int = 2, cap_s: float = 240.0,
              arch: str = "twoconv", extra_attempt: bool = True, verbose: bool = False) -> LoadStats:
     """Start a server, run the load, stop everything; returns what was measured (never raises on a cut)."""
     from tests.conftest import StreamlitServer
@@ -400,16 +424,20 @@ def run_load(sessions: int = 10, drawings: int = 4, trainers: int = 2, cap_s: fl
 
         # Its own thread, so the asyncio loop never meets a sync Playwright already running in this one.
         thread = threading.Thread(target=worker, name="convlab-load", daemon=True)
+        cpu0, t_drive = cpu_seconds(pid), time.monotonic()
         thread.start()
         thread.join(cap_s + 60)
         if thread.is_alive():
             stats.cut = True
+        stats.drive_s = time.monotonic() - t_drive
+        stats.server_cpu_s = cpu_seconds(pid) - cpu0
         if error:
             raise error[0]
         stats.vm_hwm_mb = memory_mb(pid)["VmHWM"]
         stats.log_errors = error_lines(server.log())
     finally:
         server.stop()
+        shutil.rmtree(models, ignore_errors=True)
         stats.wall_s = time.monotonic() - t0
         stats.load_after = load_average()
     return stats
@@ -430,11 +458,16 @@ def results(stats: LoadStats) -> list[Result]:
               note=f"max {max(stats.latencies_s, default=float('nan')):.2f} s"),
         check("open /draw until ready, p50", stats.percentile(0.5, stats.open_s), "s",
               note=f"goto → canvas and 'No digit' shown, app idle; max {max(stats.open_s, default=float('nan')):.1f} s"),
+        check("mouse stroke of one digit, p50 (client side)", stats.percentile(0.5, stats.stroke_s), "s",
+              note="Playwright moving the mouse through the digit: how busy the browsers are"),
         check("drawn digits read correctly", 100.0 * stats.correct / max(1, stats.predicted), "%",
               note="scripted single-stroke 1, 7, 0, 2, 3 (informative)"),
         Result("errors in the server log", float(len(stats.log_errors)), "lines", "0", not stats.log_errors,
                " / ".join(stats.log_errors[:3]) or "no Traceback/Error"),
         check("server RSS idle at start", stats.rss_idle_mb, "MB"),
+        check("CPU used by the server", stats.server_cpu_s, "s",
+              note=f"browsers (Chromium + driver, same machine, sampled 2/s) used {stats.browser_cpu_s:.0f} s; "
+                   f"{stats.drive_s:.0f} s wall × {len(os.sched_getaffinity(0))} cores available"),
         check("server RSS peak (VmHWM)", stats.vm_hwm_mb, "MB",
               note="whole run" + (", including each trainer's test-set evaluation after Stop" if stats.trainers else "")),
     ]
@@ -453,7 +486,7 @@ def results(stats: LoadStats) -> list[Result]:
 
 
 SHORT = {"sessions": 4, "drawings": 2, "trainers": 2, "cap_s": 90.0}
-FULL = {"sessions": 10, "drawings": 4, "trainers": 2, "cap_s": 240.0}
+FULL = {"sessions": 10, "drawings": 2, "trainers": 2, "cap_s": 240.0}
 
 
 def run(quick: bool = False) -> list[Result]:

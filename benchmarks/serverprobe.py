@@ -22,6 +22,37 @@ def memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def descendants_cpu_seconds(root: int, exclude: set[int] | frozenset[int] = frozenset()) -> dict[int, float]:
+    """CPU seconds used so far by every living descendant of ``root`` (not ``exclude`` or theirs)."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    out = {}
+    for pid in cpu:
+        p = pid
+        while p in parent and p not in exclude and p != root:
+            p = parent[p]
+        if p == root and pid != root and pid not in exclude:
+            out[pid] = cpu[pid]
+    return out
+
+
 def mapped_libraries(pid: int, needle: str) -> list[str]:
     """Paths of the files mapped into the process whose name contains ``needle`` (e.g. "libtorch")."""
     paths = set()
