@@ -18,6 +18,7 @@ from core.model_card import sidecar_path
 from core.predict import Prediction, classify
 from core.preprocess import Steps
 from ui import state
+from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.grid import image_figure
 
@@ -111,7 +112,8 @@ def _random_test_digit() -> None:
 
 
 def _test_digit() -> tuple[np.ndarray, int]:
-    test = load_test()
+    with shipped_data():
+        test = load_test()
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     index = c1.number_input("Test digit number (0–9999)", 0, len(test) - 1, step=1, key=state.wkey(PAGE, "t"))
     c2.button("🎲 Another", on_click=_random_test_digit, key="draw.random")

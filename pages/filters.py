@@ -13,6 +13,7 @@ ensure_navigation()
 
 from core import arithmetic, filters, images, share  # noqa: E402
 from ui import registry, state  # noqa: E402
+from ui.errors import shipped_data  # noqa: E402
 from ui.grid import Box, cell_boxes, grid_figure  # noqa: E402
 
 PAGE = "filters"
@@ -135,7 +136,8 @@ def image_controls() -> tuple[np.ndarray, str]:
     )
     if choice != "upload":
         st.caption(images.BUILTIN_IMAGES[choice].description)
-        return images.builtin_image(choice), images.BUILTIN_IMAGES[choice].label
+        with shipped_data():  # the MNIST digit images come from data/
+            return images.builtin_image(choice), images.BUILTIN_IMAGES[choice].label
     upload = upload_widget()
     if upload is None:
         st.info("Until you upload a picture, the landscape is shown.", icon="🖼️")

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from core import arithmetic, filters, share  # noqa: E402
 from core.data import load_shipped_train, sample_digit  # noqa: E402
+from ui.errors import shipped_data  # noqa: E402
 from core.pooling import (  # noqa: E402
     PoolResult, PoolingError, downsample_costs, global_avg_pool, mean_kernel, pool2d, translation_demo,
 )
@@ -141,12 +142,14 @@ def input_controls(classroom: bool) -> tuple[np.ndarray, str]:
     label = c1.number_input("Digit", 0, 9, key=K["digit"])
     index = c2.number_input("Sample", 0, 499, key=K["idx"], help="Which of the 500 shipped examples.")
     if src == "digit":
-        return digit_image(label, index), f"a {label} (pixel values 0–255)"
+        with shipped_data():
+            return digit_image(label, index), f"a {label} (pixel values 0–255)"
     kernel = st.selectbox("Filter", list(FEATURES), format_func=FEATURES.get, key=K["feat"])
     relu = st.session_state[K["relu"]]  # classroom links keep the link's choice, without the control
     if not classroom:
         relu = st.checkbox("ReLU first (as a CNN does before pooling)", key=K["relu"])
-    return feature_map(label, index, kernel, bool(relu)), f"the {FEATURES[kernel]} map of a {label}"
+    with shipped_data():
+        return feature_map(label, index, kernel, bool(relu)), f"the {FEATURES[kernel]} map of a {label}"
 
 
 def pooling_controls(classroom: bool) -> tuple[str, int, int, int, bool, bool]:

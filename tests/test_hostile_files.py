@@ -25,10 +25,6 @@ from core.inference import ModelRefused, default_model_path, list_models, load_m
 from core.model_card import sha256_file, sidecar_path
 from tests.apptest_checks import assert_clean, open_page, texts
 
-DATA_BUG = ("page bug (reported): with the shipped MNIST files missing, the page raises DataError instead of "
-            "showing a message")
-
-
 def encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt, **kwargs)
@@ -411,7 +407,6 @@ def _friendly(at, context: str) -> str:
     return message
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DATA_BUG + " (pooling.py digit_image)")
 @pytest.mark.parametrize("src", ["digit", "feature"])
 def test_pooling_without_data_explains(no_data, src):
     at = open_page("pages/pooling.py")
@@ -419,14 +414,12 @@ def test_pooling_without_data_explains(no_data, src):
     _friendly(at, f"pooling src={src} without data")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DATA_BUG + " (images.make_digit via filters.py)")
 def test_filters_digit_image_without_data_explains(no_data):
     at = open_page("pages/filters.py")
     at.selectbox(key="filters.img").set_value("digit3").run()
     _friendly(at, "filters img=digit3 without data")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DATA_BUG + " (draw.py _test_digit)")
 def test_draw_test_digit_without_data_explains(no_data):
     at = open_page("pages/draw.py")
     at.radio(key="draw.src").set_value("test").run()
