@@ -99,6 +99,9 @@ class LoadStats:
     latencies_s: list[float] = field(default_factory=list)
     open_s: list[float] = field(default_factory=list)  # goto /draw → the page idle with its canvas
     stroke_s: list[float] = field(default_factory=list)  # Playwright moving the mouse through one digit
+    baseline_drawings: int = 0  # drawn by one student alone before the load starts
+    baseline_s: list[float] = field(default_factory=list)
+    baseline_cpu_s: list[float] = field(default_factory=list)  # server CPU per draw + Clear cycle
     failures: list[str] = field(default_factory=list)
     trainers_started: int = 0
     trainers_settled: int = 0
@@ -199,43 +202,74 @@ async def _page_state(page, shot: str) -> str:
         return f"no page state: {type(exc).__name__}"
 
 
-async def _drawer(browser, url: str, index: int, stats: LoadStats) -> None:
+async def _open_draw(browser, url: str):
     context, page = await _new_page(browser)
+    await context.add_init_script(TIMING_JS)
+    await page.goto(f"{url}/draw")
+    await _wait_idle(page)
+    await page.get_by_text("No digit").first.wait_for()
+    return context, page
+
+
+async def _draw_one(page, digit: str, dx: float, dy: float) -> tuple[float, float, str]:
+    """Draw ``digit``, wait for its prediction, press Clear: (stroke s, latency s, digit read)."""
+    t_down = time.monotonic()
+    await _draw(page, digit_stroke(digit, dx, dy))
+    t_up = time.monotonic()
+    shown = page.locator(PREDICTION).first
+    await shown.wait_for(timeout=PREDICTION_TIMEOUT_MS)
+    fallback = time.monotonic() - t_up
+    latency = await _latency_in_page(page)
+    read = (await shown.inner_text()).strip()
+    await page.get_by_role("button", name="Clear").click()
+    await page.get_by_text("No digit").first.wait_for()
+    await _wait_idle(page)
+    return t_up - t_down, latency if latency is not None else fallback, read
+
+
+async def _drawer(browser, url: str, index: int, stats: LoadStats) -> None:
+    t_open = time.monotonic()
+    context, page = await _open_draw(browser, url)
     try:
-        await context.add_init_script(TIMING_JS)
-        t_open = time.monotonic()
-        await page.goto(f"{url}/draw")
-        await _wait_idle(page)
-        await page.get_by_text("No digit").first.wait_for()
         stats.open_s.append(time.monotonic() - t_open)
         stats.event(f"drawer {index}: /draw ready in {stats.open_s[-1]:.1f} s")
         for k in range(stats.drawings_per_session):
             digit = DIGITS[(index + k) % len(DIGITS)]
-            name = f"session {index} drawing {k} ('{digit}')"
             try:
-                t_down = time.monotonic()
-                await _draw(page, digit_stroke(digit, dx=(index % 5) * 4 - 8, dy=(k % 3) * 5 - 5))
-                t_up = time.monotonic()
-                stats.stroke_s.append(t_up - t_down)
-                shown = page.locator(PREDICTION).first
-                await shown.wait_for(timeout=PREDICTION_TIMEOUT_MS)
-                fallback = time.monotonic() - t_up
-                latency = await _latency_in_page(page)
-                stats.latencies_s.append(latency if latency is not None else fallback)
+                stroke, latency, read = await _draw_one(page, digit, dx=(index % 5) * 4 - 8, dy=(k % 3) * 5 - 5)
+                stats.stroke_s.append(stroke)
+                stats.latencies_s.append(latency)
                 stats.predicted += 1
-                read = (await shown.inner_text()).strip()
                 stats.correct += read == digit
-                stats.event(f"drawer {index}: drawing {k} ('{digit}', stroke {t_up - t_down:.1f} s) read as {read} "
-                            f"in {stats.latencies_s[-1]:.2f} s")
-                await page.get_by_role("button", name="Clear").click()
-                await page.get_by_text("No digit").first.wait_for()
-                await _wait_idle(page)
+                stats.event(f"drawer {index}: drawing {k} ('{digit}', stroke {stroke:.1f} s) read as {read} "
+                            f"in {latency:.2f} s")
             except Exception as exc:  # noqa: BLE001 - a failed drawing is counted, the session goes on
                 state = await _page_state(page, f"load-fail-s{index}-d{k}")
-                stats.failures.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]} [{state}]")
+                stats.failures.append(f"session {index} drawing {k} ('{digit}'): {type(exc).__name__}: "
+                                      f"{str(exc).splitlines()[0][:160]} [{state}]")
                 stats.event(f"FAILED {stats.failures[-1]}")
                 await page.goto(f"{url}/draw")  # a fresh page for the next drawing
                 await _wait_idle(page)
+    finally:
+        await context.close()
+
+
+async def _baseline(browser, url: str, pid: int, stats: LoadStats) -> None:
+    """One student alone on the idle server: latency and server CPU per drawing, before the load."""
+    context, page = await _open_draw(browser, url)
+    try:
+        for k in range(stats.baseline_drawings):
+            digit = DIGITS[k % len(DIGITS)]
+            cpu0 = cpu_seconds(pid)
+            try:
+                _, latency, _ = await _draw_one(page, digit, 0, 0)
+            except Exception as exc:  # noqa: BLE001 - reported with the baseline figures
+                stats.failures.append(f"baseline drawing {k}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+                return
+            stats.baseline_s.append(latency)
+            stats.baseline_cpu_s.append(cpu_seconds(pid) - cpu0)
+        stats.event(f"baseline: {len(stats.baseline_s)} drawings alone, latencies "
+                    + ", ".join(f"{t:.2f}" for t in stats.baseline_s) + " s")
     finally:
         await context.close()
 
@@ -373,6 +407,8 @@ async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
         trainers: list[asyncio.Future] = []
         others: list[asyncio.Future] = []
         try:
+            if stats.baseline_drawings:
+                await _baseline(browser, url, pid, stats)
             trainers = [asyncio.ensure_future(_trainer(browser, url, arch, stats, running, drawings_done))
                         for _ in range(stats.trainers)]
             await running.wait()  # every trainer is training, or failed to start (then recorded)
@@ -396,12 +432,13 @@ async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
 
 
 def run_load(sessions: int = 10, drawings: int = 2, trainers: int = 2, cap_s: float = 240.0,
-             arch: str = "twoconv", extra_attempt: bool = True, verbose: bool = False) -> LoadStats:
+             arch: str = "twoconv", extra_attempt: bool = True, baseline: int = 3,
+             verbose: bool = False) -> LoadStats:
     """Start a server, run the load, stop everything; returns what was measured (never raises on a cut)."""
     from tests.conftest import StreamlitServer
 
     stats = LoadStats(sessions, drawings, trainers, planned=sessions * drawings, verbose=verbose,
-                      limit_check=extra_attempt and trainers > 0)
+                      limit_check=extra_attempt and trainers > 0, baseline_drawings=baseline)
     stats.load_before = load_average()
     models = tempfile.mkdtemp(prefix="convlab-load-models-")
     env = {"CONVLAB_MAX_TRAINING_JOBS": str(max(1, trainers)), "CONVLAB_SESSION_MODELS": models,
@@ -471,6 +508,10 @@ def results(stats: LoadStats) -> list[Result]:
         check("server RSS peak (VmHWM)", stats.vm_hwm_mb, "MB",
               note="whole run" + (", including each trainer's test-set evaluation after Stop" if stats.trainers else "")),
     ]
+    if stats.baseline_drawings:
+        out.insert(1, check("baseline: one student alone, latency p50", stats.percentile(0.5, stats.baseline_s), "s",
+                            note=f"{len(stats.baseline_s)} drawings on the idle server before the load; server CPU "
+                                 f"per draw + Clear: {1e3 * stats.percentile(0.5, stats.baseline_cpu_s):.0f} ms"))
     if stats.trainers:
         out.insert(-1, check("server RSS peak while training and drawing (sampled 2/s)", stats.rss_peak_training_mb,
                              "MB", note=f"{stats.trainers} training job(s) running, before any Stop"))
@@ -500,6 +541,8 @@ def main() -> None:
     parser.add_argument("--trainers", type=int, help=f"training sessions (default {FULL['trainers']})")
     parser.add_argument("--cap", type=float, help=f"overall time cap in seconds (default {FULL['cap_s']:g})")
     parser.add_argument("--arch", default="twoconv", help="preset the trainers train (default twoconv)")
+    parser.add_argument("--baseline", type=int, default=3,
+                        help="drawings by one student alone before the load (default 3; 0: none)")
     parser.add_argument("--verbose", action="store_true", help="print the run's timeline as it goes")
     parser.add_argument("--short", action="store_true",
                         help=f"CI size: {SHORT['sessions']} sessions × {SHORT['drawings']} digits, "
@@ -512,7 +555,7 @@ def main() -> None:
             cfg[name] = value
     if cfg["sessions"] < 0 or cfg["drawings"] < 0 or cfg["trainers"] < 0 or cfg["cap_s"] <= 0:
         parser.error("counts must be ≥ 0 and the cap > 0")
-    print_table(results(run_load(arch=args.arch, verbose=args.verbose, **cfg)))
+    print_table(results(run_load(arch=args.arch, baseline=args.baseline, verbose=args.verbose, **cfg)))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ def test_four_drawing_sessions_and_one_trainer_all_get_predictions() -> None:
         if ON_CI:
             pytest.fail("CI=true but chromium is not installed: .ci/run must install it.")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    stats = run_load(sessions=4, drawings=2, trainers=1, cap_s=240, arch="lenet5", extra_attempt=False)
+    stats = run_load(sessions=4, drawings=2, trainers=1, cap_s=240, arch="lenet5", extra_attempt=False,
+                     baseline=0)
     story = "\n".join(stats.events)
     assert not stats.cut, f"the run hit its time cap:\n{story}"
     assert stats.planned == 8
