@@ -36,6 +36,28 @@ def open_page(file: str, params: Mapping[str, Any] | None = None) -> AppTest:
     return at.run()
 
 
+def open_clean(file: str, **params: Any) -> AppTest:
+    """``open_page`` with keyword parameters, asserting the page ran without an exception."""
+    at = open_page(file, {k: str(v) for k, v in params.items()})
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plotly_array(v: Any):
+    """A plotly 7 JSON array ({"dtype", "bdata", "shape"} base64, or a plain list) as a NumPy array."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        shape = v.get("shape")
+        if isinstance(shape, str):  # plotly writes "4, 4"
+            shape = [int(n) for n in shape.split(",")]
+        return arr.reshape(shape) if shape else arr
+    return np.array(v, dtype=float)
+
+
 def exception_text(at: AppTest) -> list[str]:
     return [f"{e.proto.type}: {e.proto.message}\n" + "\n".join(e.proto.stack_trace[-4:]) for e in at.exception]
 

@@ -4,6 +4,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest_checks import open_clean
 from tests.conftest import REPO
 
 APP = str(REPO / "streamlit_app.py")
@@ -11,16 +12,7 @@ PAGE = "pages/arithmetic.py"
 
 
 def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    at.switch_page(PAGE)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_clean(PAGE, **params)
 
 
 def metric(at, label):

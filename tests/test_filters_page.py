@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import filters, images
+from tests.apptest_checks import open_clean, plotly_array
 from tests.conftest import REPO
 
 APP = str(REPO / "streamlit_app.py")
@@ -19,26 +18,9 @@ PAGE = "pages/filters.py"
 
 
 def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    at.switch_page(PAGE)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_clean(PAGE, **params)
 
 
-def _array(v) -> np.ndarray:
-    if isinstance(v, dict) and "bdata" in v:
-        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-        shape = v.get("shape")
-        if isinstance(shape, str):
-            shape = [int(n) for n in shape.split(",")]
-        return arr.reshape(shape) if shape else arr
-    return np.array(v, dtype=float)
 
 
 def spec(at: AppTest, name: str) -> dict:
@@ -49,7 +31,7 @@ def spec(at: AppTest, name: str) -> dict:
 
 
 def z_of(at: AppTest, name: str) -> np.ndarray:
-    return _array(spec(at, name)["data"][0]["z"]).astype(float)
+    return plotly_array(spec(at, name)["data"][0]["z"]).astype(float)
 
 
 def query(at: AppTest) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from core import filters
 from core.data import load_shipped_train, sample_digit
 from core.arithmetic import conv2d_params
 from core.pooling import pool2d, pool_shape
+from tests.apptest_checks import open_clean, plotly_array
 from tests.conftest import REPO, wait_for_app_idle
 
 APP = str(REPO / "streamlit_app.py")
@@ -23,26 +23,9 @@ CS231N = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], dtyp
 
 
 def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    at.switch_page(PAGE)
-    for k, v in params.items():
-        at.query_params[k] = str(v)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_clean(PAGE, **params)
 
 
-def _array(v) -> np.ndarray:
-    if isinstance(v, dict) and "bdata" in v:
-        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-        shape = v.get("shape")
-        if isinstance(shape, str):  # plotly writes "4, 4"
-            shape = [int(n) for n in shape.split(",")]
-        return arr.reshape(shape) if shape else arr
-    return np.array(v, dtype=float)
 
 
 def spec(at: AppTest, key: str) -> dict:
@@ -53,7 +36,7 @@ def spec(at: AppTest, key: str) -> dict:
 
 
 def z_of(at: AppTest, key: str) -> np.ndarray:
-    return _array(spec(at, key)["data"][0]["z"]).astype(float)
+    return plotly_array(spec(at, key)["data"][0]["z"]).astype(float)
 
 
 def output(at: AppTest) -> np.ndarray:
@@ -291,7 +274,7 @@ def test_play_and_pause():
 def test_pooling_vs_strided_convolution():
     at = open_page(op="avg", k=2, s=2, ch="32")
     conv_fig = next(c for c in at.get("plotly_chart") if "conv, stride 2" in c.proto.spec)
-    np.testing.assert_allclose(_array(json.loads(conv_fig.proto.spec)["data"][0]["z"]),
+    np.testing.assert_allclose(plotly_array(json.loads(conv_fig.proto.spec)["data"][0]["z"]),
                                pool2d(CS231N, 2, op="avg").values)
     assert "Largest difference from average pooling: 0.0e+00" in " ".join(c.value for c in at.caption)
     table = next(m.value for m in at.markdown if m.value.startswith("| layer"))

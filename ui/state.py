@@ -109,7 +109,7 @@ def share_box(params: Mapping[str, str]) -> None:
     """A "share this view" popover with a copyable link and the classroom option."""
     with st.popover("🔗 Share this view", help="A link that reopens exactly what you see now."):
         classroom = st.toggle(
-            "Classroom link (hide advanced controls)", value=is_classroom(), key=f"_share_classroom",
+            "Classroom link (hide advanced controls)", value=is_classroom(), key="_share_classroom",
             help="Students who open this link see the core controls only.",
         )
         st.caption("Copy the link with the button at the right of the box:")
