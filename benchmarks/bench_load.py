@@ -38,6 +38,8 @@ from benchmarks.common import Result, check, print_table
 from benchmarks.serverprobe import cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb
 
 CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+OLD_MARK = "data-convlab-old"  # set on a canvas just before Clear replaces it
+FRESH_CANVAS = f"{CANVAS}:not([{OLD_MARK}])"
 PREDICTION = "[data-testid='draw-prediction']"
 CANVAS_PX = 280
 BUSY_TEXT = "The server is busy"
@@ -58,6 +60,16 @@ TIMING_JS = """
   }).observe(document, {subtree: true, childList: true, characterData: true});
 })();
 """
+
+# True when the element under the viewport point (x, y), looking inside the component's shadow root, is a
+# live (not replaced) drawing canvas.
+CANVAS_AT_POINT_JS = """([x, y]) => {
+    for (const host of document.querySelectorAll("[data-testid='stBidiComponentIsolated']")) {
+        const el = host.shadowRoot && host.shadowRoot.elementFromPoint(x, y);
+        if (el && el.matches('canvas.upper-canvas') && !el.hasAttribute('%s')) return true;
+    }
+    return false;
+}""" % OLD_MARK
 
 APP_IDLE_JS = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -158,14 +170,18 @@ async def _new_page(browser):
 
 
 async def _draw(page, stroke: list[tuple[float, float]]) -> None:
-    canvas = page.locator(CANVAS).first
+    """Move the mouse through ``stroke`` on the live canvas (never on one that Clear is replacing)."""
+    canvas = page.locator(FRESH_CANVAS).first
     await canvas.wait_for()
+    await canvas.scroll_into_view_if_needed()
     box = await canvas.bounding_box()
     scale = box["width"] / CANVAS_PX
 
     def at(p: tuple[float, float]) -> tuple[float, float]:
         return box["x"] + p[0] * scale, box["y"] + p[1] * scale
 
+    # The pen must land on the canvas itself: Clear mounts a new canvas asynchronously.
+    await page.wait_for_function(CANVAS_AT_POINT_JS, arg=list(at(stroke[0])), timeout=NAV_TIMEOUT_MS)
     steps = 18 if len(stroke) <= 3 else (4 if len(stroke) <= 10 else 2)
     await page.mouse.move(*at(stroke[0]))
     await page.mouse.down()
@@ -221,6 +237,7 @@ async def _draw_one(page, digit: str, dx: float, dy: float) -> tuple[float, floa
     fallback = time.monotonic() - t_up
     latency = await _latency_in_page(page)
     read = (await shown.inner_text()).strip()
+    await page.locator(CANVAS).first.evaluate(f"el => el.setAttribute('{OLD_MARK}', '1')")
     await page.get_by_role("button", name="Clear").click()
     await page.get_by_text("No digit").first.wait_for()
     await _wait_idle(page)
