@@ -178,7 +178,9 @@ def write_doc(outcomes: list[Outcome], quick: bool, started: str, loads: tuple[f
         "Written by `python -m benchmarks.run_all` (do not edit by hand). Every figure was measured on the "
         "machine below; targets come from the issues. Re-run after a change that could affect speed or memory.",
         "",
-        f"- **Date**: {started}" + (" (quick run)" if quick else ""),
+        f"- **Date**: {started}" + (" (quick run)" if quick else "")
+        + ("" if set(fresh) >= set(names) else "; only the sections dated so were measured then, the others "
+                                               "keep the date of their own run"),
         f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['ram']}; {m['os']}"
         + (f"; {m['chromium']}" if m["chromium"] else ""),
         f"- **Versions**: {versions}",
