@@ -543,8 +543,8 @@ def results(stats: LoadStats) -> list[Result]:
     return out
 
 
-SHORT = {"sessions": 4, "drawings": 2, "trainers": 2, "cap_s": 90.0}
-FULL = {"sessions": 10, "drawings": 2, "trainers": 2, "cap_s": 240.0}
+SHORT = {"sessions": 4, "drawings": 2, "trainers": 1, "cap_s": 90.0, "baseline": 0, "arch": "lenet5"}
+FULL = {"sessions": 10, "drawings": 2, "trainers": 2, "cap_s": 240.0, "baseline": 3, "arch": "twoconv"}
 
 
 def run(quick: bool = False) -> list[Result]:
@@ -557,22 +557,23 @@ def main() -> None:
     parser.add_argument("--drawings", type=int, help=f"digits per drawing session (default {FULL['drawings']})")
     parser.add_argument("--trainers", type=int, help=f"training sessions (default {FULL['trainers']})")
     parser.add_argument("--cap", type=float, help=f"overall time cap in seconds (default {FULL['cap_s']:g})")
-    parser.add_argument("--arch", default="twoconv", help="preset the trainers train (default twoconv)")
-    parser.add_argument("--baseline", type=int, default=3,
-                        help="drawings by one student alone before the load (default 3; 0: none)")
+    parser.add_argument("--arch", help=f"preset the trainers train (default {FULL['arch']}, short {SHORT['arch']})")
+    parser.add_argument("--baseline", type=int,
+                        help=f"drawings by one student alone before the load (default {FULL['baseline']}, short "
+                             f"{SHORT['baseline']}; 0: none)")
     parser.add_argument("--verbose", action="store_true", help="print the run's timeline as it goes")
     parser.add_argument("--short", action="store_true",
                         help=f"CI size: {SHORT['sessions']} sessions × {SHORT['drawings']} digits, "
-                             f"{SHORT['trainers']} trainers, cap {SHORT['cap_s']:g} s")
+                             f"{SHORT['trainers']} trainer ({SHORT['arch']}), cap {SHORT['cap_s']:g} s")
     args = parser.parse_args()
     cfg = dict(SHORT if args.short else FULL)
     for name, value in (("sessions", args.sessions), ("drawings", args.drawings), ("trainers", args.trainers),
-                        ("cap_s", args.cap)):
+                        ("cap_s", args.cap), ("baseline", args.baseline), ("arch", args.arch)):
         if value is not None:
             cfg[name] = value
-    if cfg["sessions"] < 0 or cfg["drawings"] < 0 or cfg["trainers"] < 0 or cfg["cap_s"] <= 0:
+    if min(cfg["sessions"], cfg["drawings"], cfg["trainers"], cfg["baseline"]) < 0 or cfg["cap_s"] <= 0:
         parser.error("counts must be ≥ 0 and the cap > 0")
-    print_table(results(run_load(arch=args.arch, baseline=args.baseline, verbose=args.verbose, **cfg)))
+    print_table(results(run_load(verbose=args.verbose, **cfg)))
 
 
 if __name__ == "__main__":
