@@ -254,6 +254,22 @@ def test_editor_rows_round_trip():
             for layer in spec.layers)
 
 
+def select_option(page, label: str, option: str, attempts: int = 3) -> None:
+    """Open a selectbox and pick an option; reopen if a rerun closed the dropdown before the pick."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label)
+    for attempt in range(attempts):
+        wait_for_app_idle(page, 60_000)
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+
+
 @pytest.mark.browser
 def test_stop_button_interrupts_live_training_in_a_browser(page):
     """A real click on Stop during a long run ends it and keeps the model; the results then react to clicks."""
@@ -271,8 +287,7 @@ def test_stop_button_interrupts_live_training_in_a_browser(page):
         wait_for_app_idle(page, 60_000)
         assert page.get_by_role("button", name="Train").is_enabled()
         # The first widget change after training reaches the page (the confusion-cell fallback).
-        page.locator("[data-testid='stSelectbox']").filter(has_text="True digit").click()
-        page.get_by_role("option", name="3", exact=True).click()
+        select_option(page, "True digit", "3")
         page.get_by_text("labelled 3, classified as").wait_for(timeout=60_000)
     finally:
         server.stop()
