@@ -128,7 +128,7 @@ RECOMMENDED: dict[str, TrainConfig] = {
     "lenet5": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=10),
     "twoconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=10),
     "allconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=8),
-    "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=16, augment=True,
+    "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=10, augment=True,
                          schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05),
 }
 

@@ -160,7 +160,7 @@ def render_custom_editor(key_prefix: str, base_layers: Sequence[cm.LayerSpec], d
     )
     frame = pd.DataFrame(layers_to_rows(base_layers), columns=list(EDITOR_COLUMNS))
     edited = st.data_editor(
-        frame, key=f"{key_prefix}.editor", num_rows="dynamic", hide_index=True, width="stretch",
+        frame, key=f"{key_prefix}.editor", num_rows="dynamic", hide_index=True, width="stretch", placeholder="—",
         disabled=disabled,
         column_config={
             "kind": st.column_config.SelectboxColumn(options=list(cm.LAYER_KINDS), required=True, default="conv"),
