@@ -6,7 +6,9 @@ browser context per student (contexts do not share cookies or Streamlit sessions
 - ``sessions`` students open /draw and each draws ``drawings`` digits with the mouse on the canvas
   (move → down → move in small steps → up), waits for the prediction, then presses Clear;
 - ``trainers`` students train a network on /train at the same time (``--arch``, 50 epochs, stopped
-  with the Stop button once every drawing is done, unless the time limit ended it first);
+  with the Stop button once every drawing is done, unless the time limit ended it first); their
+  browsers are CPU-throttled while the run goes on (live curves are drawn on the student's computer,
+  not the server's) and the drawing starts once every trainer is training;
 - while they train, one more student presses Train and must be told the server is busy: the server
   runs with ``CONVLAB_MAX_TRAINING_JOBS = trainers``.
 
