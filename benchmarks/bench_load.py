@@ -6,9 +6,8 @@ browser context per student (contexts do not share cookies or Streamlit sessions
 - ``sessions`` students open /draw and each draws ``drawings`` digits with the mouse on the canvas
   (move → down → move in small steps → up), waits for the prediction, then presses Clear;
 - ``trainers`` students train a network on /train at the same time (``--arch``, 50 epochs, stopped
-  with the Stop button once every drawing is done, unless the time limit ended it first); their
-  browsers are CPU-throttled while the run goes on (live curves are drawn on the student's computer,
-  not the server's) and the drawing starts once every trainer is training;
+  with the Stop button once every drawing is done, unless the time limit ended it first); the
+  drawing starts once every trainer is training;
 - while they train, one more student presses Train and must be told the server is busy: the server
   runs with ``CONVLAB_MAX_TRAINING_JOBS = trainers``.
 
@@ -30,11 +29,13 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from benchmarks.common import Result, check, print_table
 from benchmarks.serverprobe import cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb
@@ -47,7 +48,6 @@ CANVAS_PX = 280
 BUSY_TEXT = "The server is busy"
 NAV_TIMEOUT_MS = 90_000
 PREDICTION_TIMEOUT_MS = 60_000
-TRAINER_THROTTLE = 8  # CPU slow-down of a training student's browser while its run goes on
 
 # Installed in every drawing page before Streamlit loads: in-page timestamps of each mouse-up and of
 # each time a prediction element appears (absent → present), both on the page's performance clock.
@@ -136,6 +136,7 @@ class LoadStats:
     server_cpu_s: float = 0.0
     browser_cpu_s: float = 0.0  # Chromium and Playwright's driver: this process's descendants, sampled
     _browser_cpu: dict[int, float] = field(default_factory=dict)  # pid → CPU seconds last seen
+    _browser_kind: dict[int, str] = field(default_factory=dict)  # pid → "renderer", "gpu-process", ...
     cut: bool = False
     load_before: float = 0.0
     load_after: float = 0.0
@@ -324,17 +325,12 @@ async def _trainer(browser, url: str, arch: str, stats: LoadStats, running: asyn
         await page.get_by_text("Epoch 1/50").first.wait_for(timeout=150_000)
         stats.trainers_started += 1
         stats.event(f"trainer {stats.trainers_started} running")
-        # Its live curves are drawn on the student's own computer in real life: here that browser
-        # shares the 2 cores with the server, so it renders at 1/TRAINER_THROTTLE speed meanwhile.
-        cdp = await context.new_cdp_session(page)
-        await cdp.send("Emulation.setCPUThrottlingRate", {"rate": TRAINER_THROTTLE})
         settle()
         ended = asyncio.ensure_future(page.get_by_text("4 · Results").wait_for(timeout=300_000))
         drawn = asyncio.ensure_future(drawings_done.wait())
         waits = [ended, drawn]
         await asyncio.wait({ended, drawn}, return_when=asyncio.FIRST_COMPLETED)
         stats.trainers_stopping += 1
-        await cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
         if not ended.done():
             stats.event("trainer: Stop")
             await page.get_by_role("button", name="Stop").click()
@@ -387,8 +383,28 @@ def _sample_browser_cpu(stats: LoadStats, server_pid: int) -> None:
     """Remember the CPU time of every browser process seen (those that end keep their last sample)."""
     seen = descendants_cpu_seconds(os.getpid(), exclude={server_pid})
     for pid, cpu in seen.items():
+        if pid not in stats._browser_kind:
+            stats._browser_kind[pid] = _process_kind(pid)
         stats._browser_cpu[pid] = max(cpu, stats._browser_cpu.get(pid, 0.0))
     stats.browser_cpu_s = sum(stats._browser_cpu.values())
+
+
+def _process_kind(pid: int) -> str:
+    """"renderer", "gpu-process", "browser", "node", ... from the command line."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+    kind = re.search(r"--type=(\S+)", cmdline)  # Chromium rewrites its argv: search, don't split
+    return kind.group(1) if kind else os.path.basename(cmdline.split(" ", 1)[0]) or "?"
+
+
+def browser_cpu_by_kind(stats: LoadStats) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid, cpu in stats._browser_cpu.items():
+        kind = stats._browser_kind.get(pid, "?")
+        out[kind] = out.get(kind, 0.0) + cpu
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 async def _sample_rss(pid: int, stats: LoadStats, training: asyncio.Event, stop: asyncio.Event) -> None:
@@ -530,7 +546,8 @@ def results(stats: LoadStats) -> list[Result]:
                " / ".join(stats.log_errors[:3]) or "no Traceback/Error"),
         check("server RSS idle at start", stats.rss_idle_mb, "MB"),
         check("CPU used by the server", stats.server_cpu_s, "s",
-              note=f"browsers (Chromium + driver, same machine, sampled 2/s) used {stats.browser_cpu_s:.0f} s; "
+              note=f"browsers (Chromium + driver, same machine, sampled 2/s) used {stats.browser_cpu_s:.0f} s ("
+                   + ", ".join(f"{k} {v:.0f}" for k, v in list(browser_cpu_by_kind(stats).items())[:3]) + "); "
                    f"{stats.drive_s:.0f} s wall × {len(os.sched_getaffinity(0))} cores available"),
         check("server RSS peak (VmHWM)", stats.vm_hwm_mb, "MB",
               note="whole run" + (", including each trainer's test-set evaluation after Stop" if stats.trainers else "")),
