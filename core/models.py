@@ -15,10 +15,12 @@ Conventions of a spec:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping, Sequence
 
 from core import arithmetic as ar
+from core import share
 
 LAYER_KINDS: tuple[str, ...] = ("conv", "pool", "dense", "dropout", "batchnorm", "flatten")
 POOL_MODES: tuple[str, ...] = ("max", "avg")
@@ -145,6 +147,89 @@ PRESETS: dict[str, ArchSpec] = {
     ),
 }
 PRESET_KEYS: tuple[str, ...] = tuple(PRESETS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers ↔ short text (share links carry a custom network this way)
+#
+#   conv  c{channels}k{kernel}[s{stride}][p{padding}]   c6k5p2
+#   pool  max{window}[s{stride}] / avg{window}[s{stride}]   max2
+#   dense d{units}   dropout do{p}   batchnorm bn   flatten fl
+# joined by "-", e.g. LeNet-5 = "c6k5p2-max2-c16k5-max2-d120-d84".
+
+_TEXT_RE = {
+    "conv": re.compile(r"c(\d{1,4})k(\d{1,2})(?:s(\d{1,2}))?(?:p(\d{1,2}))?"),
+    "pool": re.compile(r"(max|avg)(\d{1,2})(?:s(\d{1,2}))?"),
+    "dense": re.compile(r"d(\d{1,5})"),
+    "dropout": re.compile(r"do(0(?:\.\d{1,4})?|1(?:\.0{1,4})?|\.\d{1,4})"),
+}
+TEXT_MAX_CHARS = 400
+
+
+def layer_to_text(layer: LayerSpec) -> str:
+    if layer.kind == "conv":
+        stride = layer.effective_stride
+        return (f"c{layer.out_channels}k{layer.kernel}" + (f"s{stride}" if stride != 1 else "")
+                + (f"p{layer.padding}" if layer.padding else ""))
+    if layer.kind == "pool":
+        stride = layer.effective_stride
+        return f"{layer.mode}{layer.size}" + (f"s{stride}" if stride != layer.size else "")
+    if layer.kind == "dense":
+        return f"d{layer.units}"
+    if layer.kind == "dropout":
+        return f"do{round(layer.p, 4):g}"
+    return {"batchnorm": "bn", "flatten": "fl"}.get(layer.kind, layer.kind)
+
+
+def layers_to_text(layers: Sequence[LayerSpec]) -> str:
+    """``"c6k5p2-max2-c16k5-max2-d120-d84"`` for LeNet-5; ``layers_from_text`` reads it back."""
+    return "-".join(layer_to_text(layer) for layer in layers)
+
+
+def layers_from_text(text: str) -> tuple[LayerSpec, ...]:
+    """Inverse of ``layers_to_text``; ``ValueError`` with a readable reason for anything else.
+
+    Only the syntax is checked here: a stack that parses but cannot be built (a kernel larger than its
+    input, too many layers) is explained by ``layer_table`` like any other.
+    """
+    text = text.strip()
+    if len(text) > TEXT_MAX_CHARS:
+        raise ValueError(f"is longer than {TEXT_MAX_CHARS} characters")
+    if not text or text == "none":
+        return ()
+    parts = text.split("-")
+    if len(parts) > MAX_LAYERS:
+        raise ValueError(f"has {len(parts)} layers; at most {MAX_LAYERS} are allowed")
+    layers = []
+    for i, part in enumerate(parts, 1):
+        if part == "bn":
+            layers.append(batchnorm())
+        elif part == "fl":
+            layers.append(LayerSpec("flatten"))
+        elif m := _TEXT_RE["conv"].fullmatch(part):
+            ch, k, st, pd = m.groups()
+            layers.append(conv(int(ch), int(k), int(st or 1), int(pd or 0)))
+        elif m := _TEXT_RE["pool"].fullmatch(part):
+            mode, size, st = m.groups()
+            layers.append(pool(int(size), int(st) if st else None, mode))
+        elif m := _TEXT_RE["dense"].fullmatch(part):
+            layers.append(dense(int(m.group(1))))
+        elif m := _TEXT_RE["dropout"].fullmatch(part):
+            layers.append(dropout(float(m.group(1))))
+        else:
+            raise ValueError(f"layer {i} (“{part[:20]}”) is not one of c…k…, max…, avg…, d…, do…, bn, fl")
+    return tuple(layers)
+
+
+@dataclass(frozen=True)
+class LayersParam(share.Param):
+    """A share-link parameter holding a stack of layers as ``layers_to_text`` writes it."""
+
+    def parse(self, raw: str) -> tuple[LayerSpec, ...]:
+        return layers_from_text(raw)
+
+    def format(self, value: Any) -> str:
+        return layers_to_text(value) or "none"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,8 +667,9 @@ def first_conv_weight(model) -> "Any | None":
 
 
 __all__ = [
-    "ACTIVATIONS", "ArchSpec", "LayerRow", "LayerSpec", "PRESETS", "PRESET_KEYS", "activation_labels",
-    "activation_shapes", "batchnorm", "build_model", "conv", "count_macs", "count_params", "dense",
-    "dropout", "first_conv_weight", "layer_table", "pool", "spec_from_dict", "spec_to_dict",
-    "table_reason", "validate",
+    "ACTIVATIONS", "ArchSpec", "LayerRow", "LayerSpec", "LayersParam", "PRESETS", "PRESET_KEYS",
+    "activation_labels", "activation_shapes", "batchnorm", "build_model", "conv", "count_macs",
+    "count_params", "dense", "dropout", "first_conv_weight", "layer_table", "layer_to_text",
+    "layers_from_text", "layers_to_text", "pool", "spec_from_dict", "spec_to_dict", "table_reason",
+    "validate",
 ]

@@ -45,10 +45,13 @@ SCHEMA = (
     share.BoolParam("aug", False, "augmentation"),
     share.ChoiceParam("sch", "constant", "learning-rate schedule", choices=tuple(ct.SCHEDULES)),
     share.ChoiceParam("data", "shipped5k", "dataset", choices=tuple(ct.DATASETS)),
+    cm.LayersParam("layers", cm.PRESETS["lenet5"].layers, "custom layers"),
 )
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
 START, STOP, FLASH = "train._start", "train._stop", "train._flash"
-CUSTOM = "train._custom_layers"
+CUSTOM = "train._custom_layers"  # the layers the custom editor starts from (its edits live in the editor)
+LAYERS_SHOWN = "train._layers_shown"  # text of the custom layers this session last showed and linked
+EDITOR = "train._custom.editor"
 UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
 CHART_EVERY_S = 2.0  # mid-epoch curve redraws
 
@@ -88,15 +91,28 @@ def request_stop() -> None:
 # Settings
 
 
-def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
-    st.subheader("1 · Architecture")
-    arch = st.selectbox(
-        "Network", ARCH_CHOICES, key=key("arch"), on_change=apply_recommended, disabled=busy,
-        format_func=lambda k: "Custom (edit the layers yourself)" if k == "custom" else cm.PRESETS[k].title,
-    )
-    if arch == "custom":
-        if CUSTOM not in st.session_state:
-            st.session_state[CUSTOM] = cm.PRESETS["lenet5"].layers
+def custom_base() -> tuple[cm.LayerSpec, ...]:
+    """The layers the custom editor starts from: a share link's when one just arrived, else the session's."""
+    linked = tuple(st.session_state[key("layers")])
+    shown = st.session_state.get(LAYERS_SHOWN)
+    if CUSTOM not in st.session_state or (shown is not None and cm.layers_to_text(linked) != shown):
+        st.session_state[CUSTOM] = linked
+        st.session_state.pop(EDITOR, None)  # the editor's edits were relative to the old base
+    return st.session_state[CUSTOM]
+
+
+def remember_custom(layers: tuple[cm.LayerSpec, ...]) -> None:
+    """What the link carries next: the custom layers as now edited."""
+    st.session_state[key("layers")] = layers
+    st.session_state[LAYERS_SHOWN] = cm.layers_to_text(layers)
+
+
+def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
+    base = custom_base()
+    if classroom:  # the teacher's network, as the link describes it: shown in the table, not editable
+        layers, activation = base, st.session_state[key("act")]
+        st.caption(f"The network from your teacher's link ({cm.ACTIVATIONS[activation]} activations).")
+    else:
         left, right = st.columns([3, 1])
         with right:
             activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=key("act"), disabled=busy,
@@ -105,23 +121,37 @@ def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
                                       key="train._start_from", disabled=busy,
                                       format_func=lambda k: cm.PRESETS[k].title)
             if start_from is not None:
+                remember_custom(cm.PRESETS[start_from].layers)
                 st.session_state[CUSTOM] = cm.PRESETS[start_from].layers
-                st.session_state.pop("train._custom.editor", None)
+                st.session_state.pop(EDITOR, None)
                 del st.session_state["train._start_from"]
                 st.rerun()
         with left:
-            layers = tv.render_custom_editor("train._custom", st.session_state[CUSTOM], busy)
-        spec = cm.ArchSpec("custom", "Custom network", layers, activation=activation,
-                           note="Your own stack of layers.")
+            layers = tv.render_custom_editor("train._custom", base, busy)
+    remember_custom(layers)
+    return cm.ArchSpec("custom", "Custom network", layers, activation=activation, note="Your own stack of layers.")
+
+
+def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
+    st.subheader("1 · Architecture")
+    arch = st.selectbox(
+        "Network", ARCH_CHOICES, key=key("arch"), on_change=apply_recommended, disabled=busy,
+        format_func=lambda k: "Custom (edit the layers yourself)" if k == "custom" else cm.PRESETS[k].title,
+    )
+    if arch == "custom":
+        spec = custom_section(busy, state.is_classroom())
     else:
+        remember_custom(custom_base())  # keep the session's custom network in the link
         spec = cm.PRESETS[arch]
         st.caption(spec.note)
     reason = tv.render_layer_table(spec)
     return spec, reason
 
 
-def dataset_controls(busy: bool) -> str:
+def dataset_controls(busy: bool, classroom: bool) -> str:
     cached = cdata.full_mnist_cached()
+    if classroom:
+        return st.session_state[key("data")] if cached else "shipped5k"
     choice = st.radio("Training digits", tuple(ct.DATASETS), key=key("data"), format_func=ct.DATASETS.get,
                       disabled=busy, horizontal=True)
     if not cached:
@@ -150,23 +180,31 @@ def download_full_mnist() -> None:
 
 def hyperparameter_section(busy: bool) -> ct.TrainConfig:
     st.subheader("2 · Training settings")
-    c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
-                             disabled=busy)
-    lr = c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=key("lr"), format="%.5f",
-                         step=5e-4, disabled=busy,
-                         help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
-    batch = c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=key("bs"), disabled=busy)
-    epochs = c4.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
-    c5, c6, c7, c8 = st.columns(4)
-    seed = c5.number_input("Seed", 0, 99_999, step=1, key=key("seed"), disabled=busy,
-                           help="Same seed, same settings → the same curves (on the CPU).")
-    schedule = c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=key("sch"),
-                            format_func=ct.SCHEDULES.get, disabled=busy)
-    augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
-    c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
-              st.session_state.get(key("arch")) == "custom", key="train._recommended")
-    dataset = dataset_controls(busy)
+    classroom = state.is_classroom()
+    if classroom:
+        epochs = st.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
+        optimizer, lr, batch, seed, schedule, augment = (st.session_state[key(n)] for n in
+                                                         ("opt", "lr", "bs", "seed", "sch", "aug"))
+        st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[optimizer]}, learning rate {lr:g}, batch {batch}, "
+                   f"{ct.SCHEDULES[schedule]} schedule, seed {seed}, augmentation {'on' if augment else 'off'}.")
+    else:
+        c1, c2, c3, c4 = st.columns(4)
+        optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
+                                 disabled=busy)
+        lr = c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=key("lr"), format="%.5f",
+                             step=5e-4, disabled=busy,
+                             help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
+        batch = c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=key("bs"), disabled=busy)
+        epochs = c4.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
+        c5, c6, c7, c8 = st.columns(4)
+        seed = c5.number_input("Seed", 0, 99_999, step=1, key=key("seed"), disabled=busy,
+                               help="Same seed, same settings → the same curves (on the CPU).")
+        schedule = c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=key("sch"),
+                                format_func=ct.SCHEDULES.get, disabled=busy)
+        augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
+        c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
+                  st.session_state.get(key("arch")) == "custom", key="train._recommended")
+    dataset = dataset_controls(busy, classroom)
     cfg = ct.RECOMMENDED.get(st.session_state.get(key("arch")), ct.TrainConfig())
     subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()
     return ct.TrainConfig(
@@ -286,6 +324,7 @@ params = state.finish(PAGE, SCHEMA, {
     "arch": st.session_state[key("arch")], "act": st.session_state[key("act")], "opt": config.optimizer,
     "lr": config.lr, "bs": str(config.batch_size), "ep": config.epochs, "seed": config.seed,
     "aug": config.augment, "sch": config.schedule, "data": st.session_state[key("data")],
+    "layers": st.session_state[key("layers")],
 })
 controls(spec, reason, busy)
 if FLASH in st.session_state:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from core import models as cm
+from core import share
 
 
 @pytest.mark.parametrize("name", cm.PRESET_KEYS)
@@ -155,3 +156,53 @@ def _raw_torch(spec):
         else:
             break
     return torch.nn.Sequential(*mods)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers ↔ share-link text
+
+
+def test_layer_text_of_the_presets():
+    assert cm.layers_to_text(cm.PRESETS["lenet5"].layers) == "c6k5p2-max2-c16k5-max2-d120-d84"
+    assert cm.layers_to_text(cm.PRESETS["allconv"].layers) == "c32k3p1-c32k3s2p1-c64k3p1-c64k3s2p1"
+    for spec in cm.PRESETS.values():
+        assert cm.layers_from_text(cm.layers_to_text(spec.layers)) == spec.layers
+
+
+_layer = hs.one_of(
+    hs.builds(cm.conv, hs.integers(1, 300), hs.integers(1, 12), hs.integers(1, 5), hs.integers(0, 6)),
+    hs.builds(cm.pool, hs.integers(1, 9), hs.integers(1, 9), hs.sampled_from(cm.POOL_MODES)),
+    hs.builds(cm.dense, hs.integers(1, 5000)),
+    hs.builds(cm.dropout, hs.sampled_from([0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.95])),
+    hs.just(cm.batchnorm()),
+    hs.just(cm.LayerSpec("flatten")),
+)
+
+
+@given(hs.lists(_layer, max_size=cm.MAX_LAYERS))
+@settings(max_examples=200, deadline=None)
+def test_layer_text_round_trip_keeps_every_shape(layers):
+    back = cm.layers_from_text(cm.layers_to_text(layers))
+    before = cm.layer_table(cm.ArchSpec("custom", "", tuple(layers)))
+    after = cm.layer_table(cm.ArchSpec("custom", "", back))
+    assert [(r.kind, r.shape_text, r.params, r.macs, r.reason) for r in after] == \
+           [(r.kind, r.shape_text, r.params, r.macs, r.reason) for r in before]
+
+
+@pytest.mark.parametrize("text, why", [
+    ("c8k3-banana", "layer 2"), ("c8", "layer 1"), ("do1.5", "layer 1"), ("max2s", "layer 1"),
+    ("-".join(["d8"] * (cm.MAX_LAYERS + 1)), "at most"), ("d1" * 300, "longer than"),
+])
+def test_layer_text_refuses_what_it_cannot_read(text, why):
+    with pytest.raises(ValueError, match=why):
+        cm.layers_from_text(text)
+
+
+def test_layers_param_in_a_link():
+    param = cm.LayersParam("layers", cm.PRESETS["lenet5"].layers)
+    decoded = share.decode((param,), {"layers": "c4k3-avg2"})
+    assert decoded.values["layers"] == (cm.conv(4, 3), cm.pool(2, mode="avg")) and not decoded.notices
+    assert share.decode((param,), {"layers": "none"}).values["layers"] == ()
+    assert param.format(()) == "none"
+    bad = share.decode((param,), {"layers": "c4k3-zz"})
+    assert bad.values["layers"] == cm.PRESETS["lenet5"].layers and "layer 2" in bad.notices[0]

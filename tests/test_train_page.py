@@ -51,6 +51,11 @@ def table_column(at: AppTest, index: int, column: str) -> list:
     return list(tables[index][column])
 
 
+def query(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value[-1] if isinstance(value, list) else value
+
+
 def train_button(at: AppTest):
     return at.button(key="train.go")
 
@@ -104,6 +109,53 @@ def test_share_link_restores_settings():
     assert at.slider(key="train.ep").value == 3
     assert at.selectbox(key="train.opt").value == "sgd"
     assert at.number_input(key="train.lr").value == pytest.approx(0.01)
+
+
+def test_custom_network_travels_in_the_share_link():
+    # A teacher's own network: conv 8×3×3 stride 2 pad 1 → avg pool 2 → dropout → dense 32.
+    at = open_page({"arch": "custom", "layers": "c8k3s2p1-avg2-do0.25-d32", "act": "tanh"})
+    expected = cm.ArchSpec("custom", "", (cm.conv(8, 3, 2, 1), cm.pool(2, mode="avg"), cm.dropout(0.25),
+                                          cm.dense(32)), activation="tanh")
+    rows = cm.layer_table(expected)
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(expected):,}"
+    assert query(at, "layers") == "c8k3s2p1-avg2-do0.25-d32"
+    assert at.selectbox(key="train.act").value == "tanh"
+    # Starting from a preset puts that preset's layers into the link.
+    at.selectbox(key="train._start_from").set_value("twoconv").run()
+    assert not at.exception
+    assert query(at, "layers") == cm.layers_to_text(cm.PRESETS["twoconv"].layers)
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in cm.layer_table(cm.PRESETS["twoconv"])]
+
+
+def test_custom_network_link_that_cannot_be_built_is_explained():
+    at = open_page({"arch": "custom", "layers": "c8k11-c8k11-c8k11"})
+    assert any("cannot be built" in e.value and "conv3" in e.value for e in at.error)
+    assert train_button(at).disabled
+    garbage = open_page({"arch": "custom", "layers": "c8k3-<script>"})
+    assert any("custom layers" in w.value and "could not use" in w.value for w in garbage.warning)
+    assert table_column(garbage, 0, "output shape") == [r.shape_text for r in cm.layer_table(cm.PRESETS["lenet5"])]
+
+
+def test_classroom_link_shows_the_teachers_network_and_settings_read_only():
+    link = {"arch": "custom", "layers": "c4k5-max2-d16", "opt": "sgd", "lr": "0.05", "bs": "64", "ep": "2",
+            "seed": "11", "classroom": "1"}
+    at = open_page(link)
+    keys = {w.key for kind in ("selectbox", "slider", "number_input", "toggle", "select_slider")
+            for w in getattr(at, kind)}
+    assert "train.ep" in keys and "train.arch" in keys
+    assert not keys & {"train.opt", "train.lr", "train.bs", "train.seed", "train.sch", "train.act"}
+    assert not [d for d in at.dataframe if "kind" in getattr(d.value, "columns", ())], "no layer editor"
+    assert table_column(at, 0, "output shape")[1:3] == ["(4, 24, 24)", "(4, 12, 12)"]
+    caption = " ".join(c.value for c in at.caption)
+    assert "SGD + momentum, learning rate 0.05, batch 64" in caption and "seed 11" in caption
+    train_button(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["train.result"]
+    assert result.config.optimizer == "sgd" and result.config.lr == pytest.approx(0.05)
+    assert result.config.batch_size == 64 and result.config.seed == 11 and result.epochs_trained == 2
+    assert cm.layers_to_text(result.spec.layers) == "c4k5-max2-d16"
+    assert query(at, "classroom") == "1" and query(at, "opt") == "sgd"
 
 
 def test_tiny_training_run_shows_curves_confusion_galleries_and_comparison():
