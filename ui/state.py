@@ -22,6 +22,7 @@ import streamlit as st
 from core import share
 
 CLASSROOM_KEY = "classroom"
+SENT_KEPT = 64  # query strings remembered per page (see _sent)
 
 
 def wkey(page: str, key: str) -> str:
@@ -35,19 +36,16 @@ def _page_params(params: Mapping[str, str]) -> dict[str, str]:
 
 def start(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
     """Seed the page's widget state from the URL or from the session; returns the seeded values."""
-    try:
-        params = st.query_params.to_dict()
-    except Exception:  # a query string Streamlit itself cannot parse: start clean
-        params = {}
+    params = _query()
     _read_classroom(params)
-    page_params = _page_params(params)
-    last_written = st.session_state.get(f"_qp.{page}")
-    if page_params and page_params != last_written:
+    page_params = incoming_link(page, params)
+    if page_params:
         decoded = share.decode(schema, page_params)
         for key, value in decoded.values.items():
             st.session_state[wkey(page, key)] = value
         st.session_state[f"_notices.{page}"] = decoded.notices
         st.session_state[f"_saved.{page}"] = dict(decoded.values)
+        _sent(page, page_params)  # applied once: the same string again is this session's old view
     else:
         saved = st.session_state.get(f"_saved.{page}") or share.defaults(schema)
         for param in schema:
@@ -58,6 +56,22 @@ def start(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
         st.warning("This link had settings ConvLab could not use, so defaults were used instead:\n\n"
                    + "\n".join(f"- {n}" for n in notices[:6]), icon="🔗")
     return {p.key: st.session_state[wkey(page, p.key)] for p in schema}
+
+
+def _query() -> dict[str, str]:
+    try:
+        return st.query_params.to_dict()
+    except Exception:  # a query string Streamlit itself cannot parse: start clean
+        return {}
+
+
+def incoming_link(page: str, params: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """The page's parameters when the URL holds a link this session has neither written nor applied
+    (a share link just opened), else None."""
+    page_params = _page_params(_query() if params is None else params)
+    if page_params and page_params not in st.session_state.get(f"_qp_sent.{page}", ()):
+        return page_params
+    return None
 
 
 def get(page: str, key: str) -> Any:
@@ -76,12 +90,29 @@ def finish(page: str, schema: Sequence[share.Param], values: Mapping[str, Any]) 
     values = {p.key: values.get(p.key, p.default) for p in schema}
     st.session_state[f"_saved.{page}"] = dict(values)
     params = share.encode(schema, values)
-    st.session_state[f"_qp.{page}"] = dict(params)
+    _sent(page, params)
     if is_classroom():
         params[CLASSROOM_KEY] = "1"
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
     return params
+
+
+def _sent(page: str, params: Mapping[str, str]) -> None:
+    """Remember a query string this session wrote (or already applied) for ``page``.
+
+    A rerun request carries the query string the browser had when the student moved a widget, which
+    can be one this session wrote a moment earlier but the browser had not yet shown (two quick key
+    presses on a slider). Such a string is this session's own past view, not a share link: treating it
+    as a link reset the slider to its older value (seen in Chromium: URL k=4, page showing k=3).
+    """
+    sent: list[dict[str, str]] = st.session_state.setdefault(f"_qp_sent.{page}", [])
+    params = dict(params)
+    if not sent or sent[-1] != params:
+        if params in sent:
+            sent.remove(params)
+        sent.append(params)
+        del sent[:-SENT_KEPT]
 
 
 def _read_classroom(params: Mapping[str, str]) -> None:
@@ -119,11 +150,12 @@ def share_box(params: Mapping[str, str]) -> None:
 def set_param(page: str, param: share.Param, value: Any) -> None:
     """Update one parameter of the URL from inside a fragment (fragment reruns skip ``finish``)."""
     text = param.format(value)
-    written = dict(st.session_state.get(f"_qp.{page}") or {})
+    sent = st.session_state.get(f"_qp_sent.{page}") or [{}]
+    written = dict(sent[-1])
     saved = dict(st.session_state.get(f"_saved.{page}") or {})
     saved[param.key] = value
     st.session_state[f"_saved.{page}"] = saved
     if written.get(param.key) != text:
         written[param.key] = text
-        st.session_state[f"_qp.{page}"] = written
+        _sent(page, written)
         st.query_params[param.key] = text

@@ -1,0 +1,249 @@
+"""The Filters & kernels page's figures and lesson sections (the page itself reads widgets and routes).
+
+All numbers come from ``core.filters``; nothing here reads widgets except through the arguments it is given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core import arithmetic, filters
+from ui import registry
+from ui.grid import Box, cell_boxes, grid_figure
+
+PAGE = "filters"
+NUMBERS_UP_TO = 12  # draw values inside the cells of images at most this many pixels wide
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers as the page writes them
+
+
+def fmt(v: float) -> str:
+    v = float(v)
+    if abs(v - round(v)) < 1e-9:
+        return str(int(round(v)))
+    return f"{v:.3g}" if abs(v) >= 0.001 else f"{v:.1e}"
+
+
+def paren(v: float) -> str:
+    """A number ready to follow a multiplication sign: negatives in brackets."""
+    return f"({fmt(v)})" if v < 0 else fmt(v)
+
+
+def fmt_grid(z: np.ndarray) -> np.ndarray:
+    """Cell labels; grids wider than 3 cells get short ones (2 significant digits, no leading 0)."""
+    z = np.asarray(z)
+    if max(z.shape) <= 3:
+        return np.vectorize(fmt, otypes=[object])(z)
+
+    def short(v: float) -> str:
+        if abs(v - round(v)) < 1e-9 or abs(v) >= 10:
+            return fmt(v)
+        text = f"{v:.2g}"
+        return text.replace("0.", ".", 1) if "e" not in text else f"{v:.0e}"
+
+    return np.vectorize(short, otypes=[object])(z)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def run_conv(image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilation: int) -> np.ndarray:
+    return filters.conv2d(image, kernels, stride, padding, dilation)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def picture(z: np.ndarray, title: str, *, signed: bool = False, boxes=(), px: int = 330, scale: bool = True):
+    """An image or feature map: grey, or blue–white–red centred on 0 when ``signed``; numbers when small."""
+    z = np.asarray(z, dtype=float)
+    small = max(z.shape) <= NUMBERS_UP_TO
+    if signed:
+        bound = float(np.max(np.abs(z))) or 1.0
+        colors = {"colorscale": "RdBu_r", "zmin": -bound, "zmax": bound}
+    else:
+        hi = float(z.max())
+        colors = {"colorscale": "gray", "zmin": min(float(z.min()), 0.0), "zmax": hi if hi > 1.0 else 1.0}
+    fig = grid_figure(z, text=fmt_grid(z) if small else None, title=title, boxes=boxes,
+                      cell_px=48 if small else px, max_px=px, show_scale=scale, **colors)
+    if not small:
+        fig.update_traces(xgap=0, ygap=0)  # one screen pixel per image pixel or less: gaps would hide it
+    return fig
+
+
+def kernel_figure(k: np.ndarray, title: str, px: int = 240):
+    bound = float(np.max(np.abs(k))) or 1.0
+    return grid_figure(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
+                       cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
+
+
+def output_view(out: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
+    shown = filters.display_values(out, mode)
+    return shown, mode == "signed" and float(out.min()) < 0
+
+
+def show(fig, name: str) -> None:
+    st.plotly_chart(fig, key=f"{PAGE}.fig.{name}", config={"displayModeBar": False})
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+def window_boxes(win: arithmetic.Window, padding, dilation: int) -> list[Box]:
+    """Outline of the window in input coordinates; with dilation, also each tap it actually reads."""
+    top, left = padding[0][0], padding[1][0]
+    rows, cols = [r - top for r in win.rows], [c - left for c in win.cols]
+    span = Box(rows[0], cols[0], rows[-1], cols[-1], color="#f59e0b", width=2.5,
+               dash="dot" if dilation > 1 else None)
+    if dilation == 1:
+        return [span]
+    return [span] + cell_boxes([(r, c) for r in rows for c in cols], "#f59e0b", fill="rgba(245,158,11,0.3)",
+                               width=1.0)
+
+
+def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> None:
+    shown_k = []
+    for i, k in enumerate(kernels):
+        m = filters.microscope(image, k, r, c, *conv)
+        shown_k.append(m)
+        label = ("Gx", "Gy")[i] if len(kernels) == 2 else ""
+        cols = st.columns(4)
+        window_txt = np.where(m.in_padding, "pad 0" if k.shape[0] <= 3 else "pad", fmt_grid(m.window))
+        font = 12 if max(k.shape) <= 3 else 9
+        with cols[0]:
+            show(grid_figure(m.window, text=window_txt, colorscale="gray", zmin=0, zmax=max(1.0, m.window.max()),
+                             title=f"Input window {label}".strip(), cell_px=40, max_px=260, font_size=font),
+                 f"mw{i}")
+        with cols[1]:
+            show(kernel_figure(m.kernel, f"Kernel {label}".strip(), px=260), f"mk{i}")
+        with cols[2]:
+            bound = float(np.max(np.abs(m.products))) or 1.0
+            show(grid_figure(m.products, text=fmt_grid(m.products), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+                             title="Window × kernel", cell_px=40, max_px=260, font_size=font), f"mp{i}")
+        with cols[3]:
+            terms = [f"{fmt(a)}·{paren(b)}" for a, b in zip(m.window.ravel(), m.kernel.ravel())]
+            if len(terms) <= 9:
+                st.markdown("Sum of the products:  \n" + " + ".join(terms) + f" = **{fmt(m.total)}**")
+            else:
+                st.markdown(f"Sum of the {len(terms)} products = **{fmt(m.total)}**")
+    if len(kernels) == 2:
+        gx, gy = shown_k[0].total, shown_k[1].total
+        mag = float(np.hypot(gx, gy))
+        cut = " → under the threshold, so 0" if threshold > 0 and mag < threshold else ""
+        st.markdown(f"√(Gx² + Gy²) = √({fmt(gx)}² + {fmt(gy)}²) = **{fmt(mag)}**{cut}")
+    st.success(f"Output pixel (row {r}, column {c}) = **{fmt(value)}**, exactly the value in the output map.",
+               icon="🔬")
+
+
+def flip_section(image, kernel, conv, name) -> None:
+    relation = filters.flip_relation(kernel)
+    flipped = filters.flip_kernel(kernel)
+    xcorr = run_conv(image, kernel, *conv)[0]
+    true = run_conv(image, np.ascontiguousarray(flipped), *conv)[0]
+    st.markdown(
+        "PyTorch's `conv2d` and every deep-learning library slide the kernel **as it is**: mathematically that is "
+        "*cross-correlation*. Textbook convolution first **rotates the kernel by 180°** (flips rows and columns). "
+        "For a CNN the difference does not matter, because the kernels are learned: training would simply learn "
+        "the flipped weights."
+    )
+    cols = st.columns(4)
+    with cols[0]:
+        show(kernel_figure(kernel, "Kernel (as used)", px=220), "fk")
+    with cols[1]:
+        show(kernel_figure(flipped, "Flipped 180°", px=220), "ff")
+    with cols[2]:
+        show(picture(xcorr, "Cross-correlation (DL 'conv')", signed=xcorr.min() < 0, px=260, scale=False), "fx")
+    with cols[3]:
+        show(picture(true, "True convolution", signed=true.min() < 0, px=260, scale=False), "ft")
+    diff = float(np.max(np.abs(xcorr - true)))
+    what = {"sobel_magnitude": "Sobel x", "custom": "Your kernel"}.get(name, filters.KERNEL_PRESETS[name].label)
+    if relation == "symmetric":
+        st.info(f"{what} is symmetric under a 180° flip, so both outputs are identical (largest difference "
+                f"{fmt(diff)}).")
+    elif relation == "antisymmetric":
+        extra = " The magnitude √(Gx²+Gy²) squares the signs away, so it is unchanged." if name == "sobel_magnitude" else ""
+        st.info(f"Flipping {what} gives exactly −{what}: true convolution is the same map with the **sign "
+                f"reversed** (bright-to-dark edges become positive instead of negative).{extra}")
+    else:
+        st.info(f"This kernel is neither symmetric nor antisymmetric under a flip: the two maps differ by up to "
+                f"{fmt(diff)}.")
+
+
+def im2col_section(image, conv) -> None:
+    x, k = filters.WORKED_IMAGE, filters.WORKED_KERNEL
+    patches = filters.im2col(x, k.shape)  # (9, 9)
+    result = patches @ k.ravel()
+    st.markdown(
+        "A conv layer does not slide a window pixel by pixel. **im2col** copies every window into one row of a "
+        "*patches matrix*; the convolution is then a single matrix product with the flattened kernel, which "
+        "is what GPUs are fast at. Here on the worked 5×5 example (valid padding, stride 1):"
+    )
+    cols = st.columns([3, 0.3, 1, 0.3, 1, 0.3, 1.4])
+    with cols[0]:
+        show(grid_figure(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
+                         title="Patches (9 windows × 9 taps)", cell_px=30, max_px=300), "ip")
+    cols[1].markdown("### ×")
+    with cols[2]:
+        show(kernel_figure(k.reshape(-1, 1), "Kernel as column", px=300), "ik")
+    cols[3].markdown("### =")
+    with cols[4]:
+        show(grid_figure(result[:, None], text=fmt_grid(result[:, None]), colorscale="Greens", title="Outputs",
+                         cell_px=30, max_px=300), "ir")
+    cols[5].markdown("### ↦")
+    with cols[6]:
+        show(picture(result.reshape(3, 3), "Reshaped 3×3", px=200, scale=False), "im")
+    st.caption(f"Row r of the patches matrix is the window of output pixel (r // 3, r % 3). Result "
+               f"{result.reshape(3, 3).astype(int).tolist()}: the worked example's feature map.")
+    bank_section(image, conv, patches)
+
+
+def bank_section(image, conv, patches) -> None:
+    names = filters.BANK
+    bank = filters.kernel_bank(names)  # (4, 3, 3)
+    weights = bank.reshape(len(names), -1).T  # (9, 4): one column per kernel
+    labels = [filters.KERNEL_PRESETS[n].label for n in names]
+    st.markdown(
+        f"**A bank of {len(names)} kernels at once.** Put the flattened kernels side by side as the columns of a "
+        f"9×{len(names)} weight matrix ({', '.join(labels)}): the same patches matrix times it gives "
+        f"{len(names)} output columns, one feature map each. That is a conv layer with {len(names)} output channels."
+    )
+    prod = patches @ weights  # (9, 4)
+    cols = st.columns([3, 0.3, 1.6, 0.3, 1.6, 2.2])
+    with cols[0]:
+        show(grid_figure(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
+                         title="Patches (9 × 9)", cell_px=26, max_px=260), "bp")
+    cols[1].markdown("### ×")
+    with cols[2]:
+        show(grid_figure(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
+                         title="Weights (9 × 4)", cell_px=26, max_px=260), "bw")
+    cols[3].markdown("### =")
+    with cols[4]:
+        bound = float(np.abs(prod).max()) or 1.0
+        show(grid_figure(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+                         title="Outputs (9 × 4)", cell_px=26, max_px=260), "bo")
+    cols[5].caption("Column j of the outputs, reshaped to 3×3, is feature map j of the worked example. Below, "
+                    "the same four kernels on the current image, computed in one call.")
+    maps = run_conv(image, bank, *conv)  # (4, H', W')
+    for i, (col, label) in enumerate(zip(st.columns(len(names)), labels)):
+        with col:
+            show(picture(maps[i], f"{label} map", signed=maps[i].min() < 0, px=240, scale=False), f"bm{i}")
+
+
+def closing_section() -> None:
+    st.markdown(
+        "Every kernel on this page was designed by hand. A convolutional network starts from random numbers "
+        "instead and **learns its kernels** from examples: after training on digits, many first-layer kernels "
+        "look like the edge and blob detectors above."
+    )
+    train = training_page()
+    if train is not None:
+        st.page_link(train.file, label=f"Train a CNN and look at the kernels it learns ({train.title})",
+                     icon=train.icon)
+
+
+def training_page():
+    """The training lesson, once it is listed (looked up at run time, so the link appears when it lands)."""
+    return next((p for p in registry.LESSONS if p.url_path == "train"), None)
