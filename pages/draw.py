@@ -58,8 +58,11 @@ def _pick_model(entries: list[ModelEntry]) -> ModelEntry | None:
     if st.session_state.get(k) not in keys and keys:
         st.session_state[k] = keys[0]
     labels = dict(zip(keys, (e.label for e in usable)))
-    choice = st.selectbox("Model", keys, format_func=labels.get, key=k,
-                          help="Shipped models, plus any model you trained and exported in this session.")
+    if state.is_classroom():  # the teacher's model
+        choice = st.session_state.get(k)
+    else:
+        choice = st.selectbox("Model", keys, format_func=labels.get, key=k,
+                              help="Shipped models, plus any model you trained and exported in this session.")
     broken = [e for e in entries if e.card is None]
     if broken:
         st.warning("Some model files were skipped:\n\n" + "\n".join(f"- {e.problem}" for e in broken))
@@ -91,6 +94,30 @@ def _model_facts(model: LoadedModel) -> None:
                            mime="application/octet-stream", key="draw.dl_onnx")
         d2.download_button("⬇️ Sidecar (.json)", sidecar_path(model.path).read_bytes,
                            file_name=sidecar_path(model.path).name, mime="application/json", key="draw.dl_json")
+
+
+def _pen_controls() -> tuple[int, str]:
+    """Stroke width and ink colour (a classroom link keeps the teacher's)."""
+    if state.is_classroom():
+        return state.get(PAGE, "w"), state.get(PAGE, "ink")
+    c1, c2 = st.columns(2)
+    width = c1.slider("Stroke width", 4, 48, key=state.wkey(PAGE, "w"))
+    ink = c2.radio("Ink", ["white", "black"], horizontal=True, key=state.wkey(PAGE, "ink"),
+                   format_func={"white": "white on black", "black": "black on white"}.get)
+    return width, ink
+
+
+def _step_toggles() -> dict[str, bool]:
+    """The preprocessing switches; a classroom link shows which are on instead of offering them."""
+    if state.is_classroom():
+        flags = {field: bool(state.get(PAGE, field)) for field in STEP_LABELS}
+        on = [title.lower() for field, (title, _) in STEP_LABELS.items() if flags[field]]
+        st.markdown(f"**Preprocessing steps**: {', '.join(on) if on else 'none'} (set by your teacher's link)")
+        return flags
+    st.markdown("**Preprocessing steps** (switch one off to see why it is there)")
+    toggles = st.columns(4)
+    return {field: toggles[i].toggle(title, key=state.wkey(PAGE, field), help=help_)
+            for i, (field, (title, help_)) in enumerate(STEP_LABELS.items())}
 
 
 def _canvas_image(width: int, ink: str) -> np.ndarray | None:
@@ -255,19 +282,13 @@ def main() -> None:
                        format_func={"draw": "✏️ Draw", "test": "🔢 A real test digit"}.get)
         label = None
         if src == "draw":
-            c1, c2 = st.columns(2)
-            width = c1.slider("Stroke width", 4, 48, key=state.wkey(PAGE, "w"))
-            ink = c2.radio("Ink", ["white", "black"], horizontal=True, key=state.wkey(PAGE, "ink"),
-                           format_func={"white": "white on black", "black": "black on white"}.get)
+            width, ink = _pen_controls()
             image = _canvas_image(width, ink)
             if image is None:
                 image = np.zeros((CANVAS_PX, CANVAS_PX, 4), np.uint8)
         else:
             image, label = _test_digit()
-    st.markdown("**Preprocessing steps** (switch one off to see why it is there)")
-    toggles = st.columns(4)
-    flags = {field: toggles[i].toggle(title, key=state.wkey(PAGE, field), help=help_)
-             for i, (field, (title, help_)) in enumerate(STEP_LABELS.items())}
+    flags = _step_toggles()
     steps = Steps(**flags)
     pred = classify(model, image, steps, activations=True)
     with right:
@@ -281,8 +302,8 @@ def main() -> None:
     if not pred.pre.empty:
         _steps_panel(image, model, steps, pred)
     _feature_maps(pred, model)
-    current = {**values, **flags, "src": src, "t": int(st.session_state[state.wkey(PAGE, "t")]),
-               "w": st.session_state[state.wkey(PAGE, "w")], "ink": st.session_state[state.wkey(PAGE, "ink")],
+    current = {**values, **flags, "src": src, "t": int(state.get(PAGE, "t")),
+               "w": state.get(PAGE, "w"), "ink": state.get(PAGE, "ink"),
                "m": entry.path.stem if entry.source == "shipped" else (shipped[0] if shipped else "")}
     state.share_box(state.finish(PAGE, schema, current))
 

@@ -160,3 +160,16 @@ def test_the_chosen_model_can_be_downloaded() -> None:
     buttons = at.get("download_button")
     assert len(buttons) == 2
     assert [b.proto.label for b in buttons] == ["⬇️ Model (.onnx)", "⬇️ Sidecar (.json)"]
+
+
+def test_classroom_link_keeps_the_teachers_model_and_steps() -> None:
+    models = sorted(p.stem for p in SHIPPED)
+    teacher = models[-1]
+    at = open_page({"m": teacher, "crop": "0", "w": "30", "src": "test", "t": "7", "classroom": "1"})
+    keys = {w.key for kind in ("selectbox", "slider", "radio", "toggle") for w in getattr(at, kind)}
+    assert not keys & {"draw.m", "draw.w", "draw.ink", "draw.crop", "draw.fit"}, keys
+    assert "draw.src" in keys
+    text = markdown_text(at)
+    assert "auto-invert, scale to 20 px, centre by mass (set by your teacher's link)" in text
+    assert query(at, "m") == teacher and query(at, "crop") == "0" and query(at, "classroom") == "1"
+    assert read_card(SHIPPED_DIR / f"{teacher}.onnx").title in " ".join(e.label for e in at.expander)
