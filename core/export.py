@@ -40,7 +40,7 @@ import onnxruntime as ort
 import torch
 
 from core.data import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
-from core.inference import SHIPPED_DIR, session_dir, session_options
+from core.inference import SHIPPED_DIR, prune_stale_sessions, session_dir, session_options
 from core.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
 )
@@ -353,6 +353,7 @@ def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, t
     """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
     result = export_model(net, spec, prov, session_dir(token), name)
     prune_session(session_dir(token))
+    prune_stale_sessions()  # other students' folders from sessions that ended a day ago
     return result
 
 

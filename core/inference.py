@@ -11,9 +11,11 @@ Sessions are cached per file hash, so every page load, rerun and CLI image reuse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +79,35 @@ def session_dir(token: str) -> Path:
     if not SESSION_TOKEN_RE.match(token or ""):
         raise ValueError("A session token must be 16 to 64 lowercase hex characters.")
     return sessions_root() / token
+
+
+SESSION_MAX_AGE_S = 24 * 3600  # a session folder nobody has written to for this long is removed
+
+
+def prune_stale_sessions(max_age_s: float = SESSION_MAX_AGE_S, root: Path | None = None,
+                         now: float | None = None) -> list[str]:
+    """Remove the session folders whose newest file is older than ``max_age_s``; returns their tokens.
+
+    Streamlit tells nobody when a browser session ends, so a folder is deemed abandoned by age. Only
+    folders named like a session token are touched, and in them only model files and their sidecars.
+    """
+    root = root or sessions_root()
+    now = time.time() if now is None else now
+    removed = []
+    for folder in root.glob("*") if root.is_dir() else ():
+        if not (folder.is_dir() and SESSION_TOKEN_RE.match(folder.name)):
+            continue
+        files = [f for f in folder.iterdir() if f.is_file()]
+        newest = max((f.stat().st_mtime for f in files), default=folder.stat().st_mtime)
+        if now - newest < max_age_s:
+            continue
+        for f in files:
+            if f.suffix in (".onnx", ".json", ".tmp"):
+                f.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # something else in it: leave the folder
+            folder.rmdir()
+            removed.append(folder.name)
+    return removed
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:

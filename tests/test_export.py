@@ -215,6 +215,29 @@ def test_session_folder_keeps_the_newest_models(trained, graph_bytes, tmp_path, 
     assert sorted(p.stem for p in session_dir("e" * 32).glob("*.json")) == stems[1:]
 
 
+def test_abandoned_session_folders_are_removed_a_day_later(tmp_path) -> None:
+    from core.inference import SESSION_MAX_AGE_S, prune_stale_sessions
+
+    now = 2_000_000_000.0
+
+    def folder(name: str, age_s: float, files=("m.onnx", "m.json")) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        for f in files:
+            (d / f).write_bytes(b"x")
+            os.utime(d / f, (now - age_s, now - age_s))
+        return d
+
+    old = folder("a" * 32, SESSION_MAX_AGE_S + 60)
+    fresh = folder("b" * 32, SESSION_MAX_AGE_S - 60)
+    not_a_session = folder("keep-me", 10 * SESSION_MAX_AGE_S)
+    foreign_file = folder("c" * 32, 10 * SESSION_MAX_AGE_S, files=("m.onnx", "notes.txt"))
+    assert prune_stale_sessions(root=tmp_path, now=now) == ["a" * 32]
+    assert not old.exists() and (fresh / "m.onnx").exists() and (not_a_session / "m.onnx").exists()
+    assert (foreign_file / "notes.txt").exists() and not (foreign_file / "m.onnx").exists()
+    assert prune_stale_sessions(root=tmp_path / "missing", now=now) == []
+
+
 def test_diverged_runs_are_not_exported(trained) -> None:
     class Diverged:
         test = None
