@@ -71,7 +71,8 @@ def format_table(results: list[Result]) -> str:
     lines = ["| measurement | value | target | met | note |", "|---|---:|---|:---:|---|"]
     for r in results:
         met = "" if r.ok is None else ("yes" if r.ok else "**no**")
-        value = f"{r.value:.3g} {r.unit}" if abs(r.value) < 1000 else f"{r.value:,.0f} {r.unit}"
+        # .3g would print 999.6 as "1e+03": from there on, whole numbers with thousands separators
+        value = f"{r.value:.3g} {r.unit}" if abs(r.value) < 999.5 else f"{r.value:,.0f} {r.unit}"
         lines.append(f"| {r.name} | {value} | {r.target} | {met} | {r.note} |")
     return "\n".join(lines)
 

@@ -18,6 +18,33 @@ MAX_JOBS_ENV = "CONVLAB_MAX_TRAINING_JOBS"
 TIME_LIMIT_ENV = "CONVLAB_TRAINING_TIME_LIMIT_S"
 
 
+@contextmanager
+def lower_priority(step: int = 10) -> Iterator[bool]:
+    """Run the block at a lower CPU priority (``nice`` + ``step``) in this thread; yields whether it could.
+
+    Training is the only long, CPU-bound work on a ConvLab server, and it shares the cores with every
+    student's drawing and slider requests. On Linux the nice value belongs to the thread, and threads
+    that torch's OpenMP pool starts from this thread inherit it, so a training run yields the CPU to
+    interactive requests and still uses every idle cycle. Restoring the old value needs privileges a
+    hosted app may not have; Streamlit runs each script run in a new thread, so a lowered priority ends
+    with the run either way. Elsewhere (no per-thread priorities) this does nothing.
+    """
+    tid = threading.get_native_id()
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, before + step))
+    except (AttributeError, OSError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, before)
+        except OSError:
+            pass
+
+
 class ServerBusy(RuntimeError):
     """Every training slot is taken; the message is what the student reads."""
 

@@ -27,7 +27,7 @@ from core import data as cdata  # noqa: E402
 from core import models as cm  # noqa: E402
 from core import share  # noqa: E402
 from core import training as ct  # noqa: E402
-from core.jobs import time_limit_from_env  # noqa: E402
+from core.jobs import lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
 
@@ -331,13 +331,14 @@ if FLASH in st.session_state:
     kind, text = st.session_state.pop(FLASH)
     getattr(st, kind)(text)
 
-if st.session_state.pop(START, False) and run is None and reason is None:
-    start_run(spec, config)
-    run = st.session_state.get(RUN)
-    if run is None:
-        st.rerun()
-if run is not None:
-    train_live(run)
+with lower_priority():  # this script run's torch work yields the CPU to other students' requests
+    if st.session_state.pop(START, False) and run is None and reason is None:
+        start_run(spec, config)
+        run = st.session_state.get(RUN)
+        if run is None:
+            st.rerun()
+    if run is not None:
+        train_live(run)
 
 result = st.session_state.get(RESULT)
 if result is not None:

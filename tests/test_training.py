@@ -1,6 +1,7 @@
 """Training core: learning works, divergence and stops end cleanly, seeds reproduce, the job limiter limits."""
 
 import dataclasses
+import os
 import threading
 
 import numpy as np
@@ -274,3 +275,33 @@ def test_job_env_settings(monkeypatch):
     monkeypatch.setenv(jobs.MAX_JOBS_ENV, "zero")
     monkeypatch.setenv(jobs.TIME_LIMIT_ENV, "-1")
     assert jobs.max_jobs_from_env() == 2 and jobs.time_limit_from_env() == 120
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread priorities are a Linux feature")
+def test_training_priority_is_lowered_for_its_thread_only():
+    """Inside ``lower_priority`` this thread (and threads it starts, as torch's OpenMP workers) run
+    niced; other threads, and this one afterwards, keep their priority."""
+    seen: dict[str, int] = {}
+
+    def nice_of_this_thread() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def trainer() -> None:
+        seen["before"] = nice_of_this_thread()
+        with jobs.lower_priority(5) as lowered:
+            seen["lowered"] = int(lowered)
+            seen["inside"] = nice_of_this_thread()
+            child = threading.Thread(target=lambda: seen.setdefault("child", nice_of_this_thread()))
+            child.start()
+            child.join()
+        seen["after"] = nice_of_this_thread()
+
+    main_nice = nice_of_this_thread()
+    worker = threading.Thread(target=trainer)
+    worker.start()
+    worker.join()
+    assert seen["lowered"] == 1
+    assert seen["inside"] == min(19, seen["before"] + 5) == seen["child"]
+    assert nice_of_this_thread() == main_nice
+    if os.geteuid() == 0:  # raising the priority back needs privileges; a script run's thread ends anyway
+        assert seen["after"] == seen["before"]
