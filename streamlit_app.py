@@ -1,10 +1,8 @@
 """ConvLab entry point (``streamlit run streamlit_app.py``): page config and navigation only."""
 
-import os
+from core.threads import configure_openmp
 
-# Before any page first imports torch: OpenMP's busy-wait collapses training speed when the server's
-# cores are shared (see core.training).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+configure_openmp()  # before any page first imports torch (see core.threads)
 
 from ui.nav import app_navigation  # noqa: E402
 

@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from core import training as ct  # first: sets OMP_WAIT_POLICY before torch loads  # isort: skip
+from core import training as ct  # first: configures OpenMP before torch loads  # isort: skip
 import torch  # noqa: E402
 
 from benchmarks.common import Result, check  # noqa: E402

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -21,11 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-# Training shares a few CPU cores with the web server and other students' jobs. OpenMP's default
-# busy-wait makes torch 10-15x slower when cores are oversubscribed (measured here: LeNet-5 epoch
-# 40 s instead of 3 s under load); sleeping waiters cost little when the machine is idle. Only
-# effective before torch is first imported in the process (the Train page imports this module first).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from core.threads import configure_openmp
+
+configure_openmp()  # before torch loads: see core.threads
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402

@@ -16,7 +16,6 @@ from ui.nav import ensure_navigation
 ensure_navigation()
 
 st.title("🏋️ Train a CNN")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see core.training: before torch's first import
 try:
     import torch  # noqa: F401  (checked here so an inference-only install explains itself)
 except ImportError:
