@@ -133,9 +133,10 @@ def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
 
 def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
     st.subheader("1 · Architecture")
+    custom_label = "Your teacher's network" if state.is_classroom() else "Custom (edit the layers yourself)"
     arch = st.selectbox(
         "Network", ARCH_CHOICES, key=key("arch"), on_change=apply_recommended, disabled=busy,
-        format_func=lambda k: "Custom (edit the layers yourself)" if k == "custom" else cm.PRESETS[k].title,
+        format_func=lambda k: custom_label if k == "custom" else cm.PRESETS[k].title,
     )
     if arch == "custom":
         spec = custom_section(busy, state.is_classroom())
@@ -181,7 +182,7 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
     st.subheader("2 · Training settings")
     classroom = state.is_classroom()
     if classroom:
-        epochs = st.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
+        epochs = st.columns([1, 2])[0].slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
         optimizer, lr, batch, seed, schedule, augment = (st.session_state[key(n)] for n in
                                                          ("opt", "lr", "bs", "seed", "sch", "aug"))
         st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[optimizer]}, learning rate {lr:g}, batch {batch}, "
