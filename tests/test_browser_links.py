@@ -86,6 +86,29 @@ def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
     b.close()
 
 
+def test_teachers_custom_network_classroom_link_on_fresh_server(browser):
+    """A teacher shares their own network as a classroom link; a student is the server's first visitor."""
+    server = StreamlitServer()
+    try:
+        context = browser.new_context(viewport={"width": 1400, "height": 1400})
+        pg = context.new_page()
+        pg.goto(f"{server.url}/train?arch=custom&layers=c8k3p1-max2-c16k3-max2&opt=sgd&lr=0.05&classroom=1")
+        wait_for_app_idle(pg, 90_000)
+        assert_convlab_menu(pg)
+        main = pg.locator("[data-testid='stMainBlockContainer']")
+        expect(main).to_contain_text("The network from your teacher's link")
+        expect(main).to_contain_text("(16, 6, 6)")  # pool2: ⌊(14 + 2 − 3)/1⌋ + 1 = 12 → 6
+        expect(main).to_contain_text("7,018")  # 80 + 1,168 + 5,770 parameters
+        expect(main).to_contain_text("SGD + momentum, learning rate 0.05")
+        expect(pg.get_by_role("slider", name="Epochs")).to_be_visible()
+        expect(pg.get_by_text("Learning-rate schedule")).to_have_count(0)
+        assert re.search(r"[?&]layers=c8k3p1-max2-c16k3-max2(&|$)", pg.url), pg.url
+        assert re.search(r"[?&]classroom=1(&|$)", pg.url), pg.url
+        context.close()
+    finally:
+        server.stop()
+
+
 def test_malformed_link_shows_notice_not_traceback(browser, shared_server):
     ctx = browser.new_context()
     pg = ctx.new_page()
