@@ -158,7 +158,8 @@ def _section(outcome: Outcome, when: str, quick: bool) -> str:
         if outcome.results:
             body += "\n\n" + format_table(outcome.results)
     else:
-        body = f"{sum(bool(r.ok) for r in met)} of {len(met)} targets met.\n\n" + format_table(outcome.results)
+        verdict = f"{sum(bool(r.ok) for r in met)} of {len(met)} targets met." if met else "Figures only (no targets)."
+        body = f"{verdict}\n\n" + format_table(outcome.results)
     return f"<!-- bench:{outcome.name} -->\n{head}\n\n{body}\n<!-- /bench:{outcome.name} -->\n"
 
 
