@@ -22,38 +22,32 @@ def assert_convlab_menu(pg) -> None:
     expect(nav).not_to_contain_text("streamlit app")  # the legacy automatic page list
 
 
+def first_visit(browser, server: StreamlitServer, path: str, height: int = 1000):
+    """Open ``path`` as the first request a fresh server gets; the page must carry ConvLab's menu."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    pg = context.new_page()
+    pg.goto(f"{server.url}{path}")
+    wait_for_app_idle(pg, 90_000)
+    assert_convlab_menu(pg)
+    return context, pg
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.url_path)
-def test_deep_link_is_first_request_to_fresh_server(browser, lesson):
-    server = StreamlitServer()
-    try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.goto(f"{server.url}/{lesson.url_path}")
-        wait_for_app_idle(pg, 60_000)
-        expect(pg.locator("h1").first).to_contain_text(re.compile(lesson.title.split()[0], re.I))
-        assert_convlab_menu(pg)
-        assert "Traceback" not in pg.content()
-        context.close()
-    finally:
-        server.stop()
+def test_deep_link_is_first_request_to_fresh_server(browser, fresh_server, lesson):
+    context, pg = first_visit(browser, fresh_server, f"/{lesson.url_path}")
+    expect(pg.locator("h1").first).to_contain_text(re.compile(lesson.title.split()[0], re.I))
+    assert "Traceback" not in pg.content()
+    context.close()
 
 
-def test_arithmetic_share_link_restores_view_on_fresh_server(browser):
-    server = StreamlitServer()
-    try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.goto(f"{server.url}/arithmetic?h=28&k=5&s=1&p=0&cout=6&step=10")
-        wait_for_app_idle(pg, 60_000)
-        assert_convlab_menu(pg)
-        main = pg.locator("[data-testid='stMainBlockContainer']")
-        expect(main).to_contain_text("(1, 6, 24, 24)")
-        expect(main).to_contain_text("Output cell (0, 10)")
-        # The address bar is the share link: it pins every setting.
-        assert re.search(r"[?&]h=28(&|$)", pg.url) and re.search(r"[?&]cout=6(&|$)", pg.url)
-        context.close()
-    finally:
-        server.stop()
+def test_arithmetic_share_link_restores_view_on_fresh_server(browser, fresh_server):
+    context, pg = first_visit(browser, fresh_server, "/arithmetic?h=28&k=5&s=1&p=0&cout=6&step=10")
+    main = pg.locator("[data-testid='stMainBlockContainer']")
+    expect(main).to_contain_text("(1, 6, 24, 24)")
+    expect(main).to_contain_text("Output cell (0, 10)")
+    # The address bar is the share link: it pins every setting.
+    assert re.search(r"[?&]h=28(&|$)", pg.url) and re.search(r"[?&]cout=6(&|$)", pg.url)
+    context.close()
 
 
 def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
@@ -86,27 +80,20 @@ def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
     b.close()
 
 
-def test_teachers_custom_network_classroom_link_on_fresh_server(browser):
+def test_teachers_custom_network_classroom_link_on_fresh_server(browser, fresh_server):
     """A teacher shares their own network as a classroom link; a student is the server's first visitor."""
-    server = StreamlitServer()
-    try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1400})
-        pg = context.new_page()
-        pg.goto(f"{server.url}/train?arch=custom&layers=c8k3p1-max2-c16k3-max2&opt=sgd&lr=0.05&classroom=1")
-        wait_for_app_idle(pg, 90_000)
-        assert_convlab_menu(pg)
-        main = pg.locator("[data-testid='stMainBlockContainer']")
-        expect(main).to_contain_text("The network from your teacher's link")
-        expect(main).to_contain_text("(16, 6, 6)")  # pool2: ⌊(14 + 2 − 3)/1⌋ + 1 = 12 → 6
-        expect(main).to_contain_text("7,018")  # 80 + 1,168 + 5,770 parameters
-        expect(main).to_contain_text("SGD + momentum, learning rate 0.05")
-        expect(pg.get_by_role("slider", name="Epochs")).to_be_visible()
-        expect(pg.get_by_text("Learning-rate schedule")).to_have_count(0)
-        assert re.search(r"[?&]layers=c8k3p1-max2-c16k3-max2(&|$)", pg.url), pg.url
-        assert re.search(r"[?&]classroom=1(&|$)", pg.url), pg.url
-        context.close()
-    finally:
-        server.stop()
+    context, pg = first_visit(browser, fresh_server, "/train?arch=custom&layers=c8k3p1-max2-c16k3-max2&opt=sgd"
+                                                     "&lr=0.05&classroom=1", height=1400)
+    main = pg.locator("[data-testid='stMainBlockContainer']")
+    expect(main).to_contain_text("The network from your teacher's link")
+    expect(main).to_contain_text("(16, 6, 6)")  # pool2: ⌊(14 + 2 − 3)/1⌋ + 1 = 12 → 6
+    expect(main).to_contain_text("7,018")  # 80 + 1,168 + 5,770 parameters
+    expect(main).to_contain_text("SGD + momentum, learning rate 0.05")
+    expect(pg.get_by_role("slider", name="Epochs")).to_be_visible()
+    expect(pg.get_by_text("Learning-rate schedule")).to_have_count(0)
+    assert re.search(r"[?&]layers=c8k3p1-max2-c16k3-max2(&|$)", pg.url), pg.url
+    assert re.search(r"[?&]classroom=1(&|$)", pg.url), pg.url
+    context.close()
 
 
 def test_malformed_link_shows_notice_not_traceback(browser, shared_server):
