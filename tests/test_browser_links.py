@@ -80,6 +80,25 @@ def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
     b.close()
 
 
+def test_back_button_returns_to_the_previous_view(browser, shared_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.goto(f"{shared_server.url}/arithmetic")
+    wait_for_app_idle(pg, 60_000)
+    slider = pg.get_by_role("slider", name="Kernel size")
+    for k in (4, 5):
+        slider.focus()
+        slider.press("ArrowRight")
+        pg.wait_for_function(f"() => /[?&]k={k}(&|$)/.test(window.location.search)")
+        wait_for_app_idle(pg)
+    pg.go_back()
+    pg.wait_for_function("() => /[?&]k=4(&|$)/.test(window.location.search)")
+    wait_for_app_idle(pg)
+    expect(pg.get_by_role("slider", name="Kernel size")).to_have_value("4")
+    expect(pg.locator("[data-testid='stMainBlockContainer']")).to_contain_text("reads padded-input rows [0, 1, 2, 3] and")
+    context.close()
+
+
 def test_teachers_custom_network_classroom_link_on_fresh_server(browser, fresh_server):
     """A teacher shares their own network as a classroom link; a student is the server's first visitor."""
     context, pg = first_visit(browser, fresh_server, "/train?arch=custom&layers=c8k3p1-max2-c16k3-max2&opt=sgd"

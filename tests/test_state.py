@@ -1,8 +1,10 @@
-"""ui.state: a rerun that arrives with a stale query string keeps the student's newer values.
+"""ui.state: which query strings count as a link to apply.
 
 A rerun request carries the query string the browser had when the widget moved; after two quick key
 presses that can be the string this session wrote one run earlier. It must not be taken for a share
-link (which would reset the slider to the older value), while a link this session never wrote still is.
+link (which would reset the slider to the older value). The browser's Back button also reruns the page
+with an earlier string, with no widget moved: that earlier view comes back. A link this session never
+saw always applies.
 """
 
 from __future__ import annotations
@@ -16,19 +18,44 @@ def link(at) -> dict[str, str]:
     return {k: (v if isinstance(v, str) else v[-1]) for k, v in at.query_params.items()}
 
 
-def test_stale_query_string_from_this_session_is_not_a_link():
+def notices(at) -> list[str]:
+    return [w.value for w in at.warning if "could not use" in w.value]
+
+
+def set_url(at, params: dict[str, str]) -> None:
+    at.query_params.clear()
+    for k, v in params.items():
+        at.query_params[k] = v
+
+
+def test_stale_query_string_riding_with_a_widget_change_is_not_a_link():
     at = open_clean(PAGE)
     first = link(at)
-    assert first["k"] == "3"
-    at.slider(key="arithmetic.k").set_value(5).run()
-    assert link(at)["k"] == "5"
-    for k, v in first.items():  # the browser still shows the string of the first run
-        at.query_params[k] = v
+    at.slider(key="arithmetic.k").set_value(4).run()
+    assert link(at)["k"] == "4"
+    at.slider(key="arithmetic.k").set_value(5)
+    set_url(at, first)  # the browser had not shown k=4 yet when the second key press left it
     at.run()
     assert not at.exception
     assert at.slider(key="arithmetic.k").value == 5
     assert link(at)["k"] == "5"
-    assert not [w for w in at.warning if "could not use" in w.value]
+    assert not notices(at)
+
+
+def test_back_button_brings_the_earlier_view_back():
+    at = open_clean(PAGE)
+    first = link(at)
+    at.slider(key="arithmetic.k").set_value(5).run()
+    at.slider(key="arithmetic.s").set_value(1).run()
+    second = link(at)
+    set_url(at, first)  # Back twice: no widget moved, the URL is this session's first view
+    at.run()
+    assert at.slider(key="arithmetic.k").value == 3 and at.slider(key="arithmetic.s").value == 2
+    assert link(at) == first
+    set_url(at, second)  # Forward again
+    at.run()
+    assert at.slider(key="arithmetic.k").value == 5 and at.slider(key="arithmetic.s").value == 1
+    assert not notices(at)
 
 
 def test_a_new_link_in_the_same_session_still_applies():
@@ -38,12 +65,11 @@ def test_a_new_link_in_the_same_session_still_applies():
     assert at.slider(key="arithmetic.k").value == 7
 
 
-def test_a_malformed_link_seen_again_does_not_reset_the_page():
+def test_a_malformed_link_riding_with_a_widget_change_does_not_reset_the_page():
     at = open_clean(PAGE, k="banana")
-    assert [w for w in at.warning if "could not use" in w.value]
-    at.slider(key="arithmetic.k").set_value(5).run()
-    at.query_params.clear()
-    at.query_params["k"] = "banana"  # a rerun that still carries the link the page opened with
+    assert notices(at)
+    at.slider(key="arithmetic.k").set_value(5)
+    set_url(at, {"k": "banana"})  # the student moved the slider before the clean link reached the browser
     at.run()
     assert at.slider(key="arithmetic.k").value == 5
-    assert not [w for w in at.warning if "could not use" in w.value]
+    assert not notices(at)

@@ -38,14 +38,14 @@ def start(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
     """Seed the page's widget state from the URL or from the session; returns the seeded values."""
     params = _query()
     _read_classroom(params)
-    page_params = incoming_link(page, params)
+    page_params = incoming_link(page, params, schema)
     if page_params:
         decoded = share.decode(schema, page_params)
         for key, value in decoded.values.items():
             st.session_state[wkey(page, key)] = value
         st.session_state[f"_notices.{page}"] = decoded.notices
         st.session_state[f"_saved.{page}"] = dict(decoded.values)
-        _sent(page, page_params)  # applied once: the same string again is this session's old view
+        _sent(page, page_params)  # now one of this session's own views (see incoming_link)
     else:
         saved = st.session_state.get(f"_saved.{page}") or share.defaults(schema)
         for param in schema:
@@ -65,13 +65,60 @@ def _query() -> dict[str, str]:
         return {}
 
 
-def incoming_link(page: str, params: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """The page's parameters when the URL holds a link this session has neither written nor applied
-    (a share link just opened), else None."""
+def incoming_link(page: str, params: Mapping[str, str] | None = None,
+                  schema: Sequence[share.Param] | None = None) -> dict[str, str] | None:
+    """The page's parameters when the URL asks for a view other than the one on screen, else None.
+
+    * A query string this session has neither written nor applied: a share link just opened.
+    * One of this session's own earlier views while no widget moved in this rerun: the student pressed
+      the browser's Back or Forward button (Streamlit pushes a history entry per query change and
+      reruns on popstate), so that view comes back. Needs ``schema`` to tell.
+    * One of this session's own earlier views while a widget moved: the rerun request carried the query
+      string the browser had when the widget moved, which can lag a run behind (two quick key presses on
+      a slider); taking it for a link reset the slider (seen in Chromium: URL k=4, page showing k=3).
+    """
     page_params = _page_params(_query() if params is None else params)
-    if page_params and page_params not in st.session_state.get(f"_qp_sent.{page}", ()):
+    if not page_params:
+        return None
+    sent = st.session_state.get(f"_qp_sent.{page}", [])
+    if page_params not in sent:
         return page_params
-    return None
+    if page_params == sent[-1] or schema is None or _widgets_moved(page, schema):
+        return None
+    return page_params
+
+
+def _widgets_moved(page: str, schema: Sequence[share.Param]) -> bool:
+    """Whether this rerun brings widget values other than those the last run ended with.
+
+    Between two runs only the browser's widget events (and their callbacks) change session state, so
+    any difference from the end-of-run snapshot is a widget that moved. Keys missing now (a widget
+    Streamlit dropped because the last run did not draw it) say nothing either way.
+    """
+    before = st.session_state.get(f"_end.{page}")
+    if before is None:
+        return False
+    for param in schema:
+        k = wkey(page, param.key)
+        if param.key in before and k in st.session_state:
+            try:
+                if param.format(st.session_state[k]) != before[param.key]:
+                    return True
+            except (TypeError, ValueError):
+                return True
+    return False
+
+
+def _snapshot(page: str, schema: Sequence[share.Param]) -> dict[str, str]:
+    out = {}
+    for param in schema:
+        k = wkey(page, param.key)
+        if k in st.session_state:
+            try:
+                out[param.key] = param.format(st.session_state[k])
+            except (TypeError, ValueError):
+                pass
+    return out
 
 
 def get(page: str, key: str) -> Any:
@@ -89,6 +136,7 @@ def finish(page: str, schema: Sequence[share.Param], values: Mapping[str, Any]) 
     """Write the current view into the URL (so the address bar is always a share link)."""
     values = {p.key: values.get(p.key, p.default) for p in schema}
     st.session_state[f"_saved.{page}"] = dict(values)
+    st.session_state[f"_end.{page}"] = _snapshot(page, schema)
     params = share.encode(schema, values)
     _sent(page, params)
     if is_classroom():
@@ -99,13 +147,8 @@ def finish(page: str, schema: Sequence[share.Param], values: Mapping[str, Any]) 
 
 
 def _sent(page: str, params: Mapping[str, str]) -> None:
-    """Remember a query string this session wrote (or already applied) for ``page``.
-
-    A rerun request carries the query string the browser had when the student moved a widget, which
-    can be one this session wrote a moment earlier but the browser had not yet shown (two quick key
-    presses on a slider). Such a string is this session's own past view, not a share link: treating it
-    as a link reset the slider to its older value (seen in Chromium: URL k=4, page showing k=3).
-    """
+    """Remember a query string this session wrote (or applied) for ``page``, newest last (see
+    ``incoming_link``)."""
     sent: list[dict[str, str]] = st.session_state.setdefault(f"_qp_sent.{page}", [])
     params = dict(params)
     if not sent or sent[-1] != params:
@@ -155,6 +198,7 @@ def set_param(page: str, param: share.Param, value: Any) -> None:
     saved = dict(st.session_state.get(f"_saved.{page}") or {})
     saved[param.key] = value
     st.session_state[f"_saved.{page}"] = saved
+    st.session_state.setdefault(f"_end.{page}", {})[param.key] = text
     if written.get(param.key) != text:
         written[param.key] = text
         _sent(page, written)
