@@ -23,7 +23,8 @@ def assert_convlab_menu(pg) -> None:
 
 
 def first_visit(browser, server: StreamlitServer, path: str, height: int = 1000):
-    """Open ``path`` as the first request a fresh server gets; the page must carry ConvLab's menu."""
+    """Open ``path`` in a new browser context (on a fresh server: its first request); the page must
+    carry ConvLab's menu."""
     context = browser.new_context(viewport={"width": 1400, "height": height})
     pg = context.new_page()
     pg.goto(f"{server.url}{path}")
@@ -117,10 +118,7 @@ def test_teachers_custom_network_classroom_link_on_fresh_server(browser, fresh_s
 
 def test_editing_the_custom_network_updates_the_link(browser, shared_server):
     """A cell edit in the layer editor goes into the link; the link rebuilds that network elsewhere."""
-    a = browser.new_context(viewport={"width": 1400, "height": 1400})
-    pa = a.new_page()
-    pa.goto(f"{shared_server.url}/train?arch=custom&layers=c8k3-max2")
-    wait_for_app_idle(pa, 60_000)
+    a, pa = first_visit(browser, shared_server, "/train?arch=custom&layers=c8k3-max2", height=1400)
     box = pa.locator("[data-testid='stDataFrame']").first.bounding_box()  # the editor comes first
     pa.mouse.click(box["x"] + 172, box["y"] + 52)  # row 1, "channels / units"
     pa.keyboard.press("Enter")  # opens the cell's editor
@@ -131,13 +129,10 @@ def test_editing_the_custom_network_updates_the_link(browser, shared_server):
     pa.wait_for_function("() => /[?&]layers=c16k3-max2(&|$)/.test(window.location.search)")
     wait_for_app_idle(pa)
     expect(pa.locator("[data-testid='stMainBlockContainer']")).to_contain_text("(16, 13, 13)")
-    link = pa.url
+    link = pa.url.removeprefix(shared_server.url)
     a.close()
 
-    b = browser.new_context(viewport={"width": 1400, "height": 1400})
-    pb = b.new_page()
-    pb.goto(link)
-    wait_for_app_idle(pb, 60_000)
+    b, pb = first_visit(browser, shared_server, link, height=1400)
     main = pb.locator("[data-testid='stMainBlockContainer']")
     expect(main).to_contain_text("(16, 13, 13)")  # conv 16×3×3 → (16, 26, 26), pool 2 → (16, 13, 13)
     expect(main).to_contain_text("27,210")  # 160 + 27,050 parameters
