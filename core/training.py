@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -438,8 +439,22 @@ def _generator_for(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=gen_device).manual_seed(seed)
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a ``TrainingRun`` method under the run's lock (see ``TrainingRun``)."""
+    @functools.wraps(method)
+    def wrapper(self: "TrainingRun", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class TrainingRun:
     """A training run that can be advanced in pieces and interrupted at any batch.
+
+    ``step``, ``stop`` and ``finish`` hold the run's lock: two script runs of one browser session can
+    overlap (the Stop click's run starts while the interrupted one is still inside its epoch; seen in
+    the load test as an AssertionError when ``stop`` cleared the cursor under a running ``step``).
+    ``stop`` then waits for the other thread's ``step`` to return, at most one epoch.
 
     ``step()`` trains until the end of the current epoch (or until asked to stop); call it until
     ``done``, then ``finish()`` evaluates on the test set and returns the ``TrainResult``. If a callback
@@ -471,6 +486,8 @@ class TrainingRun:
         self.stopped_reason: str | None = None
         self.message = ""
         self.result: TrainResult | None = None
+        self._lock = threading.RLock()
+        self._claimed = False
 
     @property
     def done(self) -> bool:
@@ -487,6 +504,7 @@ class TrainingRun:
         within = self.cursor.next_batch / self.cursor.n_batches if self.cursor else 0.0
         return self.epochs_done + within
 
+    @_locked
     def stop(self, reason: str = STOP_STOPPED, message: str | None = None) -> None:
         """End the run early, keeping the model as trained so far (a partial epoch is recorded)."""
         if self.done:
@@ -506,6 +524,7 @@ class TrainingRun:
         pos = self.history[-1].epoch if self.history else self.position()
         return f"{pos:.3g} epoch{'s' if pos != 1 else ''}"
 
+    @_locked
     def step(self, on_batch: Callable[[int, int, float], Any] | None = None,
              should_stop: Callable[[], bool] | None = None) -> EpochRecord | None:
         """Train to the end of the current epoch; returns its record (None if the run ended first)."""
@@ -588,6 +607,13 @@ class TrainingRun:
                 self.stop(STOP_STOPPED)
         return self.finish()
 
+    @_locked
+    def claim(self) -> bool:
+        """True for the first caller only: who reports the finished run (one row in the comparison)."""
+        first, self._claimed = not self._claimed, True
+        return first
+
+    @_locked
     def finish(self) -> TrainResult:
         """Evaluate on the official 10k test set (once) and return the result."""
         if self.result is not None:

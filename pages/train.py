@@ -231,6 +231,8 @@ def finish_run(run: ct.TrainingRun) -> None:
     """Evaluate on the test set, keep the result for this session and add it to the comparison."""
     with st.spinner("Testing on the 10,000 official test digits…"):
         result = run.finish()
+    if not run.claim():  # an overlapping script run of this session has reported it already
+        return
     st.session_state.pop(RUN, None)
     st.session_state[RESULT] = result
     st.session_state[SPEC] = result.spec

@@ -305,3 +305,26 @@ def test_training_priority_is_lowered_for_its_thread_only():
     assert nice_of_this_thread() == main_nice
     if os.geteuid() == 0:  # raising the priority back needs privileges; a script run's thread ends anyway
         assert seen["after"] == seen["before"]
+
+
+def test_stop_from_another_thread_waits_for_the_running_step():
+    """Two script runs of one session can overlap: the Stop click's run calls ``stop`` while the
+    interrupted run is still finishing its epoch. ``stop`` must wait for that ``step`` (before the
+    lock, ``step`` then failed on the cursor ``stop`` had cleared)."""
+    run = ct.TrainingRun(cm.PRESETS["linear"], ct.TrainConfig(epochs=3, subset=300, batch_size=64),
+                         torch.device("cpu"))
+    stopped = threading.Event()
+    other = threading.Thread(target=lambda: (run.stop(), stopped.set()))
+
+    def on_batch(i: int, n: int, loss: float) -> None:
+        if i == n:  # the epoch's last batch: the other session thread presses Stop now
+            other.start()
+            assert not stopped.wait(0.5), "stop() ran in the middle of step()"
+
+    record = run.step(on_batch)
+    other.join(10)
+    assert stopped.is_set() and record is not None and record.epoch == 1
+    assert run.done and run.stopped_reason == ct.STOP_STOPPED
+    result = run.finish()
+    assert result.epochs_trained == 1 and result.test is not None
+    assert run.claim() and not run.claim()
