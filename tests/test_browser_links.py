@@ -82,10 +82,7 @@ def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
 
 
 def test_back_button_returns_to_the_previous_view(browser, shared_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.goto(f"{shared_server.url}/arithmetic")
-    wait_for_app_idle(pg, 60_000)
+    context, pg = first_visit(browser, shared_server, "/arithmetic")
     slider = pg.get_by_role("slider", name="Kernel size")
     for k in (4, 5):
         slider.focus()
