@@ -33,6 +33,7 @@ from ui import train_views as tv  # noqa: E402
 PAGE = "train"
 ARCH_CHOICES = cm.PRESET_KEYS + ("custom",)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+LAYERS = cm.LayersParam("layers", cm.PRESETS["lenet5"].layers, "custom layers")  # the custom network
 SCHEMA = (
     share.ChoiceParam("arch", "lenet5", "architecture", choices=ARCH_CHOICES),
     share.ChoiceParam("act", "relu", "activation", choices=tuple(cm.ACTIVATIONS)),
@@ -44,12 +45,11 @@ SCHEMA = (
     share.BoolParam("aug", False, "augmentation"),
     share.ChoiceParam("sch", "constant", "learning-rate schedule", choices=tuple(ct.SCHEDULES)),
     share.ChoiceParam("data", "shipped5k", "dataset", choices=tuple(ct.DATASETS)),
-    cm.LayersParam("layers", cm.PRESETS["lenet5"].layers, "custom layers"),
+    LAYERS,
 )
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
 START, STOP, FLASH = "train._start", "train._stop", "train._flash"
 CUSTOM = "train._custom_layers"  # the layers the custom editor starts from (its edits live in the editor)
-LAYERS_SHOWN = "train._layers_shown"  # text of the custom layers this session last showed and linked
 EDITOR = "train._custom.editor"
 UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
 CHART_EVERY_S = 2.0  # mid-epoch curve redraws
@@ -91,19 +91,18 @@ def request_stop() -> None:
 
 
 def custom_base() -> tuple[cm.LayerSpec, ...]:
-    """The layers the custom editor starts from: a share link's when one just arrived, else the session's."""
-    linked = tuple(st.session_state[key("layers")])
-    shown = st.session_state.get(LAYERS_SHOWN)
-    if CUSTOM not in st.session_state or (shown is not None and cm.layers_to_text(linked) != shown):
-        st.session_state[CUSTOM] = linked
-        st.session_state.pop(EDITOR, None)  # the editor's edits were relative to the old base
+    """The layers the custom editor starts from. Its edits live in its own widget state, relative to
+    this base; when that state is gone (the editor was not drawn last run) or the linked layers were
+    changed from outside the editor (a share link, "Start from"), the base becomes the linked layers."""
+    if EDITOR not in st.session_state or state.changed_since_last_run(PAGE, LAYERS):
+        st.session_state[CUSTOM] = tuple(st.session_state[key("layers")])
+        st.session_state.pop(EDITOR, None)
     return st.session_state[CUSTOM]
 
 
 def remember_custom(layers: tuple[cm.LayerSpec, ...]) -> None:
     """What the link carries next: the custom layers as now edited."""
     st.session_state[key("layers")] = layers
-    st.session_state[LAYERS_SHOWN] = cm.layers_to_text(layers)
 
 
 def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
@@ -120,9 +119,7 @@ def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
                                       key="train._start_from", disabled=busy,
                                       format_func=lambda k: cm.PRESETS[k].title)
             if start_from is not None:
-                remember_custom(cm.PRESETS[start_from].layers)
-                st.session_state[CUSTOM] = cm.PRESETS[start_from].layers
-                st.session_state.pop(EDITOR, None)
+                remember_custom(cm.PRESETS[start_from].layers)  # custom_base rebuilds the editor from it
                 del st.session_state["train._start_from"]
                 st.rerun()
         with left:

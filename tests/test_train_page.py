@@ -79,10 +79,7 @@ def test_every_preset_builds_its_layer_table(preset):
 
 
 def test_custom_impossible_stack_is_explained_and_train_disabled():
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["train._custom_layers"] = (cm.conv(8, 5), cm.pool(2), cm.conv(8, 5), cm.pool(2), cm.conv(8, 5))
-    at.run()
-    at.switch_page(PAGE).run()
+    at = open_page({"layers": "c8k5-max2-c8k5-max2-c8k5"})
     at.selectbox(key="train.arch").set_value("custom").run()
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
@@ -92,10 +89,7 @@ def test_custom_impossible_stack_is_explained_and_train_disabled():
 
 
 def test_custom_stack_with_activation_choice():
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["train._custom_layers"] = (cm.conv(4, 3), cm.batchnorm(), cm.pool(2), cm.dense(16))
-    at.run()
-    at.switch_page(PAGE).run()
+    at = open_page({"layers": "c4k3-bn-max2-d16"})
     at.selectbox(key="train.arch").set_value("custom").run()
     at.selectbox(key="train.act").set_value("tanh").run()
     assert not at.exception and not at.error

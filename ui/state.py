@@ -95,21 +95,19 @@ def _widgets_moved(page: str, schema: Sequence[share.Param]) -> bool:
     any difference from the end-of-run snapshot is a widget that moved. Keys missing now (a widget
     Streamlit dropped because the last run did not draw it) say nothing either way.
     """
-    before = st.session_state.get(f"_end.{page}")
-    if before is None:
-        return False
-    for param in schema:
-        k = wkey(page, param.key)
-        if param.key in before and k in st.session_state:
-            try:
-                if param.format(st.session_state[k]) != before[param.key]:
-                    return True
-            except (TypeError, ValueError):
-                return True
-    return False
+    return any(changed_since_last_run(page, param) for param in schema)
+
+
+def changed_since_last_run(page: str, param: share.Param) -> bool:
+    """Whether ``param``'s value differs from the one the page's last run ended with (a widget, a
+    callback or a link changed it since)."""
+    before = st.session_state.get(f"_end.{page}", {}).get(param.key)
+    now = _snapshot(page, (param,)).get(param.key)
+    return before is not None and now is not None and now != before
 
 
 def _snapshot(page: str, schema: Sequence[share.Param]) -> dict[str, str]:
+    """The page's current values as link text, for the keys session state holds."""
     out = {}
     for param in schema:
         k = wkey(page, param.key)
@@ -151,11 +149,10 @@ def _sent(page: str, params: Mapping[str, str]) -> None:
     ``incoming_link``)."""
     sent: list[dict[str, str]] = st.session_state.setdefault(f"_qp_sent.{page}", [])
     params = dict(params)
-    if not sent or sent[-1] != params:
-        if params in sent:
-            sent.remove(params)
-        sent.append(params)
-        del sent[:-SENT_KEPT]
+    if params in sent:
+        sent.remove(params)
+    sent.append(params)
+    del sent[:-SENT_KEPT]
 
 
 def _read_classroom(params: Mapping[str, str]) -> None:
