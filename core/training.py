@@ -31,7 +31,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from core import data as cdata
 from core.augment import random_affine
-from core.models import ArchSpec, build_model
+from core import layer_table as lt
+from core.archspec import INPUT_SHAPE, ArchSpec
+from core.convnet import build_model
+from core.jobs import DEFAULT_JOB_MEMORY_MB
 
 OPTIMIZERS: dict[str, str] = {
     "adam": "Adam",
@@ -53,8 +56,10 @@ DATASETS: dict[str, str] = {
 DIVERGED_LOSS = 1e4
 STOP_COMPLETED, STOP_STOPPED, STOP_DIVERGED, STOP_TIME = "completed", "stopped", "diverged", "time limit"
 
-# Building a model seeds torch's global RNG; the lock keeps two sessions from interleaving there.
-_SEED_LOCK = threading.Lock()
+# Copies of the parameters each optimizer keeps as state (Adam/AdamW: two moments; Adadelta: two running
+# averages; SGD: the momentum buffer), for the memory estimate.
+OPTIMIZER_COPIES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd": 1, "adadelta": 2}
+DATASET_IMAGES: dict[str, int] = {"shipped5k": 5_000, "full60k": 60_000}
 
 
 def pick_device(prefer: str = "auto") -> torch.device:
@@ -106,6 +111,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     label_smoothing: float = 0.0
     subset: int | None = None  # train on a stratified subset of this many digits (tests, quick demos)
+    memory_mb: float = DEFAULT_JOB_MEMORY_MB  # the job's memory budget: bigger networks are refused
 
     def check(self) -> None:
         """``ValueError`` with a student-readable reason for settings that cannot train."""
@@ -127,6 +133,8 @@ class TrainConfig:
             raise ValueError("The time limit must be positive.")
         if self.subset is not None and self.subset < 20:
             raise ValueError("A training subset needs at least 20 digits.")
+        if not self.memory_mb > 0:
+            raise ValueError("The memory budget must be positive.")
 
 
 # Hyperparameters that work well for each preset (the page offers them as "recommended settings").
@@ -139,6 +147,65 @@ RECOMMENDED: dict[str, TrainConfig] = {
     "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=10, augment=True,
                          schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: estimated from the layer table before anything is allocated
+
+
+def planned_images(config: TrainConfig) -> int:
+    """How many training + validation images the run will hold on the device."""
+    n = DATASET_IMAGES[config.dataset]
+    return n if config.subset is None else min(n, config.subset)
+
+
+def memory_estimate(spec: ArchSpec, config: TrainConfig,
+                    in_shape: tuple[int, int, int] = INPUT_SHAPE) -> lt.MemoryEstimate:
+    """The job's peak memory, with the largest evaluation batch that fits the budget."""
+    rows = lt.layer_table(spec, in_shape)
+    copies = OPTIMIZER_COPIES.get(config.optimizer, 2)
+    data_values = planned_images(config) * int(np.prod(in_shape))
+    budget = int(config.memory_mb * lt.MB)
+    fixed = lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch=0)
+    eval_batch = lt.eval_batch_within(rows, budget, fixed.parameters + fixed.data)
+    return lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch)
+
+
+def largest_batch_within(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] = INPUT_SHAPE) -> int:
+    """The largest batch size (power of two, 0 if none) whose training fits the memory budget."""
+    batch = 4096
+    while batch >= 1 and memory_estimate(spec, replace(config, batch_size=batch), in_shape).total > config.memory_mb * lt.MB:
+        batch //= 2
+    return batch
+
+
+def memory_reason(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] = INPUT_SHAPE) -> str | None:
+    """Why this network cannot train within the job's memory budget (a sentence), or None when it fits."""
+    if lt.validate(spec, in_shape):
+        return None  # the layer table explains impossible stacks itself
+    est = memory_estimate(spec, config, in_shape)
+    budget = config.memory_mb * lt.MB
+    if est.total <= budget:
+        return None
+    fits = largest_batch_within(spec, config, in_shape)
+    hint = (f"A batch of {fits} would fit; or use fewer channels, or downsample earlier (pooling, stride 2)."
+            if fits >= 1 else "Even one image at a time does not fit: use fewer channels, smaller feature maps "
+                               "(pooling, stride 2, less padding) or fewer layers.")
+    return (f"Training this network needs about {lt.format_bytes(est.total)} of memory, more than this server "
+            f"gives one training job ({lt.format_bytes(budget)}): {est.text()}. {hint}")
+
+
+OUT_OF_MEMORY_MESSAGE = (
+    "The server ran out of memory while training this network, so the run was stopped and its memory "
+    "freed. The estimate did not foresee it; a smaller batch or a smaller network will fit.")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure (CPU: "DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +301,7 @@ class EpochCursor:
         self.correct = 0
         self.samples = 0
         self.seconds = 0.0
+        self.fastest_per_sample = math.inf  # seconds per image of the fastest batch (no warm-up, no hiccups)
         self.diverged = False
 
     @property
@@ -287,7 +355,10 @@ def run_batches(
         cursor.correct += int((logits.detach().argmax(1) == y).sum())
         cursor.samples += len(y)
         cursor.next_batch += 1
-        cursor.seconds += time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        cursor.seconds += elapsed
+        if cursor.next_batch > 1:  # the first batch pays one-off library set-up
+            cursor.fastest_per_sample = min(cursor.fastest_per_sample, elapsed / len(y))
         if on_batch is not None and on_batch(cursor.next_batch, cursor.n_batches, loss_value) is False:
             return True
         if should_stop is not None and should_stop():
@@ -321,6 +392,7 @@ class EvalResult:
     probabilities: np.ndarray  # (N, 10) float32 softmax outputs
     predictions: np.ndarray  # (N,) int64
     labels: np.ndarray  # (N,) int64
+    cut_short: bool = False  # the job's time limit ended the evaluation before the last image
 
     @property
     def n(self) -> int:
@@ -328,10 +400,12 @@ class EvalResult:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-             device: torch.device, batch_size: int = 256) -> EvalResult:
+             device: torch.device, batch_size: int = 256, deadline: float | None = None) -> EvalResult:
     """Accuracy, per-class accuracy, confusion matrix and probabilities (``model.eval()``, no grad).
 
-    ``images`` are normalised tensors (N, 1, 28, 28) or raw uint8 digits (N, 28, 28).
+    ``images`` are normalised tensors (N, 1, 28, 28) or raw uint8 digits (N, 28, 28). ``batch_size``
+    bounds the memory (the job's estimate picks it); past ``deadline`` (``time.monotonic()``) the
+    evaluation ends after the current batch and reports on the images seen (``cut_short``).
     """
     if isinstance(images, np.ndarray):
         images = to_tensor(images, device)
@@ -340,15 +414,18 @@ def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.
     labels = labels.to(device)
     was_training = model.training
     model.eval()
-    probs, loss_sum = [], 0.0
+    probs, loss_sum, seen, total = [], 0.0, 0, int(labels.shape[0])
     with torch.inference_mode():
-        for start in range(0, int(labels.shape[0]), batch_size):
+        for start in range(0, total, max(1, batch_size)):
+            if deadline is not None and seen and time.monotonic() > deadline:
+                break
             logits = model(images[start:start + batch_size].to(device))
             loss_sum += float(F.cross_entropy(logits.float(), labels[start:start + batch_size], reduction="sum"))
             probs.append(torch.softmax(logits.float(), dim=1).cpu())
+            seen += int(logits.shape[0])
     model.train(was_training)
     p = torch.cat(probs).numpy() if probs else np.zeros((0, 10), np.float32)  # (N, 10)
-    y = labels.cpu().numpy()
+    y = labels[:seen].cpu().numpy()
     pred = p.argmax(1).astype(np.int64)
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
@@ -357,7 +434,7 @@ def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.
         per_class = np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
     n = max(1, len(y))
     return EvalResult(float((pred == y).sum() / n), loss_sum / n, per_class, confusion,
-                      p.astype(np.float32), pred, y.astype(np.int64))
+                      p.astype(np.float32), pred, y.astype(np.int64), cut_short=seen < total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +460,7 @@ class TrainResult:
     config: TrainConfig
     history: list[EpochRecord]
     test: EvalResult | None  # None when training diverged (the weights are garbage or NaN)
-    seconds: float  # training seconds (evaluation excluded)
+    seconds: float  # job seconds: training and validation (the test evaluation is inside the same limit)
     stopped_reason: str  # "completed" | "stopped" | "diverged" | "time limit"
     message: str  # a sentence for the student about how the run ended
     device: str
@@ -463,16 +540,22 @@ class TrainingRun:
 
     def __init__(self, spec: ArchSpec, config: TrainConfig, device: torch.device | None = None,
                  data: TensorData | None = None,
-                 test: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+                 test: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 in_shape: tuple[int, int, int] = INPUT_SHAPE) -> None:
         config.check()
+        reason = memory_reason(spec, config, in_shape)
+        if reason:  # refused before a single byte of it is allocated
+            raise ValueError(reason)
         self.spec, self.config = spec, config
+        self.memory = memory_estimate(spec, config, in_shape)
         self.device = device or pick_device()
         self.data = data or prepare_data(config, self.device)
         self._test = test
-        with _SEED_LOCK:
-            torch.manual_seed(config.seed)
-            self.model = build_model(spec).to(self.device, memory_format=memory_format(self.device))
-            self._rng_state = torch.get_rng_state()  # dropout's RNG, restored around each step
+        # The run's own random numbers: initial weights, dropout masks, batch order and augmentation.
+        # Nothing global is seeded or restored, so students training at once cannot disturb each other.
+        self.model = build_model(spec, in_shape, generator=torch.Generator().manual_seed(config.seed))
+        self.model = self.model.to(self.device, memory_format=memory_format(self.device))
+        self.model.use_generator(_generator_for(self.device, config.seed + 1))
         self.optimizer = make_optimizer(self.model, config)
         self.steps_per_epoch = max(1, math.ceil(self.data.n_train / config.batch_size))
         self.scheduler = make_scheduler(self.optimizer, config, self.steps_per_epoch)
@@ -488,6 +571,8 @@ class TrainingRun:
         self.result: TrainResult | None = None
         self._lock = threading.RLock()
         self._claimed = False
+        self._counted = 0.0  # the current epoch's seconds already added to ``seconds``
+        self._time_up = False  # the time limit ended the current step
 
     @property
     def done(self) -> bool:
@@ -539,7 +624,7 @@ class TrainingRun:
             self.seconds += cursor.seconds - self._counted
             self._counted = cursor.seconds
             self.batch_log.append((self.epochs_done + i / n, loss))
-            if self.seconds > limit:
+            if self.seconds + self._evaluation_reserve(cursor) > limit:
                 self._time_up = True
                 return False
             if on_batch is not None and on_batch(i, n, loss) is False:
@@ -548,7 +633,6 @@ class TrainingRun:
 
         self._counted = cursor.seconds
         self._time_up = False
-        torch.set_rng_state(self._rng_state)
         try:
             interrupted = run_batches(
                 self.model, self.data, self.optimizer, cursor, scheduler=self.scheduler,
@@ -556,7 +640,6 @@ class TrainingRun:
                 label_smoothing=self.config.label_smoothing, on_batch=batch_hook, should_stop=should_stop,
             )
         finally:
-            self._rng_state = torch.get_rng_state()
             self.seconds += cursor.seconds - self._counted
             self._counted = cursor.seconds
         if cursor.diverged:
@@ -584,14 +667,27 @@ class TrainingRun:
             self.stop(STOP_STOPPED)
         return record
 
+    def _evaluation_reserve(self, cursor: EpochCursor) -> float:
+        """Seconds to keep for the validation and test evaluations still ahead: a forward pass costs about
+        a third of a training step, per image (from this epoch's fastest batch, so the first batch's one-off
+        library set-up and a busy moment do not count)."""
+        if not math.isfinite(cursor.fastest_per_sample):
+            return 0.0
+        n_test = int(self._test[1].shape[0]) if self._test is not None else 10_000
+        # At most a quarter of the limit: a misjudged speed never starves training, and the test
+        # evaluation itself stops at the limit anyway (``finish``).
+        return min(0.25 * self.config.time_limit_s, cursor.fastest_per_sample / 3 * (n_test + self.data.n_val))
+
     def _record_epoch(self, partial: bool) -> EpochRecord:
         cursor = self.cursor
         assert cursor is not None
         m = cursor.metrics(partial, _current_lr(self.optimizer))
         val_loss = val_acc = None
         if self.data.n_val:
-            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device)
+            t0 = time.perf_counter()
+            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device, self.memory.eval_batch)
             val_loss, val_acc = ev.loss, ev.accuracy
+            self.seconds += time.perf_counter() - t0  # validation is part of the job's time
         epoch = self.epochs_done + (cursor.next_batch / cursor.n_batches if partial else 1)
         record = EpochRecord(round(epoch, 4), m.loss, m.accuracy, val_loss, val_acc, m.seconds, m.lr, partial)
         self.history.append(record)
@@ -614,16 +710,24 @@ class TrainingRun:
         return first
 
     @_locked
-    def finish(self) -> TrainResult:
-        """Evaluate on the official 10k test set (once) and return the result."""
+    def finish(self, test: bool = True) -> TrainResult:
+        """Evaluate on the official 10k test set (once; not when ``test`` is False) and return the result."""
         if self.result is not None:
             return self.result
         if not self.done:
             self.stop(STOP_STOPPED)
-        test = None
-        if self.stopped_reason != STOP_DIVERGED and self.history:
+        wanted, test = test, None
+        if not wanted and self.history:
+            self.message += " The server was too busy to test it on the test digits."
+        elif self.stopped_reason != STOP_DIVERGED and self.history:
             x, y = self._test if self._test is not None else test_tensors(self.device)
-            test = evaluate(self.model, x, y, self.device)
+            t0 = time.perf_counter()
+            deadline = time.monotonic() + max(0.0, self.config.time_limit_s - self.seconds)
+            test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline)
+            self.seconds += time.perf_counter() - t0
+            if test.cut_short:
+                self.message += (f" The time limit ended the test after {test.n:,} of {int(y.shape[0]):,} test "
+                                 "images: the accuracy is measured on those.")
         elif not self.history and self.stopped_reason != STOP_DIVERGED:
             self.message = "Stopped before the first batch finished: nothing was trained."
         self.result = TrainResult(
@@ -635,6 +739,7 @@ class TrainingRun:
         self.data = replace(self.data, train_x=self.data.train_x[:0], val_x=self.data.val_x[:0])
         self.optimizer.state.clear()
         self.model.zero_grad(set_to_none=True)
+        self.model.use_generator(None)
         self.model.eval()
         return self.result
 

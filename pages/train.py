@@ -26,7 +26,7 @@ from core import data as cdata  # noqa: E402
 from core import models as cm  # noqa: E402
 from core import share  # noqa: E402
 from core import training as ct  # noqa: E402
-from core.jobs import lower_priority, time_limit_from_env  # noqa: E402
+from core.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
 
@@ -208,7 +208,7 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
         optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs), seed=int(seed),
         augment=bool(augment), schedule=schedule, dataset=dataset, time_limit_s=time_limit_from_env(),
         weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing,
-        subset=int(subset) if subset.isdigit() else None,
+        subset=int(subset) if subset.isdigit() else None, memory_mb=job_memory_from_env(),
     )
 
 
@@ -222,12 +222,33 @@ def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
         st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev)))
     except (ValueError, cdata.DataError) as exc:
         flash("error", str(exc))
+    except (RuntimeError, MemoryError) as exc:
+        if not ct.is_out_of_memory(exc):
+            raise
+        flash("error", ct.OUT_OF_MEMORY_MESSAGE)
 
 
-def finish_run(run: ct.TrainingRun) -> None:
-    """Evaluate on the test set, keep the result for this session and add it to the comparison."""
+def drop_out_of_memory(run: ct.TrainingRun) -> None:
+    """An allocation failed mid-job: forget the run (its memory goes with it) so no rerun retries it."""
+    st.session_state.pop(RUN, None)
+    st.session_state.pop(START, None)
+    run.stop(ct.STOP_STOPPED, ct.OUT_OF_MEMORY_MESSAGE)
+    flash("error", ct.OUT_OF_MEMORY_MESSAGE)
+
+
+def finish_run(run: ct.TrainingRun, slot_held: bool = False) -> None:
+    """Evaluate on the test set, keep the result for this session and add it to the comparison.
+
+    The test evaluation is part of the job: it runs holding a training slot (waiting for one, at most
+    the time limit, when the run was stopped between script runs)."""
+    limiter = tv.job_limiter()
     with st.spinner("Testing on the 10,000 official test digits…"):
-        result = run.finish()
+        got = slot_held or limiter.acquire(time_limit_from_env())
+        try:
+            result = run.finish(test=got)
+        finally:
+            if got and not slot_held:
+                limiter.release()
     if not run.claim():  # an overlapping script run of this session has reported it already
         return
     st.session_state.pop(RUN, None)
@@ -272,14 +293,21 @@ def train_live(run: ct.TrainingRun) -> None:
             chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
             last["chart"] = time.monotonic()
         bar.progress(1.0, text="Training finished.")
+        finish_run(run, slot_held=True)  # the test evaluation counts against the job limit too
+    except (RuntimeError, MemoryError) as exc:
+        if not ct.is_out_of_memory(exc):
+            raise
+        drop_out_of_memory(run)
     finally:
         limiter.release()
-    finish_run(run)
     st.rerun()
 
 
-def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
+def controls(spec: cm.ArchSpec, config: ct.TrainConfig, reason: str | None, busy: bool) -> str | None:
+    """The memory estimate, the device line and the Train/Stop buttons; returns why training is refused."""
     st.subheader("3 · Train")
+    if reason is None:
+        reason = tv.render_memory(spec, config)
     dev = tv.device()
     st.caption(f"Device: **{ct.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
@@ -288,6 +316,7 @@ def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
               help=reason or "Train this network with these settings.")
     c2.button("⏹️ Stop", key="train.stop", on_click=request_stop, disabled=not busy,
               help="End training now and keep the model trained so far.")
+    return reason
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +354,7 @@ params = state.finish(PAGE, SCHEMA, {
     "aug": config.augment, "sch": config.schedule, "data": st.session_state[key("data")],
     "layers": st.session_state[key("layers")],
 })
-controls(spec, reason, busy)
+reason = controls(spec, config, reason, busy)
 if FLASH in st.session_state:
     kind, text = st.session_state.pop(FLASH)
     getattr(st, kind)(text)

@@ -58,6 +58,7 @@ def layer_dataframe(rows: Sequence[cm.LayerRow], activation: str = "relu") -> pd
         "parameters": [f"{r.params:,}" if r.kind != "input" else "" for r in rows],
         "multiply-adds": [f"{r.macs:,}" if r.macs else ("" if r.kind == "input" else "0") for r in rows],
         "receptive field": [r.rf_text if r.out_shape is not None else "" for r in rows],
+        "training memory per image": [r.memory_text if r.kept_values else "" for r in rows],
         "how the shape follows": [r.reason or r.formula for r in rows],
     })
 
@@ -90,6 +91,22 @@ def render_layer_table(spec: cm.ArchSpec) -> str | None:
             elif r.formula:
                 st.markdown(f"**{r.name}** ({r.label}): {r.formula}")
     return None
+
+
+def render_memory(spec: cm.ArchSpec, config: ct.TrainConfig) -> str | None:
+    """The job's memory estimate against this server's budget; returns the refusal when it does not fit."""
+    est = ct.memory_estimate(spec, config)
+    budget = config.memory_mb * cm.MB
+    c1, c2 = st.columns([1, 3])
+    c1.metric("Training memory (estimate)", cm.format_bytes(est.total),
+              help="Estimated from the layer table before training: what autograd keeps per image × the batch "
+                   "size, gradients in flight, parameters with their gradients and optimizer state, and the data.")
+    c2.caption(f"{cm.format_bytes(est.total)} ≈ {est.text()}. This server gives one training job at most {cm.format_bytes(budget)}. Evaluation "
+               f"runs in batches of {est.eval_batch} to stay inside it.")
+    reason = ct.memory_reason(spec, config)
+    if reason:
+        st.error(reason, icon="🧠")
+    return reason
 
 
 EDITOR_COLUMNS = ("kind", "channels / units", "kernel / window", "stride", "padding", "pool", "dropout p")
