@@ -42,6 +42,11 @@ OPTIMIZERS: dict[str, str] = {
     "sgd": "SGD + momentum",
     "adadelta": "Adadelta",
 }
+# Each optimizer's usual learning rate: Adam-type steps are scaled per parameter (about 1e-3), SGD's are
+# raw gradients (about 0.05 with momentum), Adadelta's rate multiplies an already unit-scaled step (1.0;
+# at 0.002 it barely moves and stays near 10 %).
+DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05, "adadelta": 1.0}
+LR_FAR_FACTOR = 10.0  # a rate this many times above or below the default gets a warning
 SCHEDULES: dict[str, str] = {
     "constant": "constant",
     "onecycle": "one-cycle (warm up, then anneal)",
@@ -60,6 +65,21 @@ STOP_COMPLETED, STOP_STOPPED, STOP_DIVERGED, STOP_TIME = "completed", "stopped",
 # averages; SGD: the momentum buffer), for the memory estimate.
 OPTIMIZER_COPIES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd": 1, "adadelta": 2}
 DATASET_IMAGES: dict[str, int] = {"shipped5k": 5_000, "full60k": 60_000}
+
+
+def lr_warning(optimizer: str, lr: float) -> str | None:
+    """A sentence when ``lr`` is more than 10× away from ``optimizer``'s usual rate, else None."""
+    default = DEFAULT_LR.get(optimizer)
+    if default is None or not lr > 0:
+        return None
+    ratio = lr / default
+    if 1 / LR_FAR_FACTOR <= ratio <= LR_FAR_FACTOR:
+        return None
+    far = f"{ratio:,.0f}× larger" if ratio > 1 else f"{1 / ratio:,.0f}× smaller"
+    effect = ("the loss may explode (diverge)" if ratio > 1 else "the network will learn very slowly, "
+              "perhaps not beyond guessing (10 %)")
+    return (f"{OPTIMIZERS[optimizer]} usually trains with a learning rate near {default:g}; {lr:g} is {far}, "
+            f"so {effect}.")
 
 
 def pick_device(prefer: str = "auto") -> torch.device:
@@ -308,6 +328,15 @@ class EpochCursor:
     def done(self) -> bool:
         return self.next_batch >= self.n_batches
 
+    def add_batch(self, loss: float, correct: int, samples: int, seconds: float) -> None:
+        self.loss_sum += loss * samples
+        self.correct += correct
+        self.samples += samples
+        self.next_batch += 1
+        self.seconds += seconds
+        if self.next_batch > 1:  # the first batch pays one-off library set-up
+            self.fastest_per_sample = min(self.fastest_per_sample, seconds / samples)
+
     def metrics(self, stopped: bool, lr: float) -> EpochMetrics:
         batches = self.next_batch
         return EpochMetrics(
@@ -320,19 +349,25 @@ def _current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-def run_batches(
-    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, cursor: EpochCursor, *,
-    scheduler: Any = None, augment: bool = False, generator: torch.Generator | None = None,
-    label_smoothing: float = 0.0, on_batch: Callable[[int, int, float], Any] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> bool:
-    """Run the cursor's remaining batches. Returns True when asked to stop early (or diverged).
+def train_epoch(
+    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, device: torch.device,
+    on_batch: Callable[[int, int, float], Any] | None = None, *, cursor: EpochCursor | None = None,
+    batch_size: int = 128, scheduler: Any = None, augment: bool = False, generator: torch.Generator | None = None,
+    label_smoothing: float = 0.0, should_stop: Callable[[], bool] | None = None,
+) -> EpochMetrics:
+    """The one training loop: a pass over ``data.train_x`` in shuffled mini-batches; returns its metrics.
 
-    ``on_batch(i, n, loss)`` is called after batch ``i`` (1-based) of ``n`` is applied; returning
-    False stops, and an exception propagates with the cursor already past that batch.
+    With a ``cursor`` it runs that epoch's remaining batches (a run resumed after an interruption);
+    without one it starts a fresh epoch. ``on_batch(i, n, loss)`` is called after batch ``i`` (1-based)
+    of ``n`` is applied; returning False stops (``stopped``), and an exception propagates with the cursor
+    already past that batch. A NaN/inf/exploded loss ends the epoch with ``diverged``.
     """
+    generator = generator or _generator_for(device, 0)
+    if cursor is None:
+        cursor = EpochCursor(data.n_train, batch_size, generator, device)
     model.train()
-    while not cursor.done:
+    stopped = False
+    while not cursor.done and not stopped:
         t0 = time.perf_counter()
         start = cursor.next_batch * cursor.batch_size
         idx = cursor.order[start:start + cursor.batch_size]
@@ -345,38 +380,16 @@ def run_batches(
         if not math.isfinite(loss_value) or loss_value > DIVERGED_LOSS:
             cursor.diverged = True
             cursor.seconds += time.perf_counter() - t0
-            return True
+            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        cursor.loss_sum += loss_value * len(y)
-        cursor.correct += int((logits.detach().argmax(1) == y).sum())
-        cursor.samples += len(y)
-        cursor.next_batch += 1
-        elapsed = time.perf_counter() - t0
-        cursor.seconds += elapsed
-        if cursor.next_batch > 1:  # the first batch pays one-off library set-up
-            cursor.fastest_per_sample = min(cursor.fastest_per_sample, elapsed / len(y))
-        if on_batch is not None and on_batch(cursor.next_batch, cursor.n_batches, loss_value) is False:
-            return True
-        if should_stop is not None and should_stop():
-            return True
-    return False
-
-
-def train_epoch(
-    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, device: torch.device,
-    on_batch: Callable[[int, int, float], Any] | None = None, *, batch_size: int = 128, scheduler: Any = None,
-    augment: bool = False, generator: torch.Generator | None = None, label_smoothing: float = 0.0,
-) -> EpochMetrics:
-    """One pass over ``data.train_x`` in shuffled mini-batches; returns the epoch's metrics."""
-    generator = generator or _generator_for(device, 0)
-    cursor = EpochCursor(data.n_train, batch_size, generator, device)
-    stopped = run_batches(model, data, optimizer, cursor, scheduler=scheduler, augment=augment,
-                          generator=generator, label_smoothing=label_smoothing, on_batch=on_batch)
-    return cursor.metrics(stopped and not cursor.diverged, _current_lr(optimizer))
+        cursor.add_batch(loss_value, int((logits.detach().argmax(1) == y).sum()), len(y), time.perf_counter() - t0)
+        stopped = ((on_batch is not None and on_batch(cursor.next_batch, cursor.n_batches, loss_value) is False)
+                   or (should_stop is not None and should_stop()))
+    return cursor.metrics(stopped, _current_lr(optimizer))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,11 +647,11 @@ class TrainingRun:
         self._counted = cursor.seconds
         self._time_up = False
         try:
-            interrupted = run_batches(
-                self.model, self.data, self.optimizer, cursor, scheduler=self.scheduler,
-                augment=self.config.augment, generator=self.generator,
-                label_smoothing=self.config.label_smoothing, on_batch=batch_hook, should_stop=should_stop,
-            )
+            interrupted = train_epoch(
+                self.model, self.data, self.optimizer, self.device, batch_hook, cursor=cursor,
+                scheduler=self.scheduler, augment=self.config.augment, generator=self.generator,
+                label_smoothing=self.config.label_smoothing, should_stop=should_stop,
+            ).stopped
         finally:
             self.seconds += cursor.seconds - self._counted
             self._counted = cursor.seconds

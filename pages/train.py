@@ -78,6 +78,11 @@ def apply_recommended() -> None:
     st.session_state[key("sch")] = cfg.schedule
 
 
+def use_optimizer_default_lr() -> None:
+    """Optimizer changed: start from its own usual learning rate (Adadelta's is 500× Adam's)."""
+    st.session_state[key("lr")] = ct.DEFAULT_LR[st.session_state[key("opt")]]
+
+
 def request_start() -> None:
     st.session_state[START] = True
 
@@ -187,7 +192,7 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
     else:
         c1, c2, c3, c4 = st.columns(4)
         optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
-                                 disabled=busy)
+                                 disabled=busy, on_change=use_optimizer_default_lr)
         lr = c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=key("lr"), format="%.5f",
                              step=5e-4, disabled=busy,
                              help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
@@ -201,6 +206,8 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
         augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
         c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
                   st.session_state.get(key("arch")) == "custom", key="train._recommended")
+    if warning := ct.lr_warning(optimizer, float(lr)):
+        st.warning(warning, icon="⚠️")
     dataset = dataset_controls(busy, classroom)
     cfg = ct.RECOMMENDED.get(st.session_state.get(key("arch")), ct.TrainConfig())
     subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()

@@ -397,3 +397,12 @@ def test_trains_on_full_mnist_once_downloaded(tmp_path, monkeypatch):
     result = at.session_state["train.result"]
     assert result.config.dataset == "full60k"
     assert result.data_description.startswith("MNIST 60k training set: 899 training / 101 validation")  # per-class rounding
+
+
+def test_optimizer_change_loads_its_rate_and_far_rates_are_warned():
+    at = open_page({"opt": "adadelta", "lr": "0.002"})
+    assert any("500× smaller" in w.value for w in at.warning)
+    at.selectbox(key="train.opt").set_value("sgd").run()
+    assert at.number_input(key="train.lr").value == ct.DEFAULT_LR["sgd"]
+    assert not any("usually trains" in w.value for w in at.warning)
+    assert query(at, "lr") == "0.05"

@@ -328,3 +328,35 @@ def test_stop_from_another_thread_waits_for_the_running_step():
     result = run.finish()
     assert result.epochs_trained == 1 and result.test is not None
     assert run.claim() and not run.claim()
+
+
+def test_each_optimizer_has_its_own_default_rate_and_far_rates_are_warned():
+    assert set(ct.DEFAULT_LR) == set(ct.OPTIMIZERS)
+    for optimizer, lr in ct.DEFAULT_LR.items():
+        assert ct.lr_warning(optimizer, lr) is None
+        assert ct.lr_warning(optimizer, lr * 9) is None and ct.lr_warning(optimizer, lr / 9) is None
+    warning = ct.lr_warning("adadelta", 0.002)
+    assert warning and "500× smaller" in warning and "1" in warning
+    assert "larger" in ct.lr_warning("adam", 0.5)
+
+
+def test_adadelta_learns_at_its_default_rate_not_at_adams(test_slice):
+    config = dataclasses.replace(SMALL, optimizer="adadelta", subset=1000, epochs=2)
+    good = ct.fit(cm.PRESETS["linear"], dataclasses.replace(config, lr=ct.DEFAULT_LR["adadelta"]), device=CPU,
+                  test=test_slice)
+    slow = ct.fit(cm.PRESETS["linear"], dataclasses.replace(config, lr=0.002), device=CPU, test=test_slice)
+    assert good.test.accuracy > 0.6 and good.test.accuracy > slow.test.accuracy + 0.3, (good.test.accuracy, slow.test.accuracy)
+
+
+def test_shipped_sidecar_describes_its_recipe_truthfully():
+    import json
+
+    from scripts.train_shipped_models import RECIPES
+    from tests.conftest import REPO
+
+    for recipe in RECIPES:
+        sidecar = json.loads((REPO / "exported_models" / f"{recipe.name}.json").read_text())
+        assert sidecar["notes"] == recipe.notes
+        assert sidecar["training"]["epochs"] == recipe.config.epochs
+    bncnn = RECIPES[0]
+    assert f"{bncnn.config.epochs} epochs instead of {ct.RECOMMENDED['bncnn'].epochs}" in bncnn.notes
