@@ -237,10 +237,34 @@ def _working_mode(img: Image.Image) -> str:
     return {"1": "L", "P": "RGB", "I;16B": "I", "I;16L": "I", "I;16N": "I"}.get(img.mode, "RGBA")
 
 
+def jpeg_multi_scan(data_bytes: bytes) -> bool:
+    """Whether the (first) picture in a JPEG has more than one scan: progressive, or baseline with the
+    components in separate scans. Walks the marker segments to the first scan (skipping APP segments,
+    whose EXIF thumbnails have scans of their own), then looks for another scan before its end of
+    image; entropy-coded data never contains a marker byte pair. Anything unexpected counts as
+    multi-scan, the costly kind."""
+    pos, n = 2, len(data_bytes)  # after SOI
+    while pos + 4 <= n:
+        if data_bytes[pos] != 0xFF:
+            return True
+        marker = data_bytes[pos + 1]
+        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill byte, RSTn/SOI, TEM: no length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker in (0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):  # progressive/lossless/hierarchical
+            return True
+        length = int.from_bytes(data_bytes[pos + 2:pos + 4], "big")
+        if marker == 0xDA:  # first scan
+            start = pos + 2 + length
+            end = data_bytes.find(b"\xff\xd9", start)
+            return data_bytes.find(b"\xff\xda", start, end if end != -1 else n) != -1
+        pos += 2 + length
+    return True
+
+
 def _jpeg_coefficient_bytes(img: Image.Image, size: tuple[int, int]) -> int:
-    """libjpeg keeps every DCT coefficient (2 bytes each) of a progressive or multi-scan JPEG at full
-    resolution, whatever scale it decodes at; which kind a file is shows only while decoding, so it is
-    always counted, per component from the header's sampling factors."""
+    """libjpeg keeps every DCT coefficient (2 bytes each) of a multi-scan JPEG at full resolution,
+    whatever scale it decodes at: counted per component from the header's sampling factors."""
     layers = getattr(img, "layer", None) or [("", 1, 1, 0)] * len(img.getbands())
     h_max = max(h for _, h, _, _ in layers) or 1
     v_max = max(v for _, _, v, _ in layers) or 1
@@ -252,10 +276,11 @@ def _jpeg_coefficient_bytes(img: Image.Image, size: tuple[int, int]) -> int:
     return total
 
 
-def decode_cost(img: Image.Image, file_size: tuple[int, int], fmt: str) -> int:
+def decode_cost(img: Image.Image, file_size: tuple[int, int], fmt: str, multi_scan: bool = True) -> int:
     """Bytes that decoding and shrinking ``img`` (opened, not loaded; after ``draft`` for a JPEG) will
     hold at once: the decoded pixels, a converted copy when Pillow cannot shrink the mode as it is, the
-    premultiplied copy of a transparent image, row pointers, and a JPEG's coefficient buffers.
+    premultiplied copy of a transparent image, row pointers, and a multi-scan JPEG's coefficients
+    (a single-scan JPEG is decoded a few rows at a time, at the scale ``draft`` chose).
     Measured peaks match it within a few MB (docs/benchmarks.md)."""
     w, h = img.size
     work = _working_mode(img)
@@ -263,7 +288,7 @@ def decode_cost(img: Image.Image, file_size: tuple[int, int], fmt: str) -> int:
     if work in ("LA", "RGBA"):
         per_pixel += 4  # Pillow resizes transparent images premultiplied: one more full-size copy
     cost = w * h * per_pixel + 3 * 8 * h
-    if fmt == "JPEG":
+    if fmt == "JPEG" and multi_scan:
         cost += _jpeg_coefficient_bytes(img, file_size)
     return cost
 
@@ -298,8 +323,9 @@ def _check_header(img: Image.Image, limits: ImageLimits) -> str:
     return fmt
 
 
-def _check_cost(img: Image.Image, fmt: str, file_size: tuple[int, int], limits: ImageLimits) -> None:
-    cost = decode_cost(img, file_size, fmt)
+def _check_cost(img: Image.Image, fmt: str, file_size: tuple[int, int], limits: ImageLimits,
+                multi_scan: bool) -> None:
+    cost = decode_cost(img, file_size, fmt, multi_scan)
     if cost > limits.max_decode_bytes:
         w, h = file_size
         raise ImageError(
@@ -341,7 +367,7 @@ def decode_upload(
     file_size = img.size
     if fmt == "JPEG":
         img.draft(img.mode, (max_side, max_side))  # only changes what load() will do: cost it as such
-    _check_cost(img, fmt, file_size, limits)
+    _check_cost(img, fmt, file_size, limits, fmt == "JPEG" and jpeg_multi_scan(data_bytes))
     try:
         img.verify()  # structure and checksums; the object cannot be used afterwards
         img = _load(data_bytes, fmt, max_side)
