@@ -226,7 +226,7 @@ def run_model(model: LoadedModel, batch: np.ndarray, activations: bool = False) 
     x = np.ascontiguousarray(batch, dtype=np.float32)
     if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"The model takes a batch of shape (N, 1, 28, 28), got {x.shape}.")
-    names = list(model.output_names) if activations else [LOGITS_NAME]
+    names = [LOGITS_NAME, *(a.name for a in model.card.activations)] if activations else [LOGITS_NAME]
     results = model.session.run(names, {model.card.input_name: x})
     logits = results[0]
     acts = dict(zip(names[1:], results[1:]))

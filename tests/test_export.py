@@ -293,10 +293,12 @@ def test_shipped_models_are_what_the_script_makes() -> None:
     """Each shipped sidecar records exactly the script's recipe (architecture, settings, notes), so
     ``python -m scripts.train_shipped_models`` is the documented way to reproduce it."""
     from core.models import spec_to_dict
+    from scripts.train_linear_model import RECIPE as LINEAR
     from scripts.train_shipped_models import RECIPES
 
-    assert {r.name for r in RECIPES} == {p.stem for p in SHIPPED_DIR.glob("*.onnx")}
-    for recipe in RECIPES:
+    recipes = (*RECIPES, LINEAR)
+    assert {r.name for r in recipes} == {p.stem for p in SHIPPED_DIR.glob("*.onnx")}
+    for recipe in recipes:
         card = read_card(SHIPPED_DIR / f"{recipe.name}.onnx")
         assert card.architecture == spec_to_dict(recipe.spec)
         assert card.title == recipe.title and card.notes == recipe.notes
