@@ -52,7 +52,7 @@ START, STOP, FLASH = "train._start", "train._stop", "train._flash"
 CUSTOM = "train._custom_layers"  # the layers the custom editor starts from (its edits live in the editor)
 EDITOR = "train._custom.editor"
 UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
-CHART_EVERY_S = 2.0  # mid-epoch curve redraws
+CHART_EVERY_S = 1.0  # mid-epoch curve redraws (the first one right after the first batch)
 
 
 def key(name: str) -> str:
@@ -134,14 +134,20 @@ def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
 
 
 def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
+    """The network picker (read-only in a classroom link: the teacher chose it), its note, its table."""
     st.subheader("1 · Architecture")
-    custom_label = "Your teacher's network" if state.is_classroom() else "Custom (edit the layers yourself)"
+    classroom = state.is_classroom()
+    custom_label = "Your teacher's network" if classroom else "Custom (edit the layers yourself)"
+    # A classroom picker offers the teacher's choice only: "Your teacher's network" is the teacher's own
+    # stack, never a label on some other network.
+    choices = (st.session_state[key("arch")],) if classroom else ARCH_CHOICES
     arch = st.selectbox(
-        "Network", ARCH_CHOICES, key=key("arch"), on_change=apply_recommended, disabled=busy,
+        "Network", choices, key=key("arch"), on_change=apply_recommended, disabled=busy or classroom,
         format_func=lambda k: custom_label if k == "custom" else cm.PRESETS[k].title,
+        help="Chosen by your teacher's link." if classroom else None,
     )
     if arch == "custom":
-        spec = custom_section(busy, state.is_classroom())
+        spec = custom_section(busy, classroom)
     else:
         remember_custom(custom_base())  # keep the session's custom network in the link
         spec = cm.PRESETS[arch]
@@ -281,9 +287,16 @@ def train_live(run: ct.TrainingRun) -> None:
         st.rerun()
     try:
         bar = st.progress(run.progress, text="Starting…")
-        chart = st.empty()
-        chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
-        last = {"ui": 0.0, "chart": time.monotonic()}
+        chart, draws = st.empty(), [0]
+
+        def draw_curves() -> None:
+            # Its own key each time: two identical redraws (a run that ends at batch 1) must not clash.
+            draws[0] += 1
+            chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs),
+                               key=f"train.curves.{draws[0]}")
+
+        draw_curves()
+        last = {"ui": 0.0, "chart": 0.0}  # 0: the first batch already updates the bar and the curve
 
         def on_batch(i: int, n: int, loss: float) -> None:
             now = time.monotonic()
@@ -293,11 +306,11 @@ def train_live(run: ct.TrainingRun) -> None:
                                                 f" · loss {loss:.3f} · {run.seconds:.1f} s")
             if now - last["chart"] >= CHART_EVERY_S:
                 last["chart"] = now
-                chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+                draw_curves()
 
         while not run.done:
             run.step(on_batch)
-            chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+            draw_curves()
             last["chart"] = time.monotonic()
         bar.progress(1.0, text="Training finished.")
         finish_run(run, slot_held=True)  # the test evaluation counts against the job limit too

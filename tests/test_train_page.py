@@ -406,3 +406,43 @@ def test_optimizer_change_loads_its_rate_and_far_rates_are_warned():
     assert at.number_input(key="train.lr").value == ct.DEFAULT_LR["sgd"]
     assert not any("usually trains" in w.value for w in at.warning)
     assert query(at, "lr") == "0.05"
+
+
+def test_classroom_link_with_a_preset_shows_that_preset_read_only():
+    """Issue 12: the teacher chose the two-conv net; the student sees it (not LeNet-5), cannot change the
+    picker, and nothing replaces the teacher's optimizer or epochs."""
+    at = open_page({"arch": "twoconv", "opt": "sgd", "lr": "0.05", "ep": "3", "classroom": "1"})
+    picker = at.selectbox(key="train.arch")
+    assert picker.value == "twoconv" and picker.disabled
+    rows = cm.layer_table(cm.PRESETS["twoconv"])
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(cm.PRESETS['twoconv']):,}" == "34,826"
+    assert not any("Your teacher's network" in str(o) for o in picker.options)
+    at.run()
+    assert at.slider(key="train.ep").value == 3
+    assert query(at, "opt") == "sgd" and query(at, "ep") == "3" and query(at, "arch") == "twoconv"
+    assert "SGD + momentum, learning rate 0.05" in " ".join(c.value for c in at.caption)
+
+
+def test_curve_is_drawn_from_the_first_batch(monkeypatch):
+    """Issue 14 item 9: the live curve is redrawn right after the first batch, not after two epochs."""
+    from ui import train_views
+
+    drawn: list[int] = []
+    real = train_views.curves_figure
+
+    def spy(history, batch_log, epochs=None):
+        drawn.append(len(batch_log))
+        return real(history, batch_log, epochs)
+
+    monkeypatch.setattr(train_views, "curves_figure", spy)
+    at = open_page({"arch": "linear", "ep": "1", "bs": "32"})
+    train_button(at).click().run()
+    assert not at.exception
+    assert drawn[:2] == [0, 1], drawn  # the empty chart, then the curve after batch 1
+
+
+def test_gallery_captions_put_each_guess_on_its_own_line():
+    caption = __import__("ui.train_views", fromlist=["x"]).top3_caption(
+        np.array([0.01, 0, 0, 0, 0.14, 0, 0, 0, 0, 0.85]), 4)
+    assert caption.split("\n") == ["true 4 → 9: 85%", "4: 14%", "0: 1%"]
