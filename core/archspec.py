@@ -142,8 +142,33 @@ PRESETS: dict[str, ArchSpec] = {
              "reaches about 98.5% on the 10,000 test digits from only the 5,000 shipped training digits, "
              "with fewer parameters than LeNet-5.",
     ),
+    "lesson1": ArchSpec(
+        "lesson1", "As in the lesson: two convs (32→64), max-pool, dense 128",
+        (conv(32, 3), conv(64, 3), pool(2), dropout(0.25), dense(128), dropout(0.5)),
+        note="As in the lesson (seed 001): two 3×3 convolutions with 32 then 64 filters, one 2×2 max-pooling, "
+             "a dense layer of 128 units, with dropout before and after it (the Keras mnist_cnn example). "
+             "Most of its 1.2 million parameters sit in that dense layer: 64·12·12 = 9,216 inputs × 128.",
+    ),
+    "lesson3": ArchSpec(
+        "lesson3", "As in the lesson: 3×3 same-padded convs, dense 100",
+        (conv(32, 3, padding=1), pool(2), conv(64, 3, padding=1), pool(2), dense(100)),
+        note="As in the lesson (seed 003): 3×3 convolutions with 'same' padding (pad 1 keeps 28×28, then "
+             "14×14), each followed by 2×2 max-pooling, then a dense layer of 100 units before the 10 outputs.",
+    ),
 }
 PRESET_KEYS: tuple[str, ...] = tuple(PRESETS)
+
+
+def matched_dense(n_params: int, in_values: int = 784, classes: int = NUM_CLASSES) -> ArchSpec:
+    """The one-hidden-layer dense network with about ``n_params`` parameters (seed 003's comparison).
+
+    A hidden layer of h units costs in·h + h + h·classes + classes parameters, so
+    h = round((n_params − classes) / (in + 1 + classes)).
+    """
+    h = max(1, round((n_params - classes) / (in_values + 1 + classes)))
+    return ArchSpec("dense_match", f"Dense net, {h} hidden units", (dense(h),),
+                    note=f"One dense hidden layer of {h} units: about the same number of parameters as the "
+                         "convolutional net it is compared with, but every unit sees every pixel.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,5 +313,5 @@ __all__ = [
     "ACTIVATIONS", "ArchSpec", "INPUT_SHAPE", "LAYER_KINDS", "LayerSpec", "LayersParam", "MAX_CHANNELS",
     "MAX_KERNEL", "MAX_LAYERS", "MAX_MACS", "MAX_PADDING", "MAX_PARAMS", "MAX_POOL", "MAX_STRIDE", "MAX_UNITS",
     "NUM_CLASSES", "POOL_MODES", "PRESETS", "PRESET_KEYS", "TEXT_MAX_CHARS", "batchnorm", "conv", "dense",
-    "dropout", "layer_to_text", "layers_from_text", "layers_to_text", "pool", "spec_from_dict", "spec_to_dict",
+    "dropout", "layer_to_text", "layers_from_text", "matched_dense", "layers_to_text", "pool", "spec_from_dict", "spec_to_dict",
 ]

@@ -51,7 +51,10 @@ SCHEDULES: dict[str, str] = {
     "constant": "constant",
     "onecycle": "one-cycle (warm up, then anneal)",
     "cosine": "cosine decay",
+    "exponential": "exponential decay (×0.1 over the run)",
 }
+EXPONENTIAL_END = 0.1  # the exponential schedule ends at this fraction of the starting rate
+TRAIN_SIZES: tuple[int, ...] = (100, 300, 1_000, 3_000)  # the page's choices besides "all"
 DATASETS: dict[str, str] = {
     "shipped5k": "5,000 shipped MNIST digits",
     "full60k": "full MNIST (60,000 digits, downloaded)",
@@ -132,6 +135,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     subset: int | None = None  # train on a stratified subset of this many digits (tests, quick demos)
     memory_mb: float = DEFAULT_JOB_MEMORY_MB  # the job's memory budget: bigger networks are refused
+    train_size: int | None = None  # train on a stratified sample of this many images (None: all); the
+    # validation split is drawn first and keeps its size, so small training sets show overfitting
 
     def check(self) -> None:
         """``ValueError`` with a student-readable reason for settings that cannot train."""
@@ -155,6 +160,8 @@ class TrainConfig:
             raise ValueError("A training subset needs at least 20 digits.")
         if not self.memory_mb > 0:
             raise ValueError("The memory budget must be positive.")
+        if self.train_size is not None and self.train_size < 10:
+            raise ValueError("A training set needs at least 10 images (one per class).")
 
 
 # Hyperparameters that work well for each preset (the page offers them as "recommended settings").
@@ -166,6 +173,8 @@ RECOMMENDED: dict[str, TrainConfig] = {
     "allconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=8),
     "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=10, augment=True,
                          schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05),
+    "lesson1": TrainConfig(optimizer="adadelta", lr=1.0, batch_size=128, epochs=8),  # as the Keras example
+    "lesson3": TrainConfig(optimizer="adam", lr=1e-3, batch_size=128, epochs=8, schedule="exponential"),
 }
 
 
@@ -176,7 +185,10 @@ RECOMMENDED: dict[str, TrainConfig] = {
 def planned_images(config: TrainConfig) -> int:
     """How many training + validation images the run will hold on the device."""
     n = DATASET_IMAGES[config.dataset]
-    return n if config.subset is None else min(n, config.subset)
+    n = n if config.subset is None else min(n, config.subset)
+    if config.train_size is not None:
+        n = min(n, round(n * config.val_fraction) + config.train_size)
+    return n
 
 
 def memory_estimate(spec: ArchSpec, config: TrainConfig,
@@ -274,6 +286,8 @@ def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits
         keep = np.sort(keep)
         images, labels = images[keep], labels[keep]
     train_idx, val_idx = cdata.stratified_split(labels, config.val_fraction, config.seed)
+    if config.train_size is not None and config.train_size < len(train_idx):
+        train_idx = _stratified_sample(train_idx, labels, config.train_size, config.seed)
     desc = (f"{digits.name}{' (subset)' if config.subset else ''}: {len(train_idx):,} training / "
             f"{len(val_idx):,} validation digits")
     return TensorData(
@@ -281,6 +295,12 @@ def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits
         to_tensor(images[val_idx], device), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
         desc,
     )
+
+
+def _stratified_sample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` of the indices ``idx``, the classes in the same proportions (seeded; order shuffled)."""
+    _, keep = cdata.stratified_split(labels[idx], n / len(idx), seed + 104_729)
+    return idx[keep]
 
 
 def test_tensors(device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -520,6 +540,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
                                                    cycle_momentum=_has_momentum(optimizer))
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if config.schedule == "exponential":  # lr · γ^step, with γ chosen so the last step is at 10 %
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=EXPONENTIAL_END ** (1 / total))
     return None
 
 

@@ -33,6 +33,7 @@ from ui import train_views as tv  # noqa: E402
 PAGE = "train"
 ARCH_CHOICES = cm.PRESET_KEYS + ("custom",)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+TRAIN_SIZES = tuple(str(n) for n in ct.TRAIN_SIZES) + ("all",)
 LAYERS = cm.LayersParam("layers", cm.PRESETS["lenet5"].layers, "custom layers")  # the custom network
 SCHEMA = (
     share.ChoiceParam("arch", "lenet5", "architecture", choices=ARCH_CHOICES),
@@ -46,9 +47,11 @@ SCHEMA = (
     share.ChoiceParam("sch", "constant", "learning-rate schedule", choices=tuple(ct.SCHEDULES)),
     share.ChoiceParam("data", "shipped5k", "dataset", choices=tuple(ct.DATASETS)),
     LAYERS,
+    share.ChoiceParam("n", "all", "training images", choices=TRAIN_SIZES),
 )
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
 START, STOP, FLASH = "train._start", "train._stop", "train._flash"
+QUEUE = "train._queue"  # networks still to train after this run (the dense-vs-conv comparison)
 CUSTOM = "train._custom_layers"  # the layers the custom editor starts from (its edits live in the editor)
 EDITOR = "train._custom.editor"
 UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
@@ -85,6 +88,16 @@ def use_optimizer_default_lr() -> None:
 
 def request_start() -> None:
     st.session_state[START] = True
+
+
+def request_comparison(spec: cm.ArchSpec) -> None:
+    """Train ``spec`` and a dense network with about as many parameters, one after the other."""
+    st.session_state[QUEUE] = [spec, cm.matched_dense(cm.count_params(spec))]
+
+
+def next_queued() -> cm.ArchSpec | None:
+    queue = st.session_state.get(QUEUE) or []
+    return queue.pop(0) if queue else None
 
 
 def request_stop() -> None:
@@ -194,7 +207,8 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
         optimizer, lr, batch, seed, schedule, augment = (st.session_state[key(n)] for n in
                                                          ("opt", "lr", "bs", "seed", "sch", "aug"))
         st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[optimizer]}, learning rate {lr:g}, batch {batch}, "
-                   f"{ct.SCHEDULES[schedule]} schedule, seed {seed}, augmentation {'on' if augment else 'off'}.")
+                   f"{ct.SCHEDULES[schedule]} schedule, seed {seed}, augmentation {'on' if augment else 'off'}, "
+                   f"training images: {st.session_state[key('n')]}.")
     else:
         c1, c2, c3, c4 = st.columns(4)
         optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
@@ -210,18 +224,23 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
         schedule = c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=key("sch"),
                                 format_func=ct.SCHEDULES.get, disabled=busy)
         augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
+        st.select_slider("Training images", TRAIN_SIZES, key=key("n"), disabled=busy,
+                         help="Fewer training images: the training accuracy keeps rising while the validation "
+                              "accuracy stalls — overfitting. Try 1000 for 20 epochs.")
         c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
                   st.session_state.get(key("arch")) == "custom", key="train._recommended")
     if warning := ct.lr_warning(optimizer, float(lr)):
         st.warning(warning, icon="⚠️")
     dataset = dataset_controls(busy, classroom)
     cfg = ct.RECOMMENDED.get(st.session_state.get(key("arch")), ct.TrainConfig())
+    n = st.session_state[key("n")]
     subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()
     return ct.TrainConfig(
         optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs), seed=int(seed),
         augment=bool(augment), schedule=schedule, dataset=dataset, time_limit_s=time_limit_from_env(),
         weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing,
         subset=int(subset) if subset.isdigit() else None, memory_mb=job_memory_from_env(),
+        train_size=None if n == "all" else int(n),
     )
 
 
@@ -234,17 +253,19 @@ def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
         dev = tv.device()
         st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev)))
     except (ValueError, cdata.DataError) as exc:
+        st.session_state.pop(QUEUE, None)
         flash("error", str(exc))
     except (RuntimeError, MemoryError) as exc:
         if not ct.is_out_of_memory(exc):
             raise
+        st.session_state.pop(QUEUE, None)
         flash("error", ct.OUT_OF_MEMORY_MESSAGE)
 
 
 def drop_out_of_memory(run: ct.TrainingRun) -> None:
     """An allocation failed mid-job: forget the run (its memory goes with it) so no rerun retries it."""
-    st.session_state.pop(RUN, None)
-    st.session_state.pop(START, None)
+    for name in (RUN, START, QUEUE):
+        st.session_state.pop(name, None)
     run.stop(ct.STOP_STOPPED, ct.OUT_OF_MEMORY_MESSAGE)
     flash("error", ct.OUT_OF_MEMORY_MESSAGE)
 
@@ -331,11 +352,17 @@ def controls(spec: cm.ArchSpec, config: ct.TrainConfig, reason: str | None, busy
     dev = tv.device()
     st.caption(f"Device: **{ct.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, c3 = st.columns([1, 1, 3])
     c1.button("▶️ Train", type="primary", key="train.go", on_click=request_start, disabled=busy or reason is not None,
               help=reason or "Train this network with these settings.")
     c2.button("⏹️ Stop", key="train.stop", on_click=request_stop, disabled=not busy,
               help="End training now and keep the model trained so far.")
+    has_conv = any(layer.kind == "conv" for layer in spec.layers)
+    c3.button("⚖️ Same parameters: dense vs convolutional", key="train.compare", on_click=request_comparison,
+              args=(spec,), disabled=busy or reason is not None or not has_conv,
+              help="Trains this network, then a dense network with one hidden layer and about as many "
+                   "parameters, with the same settings; both land in the runs table below." if has_conv else
+                   "Choose a network with convolution layers to compare it with a dense one.")
     return reason
 
 
@@ -358,11 +385,12 @@ def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
 state.start(PAGE, SCHEMA)
 run: ct.TrainingRun | None = st.session_state.get(RUN)
 if run is not None and st.session_state.pop(STOP, False):
+    st.session_state.pop(QUEUE, None)  # Stop ends a comparison too
     run.stop(ct.STOP_STOPPED)
     finish_run(run)
     run = None
 st.session_state.pop(STOP, None)
-busy = run is not None or bool(st.session_state.get(START))
+busy = run is not None or bool(st.session_state.get(START)) or bool(st.session_state.get(QUEUE))
 
 st.markdown("Choose a network, check its shapes and cost layer by layer, train it on real MNIST digits and "
             "watch the curves, then look at what it gets wrong and what its kernels see.")
@@ -372,7 +400,7 @@ params = state.finish(PAGE, SCHEMA, {
     "arch": st.session_state[key("arch")], "act": st.session_state[key("act")], "opt": config.optimizer,
     "lr": config.lr, "bs": str(config.batch_size), "ep": config.epochs, "seed": config.seed,
     "aug": config.augment, "sch": config.schedule, "data": st.session_state[key("data")],
-    "layers": st.session_state[key("layers")],
+    "layers": st.session_state[key("layers")], "n": st.session_state[key("n")],
 })
 reason = controls(spec, config, reason, busy)
 if FLASH in st.session_state:
@@ -380,8 +408,9 @@ if FLASH in st.session_state:
     getattr(st, kind)(text)
 
 with lower_priority():  # this script run's torch work yields the CPU to other students' requests
-    if st.session_state.pop(START, False) and run is None and reason is None:
-        start_run(spec, config)
+    queued = next_queued() if run is None else None
+    if queued is not None or (st.session_state.pop(START, False) and run is None and reason is None):
+        start_run(queued or spec, config)
         run = st.session_state.get(RUN)
         if run is None:
             st.rerun()

@@ -446,3 +446,28 @@ def test_gallery_captions_put_each_guess_on_its_own_line():
     caption = __import__("ui.train_views", fromlist=["x"]).top3_caption(
         np.array([0.01, 0, 0, 0, 0.14, 0, 0, 0, 0, 0.85]), 4)
     assert caption.split("\n") == ["true 4 → 9: 85%", "4: 14%", "0: 1%"]
+
+
+def test_dense_vs_conv_comparison_trains_both_in_one_click():
+    at = open_page({"arch": "lenet5", "ep": "1", "n": "100"})
+    at.button(key="train.compare").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.run()  # the queued dense network starts on the next run
+    assert not at.exception, [e.value for e in at.exception]
+    runs = at.session_state["train.runs"]
+    conv = cm.count_params(cm.PRESETS["lenet5"])
+    dense = cm.count_params(cm.matched_dense(conv))
+    assert [r["parameters"] for r in runs] == [conv, dense]
+    assert runs[1]["architecture"].startswith("Dense net") and abs(dense - conv) < 400
+    assert all(r["training images"] == "100" for r in runs)
+    frame = at.dataframe[-1].value
+    assert list(frame["parameters"]) == [conv, dense]
+
+
+def test_training_images_setting_travels_in_the_link():
+    at = open_page({"arch": "linear", "ep": "1", "n": "300"})
+    assert at.select_slider(key="train.n").value == "300"
+    at.select_slider(key="train.n").set_value("100").run()
+    assert query(at, "n") == "100"
+    train_button(at).click().run()
+    assert at.session_state["train.result"].data_description.split(": ")[-1].startswith("100 training")

@@ -367,6 +367,7 @@ def run_summary(result: ct.TrainResult, number: int) -> dict[str, Any]:
         "parameters": result.params,
         "multiply-adds": cm.count_macs(result.spec),
         "epochs": round(result.epochs_trained, 2),
+        "training images": result.data_description.split(": ")[-1].split(" training")[0],
         "optimizer": f"{ct.OPTIMIZERS[cfg.optimizer]}, lr {cfg.lr:g}" + (", aug" if cfg.augment else ""),
         "train time (s)": round(result.seconds, 1),
         "test accuracy (%)": None if result.test is None else round(100 * result.test.accuracy, 2),
