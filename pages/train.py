@@ -8,6 +8,7 @@ training and keeps the partial model (Stop) or carries on where it was (any othe
 
 import os
 import time
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -15,40 +16,65 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-st.title("🏋️ Train a CNN")
+TITLE = "🏋️ Train a CNN"
 try:
     import torch  # noqa: F401  (checked here so an inference-only install explains itself)
 except ImportError:
+    st.title(TITLE)
     st.error("Training needs PyTorch: `pip install -r requirements.txt`", icon="📦")
     st.stop()
 
 from core import data as cdata  # noqa: E402
 from core import models as cm  # noqa: E402
-from core import share  # noqa: E402
 from core import training as ct  # noqa: E402
+from core.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
 from core.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
 
 PAGE = "train"
-ARCH_CHOICES = cm.PRESET_KEYS + ("custom",)
+ARCH_NAMES = {**{k: spec.title for k, spec in cm.PRESETS.items()}, "custom": "Custom network"}
+ARCH_CHOICES = tuple(ARCH_NAMES)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 TRAIN_SIZES = tuple(str(n) for n in ct.TRAIN_SIZES) + ("all",)
-LAYERS = cm.LayersParam("layers", cm.PRESETS["lenet5"].layers, "custom layers")  # the custom network
-SCHEMA = (
-    share.ChoiceParam("arch", "lenet5", "architecture", choices=ARCH_CHOICES),
-    share.ChoiceParam("act", "relu", "activation", choices=tuple(cm.ACTIVATIONS)),
-    share.ChoiceParam("opt", "adam", "optimizer", choices=tuple(ct.OPTIMIZERS)),
-    share.FloatParam("lr", 2e-3, "learning rate", lo=1e-6, hi=100.0),
-    share.ChoiceParam("bs", "128", "batch size", choices=tuple(str(b) for b in BATCH_SIZES)),
-    share.IntParam("ep", 10, "epochs", lo=1, hi=50),
-    share.IntParam("seed", 0, "seed", lo=0, hi=99_999),
-    share.BoolParam("aug", False, "augmentation"),
-    share.ChoiceParam("sch", "constant", "learning-rate schedule", choices=tuple(ct.SCHEDULES)),
-    share.ChoiceParam("data", "shipped5k", "dataset", choices=tuple(ct.DATASETS)),
-    LAYERS,
-    share.ChoiceParam("n", "all", "training images", choices=TRAIN_SIZES),
-)
+DEFAULT_LAYERS = cm.PRESETS["lenet5"].layers  # the custom network a session starts from
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings, page=PAGE):
+    """The Train lesson's settings = its share link (field order = link order; keys unchanged).
+
+    A classroom link hides every training knob but the epochs: the teacher's values are used and shown,
+    and the network picker is read-only (it is drawn, disabled, offering only the teacher's network)."""
+
+    arch: str = choice("lenet5", ARCH_NAMES, label="network")
+    act: str = choice("relu", cm.ACTIVATIONS, label="activation", hidden=True)
+    opt: str = choice("adam", ct.OPTIMIZERS, label="optimizer", hidden=True)
+    lr: float = number(2e-3, lo=1e-6, hi=100.0, label="learning rate", hidden=True)
+    bs: str = choice("128", tuple(str(b) for b in BATCH_SIZES), label="batch size", hidden=True)
+    ep: int = integer(10, lo=1, hi=50, label="epochs")
+    seed: int = integer(0, lo=0, hi=99_999, label="seed", hidden=True)
+    aug: bool = flag(False, label="augmentation", hidden=True)
+    sch: str = choice("constant", ct.SCHEDULES, label="schedule", hidden=True)
+    data: str = choice("shipped5k", ct.DATASETS, label="dataset", hidden=True)
+    layers: tuple = custom(DEFAULT_LAYERS, lambda k: cm.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
+                           label="custom layers", hidden=True)
+    n: str = choice("all", TRAIN_SIZES, label="training images", hidden=True)
+
+    def train_config(self, dataset: str) -> ct.TrainConfig:
+        """The core's config: these values plus the preset's recipe extras and this server's limits."""
+        extras = ct.RECOMMENDED.get(self.arch, ct.TrainConfig())
+        subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()  # tests and demos: a quick subset
+        return ct.TrainConfig(
+            optimizer=self.opt, lr=float(self.lr), batch_size=int(self.bs), epochs=int(self.ep),
+            seed=int(self.seed), augment=bool(self.aug), schedule=self.sch, dataset=dataset,
+            time_limit_s=time_limit_from_env(), weight_decay=extras.weight_decay,
+            label_smoothing=extras.label_smoothing, subset=int(subset) if subset.isdigit() else None,
+            memory_mb=job_memory_from_env(), train_size=None if self.n == "all" else int(self.n),
+        )
+
+
+LAYERS = TrainSettings.param("layers")
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
 START, STOP, FLASH = "train._start", "train._stop", "train._flash"
 QUEUE = "train._queue"  # networks still to train after this run (the dense-vs-conv comparison)
@@ -58,8 +84,8 @@ UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this oft
 CHART_EVERY_S = 1.0  # mid-epoch curve redraws (the first one right after the first batch)
 
 
-def key(name: str) -> str:
-    return state.wkey(PAGE, name)
+def current() -> TrainSettings:
+    return state.current(TrainSettings)
 
 
 def flash(kind: str, text: str) -> None:
@@ -69,21 +95,16 @@ def flash(kind: str, text: str) -> None:
 
 def apply_recommended() -> None:
     """Preset changed (or the button): load that preset's recommended hyperparameters."""
-    arch = st.session_state.get(key("arch"), "lenet5")
-    cfg = ct.RECOMMENDED.get(arch)
+    cfg = ct.RECOMMENDED.get(current().arch)
     if cfg is None:
         return
-    st.session_state[key("opt")] = cfg.optimizer
-    st.session_state[key("lr")] = cfg.lr
-    st.session_state[key("bs")] = str(cfg.batch_size)
-    st.session_state[key("ep")] = cfg.epochs
-    st.session_state[key("aug")] = cfg.augment
-    st.session_state[key("sch")] = cfg.schedule
+    state.put(TrainSettings, opt=cfg.optimizer, lr=cfg.lr, bs=str(cfg.batch_size), ep=cfg.epochs, aug=cfg.augment,
+              sch=cfg.schedule)
 
 
 def use_optimizer_default_lr() -> None:
     """Optimizer changed: start from its own usual learning rate (Adadelta's is 500× Adam's)."""
-    st.session_state[key("lr")] = ct.DEFAULT_LR[st.session_state[key("opt")]]
+    state.put(TrainSettings, lr=ct.DEFAULT_LR[current().opt])
 
 
 def request_start() -> None:
@@ -113,25 +134,25 @@ def custom_base() -> tuple[cm.LayerSpec, ...]:
     this base; when that state is gone (the editor was not drawn last run) or the linked layers were
     changed from outside the editor (a share link, "Start from"), the base becomes the linked layers."""
     if EDITOR not in st.session_state or state.changed_since_last_run(PAGE, LAYERS):
-        st.session_state[CUSTOM] = tuple(st.session_state[key("layers")])
+        st.session_state[CUSTOM] = tuple(current().layers)
         st.session_state.pop(EDITOR, None)
     return st.session_state[CUSTOM]
 
 
 def remember_custom(layers: tuple[cm.LayerSpec, ...]) -> None:
     """What the link carries next: the custom layers as now edited."""
-    st.session_state[key("layers")] = layers
+    state.put(TrainSettings, layers=tuple(layers))
 
 
-def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
+def custom_section(keys: state.Keys, busy: bool) -> cm.ArchSpec:
     base = custom_base()
-    if classroom:  # the teacher's network, as the link describes it: shown in the table, not editable
-        layers, activation = base, st.session_state[key("act")]
+    if not keys.offered("layers"):  # the teacher's network, as the link describes it: shown, not editable
+        layers, activation = base, current().act
         st.caption(f"The network from your teacher's link ({cm.ACTIVATIONS[activation]} activations).")
     else:
         left, right = st.columns([3, 1])
         with right:
-            activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=key("act"), disabled=busy,
+            activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=keys.act, disabled=busy,
                                       format_func=cm.ACTIVATIONS.get)
             start_from = st.selectbox("Start from", cm.PRESET_KEYS, index=None, placeholder="a preset…",
                                       key="train._start_from", disabled=busy,
@@ -146,21 +167,21 @@ def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
     return cm.ArchSpec("custom", "Custom network", layers, activation=activation, note="Your own stack of layers.")
 
 
-def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
+def architecture_section(keys: state.Keys, busy: bool) -> tuple[cm.ArchSpec, str | None]:
     """The network picker (read-only in a classroom link: the teacher chose it), its note, its table."""
     st.subheader("1 · Architecture")
     classroom = state.is_classroom()
     custom_label = "Your teacher's network" if classroom else "Custom (edit the layers yourself)"
     # A classroom picker offers the teacher's choice only: "Your teacher's network" is the teacher's own
     # stack, never a label on some other network.
-    choices = (st.session_state[key("arch")],) if classroom else ARCH_CHOICES
+    choices = (current().arch,) if classroom else ARCH_CHOICES
     arch = st.selectbox(
-        "Network", choices, key=key("arch"), on_change=apply_recommended, disabled=busy or classroom,
+        "Network", choices, key=keys.arch, on_change=apply_recommended, disabled=busy or classroom,
         format_func=lambda k: custom_label if k == "custom" else cm.PRESETS[k].title,
         help="Chosen by your teacher's link." if classroom else None,
     )
     if arch == "custom":
-        spec = custom_section(busy, classroom)
+        spec = custom_section(keys, busy)
     else:
         remember_custom(custom_base())  # keep the session's custom network in the link
         spec = cm.PRESETS[arch]
@@ -169,11 +190,11 @@ def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
     return spec, reason
 
 
-def dataset_controls(busy: bool, classroom: bool) -> str:
+def dataset_controls(keys: state.Keys, busy: bool) -> str:
     cached = cdata.full_mnist_cached()
-    if classroom:
-        return st.session_state[key("data")] if cached else "shipped5k"
-    choice = st.radio("Training digits", tuple(ct.DATASETS), key=key("data"), format_func=ct.DATASETS.get,
+    if not keys.offered("data"):
+        return current().data if cached else "shipped5k"
+    choice = st.radio("Training digits", tuple(ct.DATASETS), key=keys.data, format_func=ct.DATASETS.get,
                       disabled=busy, horizontal=True)
     if not cached:
         if choice == "full60k":
@@ -199,49 +220,38 @@ def download_full_mnist() -> None:
     st.rerun()
 
 
-def hyperparameter_section(busy: bool) -> ct.TrainConfig:
+def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
+    """The training knobs; a classroom link offers only the epochs and states the teacher's values."""
     st.subheader("2 · Training settings")
-    classroom = state.is_classroom()
-    if classroom:
-        epochs = st.columns([1, 2])[0].slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
-        optimizer, lr, batch, seed, schedule, augment = (st.session_state[key(n)] for n in
-                                                         ("opt", "lr", "bs", "seed", "sch", "aug"))
-        st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[optimizer]}, learning rate {lr:g}, batch {batch}, "
-                   f"{ct.SCHEDULES[schedule]} schedule, seed {seed}, augmentation {'on' if augment else 'off'}, "
-                   f"training images: {st.session_state[key('n')]}.")
-    else:
-        c1, c2, c3, c4 = st.columns(4)
-        optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
-                                 disabled=busy, on_change=use_optimizer_default_lr)
-        lr = c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=key("lr"), format="%.5f",
-                             step=5e-4, disabled=busy,
-                             help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
-        batch = c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=key("bs"), disabled=busy)
-        epochs = c4.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
+    c1, c2, c3, c4 = st.columns(4)
+    if keys.offered("opt"):
+        c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=keys.opt, format_func=ct.OPTIMIZERS.get,
+                     disabled=busy, on_change=use_optimizer_default_lr)
+        c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=keys.lr, format="%.5f",
+                        step=5e-4, disabled=busy,
+                        help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
+        c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=keys.bs, disabled=busy)
+    (c4 if keys.offered("opt") else c1).slider("Epochs", 1, 50, key=keys.ep, disabled=busy)
+    if keys.offered("seed"):
         c5, c6, c7, c8 = st.columns(4)
-        seed = c5.number_input("Seed", 0, 99_999, step=1, key=key("seed"), disabled=busy,
-                               help="Same seed, same settings → the same curves (on the CPU).")
-        schedule = c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=key("sch"),
-                                format_func=ct.SCHEDULES.get, disabled=busy)
-        augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
-        st.select_slider("Training images", TRAIN_SIZES, key=key("n"), disabled=busy,
+        c5.number_input("Seed", 0, 99_999, step=1, key=keys.seed, disabled=busy,
+                        help="Same seed, same settings → the same curves (on the CPU).")
+        c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=keys.sch, format_func=ct.SCHEDULES.get,
+                     disabled=busy)
+        c7.toggle("Augment (small shifts and rotations)", key=keys.aug, disabled=busy)
+        c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or current().arch == "custom",
+                  key="train._recommended")
+        st.select_slider("Training images", TRAIN_SIZES, key=keys.n, disabled=busy,
                          help="Fewer training images: the training accuracy keeps rising while the validation "
                               "accuracy stalls — overfitting. Try 1000 for 20 epochs.")
-        c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
-                  st.session_state.get(key("arch")) == "custom", key="train._recommended")
-    if warning := ct.lr_warning(optimizer, float(lr)):
+    cfg = current()
+    if not keys.offered("opt"):
+        st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[cfg.opt]}, learning rate {cfg.lr:g}, batch {cfg.bs}, "
+                   f"{ct.SCHEDULES[cfg.sch]} schedule, seed {cfg.seed}, augmentation {'on' if cfg.aug else 'off'}, "
+                   f"training images: {cfg.n}.")
+    if warning := ct.lr_warning(cfg.opt, float(cfg.lr)):
         st.warning(warning, icon="⚠️")
-    dataset = dataset_controls(busy, classroom)
-    cfg = ct.RECOMMENDED.get(st.session_state.get(key("arch")), ct.TrainConfig())
-    n = st.session_state[key("n")]
-    subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()
-    return ct.TrainConfig(
-        optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs), seed=int(seed),
-        augment=bool(augment), schedule=schedule, dataset=dataset, time_limit_s=time_limit_from_env(),
-        weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing,
-        subset=int(subset) if subset.isdigit() else None, memory_mb=job_memory_from_env(),
-        train_size=None if n == "all" else int(n),
-    )
+    return cfg.train_config(dataset_controls(keys, busy))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +392,10 @@ def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
 # The page
 
 
-state.start(PAGE, SCHEMA)
+keys = state.bind(TrainSettings)
+state.header(TrainSettings, TITLE, "Choose a network, check its shapes and cost layer by layer, train it on real "
+                                   "MNIST digits and watch the curves, then look at what it gets wrong and what its "
+                                   "kernels see.")
 run: ct.TrainingRun | None = st.session_state.get(RUN)
 if run is not None and st.session_state.pop(STOP, False):
     st.session_state.pop(QUEUE, None)  # Stop ends a comparison too
@@ -392,16 +405,9 @@ if run is not None and st.session_state.pop(STOP, False):
 st.session_state.pop(STOP, None)
 busy = run is not None or bool(st.session_state.get(START)) or bool(st.session_state.get(QUEUE))
 
-st.markdown("Choose a network, check its shapes and cost layer by layer, train it on real MNIST digits and "
-            "watch the curves, then look at what it gets wrong and what its kernels see.")
-spec, reason = architecture_section(busy)
-config = hyperparameter_section(busy)
-params = state.finish(PAGE, SCHEMA, {
-    "arch": st.session_state[key("arch")], "act": st.session_state[key("act")], "opt": config.optimizer,
-    "lr": config.lr, "bs": str(config.batch_size), "ep": config.epochs, "seed": config.seed,
-    "aug": config.augment, "sch": config.schedule, "data": st.session_state[key("data")],
-    "layers": st.session_state[key("layers")], "n": st.session_state[key("n")],
-})
+spec, reason = architecture_section(keys, busy)
+config = hyperparameter_section(keys, busy)
+state.finish(current())
 reason = controls(spec, config, reason, busy)
 if FLASH in st.session_state:
     kind, text = st.session_state.pop(FLASH)
@@ -426,4 +432,3 @@ if st.session_state.get(RUNS):
     st.caption("Every run of this session (only you see them). Compare parameters with test accuracy: the "
                "conv nets beat the dense ones with far fewer parameters.")
     tv.render_comparison(st.session_state[RUNS])
-state.share_box(params)
