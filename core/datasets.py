@@ -23,7 +23,8 @@ from typing import Mapping
 
 import numpy as np
 
-from core import cifar, data, download
+from core import cifar, data
+from core import download as fetch  # the module; ``download`` below is this module's function
 from core.errors import DataError
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -42,7 +43,7 @@ class Remote:
     """Where a dataset is published and what its files' digests are (tests pass their own)."""
 
     mirrors: tuple[str, ...]  # base URLs, tried in turn
-    files: tuple[download.RemoteFile, ...]
+    files: tuple[fetch.RemoteFile, ...]
     batch_rows: int = 10_000  # CIFAR-10 only: rows in each pickled batch
 
 
@@ -92,7 +93,7 @@ class ImageSet:
 
 
 def _idx_remote(mirrors: tuple[str, ...], md5s: tuple[str, ...], max_bytes: int) -> Remote:
-    return Remote(mirrors, tuple(download.RemoteFile(n, m, max_bytes) for n, m in zip(IDX_NAMES, md5s)))
+    return Remote(mirrors, tuple(fetch.RemoteFile(n, m, max_bytes) for n, m in zip(IDX_NAMES, md5s)))
 
 
 _MNIST_LICENCE = "Yann LeCun and Corinna Cortes; CC BY-SA 3.0"
@@ -114,7 +115,7 @@ _REGISTRY = (
                 "Alex Krizhevsky, Vinod Nair, Geoffrey Hinton (no licence stated; cite Krizhevsky 2009)", True,
                 "about 163 MiB", "cifar-10",
                 Remote(("https://www.cs.toronto.edu/~kriz/",),
-                       (download.RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+                       (fetch.RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
                                             180_000_000),))),
 )
 DATASETS: Mapping[str, DatasetInfo] = MappingProxyType({info.key: info for info in _REGISTRY})
@@ -206,7 +207,7 @@ def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
 # Downloading
 
 
-def download(key: str, cache_dir: Path | None = None, progress: download.Progress | None = None, *,
+def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress | None = None, *,
              remote: Remote | None = None, timeout: float = 5.0) -> Path:
     """Fetch, verify and cache a dataset; returns its folder. ``DataError`` saying so when offline.
 
@@ -220,15 +221,15 @@ def download(key: str, cache_dir: Path | None = None, progress: download.Progres
     if key == "cifar10" and is_cached(key, cache_dir):
         return where  # the converted files exist; the archive itself is not kept
     if key != "cifar10":
-        return download.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=progress,
+        return fetch.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=progress,
                                   validate=data.validate_idx_gz)
     return _download_cifar(remote, where, timeout, progress)
 
 
-def _download_cifar(remote: Remote, where: Path, timeout: float, progress: download.Progress | None) -> Path:
+def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None) -> Path:
     """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive."""
     (archive_file,) = remote.files
-    archive = download.fetch_one(archive_file, where / archive_file.name, remote.mirrors, timeout=timeout,
+    archive = fetch.fetch_one(archive_file, where / archive_file.name, remote.mirrors, timeout=timeout,
                                  progress=progress)
     try:
         arrays = cifar.read_archive(archive, remote.batch_rows)
