@@ -6,26 +6,31 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
+from dataclasses import dataclass  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from core import data_stats, datasets, share  # noqa: E402
+from core import data_stats, datasets  # noqa: E402
 from core.datasets import DatasetInfo, ImageSet  # noqa: E402
+from core.settings import Settings, choice, integer  # noqa: E402
 from ui import data_views as dv  # noqa: E402
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.text import literal  # noqa: E402
 
-PAGE = "data"
 PATCH = 8  # the excerpt shown at each preparation stage
-SCHEMA = (
-    share.ChoiceParam("ds", "shipped5k", "dataset", choices=tuple(datasets.DATASETS)),
-    share.IntParam("cls", 3, "class", lo=0, hi=9),
-    share.IntParam("i", 0, "sample", lo=0, hi=9999),
-    share.IntParam("ch", 0, "channel", lo=0, hi=2),
-)
-K = {p.key: state.wkey(PAGE, p.key) for p in SCHEMA}
 NO_CHART_BAR = {"displayModeBar": False}
+
+
+@dataclass(frozen=True)
+class DataSettings(Settings, page="data"):
+    # A classroom link fixes the dataset (the teacher has downloaded it); students pick images.
+    ds: str = choice("shipped5k", {k: d.title for k, d in datasets.DATASETS.items()}, label="dataset",
+                     hidden=True)
+    cls: int = integer(3, lo=0, hi=9, label="class")
+    i: int = integer(0, lo=0, hi=9999, label="sample")  # within its class; clamped to the class's size
+    ch: int = integer(0, lo=0, hi=2, label="colour channel")  # colour datasets only
 
 
 def available(key: str) -> bool:
@@ -36,33 +41,31 @@ def available(key: str) -> bool:
 # Controls
 
 
-def dataset_controls(classroom: bool) -> DatasetInfo:
+def dataset_controls(keys: state.Keys) -> DatasetInfo:
     """The dataset asked for, or the shipped digits while the asked-for one is not downloaded."""
-    if not classroom:
-        st.radio("Dataset", tuple(datasets.DATASETS), key=K["ds"], horizontal=True,
+    if keys.offered("ds"):
+        st.radio("Dataset", tuple(datasets.DATASETS), key=keys.ds, horizontal=True,
                  format_func=lambda k: datasets.DATASETS[k].title)
-    wanted = datasets.DATASETS[st.session_state[K["ds"]]]
+    wanted = datasets.DATASETS[state.current(DataSettings).ds]
     if available(wanted.key):
         return wanted
-    dv.download_panel(wanted, allowed=not classroom)
+    dv.download_panel(wanted, allowed=keys.offered("ds"))
     return datasets.DATASETS["shipped5k"]
 
 
-def image_controls(info: DatasetInfo, train: ImageSet) -> tuple[int, int, int]:
-    """Class, sample within the class, channel shown (0 for grey)."""
-    state.clamp(PAGE, "cls", 0, info.n_classes - 1)
+def image_controls(keys: state.Keys, info: DatasetInfo, train: ImageSet) -> None:
+    """Class, sample within the class, and (colour only) the channel shown as numbers."""
     c1, c2 = st.columns(2)
-    label = c1.selectbox("Class", range(info.n_classes), key=K["cls"],
-                         format_func=lambda c: dv.class_title(info, c))
+    label = c1.selectbox("Class", range(info.n_classes), key=keys.cls, format_func=lambda c: dv.class_title(info, c))
     count = data_stats.class_positions(train.labels, label).size
-    state.clamp(PAGE, "i", 0, max(count - 1, 0))
-    index = c2.number_input(f"Sample (0–{count - 1:,})", 0, max(count - 1, 0), key=K["i"],
-                            help=f"Which of the {count:,} training images of this class.")
-    channel = 0
+    cfg = state.current(DataSettings)
+    if cfg.i > count - 1:  # a link or another class asked for more samples than this class has
+        state.put(DataSettings, i=max(count - 1, 0))
+    c2.number_input(f"Sample (0–{count - 1:,})", 0, max(count - 1, 0), key=keys.i,
+                    help=f"Which of the {count:,} training images of this class.")
     if info.channels == 3:
-        channel = st.radio("Colour channel shown as numbers", (0, 1, 2), key=K["ch"], horizontal=True,
-                           format_func=lambda c: dv.CHANNEL_NAMES[c])
-    return int(label), int(index), int(channel)
+        st.radio("Colour channel shown as numbers", (0, 1, 2), key=keys.ch, horizontal=True,
+                 format_func=lambda c: dv.CHANNEL_NAMES[c])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,33 +178,30 @@ def dataset_table() -> pd.DataFrame:
 
 
 def main() -> None:
-    state.start(PAGE, SCHEMA)
-    classroom = state.is_classroom()
-    head, share_slot = st.columns([5, 1], vertical_alignment="bottom")
-    head.title("🔎 Look at the data")
-    head.markdown("Before training anything, look at what the network will be fed: pixels are numbers, an "
-                  "image is a grid (or a vector) of them, and a dataset is thousands of such grids with labels.")
+    keys = state.bind(DataSettings)
+    state.header(DataSettings, "🔎 Look at the data",
+                 "Before training anything, look at what the network will be fed: pixels are numbers, an image is "
+                 "a grid (or a vector) of them, and a dataset is thousands of such grids with labels.")
     with st.container(border=True):
-        info = dataset_controls(classroom)
+        info = dataset_controls(keys)
         with shipped_data():
             train = datasets.load_train(info.key)
-        label, index, channel = image_controls(info, train)
-    at = data_stats.pick(train.labels, label, index)
+        image_controls(keys, info, train)
+    cfg = state.current(DataSettings)
+    channel = cfg.ch if info.channels == 3 else 0
+    at = data_stats.pick(train.labels, cfg.cls, cfg.i)
     image = train.images[at]
-    caption = f"{dv.class_title(info, label)}: sample {index} of its class (image {at:,} of {len(train):,})"
+    caption = f"{dv.class_title(info, cfg.cls)}: sample {cfg.i} of its class (image {at:,} of {len(train):,})"
     with shipped_data():
         view = dv.overview(info.key, str(datasets.folder(info.key)))
     pixels_section(info, image, channel, caption)
     flatten_section(info, image, channel)
     scaling_section(info, image, channel, view)
     overview_sections(info, view)
-    if not classroom:
+    if keys.offered("ds"):
         with st.expander("All datasets ConvLab knows"):
             st.dataframe(dataset_table(), hide_index=True)
-    values = {key: st.session_state[K[key]] for key in K}
-    params = state.finish(PAGE, SCHEMA, values)
-    with share_slot:
-        state.share_box(params)
+    state.finish(cfg)
 
 
 main()

@@ -175,6 +175,7 @@ def test_classroom_link_fixes_the_dataset(cache):
     keys = {w.key for w in at.radio}
     assert "data.ds" not in keys and not any("Download" in b.label for b in at.button)
     assert "ask them to download it" in texts(at.caption)
+    assert "Set by your teacher: dataset" in texts(at.caption) and "CIFAR" in texts(at.caption)
     fake_cifar(cache)
     at = open_page(PAGE, {"ds": "cifar10", "classroom": "1", "cls": "4"})
     assert_clean(at, "classroom, dataset there")
