@@ -14,6 +14,7 @@ import pytest
 
 from core import data, data_stats, datasets
 from tests.apptest_checks import assert_clean, open_page, texts
+from tests.fake_datasets import write_cifar_cache
 
 PAGE = "pages/data.py"
 
@@ -34,15 +35,6 @@ def cache(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("CONVLAB_CACHE", str(root))
     return root
-
-
-def fake_cifar(root, n: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(1)
-    images, labels = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
-    where = root / "cifar-10"
-    for name, array in zip(datasets.CIFAR_NAMES, (images, labels, images[:20], labels[:20])):
-        data.write_idx(where / name, array)
-    return images, labels
 
 
 def test_default_view_shows_the_digits_own_numbers(cache):
@@ -154,7 +146,7 @@ def test_offline_download_says_so(cache, monkeypatch):
 
 
 def test_colour_dataset_shows_the_chosen_channel(cache):
-    images, labels = fake_cifar(cache)
+    images, labels = write_cifar_cache(cache)
     at = open_page(PAGE, {"ds": "cifar10", "cls": "2", "i": "1", "ch": "1"})
     assert_clean(at, "cifar10")
     image = images[data_stats.pick(labels, 2, 1)]
@@ -176,7 +168,7 @@ def test_classroom_link_fixes_the_dataset(cache):
     assert "data.ds" not in keys and not any("Download" in b.label for b in at.button)
     assert "ask them to download it" in texts(at.caption)
     assert "Set by your teacher: dataset" in texts(at.caption) and "CIFAR" in texts(at.caption)
-    fake_cifar(cache)
+    write_cifar_cache(cache)
     at = open_page(PAGE, {"ds": "cifar10", "classroom": "1", "cls": "4"})
     assert_clean(at, "classroom, dataset there")
     assert at.radio(key="data.ch") is not None and link(at)["ds"] == "cifar10"
@@ -188,7 +180,7 @@ def test_overview_is_per_dataset_and_folder(cache):
     a = dv.overview("shipped5k", str(datasets.folder("shipped5k")))
     assert a.train_counts == (500,) * 10 and sum(a.test_counts) == 10_000
     assert a.examples.ndim == 3 and a.means.ndim == 3  # pictures, drawn once per dataset
-    images, labels = fake_cifar(cache)
+    images, labels = write_cifar_cache(cache)
     b = dv.overview("cifar10", str(datasets.folder("cifar10")))
     assert b.train_counts == (6,) * 10 and len(b.mean) == 3
     np.testing.assert_allclose(b.mean, (images / 255).mean(axis=(0, 1, 2)), rtol=1e-9)

@@ -10,12 +10,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
-import io
 import os
 import pickle
 import socket
-import struct
-import tarfile
 import threading
 import time
 from functools import partial
@@ -26,78 +23,18 @@ import pytest
 
 from core import cifar, data, datasets, download
 from core.errors import DataError
+from tests.fake_datasets import cifar_batch, cifar_rows, py2_pickle, tar_gz
+from tests.fake_datasets import cifar_members as _members
 
 ROWS = 4  # rows per fake CIFAR batch (the real ones hold 10,000)
 
 
+def cifar_members(**replace: bytes) -> dict[str, bytes]:
+    return _members(ROWS, **replace)
+
+
 # ---------------------------------------------------------------------------------------------
 # Files in the real formats
-
-
-class Py2Pickler(pickle._Pickler):
-    """Writes what Python 2's cPickle wrote for CIFAR-10: str as BINSTRING and numpy.core names."""
-
-    dispatch = pickle._Pickler.dispatch.copy()
-    _reconstruct = np.zeros(0).__reduce__()[0]
-
-    def save_py2_str(self, obj):
-        raw = obj.encode("latin1") if isinstance(obj, str) else obj
-        n = len(raw)
-        self.write(pickle.SHORT_BINSTRING + bytes([n]) + raw if n < 256
-                   else pickle.BINSTRING + struct.pack("<i", n) + raw)
-        self.memoize(obj)
-
-    def save_global(self, obj, name=None):
-        if obj is self._reconstruct:
-            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
-            self.memoize(obj)
-        else:
-            super().save_global(obj, name)
-
-    dispatch[bytes] = save_py2_str
-    dispatch[str] = save_py2_str
-    dispatch[type(_reconstruct)] = save_global
-
-
-def py2_pickle(obj) -> bytes:
-    buf = io.BytesIO()
-    Py2Pickler(buf, protocol=2).dump(obj)
-    return buf.getvalue()
-
-
-def cifar_rows(seed: int, rows: int = ROWS) -> tuple[np.ndarray, list[int]]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (rows, cifar.PIXELS), dtype=np.uint8), [int(v) for v in rng.integers(0, 10, rows)]
-
-
-def cifar_batch(seed: int, rows: int = ROWS) -> bytes:
-    pixels, labels = cifar_rows(seed, rows)
-    return py2_pickle({"batch_label": f"batch {seed}", "labels": labels, "data": pixels,
-                       "filenames": [f"img_{seed}_{i}.png" for i in range(rows)]})
-
-
-def tar_gz(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, raw in members.items():
-            entry = tarfile.TarInfo(name)
-            entry.size = len(raw)
-            tar.addfile(entry, io.BytesIO(raw))
-        for name, target in (links or {}).items():
-            entry = tarfile.TarInfo(name)
-            entry.type, entry.linkname = tarfile.SYMTYPE, target
-            tar.addfile(entry)
-    return buf.getvalue()
-
-
-def cifar_members(**replace: bytes) -> dict[str, bytes]:
-    names = [*cifar.TRAIN_BATCHES, cifar.TEST_BATCH]
-    members = {f"{cifar.FOLDER}/{n}": cifar_batch(i) for i, n in enumerate(names, start=1)}
-    members[f"{cifar.FOLDER}/batches.meta"] = py2_pickle({"label_names": list(datasets.CIFAR10_CLASSES),
-                                                          "num_cases_per_batch": ROWS, "num_vis": 3072})
-    members[f"{cifar.FOLDER}/readme.html"] = b"<a href='http://www.cs.toronto.edu/~kriz/cifar.html'>page</a>"
-    members.update({f"{cifar.FOLDER}/{k}": v for k, v in replace.items()})
-    return members
 
 
 def remote_for(url: str, files: dict[str, bytes], **kw) -> datasets.Remote:
@@ -279,12 +216,12 @@ def test_cifar_download_converts_pixels_to_hwc(www, tmp_path, cifar_archive):
     assert sorted(p.name for p in where.iterdir()) == sorted(datasets.CIFAR_NAMES)  # archive not kept
     train, test = datasets.load_train("cifar10", tmp_path), datasets.load_test("cifar10", tmp_path)
     assert train.images.shape == (5 * ROWS, 32, 32, 3) and test.images.shape == (ROWS, 32, 32, 3)
-    pixels, labels = cifar_rows(1)  # data_batch_1: row = 1024 red, 1024 green, 1024 blue, row-major
+    pixels, labels = cifar_rows(1, ROWS)  # data_batch_1: row = 1024 red, 1024 green, 1024 blue, row-major
     for img in range(ROWS):
         for (y, x, c) in ((0, 0, 0), (0, 1, 0), (1, 0, 1), (31, 31, 2), (5, 17, 1)):
             assert train.images[img, y, x, c] == pixels[img, c * 1024 + y * 32 + x]
     assert train.labels[:ROWS].tolist() == labels
-    assert test.labels.tolist() == cifar_rows(6)[1]  # test_batch was made with seed 6
+    assert test.labels.tolist() == cifar_rows(6, ROWS)[1]  # test_batch was made with seed 6
     assert datasets.download("cifar10", tmp_path, remote=remote_for(url + "gone/", cifar_archive)) == where
 
 
@@ -341,7 +278,7 @@ def test_archive_limits(tmp_path, monkeypatch, cifar_archive):
     monkeypatch.setattr(cifar, "MAX_MEMBERS", 3)
     with pytest.raises(DataError, match="more than 3 entries"):
         cifar.read_archive(path, ROWS)
-    path.write_bytes(tar_gz({f"{cifar.FOLDER}/data_batch_1": cifar_batch(1)}))
+    path.write_bytes(tar_gz({f"{cifar.FOLDER}/data_batch_1": cifar_batch(1, ROWS)}))
     monkeypatch.undo()
     with pytest.raises(DataError, match="missing data_batch_2"):
         cifar.read_archive(path, ROWS)

@@ -68,14 +68,15 @@ def vector_strip(image: np.ndarray) -> np.ndarray:
 
 _GRID_CSS = (
     "<style>.cl-px{overflow-x:auto;max-width:100%}"
-    ".cl-px>div{display:grid;gap:1px;font:10px/1 ui-monospace,monospace;background:#94a3b8;padding:1px}"
+    ".cl-px>div{display:grid;gap:1px;font-family:ui-monospace,monospace;line-height:1;background:#94a3b8;"
+    "padding:1px}"
     ".cl-px i{font-style:normal;aspect-ratio:1;display:flex;align-items:center;justify-content:center;color:#fff}"
     ".cl-px i.k{color:#000}</style>"
 )
 
 
 def pixel_html(text: np.ndarray, background: np.ndarray, channel: int | None, decimals: int = 0,
-               cell_px: tuple[int, int] = (20, 30)) -> str:
+               cell_px: tuple[int, int] | None = None) -> str:
     """An (H, W) grid of numbers, each on its pixel's colour: responsive HTML, a few dozen kB.
 
     ``background`` holds the 0..255 values that colour the cells (grey, or only ``channel``'s colour).
@@ -83,14 +84,16 @@ def pixel_html(text: np.ndarray, background: np.ndarray, channel: int | None, de
     page itself never scrolls sideways; wide ones stop at ``cell_px[1]``.
     """
     h, w = text.shape
-    lo, hi = cell_px
+    lo, hi = cell_px or ((20, 30) if w <= 28 else (18, 28))  # CIFAR's 32 columns fit beside the picture
+    font = 10 if lo >= 20 else 9
     cells = []
     for value, shade in zip(text.ravel(), np.asarray(background, np.uint8).ravel()):
         rgb = [int(shade)] * 3 if channel is None else [int(shade) if c == channel else 0 for c in range(3)]
         dark_text = sum(rgb) > 380 if channel is None else int(shade) > 170 and channel == 1
         cls = ' class="k"' if dark_text else ""
         cells.append(f'<i{cls} style="background:rgb({rgb[0]},{rgb[1]},{rgb[2]})">{value:.{decimals}f}</i>')
-    style = f"grid-template-columns:repeat({w},minmax({lo}px,1fr));min-width:{w * lo}px;max-width:{w * hi}px"
+    style = (f"grid-template-columns:repeat({w},minmax({lo}px,1fr));min-width:{w * lo + w + 1}px;"
+             f"max-width:{w * hi}px;font-size:{font}px")
     return f'{_GRID_CSS}<div class="cl-px"><div style="{style}">{"".join(cells)}</div></div>'
 
 
