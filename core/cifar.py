@@ -69,24 +69,30 @@ class CifarArrays:
 
 
 def read_archive(path: Path, batch_rows: int = 10_000) -> CifarArrays:
-    """The six batches of a verified archive as arrays; ``DataError`` for anything unexpected."""
-    wanted = {f"{FOLDER}/{name}" for name in (*TRAIN_BATCHES, TEST_BATCH)}
-    batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    """The six batches of a verified archive as arrays; ``DataError`` for anything unexpected.
+
+    Each batch is copied into arrays allocated once, so the peak is the result plus one batch.
+    """
+    slots = {name: i for i, name in enumerate((*TRAIN_BATCHES, TEST_BATCH))}  # test_batch is slot 5
+    images = np.empty((len(slots), batch_rows, 32, 32, 3), np.uint8)  # (batch, N, H, W, C)
+    labels = np.empty((len(slots), batch_rows), np.uint8)
+    seen: set[str] = set()
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in _checked_members(tar):
-                if member.name in wanted:
-                    raw = tar.extractfile(member).read(MAX_MEMBER_BYTES + 1)
-                    name = PurePosixPath(member.name).name
-                    batches[name] = batch_arrays(safe_loads(raw, name), name, batch_rows)
+                name = PurePosixPath(member.name).name
+                if member.name != f"{FOLDER}/{name}" or name not in slots or name in seen:
+                    continue
+                raw = tar.extractfile(member).read(MAX_MEMBER_BYTES + 1)
+                images[slots[name]], labels[slots[name]] = batch_arrays(safe_loads(raw, name), name, batch_rows)
+                seen.add(name)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"{path.name}: not a readable tar.gz archive ({exc}).") from exc
-    missing = sorted(PurePosixPath(n).name for n in wanted if PurePosixPath(n).name not in batches)
+    missing = [name for name in slots if name not in seen]
     if missing:
         raise DataError(f"{path.name}: missing {', '.join(missing)}.")
-    train = [batches[n] for n in TRAIN_BATCHES]
-    return CifarArrays(np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train]),
-                       *batches[TEST_BATCH])
+    train = len(TRAIN_BATCHES) * batch_rows
+    return CifarArrays(images[:-1].reshape(train, 32, 32, 3), labels[:-1].reshape(train), images[-1], labels[-1])
 
 
 def _checked_members(tar: tarfile.TarFile):
@@ -119,5 +125,5 @@ def batch_arrays(batch: object, source: str, rows: int) -> tuple[np.ndarray, np.
         raise DataError(f"{source}: data is {shape} {getattr(data, 'dtype', '')}, expected ({rows}, {PIXELS}) uint8.")
     if not isinstance(labels, list) or len(labels) != rows or not all(type(v) is int and 0 <= v <= 9 for v in labels):
         raise DataError(f"{source}: labels must be a list of {rows} integers 0..9.")
-    images = data.reshape(rows, 3, 32, 32).transpose(0, 2, 3, 1)  # planes (N, C, H, W) → (N, H, W, C)
-    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.uint8)
+    images = data.reshape(rows, 3, 32, 32).transpose(0, 2, 3, 1)  # planes (N, C, H, W) → (N, H, W, C), a view
+    return images, np.asarray(labels, dtype=np.uint8)

