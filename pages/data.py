@@ -82,8 +82,8 @@ def pixels_section(info: DatasetInfo, image: np.ndarray, channel: int, caption: 
     left, right = st.columns([1, 4] if colour else [1, 3], gap="medium")
     left.image(dv.upscale(image, 6), caption=caption, output_format="PNG")
     if colour:
-        left.image([dv.upscale(dv.tint(image, c), 2) for c in range(3)], caption=list(dv.CHANNEL_NAMES),
-                   output_format="PNG")
+        planes = np.stack([dv.tint(image, c) for c in range(3)])  # (3, H, W, 3)
+        left.image(dv.upscale(dv.montage(planes, gap=3), 2), caption="red · green · blue", output_format="PNG")
     plane = image[..., channel] if colour else image
     with right:
         st.html(dv.pixel_html(plane, plane, channel if colour else None))
