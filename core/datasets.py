@@ -218,12 +218,21 @@ def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress |
     if remote is None:
         raise ValueError(f"{meta.title} ships with ConvLab; there is nothing to download.")
     where = folder(key, cache_dir)
-    if key == "cifar10" and is_cached(key, cache_dir):
-        return where  # the converted files exist; the archive itself is not kept
+    if key == "cifar10" and _readable(key, cache_dir):
+        return where  # converted files that load; the archive itself is not kept
     if key != "cifar10":
         return fetch.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=progress,
                                   validate=data.validate_idx_gz)
     return _download_cifar(remote, where, timeout, progress)
+
+
+def _readable(key: str, cache_dir: Path | None) -> bool:
+    """Whether a cached set loads (a damaged copy is downloaded again rather than kept)."""
+    try:
+        load_train(key, cache_dir), load_test(key, cache_dir)
+    except DataError:
+        return False
+    return True
 
 
 def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None) -> Path:

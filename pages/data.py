@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 
 from core import data_stats, datasets  # noqa: E402
 from core.datasets import DatasetInfo, ImageSet  # noqa: E402
+from core.errors import DataError  # noqa: E402
 from core.settings import Settings, choice, integer  # noqa: E402
 from ui import data_views as dv  # noqa: E402
 from ui import state  # noqa: E402
@@ -51,6 +52,20 @@ def dataset_controls(keys: state.Keys) -> DatasetInfo:
         return wanted
     dv.download_panel(wanted, allowed=keys.offered("ds"))
     return datasets.DATASETS["shipped5k"]
+
+
+def load(info: DatasetInfo, keys: state.Keys) -> tuple[DatasetInfo, ImageSet]:
+    """The dataset's training images; a damaged download is explained and offered again."""
+    if info.downloadable:
+        try:
+            return info, datasets.load_train(info.key)
+        except DataError as exc:
+            st.error(f"The downloaded copy of {literal(info.title)} could not be read: {literal(exc, limit=400)}",
+                     icon="📁")
+            dv.download_panel(info, allowed=keys.offered("ds"), again=True)
+            info = datasets.DATASETS["shipped5k"]
+    with shipped_data():
+        return info, datasets.load_train(info.key)
 
 
 def image_controls(keys: state.Keys, info: DatasetInfo, train: ImageSet) -> None:
@@ -183,9 +198,7 @@ def main() -> None:
                  "Before training anything, look at what the network will be fed: pixels are numbers, an image is "
                  "a grid (or a vector) of them, and a dataset is thousands of such grids with labels.")
     with st.container(border=True):
-        info = dataset_controls(keys)
-        with shipped_data():
-            train = datasets.load_train(info.key)
+        info, train = load(dataset_controls(keys), keys)
         image_controls(keys, info, train)
     cfg = state.current(DataSettings)
     channel = cfg.ch if info.channels == 3 else 0

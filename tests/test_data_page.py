@@ -184,3 +184,15 @@ def test_overview_is_per_dataset_and_folder(cache):
     b = dv.overview("cifar10", str(datasets.folder("cifar10")))
     assert b.train_counts == (6,) * 10 and len(b.mean) == 3
     np.testing.assert_allclose(b.mean, (images / 255).mean(axis=(0, 1, 2)), rtol=1e-9)
+
+
+def test_damaged_download_is_explained_and_offered_again(cache):
+    write_cifar_cache(cache)
+    images = cache / "cifar-10" / datasets.CIFAR_NAMES[0]
+    images.write_bytes(images.read_bytes()[:-100])
+    at = open_page(PAGE, {"ds": "cifar10"})
+    assert_clean(at, "damaged CIFAR cache")
+    assert "could not be read" in texts(at.error) and "truncated" in texts(at.error)
+    assert "shipped MNIST digits could not be read" not in texts(at.error)
+    assert any("Download again CIFAR-10" in b.label for b in at.button)
+    assert at.selectbox(key="data.cls").options[0] == "0"  # the shipped digits meanwhile

@@ -295,6 +295,9 @@ def test_damaged_cache_file_gives_a_clear_error(www, tmp_path, cifar_archive):
     images.write_bytes(images.read_bytes()[:-7])
     with pytest.raises(DataError, match="truncated"):
         datasets.load_test("cifar10", tmp_path)
+    # Downloading again replaces the damaged copy (an intact one would be kept: see the test above).
+    datasets.download("cifar10", tmp_path, remote=remote_for(url, cifar_archive, batch_rows=ROWS))
+    assert datasets.load_test("cifar10", tmp_path).images.shape == (ROWS, 32, 32, 3)
 
 
 def test_nothing_downloads_at_import():

@@ -182,14 +182,17 @@ def counts_chart(info: DatasetInfo, view: Overview) -> go.Figure:
 # Download
 
 
-def download_panel(info: DatasetInfo, allowed: bool) -> None:
-    """Explain that ``info`` is not on this server yet, and offer the download (when ``allowed``)."""
-    st.info(f"**{literal(info.title)}** is not downloaded on this server yet, so the page shows the 5,000 "
-            "shipped MNIST digits meanwhile.", icon="📦")
+def download_panel(info: DatasetInfo, allowed: bool, again: bool = False) -> None:
+    """Explain that ``info`` is not on this server (or not readable), and offer the download (when
+    ``allowed``)."""
+    state = "cannot be used" if again else "is not downloaded on this server yet"
+    st.info(f"**{literal(info.title)}** {state}, so the page shows the 5,000 shipped MNIST digits meanwhile.",
+            icon="📦")
     if not allowed:
         st.caption("Your teacher's link chose this dataset; ask them to download it on this server.")
         return
-    if st.button(f"⬇️ Download {info.title} ({info.download_size})", key=f"data.download.{info.key}"):
+    verb = "Download again" if again else "Download"
+    if st.button(f"⬇️ {verb} {info.title} ({info.download_size})", key=f"data.download.{info.key}"):
         run_download(info)
 
 
