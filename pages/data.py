@@ -167,11 +167,11 @@ def stats_note(info: DatasetInfo, view: dv.Overview, ch: int) -> str:
 
 def overview_sections(info: DatasetInfo, view: dv.Overview) -> None:
     st.subheader("4 · Examples of every class")
-    st.image(view.examples, output_format="PNG")
+    st.image(view.examples)
     st.subheader("5 · The average image of each class")
     st.markdown("Add up every training image of a class and divide by how many there are. Where the class "
                 "agrees the mean is sharp; where its members differ it blurs.")
-    st.image(view.means, output_format="PNG")
+    st.image(view.means)
     st.subheader("6 · How many of each class")
     st.plotly_chart(dv.counts_chart(info, view), config=NO_CHART_BAR, key="data.counts")
     lo, hi = min(view.train_counts), max(view.train_counts)

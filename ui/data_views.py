@@ -6,6 +6,7 @@ costs a few hundred bytes; plotly is used only where the numbers themselves are 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,13 @@ def pixel_html(text: np.ndarray, background: np.ndarray, channel: int | None, de
     return f'{_GRID_CSS}<div class="cl-px"><div style="{style}">{"".join(cells)}</div></div>'
 
 
+def png(picture: np.ndarray) -> bytes:
+    """Encoded once and cached: reruns then send the same bytes without encoding a picture again."""
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
@@ -136,8 +144,8 @@ def labelled_tiles(tiles: list[np.ndarray], names: list[str], per_row: int = 5, 
 
 @dataclass(frozen=True)
 class Overview:
-    examples: np.ndarray  # one picture: a row of EXAMPLES_PER_CLASS images per class, names at the left
-    means: np.ndarray  # one picture: each class's mean image with its name
+    examples: bytes  # PNG: a row of EXAMPLES_PER_CLASS images per class, names at the left
+    means: bytes  # PNG: each class's mean image with its name
     train_counts: tuple[int, ...]
     test_counts: tuple[int, ...]
     mean: tuple[float, ...]  # measured on this training set, per channel, 0..1
@@ -158,7 +166,7 @@ def overview(key: str, where: str) -> Overview:
     names = [class_title(train.info, c) for c in range(n)]
     means = [to_uint8(m) for m in data_stats.class_means(train.images, train.labels, n)]
     mean, std = data_stats.channel_stats(train.images)
-    return Overview(labelled_rows(examples, names), labelled_tiles(means, names),
+    return Overview(png(labelled_rows(examples, names)), png(labelled_tiles(means, names)),
                     tuple(int(c) for c in data_stats.label_counts(train.labels, n)),
                     tuple(int(c) for c in data_stats.label_counts(test.labels, n)), mean, std)
 
