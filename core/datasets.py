@@ -116,7 +116,7 @@ _REGISTRY = (
                 "about 163 MiB", "cifar-10",
                 Remote(("https://www.cs.toronto.edu/~kriz/",),
                        (fetch.RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
-                                            180_000_000),))),
+                                         180_000_000),))),
 )
 DATASETS: Mapping[str, DatasetInfo] = MappingProxyType({info.key: info for info in _REGISTRY})
 
@@ -133,10 +133,13 @@ def folder(key: str, cache_dir: Path | None = None) -> Path:
     return (cache_dir or data.default_cache_dir()) / info(key).folder
 
 
+def _file_names(key: str) -> tuple[str, ...]:
+    """(train images, train labels, test images, test labels) in the dataset's cache folder."""
+    return CIFAR_NAMES if key == "cifar10" else IDX_NAMES
+
+
 def _cached_names(key: str) -> tuple[str, ...]:
-    if key == "cifar10":
-        return CIFAR_NAMES
-    return IDX_NAMES[:2] if key == "full60k" else IDX_NAMES  # full60k's test set is the shipped one
+    return _file_names(key)[:2] if key == "full60k" else _file_names(key)  # full60k tests on the shipped set
 
 
 def is_cached(key: str, cache_dir: Path | None = None) -> bool:
@@ -153,7 +156,7 @@ def is_cached(key: str, cache_dir: Path | None = None) -> bool:
 
 def load_train(key: str, cache_dir: Path | None = None) -> ImageSet:
     """The training set; ``DataError`` (saying what to do) when a downloadable set is not cached."""
-    if info(key).key == "shipped5k":
+    if not info(key).downloadable:  # the shipped digits (ValueError above for an unknown key)
         shipped = data.load_shipped_train()
         return ImageSet(shipped.images, shipped.labels, DATASETS[key])
     return _load_cached(key, "train", cache_dir)
@@ -177,7 +180,7 @@ def _load_cached(key: str, split: str, cache_dir: Path | None) -> ImageSet:
 def _read_split(key: str, split: str, where: Path) -> ImageSet:
     """Read once per process (arrays are read-only, so sharing them between sessions is safe)."""
     meta = DATASETS[key]
-    names = CIFAR_NAMES if key == "cifar10" else IDX_NAMES
+    names = _file_names(key)
     images_name, labels_name = names[:2] if split == "train" else names[2:]
     images = data.read_idx(where / images_name, IDX4_MAGIC if meta.channels == 3 else data.IMAGE_MAGIC)
     labels = data.read_idx(where / labels_name, data.LABEL_MAGIC)
@@ -218,11 +221,11 @@ def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress |
     if remote is None:
         raise ValueError(f"{meta.title} ships with ConvLab; there is nothing to download.")
     where = folder(key, cache_dir)
-    if key == "cifar10" and _readable(key, cache_dir):
-        return where  # converted files that load; the archive itself is not kept
-    if key != "cifar10":
+    if key != "cifar10":  # IDX files: each kept if it still matches its digest, fetched otherwise
         return fetch.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=progress,
-                                  validate=data.validate_idx_gz)
+                               validate=data.validate_idx_gz)
+    if _readable(key, cache_dir):
+        return where  # converted files that load; the archive itself is not kept
     return _download_cifar(remote, where, timeout, progress)
 
 
@@ -239,7 +242,7 @@ def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch
     """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive."""
     (archive_file,) = remote.files
     archive = fetch.fetch_one(archive_file, where / archive_file.name, remote.mirrors, timeout=timeout,
-                                 progress=progress)
+                              progress=progress)
     try:
         arrays = cifar.read_archive(archive, remote.batch_rows)
     finally:
