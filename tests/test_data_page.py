@@ -15,6 +15,7 @@ import pytest
 from core import data, data_stats, datasets
 from tests.apptest_checks import assert_clean, open_page, texts
 from tests.fake_datasets import write_cifar_cache
+from tests.test_hostile_files import no_data  # noqa: F401  (fixture: the shipped files are gone)
 
 PAGE = "pages/data.py"
 
@@ -197,3 +198,9 @@ def test_damaged_download_is_explained_and_offered_again(cache):
     assert "shipped MNIST digits could not be read" not in texts(at.error)
     assert any("Download again CIFAR-10" in b.label for b in at.button)
     assert at.selectbox(key="data.cls").options[0] == "0"  # the shipped digits meanwhile
+
+
+def test_without_the_shipped_files_the_page_explains(no_data):
+    at = open_page(PAGE)
+    assert_clean(at, "data page without data/")
+    assert "shipped MNIST digits could not be read" in texts(at.error) and "missing" in texts(at.error)
