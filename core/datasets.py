@@ -15,6 +15,8 @@ place that turns them into what a network eats.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -239,14 +241,20 @@ def _readable(key: str, cache_dir: Path | None) -> bool:
 
 
 def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None) -> Path:
-    """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive."""
+    """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive.
+
+    The archive goes into a private temporary folder, so two students pressing Download at once cannot
+    delete or replace each other's archive halfway through; the converted files are renamed into place.
+    """
     (archive_file,) = remote.files
-    archive = fetch.fetch_one(archive_file, where / archive_file.name, remote.mirrors, timeout=timeout,
-                              progress=progress)
+    where.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=".download-", dir=where))
     try:
+        archive = fetch.fetch_one(archive_file, private / archive_file.name, remote.mirrors, timeout=timeout,
+                                  progress=progress)
         arrays = cifar.read_archive(archive, remote.batch_rows)
     finally:
-        archive.unlink(missing_ok=True)  # verified but refused, or converted: either way not needed
+        shutil.rmtree(private, ignore_errors=True)  # verified but refused, or converted: not needed either way
     for name, array in zip(CIFAR_NAMES, (arrays.train_images, arrays.train_labels,
                                          arrays.test_images, arrays.test_labels)):
         data.write_idx(where / name, array)

@@ -312,3 +312,16 @@ def test_nothing_downloads_at_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert out.stdout.split()[-1] == "5000", out.stderr
+
+
+def test_two_simultaneous_cifar_downloads_both_succeed(www, tmp_path, cifar_archive):
+    from concurrent.futures import ThreadPoolExecutor
+
+    root, url = www
+    serve(root, cifar_archive)
+    remote = remote_for(url, cifar_archive, batch_rows=ROWS)
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: datasets.download("cifar10", tmp_path, remote=remote), range(2)))
+    assert done[0] == done[1] == tmp_path / "cifar-10"
+    assert sorted(p.name for p in done[0].iterdir()) == sorted(datasets.CIFAR_NAMES)  # no leftovers
+    assert len(datasets.load_train("cifar10", tmp_path)) == 5 * ROWS
