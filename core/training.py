@@ -30,9 +30,10 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from core import data as cdata
+from core import datasets as cds
 from core.augment import random_affine
 from core import layer_table as lt
-from core.archspec import INPUT_SHAPE, ArchSpec
+from core.archspec import ArchSpec
 from core.convnet import build_model
 from core.jobs import DEFAULT_JOB_MEMORY_MB
 
@@ -55,10 +56,7 @@ SCHEDULES: dict[str, str] = {
 }
 EXPONENTIAL_END = 0.1  # the exponential schedule ends at this fraction of the starting rate
 TRAIN_SIZES: tuple[int, ...] = (100, 300, 1_000, 3_000)  # the page's choices besides "all"
-DATASETS: dict[str, str] = {
-    "shipped5k": "5,000 shipped MNIST digits",
-    "full60k": "full MNIST (60,000 digits, downloaded)",
-}
+DATASETS: dict[str, str] = {key: info.title for key, info in cds.DATASETS.items()}
 # A 10-class cross-entropy starts near ln 10 ≈ 2.3; a batch loss above this has exploded (weights will be
 # inf/NaN within a few more steps), so training stops as diverged rather than burning the time limit.
 DIVERGED_LOSS = 1e4
@@ -67,7 +65,7 @@ STOP_COMPLETED, STOP_STOPPED, STOP_DIVERGED, STOP_TIME = "completed", "stopped",
 # Copies of the parameters each optimizer keeps as state (Adam/AdamW: two moments; Adadelta: two running
 # averages; SGD: the momentum buffer), for the memory estimate.
 OPTIMIZER_COPIES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd": 1, "adadelta": 2}
-DATASET_IMAGES: dict[str, int] = {"shipped5k": 5_000, "full60k": 60_000}
+DATASET_IMAGES: dict[str, int] = {"shipped5k": 5_000, "full60k": 60_000, "fashion": 60_000, "cifar10": 50_000}
 
 
 def lr_warning(optimizer: str, lr: float) -> str | None:
@@ -192,8 +190,10 @@ def planned_images(config: TrainConfig) -> int:
 
 
 def memory_estimate(spec: ArchSpec, config: TrainConfig,
-                    in_shape: tuple[int, int, int] = INPUT_SHAPE) -> lt.MemoryEstimate:
-    """The job's peak memory, with the largest evaluation batch that fits the budget."""
+                    in_shape: tuple[int, int, int] | None = None) -> lt.MemoryEstimate:
+    """The job's peak memory, with the largest evaluation batch that fits the budget (``in_shape``:
+    the dataset's, unless given)."""
+    in_shape = in_shape or input_shape(config)
     rows = lt.layer_table(spec, in_shape)
     copies = OPTIMIZER_COPIES.get(config.optimizer, 2)
     data_values = planned_images(config) * int(np.prod(in_shape))
@@ -203,7 +203,7 @@ def memory_estimate(spec: ArchSpec, config: TrainConfig,
     return lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch)
 
 
-def largest_batch_within(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] = INPUT_SHAPE) -> int:
+def largest_batch_within(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] | None = None) -> int:
     """The largest batch size (power of two, 0 if none) whose training fits the memory budget."""
     batch = 4096
     while batch >= 1 and memory_estimate(spec, replace(config, batch_size=batch), in_shape).total > config.memory_mb * lt.MB:
@@ -211,8 +211,9 @@ def largest_batch_within(spec: ArchSpec, config: TrainConfig, in_shape: tuple[in
     return batch
 
 
-def memory_reason(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] = INPUT_SHAPE) -> str | None:
+def memory_reason(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] | None = None) -> str | None:
     """Why this network cannot train within the job's memory budget (a sentence), or None when it fits."""
+    in_shape = in_shape or input_shape(config)
     if lt.validate(spec, in_shape):
         return None  # the layer table explains impossible stacks itself
     est = memory_estimate(spec, config, in_shape)
@@ -246,7 +247,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class TensorData:
-    """Normalised images (N, 1, 28, 28) float32 and labels (N,) int64, already on the device."""
+    """Normalised images (N, C, H, W) float32 and labels (N,) int64, already on the device."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -263,20 +264,33 @@ class TensorData:
         return int(self.val_y.shape[0])
 
 
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, 28, 28) → normalised float32 (N, 1, 28, 28) on ``device``: (pixel/255 − mean) / std."""
+def to_tensor(images: np.ndarray, device: torch.device, meta: cds.DatasetInfo | None = None) -> torch.Tensor:
+    """uint8 (N, H, W) grey or (N, H, W, 3) colour → normalised float32 (N, C, H, W) on ``device``:
+    (pixel/255 − mean) / std per channel, the dataset's statistics (MNIST's when ``meta`` is None).
+    The same formula as ``core.datasets.to_float``, done on the device."""
+    meta = meta or cds.DATASETS["shipped5k"]
     x = torch.tensor(np.asarray(images), dtype=torch.uint8, device=device)  # copies: shipped arrays are read-only
-    x = x.to(torch.float32).div_(255.0).sub_(cdata.MNIST_MEAN).div_(cdata.MNIST_STD)
-    return x.unsqueeze(1)
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
+    mean = torch.tensor(meta.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(meta.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    return x.to(torch.float32).div_(255.0).sub_(mean).div_(std).contiguous()
 
 
-def load_digits(dataset: str) -> cdata.Digits:
+def input_shape(config: TrainConfig) -> tuple[int, int, int]:
+    """(C, H, W) of the configured dataset's images: what the network's first layer receives."""
+    return cds.info(config.dataset).shape
+
+
+def load_digits(dataset: str) -> cds.ImageSet:
+    """The dataset's training images (``DataError`` with a readable message when not downloaded)."""
     if dataset == "full60k":
-        return cdata.load_full_train()  # DataError with a readable message when not downloaded
-    return cdata.load_shipped_train()
+        return cdata.load_full_train()  # its own name ("MNIST 60k training set") in run descriptions
+    if dataset == "shipped5k":
+        return cdata.load_shipped_train()
+    return cds.load_train(dataset)
 
 
-def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits | None = None) -> TensorData:
+def prepare_data(config: TrainConfig, device: torch.device, digits: Any = None) -> TensorData:
     """Load the training digits, hold out a stratified validation split, put both on ``device``."""
     digits = digits or load_digits(config.dataset)
     images, labels = digits.images, digits.labels
@@ -288,11 +302,13 @@ def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits
     train_idx, val_idx = cdata.stratified_split(labels, config.val_fraction, config.seed)
     if config.train_size is not None and config.train_size < len(train_idx):
         train_idx = _stratified_sample(train_idx, labels, config.train_size, config.seed)
+    what = "digits" if config.dataset in ("shipped5k", "full60k") else "images"
     desc = (f"{digits.name}{' (subset)' if config.subset else ''}: {len(train_idx):,} training / "
-            f"{len(val_idx):,} validation digits")
+            f"{len(val_idx):,} validation {what}")
+    meta = cds.info(config.dataset)
     return TensorData(
-        to_tensor(images[train_idx], device), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
-        to_tensor(images[val_idx], device), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
+        to_tensor(images[train_idx], device, meta), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
+        to_tensor(images[val_idx], device, meta), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
         desc,
     )
 
@@ -303,13 +319,14 @@ def _stratified_sample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -
     return idx[keep]
 
 
-def test_tensors(device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The official 10k MNIST test set on ``device`` (optionally only the first ``limit`` digits)."""
-    test = cdata.load_test()
+def test_tensors(device: torch.device, limit: int | None = None,
+                 dataset: str = "shipped5k") -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's official test set on ``device`` (optionally only the first ``limit`` images)."""
+    test = cds.load_test(dataset)
     images, labels = test.images, test.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    return to_tensor(images, device), torch.from_numpy(labels.astype(np.int64)).to(device)
+    return to_tensor(images, device, cds.info(dataset)), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,9 +592,11 @@ class TrainingRun:
 
     def __init__(self, spec: ArchSpec, config: TrainConfig, device: torch.device | None = None,
                  data: TensorData | None = None,
-                 test: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 in_shape: tuple[int, int, int] = INPUT_SHAPE) -> None:
+                 test: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         config.check()
+        in_shape = input_shape(config)  # the network takes the dataset's images: (1|3, 28|32, 28|32)
+        if lt.validate(spec, in_shape):
+            raise ValueError(lt.validate(spec, in_shape))
         reason = memory_reason(spec, config, in_shape)
         if reason:  # refused before a single byte of it is allocated
             raise ValueError(reason)
@@ -585,6 +604,7 @@ class TrainingRun:
         self.memory = memory_estimate(spec, config, in_shape)
         self.device = device or pick_device()
         self.data = data or prepare_data(config, self.device)
+        self.in_shape = in_shape
         self._test = test
         # The run's own random numbers: initial weights, dropout masks, batch order and augmentation.
         # Nothing global is seeded or restored, so students training at once cannot disturb each other.
@@ -755,7 +775,7 @@ class TrainingRun:
         if not wanted and self.history:
             self.message += " The server was too busy to test it on the test digits."
         elif self.stopped_reason != STOP_DIVERGED and self.history:
-            x, y = self._test if self._test is not None else test_tensors(self.device)
+            x, y = self._test if self._test is not None else test_tensors(self.device, dataset=self.config.dataset)
             t0 = time.perf_counter()
             deadline = time.monotonic() + max(0.0, self.config.time_limit_s - self.seconds)
             test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline)

@@ -25,6 +25,7 @@ except ImportError:
     st.stop()
 
 from core import data as cdata  # noqa: E402
+from core import datasets as cds  # noqa: E402
 from core import models as cm  # noqa: E402
 from core import training as ct  # noqa: E402
 from core.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
@@ -186,32 +187,49 @@ def architecture_section(keys: state.Keys, busy: bool) -> tuple[cm.ArchSpec, str
         remember_custom(custom_base())  # keep the session's custom network in the link
         spec = cm.PRESETS[arch]
         st.caption(spec.note)
-    reason = tv.render_layer_table(spec)
+    data = cds.info(current().data)
+    if data.shape != cm.INPUT_SHAPE:
+        st.caption(f"Input: {data.title}, {data.channels} channel{'s' if data.channels > 1 else ''} of "
+                   f"{data.size}×{data.size} pixels.")
+    reason = tv.render_layer_table(spec, data.shape)
     return spec, reason
 
 
 def dataset_controls(keys: state.Keys, busy: bool) -> str:
-    cached = cdata.full_mnist_cached()
+    """The dataset choice and its download button; returns the dataset training uses.
+
+    Full MNIST not yet downloaded falls back to the 5,000 shipped digits (same images, same classes);
+    Fashion-MNIST and CIFAR-10 must be downloaded first (training explains that until they are)."""
+    chosen = current().data
+    if keys.offered("data"):
+        chosen = st.radio("Training data", tuple(ct.DATASETS), key=keys.data, format_func=ct.DATASETS.get,
+                          disabled=busy, horizontal=True)
+    mnist_cached = cdata.full_mnist_cached()
+    usable = "shipped5k" if chosen == "full60k" and not mnist_cached else chosen
     if not keys.offered("data"):
-        return current().data if cached else "shipped5k"
-    choice = st.radio("Training digits", tuple(ct.DATASETS), key=keys.data, format_func=ct.DATASETS.get,
-                      disabled=busy, horizontal=True)
-    if not cached:
-        if choice == "full60k":
-            st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
-        if st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy, key="train._download"):
-            download_full_mnist()
-    return choice if cached else "shipped5k"
+        return usable
+    if chosen == "full60k" and not mnist_cached:
+        st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
+    if not mnist_cached and st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy,
+                                      key="train._download"):
+        download(lambda progress: cdata.download_full_mnist(progress=progress))
+    meta = cds.info(chosen)
+    if meta.downloadable and chosen != "full60k" and not cds.is_cached(chosen):
+        st.info(f"{meta.title} is not downloaded yet ({meta.download_size}); download it to train on it.")
+        if st.button(f"⬇️ Download {meta.title}", disabled=busy, key=f"train._download_{chosen}"):
+            download(lambda progress: cds.download(chosen, progress=progress))
+    return usable
 
 
-def download_full_mnist() -> None:
+def download(fetch) -> None:
+    """Run ``fetch(progress=...)`` with a progress bar; a DataError (offline, checksum) becomes a message."""
     bar = st.progress(0.0, text="Connecting…")
 
     def progress(name: str, got: int, total: int) -> None:
         bar.progress(min(1.0, got / total) if total else 0.0, text=f"{name}: {got / 1e6:.1f} MB")
 
     try:
-        cdata.download_full_mnist(progress=progress)
+        fetch(progress)
     except cdata.DataError as exc:
         bar.empty()
         st.error(str(exc), icon="📡")
@@ -261,7 +279,7 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
 def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
     try:
         dev = tv.device()
-        st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev)))
+        st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev), config.dataset))
     except (ValueError, cdata.DataError) as exc:
         st.session_state.pop(QUEUE, None)
         flash("error", str(exc))
@@ -381,6 +399,9 @@ def controls(spec: cm.ArchSpec, config: ct.TrainConfig, reason: str | None, busy
 
 
 def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
+    if cds.info(result.config.dataset).shape != cm.INPUT_SHAPE or result.config.dataset == "fashion":
+        st.caption("Export is for digit models (28×28 grey MNIST): the Draw page classifies drawn digits.")
+        return
     try:
         from ui.export_panel import render_export_panel
     except ModuleNotFoundError:

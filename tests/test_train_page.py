@@ -471,3 +471,31 @@ def test_training_images_setting_travels_in_the_link():
     assert query(at, "n") == "100"
     train_button(at).click().run()
     assert at.session_state["train.result"].data_description.split(": ")[-1].startswith("100 training")
+
+
+def test_cifar10_networks_take_colour_32px_input_and_train(tmp_path, monkeypatch):
+    """Issue 16 part 1: the dataset's shape flows into the layer table, the network and training."""
+    from tests.fake_datasets import write_cifar_cache
+
+    write_cifar_cache(tmp_path, n=60)
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    at = open_page({"arch": "lenet5", "ep": "1", "data": "cifar10"})
+    rows = cm.layer_table(cm.PRESETS["lenet5"], (3, 32, 32))
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
+    assert table_column(at, 0, "output shape")[:2] == ["(3, 32, 32)", "(6, 32, 32)"]
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(cm.PRESETS['lenet5'], (3, 32, 32)):,}"
+    train_button(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["train.result"]
+    assert result.config.dataset == "cifar10" and result.test.n == 20
+    assert result.model.layers[0].weight.shape[1] == 3 and result.params == sum(r.params for r in rows)
+    assert query(at, "data") == "cifar10"
+
+
+def test_dataset_not_downloaded_offers_its_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    at = open_page({"data": "fashion", "ep": "1"})
+    assert at.button(key="train._download_fashion")
+    assert table_column(at, 0, "output shape")[0] == "(1, 28, 28)"
+    train_button(at).click().run()
+    assert not at.exception and any("not been downloaded" in e.value for e in at.error)
