@@ -112,8 +112,18 @@ def request_start() -> None:
     st.session_state[START] = True
 
 
-def request_comparison(spec: cm.ArchSpec) -> None:
-    """Train ``spec`` and a dense network with about as many parameters, one after the other."""
+def chosen_network(cfg: "TrainSettings") -> cm.ArchSpec:
+    """The network the settings describe (a preset, or the custom layers with their activation)."""
+    if cfg.arch == "custom":
+        return cm.ArchSpec("custom", "Custom network", tuple(cfg.layers), activation=cfg.act,
+                           note="Your own stack of layers.")
+    return cm.PRESETS[cfg.arch]
+
+
+def request_comparison() -> None:
+    """Train the chosen network and a dense one with about as many parameters, one after the other (read
+    from the settings now: the button sits outside the settings fragment)."""
+    spec = chosen_network(current())
     st.session_state[QUEUE] = [spec, cm.matched_dense(cm.count_params(spec))]
 
 
@@ -165,7 +175,7 @@ def custom_section(keys: state.Keys, busy: bool) -> cm.ArchSpec:
         with left:
             layers = tv.render_custom_editor("train._custom", base, busy)
     remember_custom(layers)
-    return cm.ArchSpec("custom", "Custom network", layers, activation=activation, note="Your own stack of layers.")
+    return chosen_network(current().with_(layers=tuple(layers), act=activation))
 
 
 def architecture_section(keys: state.Keys, busy: bool) -> tuple[cm.ArchSpec, str | None]:
@@ -372,11 +382,25 @@ def train_live(run: ct.TrainingRun) -> None:
     st.rerun()
 
 
-def controls(spec: cm.ArchSpec, config: ct.TrainConfig, reason: str | None, busy: bool) -> str | None:
-    """The memory estimate, the device line and the Train/Stop buttons; returns why training is refused."""
-    st.subheader("3 · Train")
+@st.fragment
+def settings_section(busy: bool) -> tuple[cm.ArchSpec, ct.TrainConfig, str | None]:
+    """Architecture, layer table, training settings and the memory estimate. A widget here reruns only
+    this section (issue 13): the results below are not rebuilt for a slider step. Returns the network,
+    the config and why training is refused (None when it may start), as of this run."""
+    spec, reason = architecture_section(keys, busy)
+    config = hyperparameter_section(keys, busy)
+    st.markdown("**Memory**")
     if reason is None:
         reason = tv.render_memory(spec, config)
+    state.sync(TrainSettings)  # a fragment rerun skips the page's finish: keep the link current here
+    return spec, config, reason
+
+
+def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
+    """The device line and the Train/Stop buttons (outside the settings fragment: they start full runs).
+
+    Their disabled state is as of the last full run; a click re-checks everything before training."""
+    st.subheader("3 · Train")
     dev = tv.device()
     st.caption(f"Device: **{ct.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
@@ -387,11 +411,10 @@ def controls(spec: cm.ArchSpec, config: ct.TrainConfig, reason: str | None, busy
               help="End training now and keep the model trained so far.")
     has_conv = any(layer.kind == "conv" for layer in spec.layers)
     c3.button("⚖️ Same parameters: dense vs convolutional", key="train.compare", on_click=request_comparison,
-              args=(spec,), disabled=busy or reason is not None or not has_conv,
+              disabled=busy or reason is not None or not has_conv,
               help="Trains this network, then a dense network with one hidden layer and about as many "
                    "parameters, with the same settings; both land in the runs table below." if has_conv else
                    "Choose a network with convolution layers to compare it with a dense one.")
-    return reason
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,10 +449,9 @@ if run is not None and st.session_state.pop(STOP, False):
 st.session_state.pop(STOP, None)
 busy = run is not None or bool(st.session_state.get(START)) or bool(st.session_state.get(QUEUE))
 
-spec, reason = architecture_section(keys, busy)
-config = hyperparameter_section(keys, busy)
+spec, config, reason = settings_section(busy)
 state.finish(current())
-reason = controls(spec, config, reason, busy)
+controls(spec, reason, busy)
 if FLASH in st.session_state:
     kind, text = st.session_state.pop(FLASH)
     getattr(st, kind)(text)

@@ -153,6 +153,8 @@ def _raw_torch(spec):
             c = layer.out_channels
         elif layer.kind == "pool":
             mods.append(torch.nn.MaxPool2d(layer.size, layer.effective_stride))
+        elif layer.kind in ("batchnorm", "dropout"):
+            continue  # shape unchanged: a too-small map may still come after them
         else:
             break
     return torch.nn.Sequential(*mods)
