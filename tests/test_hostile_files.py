@@ -212,7 +212,7 @@ def test_sidecar_with_a_bogus_shape_or_normalisation_is_refused(model_copy):
 
 def test_a_folder_named_like_a_model_is_refused(tmp_path):
     (tmp_path / "dir.onnx").mkdir()
-    with pytest.raises(ModelRefused, match="no such model file"):
+    with pytest.raises(ModelRefused, match="a folder, not a file"):
         load_model(tmp_path / "dir.onnx")
 
 
