@@ -214,7 +214,7 @@ def run_model(model: LoadedModel, batch: np.ndarray, activations: bool = False) 
     if not np.isfinite(x).all():
         raise ModelRefused(f"{name}: its normalisation (mean {model.card.mean}, std {model.card.std}) makes the "
                            f"input non-finite.")
-    names = list(model.output_names) if activations else [LOGITS_NAME]
+    names = [LOGITS_NAME, *(a.name for a in model.card.activations)] if activations else [LOGITS_NAME]
     try:
         results = model.session.run(names, {model.card.input_name: x})
     except Exception as exc:  # onnxruntime's own exception types (Fail, InvalidArgument, RuntimeException...)
