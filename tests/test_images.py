@@ -216,7 +216,8 @@ def test_every_exif_orientation_shows_the_picture_upright(fmt, orientation):
     stored = Image.fromarray(upright)
     if orientation in inverse:
         stored = stored.transpose(inverse[orientation])
-    out = images.decode_upload(encode(stored, fmt, exif=_exif(orientation), **({"quality": 95} if fmt == "JPEG" else {})))
+    extra = {"quality": 95} if fmt == "JPEG" else {}
+    out = images.decode_upload(encode(stored, fmt, exif=_exif(orientation), **extra))
     assert out.pixels.shape == (40, 24)
     np.testing.assert_allclose(out.pixels, upright / 255.0, atol=0.2)
     assert out.original_size == (24, 40)
