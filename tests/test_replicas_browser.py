@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -79,10 +80,23 @@ def _require_nginx() -> None:
         pytest.skip("nginx not installed (apt-get install nginx): the two-replica test is skipped locally")
 
 
+def _start_replicas(n: int) -> list[StreamlitServer]:
+    """``n`` fresh servers, started at the same time (each start waits for its health check)."""
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(StreamlitServer) for _ in range(n)]
+    started = [f.result() for f in futures if f.exception() is None]
+    failed = [f.exception() for f in futures if f.exception() is not None]
+    if failed:
+        for server in started:
+            server.stop()
+        raise failed[0]
+    return started
+
+
 @pytest.fixture
 def cluster():
     _require_nginx()
-    replicas = [StreamlitServer(), StreamlitServer()]
+    replicas = _start_replicas(2)
     balancer = None
     try:
         balancer = Balancer([f"127.0.0.1:{r.port}" for r in replicas])
@@ -101,18 +115,23 @@ def _replica_of(balancer: Balancer, route: str) -> str:
     return served.pop()
 
 
-def _open_student(browser, balancer: Balancer, i: int) -> Student:
+def _arrive(browser, balancer: Balancer, i: int) -> Student:
+    """A student's browser starts loading /draw (not waiting for it: several load at once)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.add_init_script(WATCH_JS)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{balancer.url}/draw")
-    wait_for_app_idle(page, 90_000)
-    cookies = [c["value"] for c in context.cookies() if c["name"] == ROUTE_COOKIE]
-    assert len(cookies) == 1, f"the balancer set no {ROUTE_COOKIE} cookie: {context.cookies()}"
-    student = Student(f"student{i}", context, page, route=cookies[0])
+    page.goto(f"{balancer.url}/draw", wait_until="commit")
+    return Student(f"student{i}", context, page)
+
+
+def _settle(balancer: Balancer, student: Student) -> None:
+    """Wait for the student's page; note the route cookie nginx set and the replica that served them."""
+    wait_for_app_idle(student.page, 90_000)
+    cookies = [c["value"] for c in student.context.cookies() if c["name"] == ROUTE_COOKIE]
+    assert len(cookies) == 1, f"the balancer set no {ROUTE_COOKIE} cookie: {student.context.cookies()}"
+    student.route = cookies[0]
     student.replica = _replica_of(balancer, student.route)
-    return student
 
 
 def _kernel_slider(page):
@@ -132,29 +151,45 @@ def _step_kernel(page, to: int) -> None:
 def test_two_replicas_behind_nginx_survive_losing_one(browser, cluster) -> None:
     replicas, balancer = cluster
     students: list[Student] = []
+    phases: dict[str, float] = {}  # seconds each step took: where the test's time goes
+    t = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal t
+        phases[name] = round(time.monotonic() - t, 1)
+        t = time.monotonic()
+
     try:
         # 1. Students arrive until both replicas have some (cookies are random, so the count varies).
-        while len(students) < MIN_STUDENTS or len({s.replica for s in students}) < 2:
+        for i in range(MIN_STUDENTS):
+            students.append(_arrive(browser, balancer, i))
+        for s in students:
+            _settle(balancer, s)
+        while len({s.replica for s in students}) < 2:
             assert len(students) < MAX_STUDENTS, f"all {MAX_STUDENTS} browsers landed on one replica"
-            students.append(_open_student(browser, balancer, len(students)))
+            students.append(_arrive(browser, balancer, len(students)))
+            _settle(balancer, students[-1])
         assert {s.replica for s in students} == {f"127.0.0.1:{r.port}" for r in replicas}
-
+        phase("students_open_draw")
         # 2. Everyone draws a digit and gets a prediction through the balancer.
         for s in students:
             draw(s.page, "1")
+        for s in students:
             expect(s.page.get_by_text("Prediction: 1", exact=True)).to_be_visible(timeout=60_000)
 
+        phase("students_draw")
         # 3. Everyone opens a share link (it lands on the right page with the link's values), then moves on.
         for i, s in enumerate(students):
             s.k = 3 + i % 3
-            s.page.goto(f"{balancer.url}/arithmetic?k={s.k}&s=1")
+            s.page.goto(f"{balancer.url}/arithmetic?k={s.k}&s=1", wait_until="commit")
+        for s in students:
             wait_for_app_idle(s.page, 90_000)
             expect(s.page.locator("h1").first).to_contain_text(re.compile("arithmetic", re.I))
             expect(_kernel_slider(s.page)).to_have_value(str(s.k))
             expect(s.page.get_by_role("slider", name="Stride")).to_have_value("1")
             _step_kernel(s.page, s.k + 1)
             assert _replica_of(balancer, s.route) == s.replica  # the cookie kept the student in place
-
+        phase("share_links_and_slider")
         # 4. The replica of the first student dies mid-lesson.
         victim = next(r for r in replicas if f"127.0.0.1:{r.port}" == students[0].replica)
         survivor_addr = next(f"127.0.0.1:{r.port}" for r in replicas if r is not victim)
@@ -197,6 +232,7 @@ def test_two_replicas_behind_nginx_survive_losing_one(browser, cluster) -> None:
             log = [line for line in balancer.access_lines() if line.route == s.route]
             assert log[-1].upstreams[-1] == survivor_addr, log[-1]
 
+        phase("moved_students_carry_on")
         # 6. The others never lost their connection and keep their session (the slider step they made).
         for s in stayed:
             expect(_kernel_slider(s.page)).to_have_value(str(s.k + 1))
@@ -205,7 +241,9 @@ def test_two_replicas_behind_nginx_survive_losing_one(browser, cluster) -> None:
             assert len(w["opened"]) == opened_before[s.name] and not w["closed"], (s.name, w)
             assert _replica_of(balancer, s.route) == survivor_addr
 
+        phase("others_carry_on")
         record = {
+            "phases_s": phases,
             "students": len(students), "moved": len(moved), "stayed": len(stayed),
             "per_moved_student": {s.name: s.figures for s in moved},
             "loadavg": open("/proc/loadavg").read().strip(),
