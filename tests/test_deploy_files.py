@@ -80,5 +80,6 @@ def test_nginx_accepts_the_shipped_configuration(tmp_path) -> None:
     site.write_text(render_site(18080, ["127.0.0.1:9001", "127.0.0.1:9002"], tmp_path / "access.log"))
     conf = tmp_path / "nginx.conf"
     conf.write_text(main_conf(tmp_path, site))
-    check = subprocess.run([str(NGINX), "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
+    check = subprocess.run([str(NGINX), "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
+                           capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
