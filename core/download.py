@@ -9,6 +9,7 @@ reader never sees half a file. Nothing here runs unless a student presses a down
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import socket
 import tempfile
@@ -83,7 +84,8 @@ def fetch_one(
         try:
             _download_to(url, file, target, timeout, progress, validate)
             return target
-        except (urllib.error.URLError, socket.timeout, TimeoutError, OSError, ValueError, DataError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, TimeoutError, OSError,
+                ValueError, DataError) as exc:  # HTTPException: e.g. the server closed mid-file
             failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
     raise DataError(
         f"Could not download {file.name} (no internet, or every mirror failed). ConvLab keeps working "
@@ -126,4 +128,6 @@ def _stream(url: str, file: RemoteFile, out, timeout: float, progress: Progress 
             out.write(chunk)
             if progress is not None:
                 progress(file.name, got, total)
+    if total and got != total:  # urllib returns a short body quietly when the server hangs up
+        raise ValueError(f"connection closed after {got:,} of {total:,} bytes")
     return digest.hexdigest()

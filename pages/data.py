@@ -158,11 +158,13 @@ def scaling_section(info: DatasetInfo, image: np.ndarray, channel: int, view: dv
 
 
 def stats_note(info: DatasetInfo, view: dv.Overview, ch: int) -> str:
+    """The μ and σ the page uses (the published ones) against what this copy of the data measures."""
+    used = f"μ = {info.mean[ch]:.4f} and σ = {info.std[ch]:.4f}"
     measured = f"{view.mean[ch]:.4f} and {view.std[ch]:.4f}"
     if info.key in ("shipped5k", "full60k"):
-        return (f"μ = 0.1307 and σ = 0.3081 are MNIST's published values over its 60,000 training digits; "
-                f"over the {sum(view.train_counts):,} digits here they measure {measured}.")
-    return f"Measured over these {sum(view.train_counts):,} training images: {measured}."
+        return (f"{used} are MNIST's published values over its 60,000 training digits; over the "
+                f"{sum(view.train_counts):,} digits here they measure {measured}.")
+    return f"{used} are the published values; over these {sum(view.train_counts):,} training images: {measured}."
 
 
 def overview_sections(info: DatasetInfo, view: dv.Overview) -> None:

@@ -48,6 +48,8 @@ def test_default_view_shows_the_digits_own_numbers(cache):
     body = " ".join(m.value for m in at.markdown)
     where = data_stats.flat_index(0, *np.unravel_index(int(np.argmax(digit)), digit.shape), 28)
     assert f"= **{where:,}**" in body  # the worked flatten example names the right entry
+    (m,), (s,) = data_stats.channel_stats(train.images)
+    assert f"over the 5,000 digits here they measure {m:.4f} and {s:.4f}" in texts(at.caption)
     assert [s.value for s in at.subheader][:3] == ["1 · One image is 28×28 numbers",
                                                    "2 · … or one long vector of 784 numbers",
                                                    "3 · Normalise, then standardise"]
@@ -159,7 +161,7 @@ def test_colour_dataset_shows_the_chosen_channel(cache):
     at.radio(key="data.ch").set_value(2).run()
     assert cells(at, 0) == [str(v) for v in image[..., 2].ravel()] and link(at)["ch"] == "2"
     mean_text = " ".join(c.value for c in at.caption)
-    assert "Measured over these 60 training images" in mean_text
+    assert "μ = 0.4465 and σ = 0.2616 are the published values; over these 60 training images" in mean_text
 
 
 def test_classroom_link_fixes_the_dataset(cache):

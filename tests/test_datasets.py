@@ -325,3 +325,28 @@ def test_two_simultaneous_cifar_downloads_both_succeed(www, tmp_path, cifar_arch
     assert done[0] == done[1] == tmp_path / "cifar-10"
     assert sorted(p.name for p in done[0].iterdir()) == sorted(datasets.CIFAR_NAMES)  # no leftovers
     assert len(datasets.load_train("cifar10", tmp_path)) == 5 * ROWS
+
+
+class ShortHandler(QuietHandler):
+    """Promises more bytes than it sends, then hangs up (a connection lost mid-download)."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "5000")
+        self.end_headers()
+        self.wfile.write(b"\x1f\x8b" + b"x" * 100)
+        self.close_connection = True
+
+
+def test_connection_lost_mid_file_is_a_clear_failure(tmp_path, fashion_files):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ShortHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        files, _ = fashion_files
+        remote = remote_for(f"http://127.0.0.1:{server.server_address[1]}/", files)
+        with pytest.raises(DataError, match="Could not download train-images.*closed after 102 of 5,000 bytes"):
+            datasets.download("fashion", tmp_path, remote=remote)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not list((tmp_path / "fashion-mnist").iterdir())
