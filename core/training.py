@@ -221,9 +221,13 @@ def memory_reason(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int,
     if est.total <= budget:
         return None
     fits = largest_batch_within(spec, config, in_shape)
-    hint = (f"A batch of {fits} would fit; or use fewer channels, or downsample earlier (pooling, stride 2)."
-            if fits >= 1 else "Even one image at a time does not fit: use fewer channels, smaller feature maps "
-                               "(pooling, stride 2, less padding) or fewer layers.")
+    if est.data > budget / 2:  # the images themselves are the problem, not the network
+        hint = (f"The training images alone take {lt.format_bytes(est.data)}: choose fewer training images.")
+    elif fits >= 1:
+        hint = f"A batch of {fits} would fit; or use fewer channels, or downsample earlier (pooling, stride 2)."
+    else:
+        hint = ("Even one image at a time does not fit: use fewer channels, smaller feature maps (pooling, "
+                "stride 2, less padding) or fewer layers.")
     return (f"Training this network needs about {lt.format_bytes(est.total)} of memory, more than this server "
             f"gives one training job ({lt.format_bytes(budget)}): {est.text()}. {hint}")
 
