@@ -269,9 +269,10 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
         c7.toggle("Augment (small shifts and rotations)", key=keys.aug, disabled=busy)
         c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or current().arch == "custom",
                   key="train._recommended")
-        st.select_slider("Training images", TRAIN_SIZES, key=keys.n, disabled=busy,
-                         help="Fewer training images: the training accuracy keeps rising while the validation "
-                              "accuracy stalls — overfitting. Try 1000 for 20 epochs.")
+        # No help tooltip here or on other "Training …" labels: its button would be one more "Train" button.
+        st.select_slider("Training images", TRAIN_SIZES, key=keys.n, disabled=busy)
+        st.caption("Fewer training images: the training accuracy keeps rising while the validation accuracy "
+                   "stalls — overfitting. Try 1000 for 20 epochs.")
     cfg = current()
     if not keys.offered("opt"):
         st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[cfg.opt]}, learning rate {cfg.lr:g}, batch {cfg.bs}, "

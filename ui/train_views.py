@@ -99,10 +99,10 @@ def render_memory(spec: cm.ArchSpec, config: ct.TrainConfig) -> str | None:
     est = ct.memory_estimate(spec, config)
     budget = config.memory_mb * cm.MB
     c1, c2 = st.columns([1, 3])
-    c1.metric("Training memory (estimate)", cm.format_bytes(est.total),
-              help="Estimated from the layer table before training: what autograd keeps per image × the batch "
-                   "size, gradients in flight, parameters with their gradients and optimizer state, and the data.")
-    c2.caption(f"{cm.format_bytes(est.total)} ≈ {est.text()}. This server gives one training job at most {cm.format_bytes(budget)}. Evaluation "
+    c1.metric("Training memory (estimate)", cm.format_bytes(est.total))
+    c2.caption(f"Estimated from the layer table before training: {cm.format_bytes(est.total)} ≈ {est.text()} "
+               "(what autograd keeps per image × the batch size, gradients in flight, parameters with their "
+               "gradients and optimizer state, and the images). This server gives one training job at most {cm.format_bytes(budget)}. Evaluation "
                f"runs in batches of {est.eval_batch} to stay inside it.")
     reason = ct.memory_reason(spec, config)
     if reason:
