@@ -263,12 +263,14 @@ def _occlusion_section(schema, model: LoadedModel, image: np.ndarray) -> None:
     t0 = time.perf_counter()
     occ = nw.occlusion(nw.session_runner(model.session), image, patch, model.card.mean, model.card.std)
     ms = (time.perf_counter() - t0) * 1e3
+    a, b, bound = views.occlusion_pictures(occ, image)
     c1, c2 = st.columns(2)
-    a, b = views.occlusion_figures(occ, image)
-    c1.plotly_chart(a, key="network.occ.best", config={"displayModeBar": False})
-    c1.caption(f"The network's answer, {occ.classes[0]}: where are the strokes it relies on?")
-    c2.plotly_chart(b, key="network.occ.second", config={"displayModeBar": False})
-    c2.caption(f"The runner-up, {occ.classes[1]}: covering the red parts makes it even less likely.")
+    c1.image(a, output_format="PNG", caption=f"The network's answer, {occ.classes[0]} (p = {occ.probs[occ.classes[0]]:.1%}): "
+             "the red parts are the strokes it relies on.")
+    c2.image(b, output_format="PNG", caption=f"The runner-up, {occ.classes[1]} (p = {occ.probs[occ.classes[1]]:.1%}): "
+             "covering its red parts makes it even less likely; blue parts speak against it.")
+    st.caption(f"Deepest red = the probability drops by {bound:.1%}; the strokes' outline is darkened. "
+               "Both maps share one colour scale.")
     st.caption(f"⏱ {occ.drops.shape[1] * occ.drops.shape[2] + 1} images in one onnxruntime call: {ms:.0f} ms.")
     state.set_param(PAGE, _param(schema, "p"), patch)
 

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import network as nw
-from ui.grid import Box, grid_figure, image_figure
+from ui.grid import Box, grid_figure
 from ui.text import literal
 
 GAP = 2  # pixels between the tiles of a mosaic
@@ -292,17 +292,20 @@ def softmax_table(sm: nw.SoftmaxSteps, label: int) -> None:
     }, hide_index=True)
 
 
-def occlusion_figures(occ: nw.Occlusion, image: np.ndarray) -> tuple[go.Figure, go.Figure]:
+def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> tuple[np.ndarray, np.ndarray, float]:
+    """Both drop maps as pictures on one shared blue-white-red scale, the digit's outline drawn on top
+    (pictures, not plotly: this redraws on every stroke). Returns them and the scale's bound."""
     bound = float(np.abs(occ.drops).max()) or 1.0
-    figs = []
-    for i, c in enumerate(occ.classes):
-        fig = image_figure(occ.drops[i], title=f"digit {c} (p = {occ.probs[c]:.1%})", diverging=True, max_px=300,
-                           zmin=-bound, zmax=bound, show_scale=i == 1)
-        # the digit's outline on top, so the map can be read against the strokes
-        fig.add_contour(z=image, contours={"start": 0.5, "end": 0.5, "coloring": "none"}, showscale=False,
-                        line={"color": "#111827", "width": 1}, hoverinfo="skip")
-        figs.append(fig)
-    return figs[0], figs[1]
+    ink = np.asarray(image) > 0.5
+    inner = ink.copy()
+    inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
+    edge = ink & ~inner  # (28, 28) the strokes' border pixels
+    pics = []
+    for drop in occ.drops:
+        rgb = to_rgb(drop, signed=True, bound=bound)
+        rgb[edge] = (rgb[edge] * 0.35).astype(np.uint8)  # darken: the map stays readable under the outline
+        pics.append(upscale(rgb, px)[0])
+    return pics[0], pics[1], bound
 
 
 def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> np.ndarray:
