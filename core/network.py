@@ -584,6 +584,14 @@ class DigitParam(share.Param):
         return str(value)
 
 
+def digit_link(image: np.ndarray, model: str = "") -> dict[str, str]:
+    """Query parameters that open the "Inside the network" page on this 28×28 digit (and shipped model)."""
+    params = {"src": "link", "img": encode_digit(image)}
+    if model:
+        params["m"] = model
+    return params
+
+
 _KEY = re.compile(r"^[a-z0-9_.]{0,40}$")
 
 
@@ -598,7 +606,7 @@ class LayerKeyParam(share.Param):
 
 
 __all__ = [
-    "DigitParam", "LayerKeyParam", "decode_digit", "encode_digit",
+    "DigitParam", "LayerKeyParam", "digit_link", "decode_digit", "encode_digit",
     "ConvUnit", "DenseUnit", "IMAGE", "LAYER_OUTPUTS_KEY", "LayerOutputs", "LayerView", "NormUnit", "Occlusion",
     "PlanError", "PoolUnit", "SoftmaxSteps", "Step", "activate", "batchnorm_unit", "class_templates", "conv_unit",
     "cross_entropy", "dense_unit", "first_conv_kernels", "layer_views", "missing_outputs", "name_of_index",

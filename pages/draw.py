@@ -15,6 +15,7 @@ from core import share
 from core.data import load_test
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model
 from core.model_card import sidecar_path
+from core.network import digit_link
 from core.predict import Prediction, classify
 from core.preprocess import Steps
 from ui import state
@@ -302,6 +303,9 @@ def main() -> None:
     if not pred.pre.empty:
         _steps_panel(image, model, steps, pred)
     _feature_maps(pred, model)
+    if pred.digit is not None:
+        st.page_link("pages/network.py", icon="🔬", label="Inside the network: every layer and unit for this digit",
+                     query_params=digit_link(pred.pre.image, entry.path.stem if entry.source == "shipped" else ""))
     current = {**values, **flags, "src": src, "t": int(state.get(PAGE, "t")),
                "w": state.get(PAGE, "w"), "ink": state.get(PAGE, "ink"),
                "m": entry.path.stem if entry.source == "shipped" else (shipped[0] if shipped else "")}

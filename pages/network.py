@@ -54,8 +54,8 @@ def _schema(shipped: list[str]) -> tuple[share.Param, ...]:
         nw.DigitParam("img", "", label="digit"),
         nw.LayerKeyParam("L", "", label="layer"),
         share.IntParam("c", 0, lo=0, hi=4095, label="channel or unit"),
-        share.IntParam("r", 0, lo=0, hi=27, label="row"),
-        share.IntParam("q", 0, lo=0, hi=27, label="column"),
+        share.IntParam("r", 12, lo=0, hi=27, label="row"),  # a unit near the middle: its window sees ink
+        share.IntParam("q", 14, lo=0, hi=27, label="column"),
         share.FloatParam("T", 1.0, lo=0.1, hi=10.0, label="temperature"),
         share.ChoiceParam("y", "pred", label="label for the loss", choices=LABEL_CHOICES),
         share.IntParam("p", 6, lo=2, hi=12, label="occlusion patch"),
@@ -162,11 +162,12 @@ def _unit_section(schema, plan: nw.LayerOutputs, values, params, image: np.ndarr
     view = next(v for v in pickable if v.key == key)
     value = values[view.output]
     unit = _unit_inputs(view)
-    st.caption("Click a cell below (or set the numbers above) to open that unit.")
-    on_pick = partial(_on_pick, f"network.pick.{key}", tuple(value.shape))
+    st.caption("Click a cell of the map below (or set the numbers above) to open that unit." if len(unit) == 3
+               else "Click a unit below (read row by row), or set its number above.")
+    chart_key = f"network.pick.{key}.{unit[0] if len(unit) == 3 else ''}"
     left, right = st.columns([3, 2])
     with left:
-        views.clickable_layer(view, value, unit, f"network.pick.{key}", on_pick)
+        views.clickable_layer(value, unit, chart_key, partial(_on_pick, chart_key, tuple(value.shape), unit[0]))
     step = plan.steps[view.step]
     box = nw.receptive_box(plan, view.step, unit[1], unit[2]) if len(unit) == 3 else None
     with right:
@@ -191,11 +192,11 @@ def _unit_inputs(view: nw.LayerView) -> tuple[int, ...]:
     return (int(st.number_input("Unit", 0, view.shape[0] - 1, key=state.wkey(PAGE, "c"))),)
 
 
-def _on_pick(chart_key: str, shape: tuple[int, ...]) -> None:
+def _on_pick(chart_key: str, shape: tuple[int, ...], channel: int) -> None:
     points = (st.session_state.get(chart_key) or {}).get("selection", {}).get("points", [])
     if not points:
         return
-    unit = views.unit_at(shape, int(round(points[0]["y"])), int(round(points[0]["x"])))
+    unit = views.unit_at(shape, channel, int(round(points[0]["y"])), int(round(points[0]["x"])))
     if unit is None:
         return
     for name, v in zip(("c", "r", "q"), unit):
@@ -351,7 +352,7 @@ def main() -> None:
         st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, "
                    "scaled on its own: blue negative, white zero, red positive; after a ReLU, black is zero and "
                    "white the layer's largest value. Every channel of every layer is shown.")
-        views.overview(plan.views(), values, probs, "", None)
+        views.overview(plan.views(), values, probs)
         _unit_section(schema, plan, values, params, image)
     _softmax_section(schema, logits, label)
     _occlusion_section(schema, model, image)

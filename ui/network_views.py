@@ -20,7 +20,6 @@ from ui.text import literal
 GAP = 2  # pixels between the tiles of a mosaic
 TARGET_PX = 640  # overview pictures are about this wide before the browser scales them to fit
 STRIP_COLS = 64  # a long vector is wrapped into rows of this many units
-HIGHLIGHT = (250, 204, 21)  # the selected unit's outline (amber)
 RF_COLOUR = (239, 68, 68)  # the receptive field's outline on the input (red)
 
 
@@ -59,7 +58,7 @@ def mosaic_layout(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return 1, 1, -(-n // cols), cols
 
 
-def mosaic(values: np.ndarray) -> np.ndarray:
+def mosaic(values: np.ndarray, cols: int | None = None) -> np.ndarray:
     """(C, H, W) → one (rows·(H+gap), cols·(W+gap)) array of tiles; (N,) → rows of STRIP_COLS. Gaps NaN."""
     v = np.asarray(values, dtype=np.float32)
     if v.ndim == 1:
@@ -67,21 +66,14 @@ def mosaic(values: np.ndarray) -> np.ndarray:
         out = np.full(h * w, np.nan, np.float32)
         out[:v.size] = v
         return out.reshape(h, w)
-    rows, cols, h, w = mosaic_layout(v.shape)
+    rows, auto, h, w = mosaic_layout(v.shape)
+    cols = min(cols or auto, v.shape[0])
+    rows = -(-v.shape[0] // cols)
     out = np.full((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP), np.nan, np.float32)
     for i, tile in enumerate(v):
         r, q = divmod(i, cols)
         out[r * (h + GAP):r * (h + GAP) + h, q * (w + GAP):q * (w + GAP) + w] = tile
     return out
-
-
-def mosaic_cell(shape: tuple[int, ...], unit: tuple[int, ...]) -> tuple[int, int]:
-    """Where a unit lies in ``mosaic``: (row, col) of the mosaic array."""
-    if len(shape) == 1:
-        return divmod(unit[0], mosaic_layout(shape)[3])
-    _, cols, h, w = mosaic_layout(shape)
-    tr, tq = divmod(unit[0], cols)
-    return tr * (h + GAP) + unit[1], tq * (w + GAP) + unit[2]
 
 
 def upscale(rgb: np.ndarray, target: int = TARGET_PX, most: int = 24) -> tuple[np.ndarray, int]:
@@ -100,13 +92,11 @@ def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[i
     rgb[y0:y1 + 1, x1 - t + 1:x1 + 1] = colour
 
 
-def layer_picture(view: nw.LayerView, value: np.ndarray, unit: tuple[int, ...] | None = None) -> np.ndarray:
-    """The overview's picture of one layer, scaled per layer, with the selected unit outlined."""
-    rgb, f = upscale(to_rgb(mosaic(value), view.signed), most=12 if len(view.shape) == 3 else 40)
-    if unit is not None:
-        r, q = mosaic_cell(tuple(value.shape), unit)
-        outline(rgb, r, q, r, q, HIGHLIGHT, f)
-    return rgb
+def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
+    """The overview's picture of one layer, scaled per layer."""
+    most = 8 if view.key == "input" else 12 if len(view.shape) == 3 else 40
+    signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: grey
+    return upscale(to_rgb(mosaic(value), signed), most=most)[0]
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
@@ -120,9 +110,8 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 # The overview
 
 
-def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
-             selected: str, unit: tuple[int, ...] | None) -> None:
-    """Every layer in order, one picture each; the selected layer's unit outlined."""
+def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray) -> None:
+    """Every layer in order, one picture each."""
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
@@ -132,7 +121,7 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
             right.plotly_chart(prob_bars(probs), key="network.overview.softmax", config={"displayModeBar": False})
             continue
         value = values[view.output]
-        right.image(layer_picture(view, value, unit if view.key == selected else None), output_format="PNG",
+        right.image(layer_picture(view, value), output_format="PNG",
                     caption=_range_text(value))
 
 
@@ -162,34 +151,52 @@ def prob_bars(probs: np.ndarray, title: str = "", other: np.ndarray | None = Non
 # The unit picker: a clickable picture of one layer
 
 
-def clickable_layer(view: nw.LayerView, value: np.ndarray, unit: tuple[int, ...], key: str, on_select) -> None:
-    """The layer's mosaic as a heatmap; a click on a cell selects that unit (plotly selection event)."""
-    z = mosaic(value)
-    r, q = mosaic_cell(tuple(value.shape), unit)
-    fig = grid_figure(z, colorscale="RdBu_r" if view.signed else "gray", zmid=0 if view.signed else None,
-                      boxes=[Box(r, q, r, q, "#f59e0b", 3)], cell_px=12, max_px=520,
-                      hover="%{z:.4g}<extra>click to open</extra>")
-    if view.signed:
-        b = float(np.nanmax(np.abs(z))) or 1.0
-        fig.update_traces(zmin=-b, zmax=b, selector={"type": "heatmap"})
-    rows, cols = np.nonzero(~np.isnan(z))
-    # Heatmap cells do not send selection events; an invisible marker on every cell does.
-    fig.add_trace(go.Scattergl(x=cols, y=rows, mode="markers", marker={"size": 8, "opacity": 0.01},
-                               hoverinfo="skip", showlegend=False))
-    fig.update_layout(clickmode="event+select", dragmode=False)
-    st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points",
-                    config={"displayModeBar": False})
+def pick_cols(shape: tuple[int, ...]) -> int:
+    """Columns of the clickable picture: a conv map's width, or a wrapped strip of units."""
+    if len(shape) == 3:
+        return shape[2]
+    return shape[0] if shape[0] <= 16 else 16 if shape[0] <= 256 else 32
 
 
-def unit_at(shape: tuple[int, ...], row: int, col: int) -> tuple[int, ...] | None:
-    """Inverse of ``mosaic_cell``: the unit under a mosaic cell, None in a gap."""
-    if len(shape) == 1:
-        i = row * mosaic_layout(shape)[3] + col
-        return (i,) if 0 <= i < shape[0] else None
-    _, cols, h, w = mosaic_layout(shape)
-    (tr, r), (tq, q) = divmod(row, h + GAP), divmod(col, w + GAP)
-    c = tr * cols + tq
-    return (c, r, q) if r < h and q < w and c < shape[0] else None
+def pick_grid(value: np.ndarray, channel: int) -> np.ndarray:
+    """What the unit picker shows: one channel's map (H, W), or the units wrapped into rows (NaN-padded)."""
+    if value.ndim == 3:
+        return np.asarray(value[channel], np.float32)
+    cols = pick_cols(value.shape)
+    out = np.full(-(-value.size // cols) * cols, np.nan, np.float32)
+    out[:value.size] = value
+    return out.reshape(-1, cols)
+
+
+def unit_at(shape: tuple[int, ...], channel: int, row: int, col: int) -> tuple[int, ...] | None:
+    """The unit under cell (row, col) of ``pick_grid``; None outside the layer."""
+    if len(shape) == 3:
+        return (channel, row, col) if 0 <= row < shape[1] and 0 <= col < shape[2] else None
+    i = row * pick_cols(shape) + col
+    return (i,) if 0 <= col < pick_cols(shape) and 0 <= i < shape[0] else None
+
+
+def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_select) -> None:
+    """One channel (or the strip of units) as a heatmap; clicking a cell selects that unit."""
+    z = pick_grid(value, unit[0])
+    rows, cols = z.shape
+    signed = float(np.nanmin(z)) < 0
+    bound = float(np.nanmax(np.abs(z))) or 1.0
+    r, q = (unit[1], unit[2]) if value.ndim == 3 else divmod(unit[0], cols)
+    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r" if signed else "gray", zmin=-bound if signed else 0,
+                               zmax=bound, showscale=False, hoverinfo="skip"))
+    yy, xx = np.nonzero(~np.isnan(z))
+    # Heatmap cells send no selection events; a transparent marker on every cell does.
+    fig.add_scatter(x=xx, y=yy, mode="markers", showlegend=False, customdata=z[yy, xx],
+                    marker={"size": max(6, min(28, 420 // cols)), "color": "rgba(0,0,0,0)"},
+                    hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>")
+    fig.add_shape(type="rect", x0=q - 0.5, x1=q + 0.5, y0=r - 0.5, y1=r + 0.5, line={"color": "#f59e0b", "width": 3})
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
+                     showticklabels=rows <= 28)
+    fig.update_xaxes(constrain="domain", showgrid=False, zeroline=False, side="top", showticklabels=cols <= 28)
+    fig.update_layout(height=int(min(560, max(120, 400 * rows / cols + 40))), margin={"l": 10, "r": 10, "t": 25, "b": 5},
+                      clickmode="event+select", dragmode=False, plot_bgcolor="rgba(0,0,0,0)")
+    st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points", config={"displayModeBar": False})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,23 +303,22 @@ def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> t
     """Both drop maps as pictures on one shared blue-white-red scale, the digit's outline drawn on top
     (pictures, not plotly: this redraws on every stroke). Returns them and the scale's bound."""
     bound = float(np.abs(occ.drops).max()) or 1.0
-    ink = np.asarray(image) > 0.5
-    inner = ink.copy()
-    inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
-    edge = ink & ~inner  # (28, 28) the strokes' border pixels
     pics = []
     for drop in occ.drops:
-        rgb = to_rgb(drop, signed=True, bound=bound)
-        rgb[edge] = (rgb[edge] * 0.35).astype(np.uint8)  # darken: the map stays readable under the outline
-        pics.append(upscale(rgb, px)[0])
+        rgb, f = upscale(to_rgb(drop, signed=True, bound=bound), px)
+        ink = np.repeat(np.repeat(np.asarray(image) > 0.5, f, axis=0), f, axis=1)
+        inner = ink.copy()
+        inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
+        rgb[ink & ~inner] = (17, 24, 39)  # a one-pixel outline of the strokes over the map
+        pics.append(rgb)
     return pics[0], pics[1], bound
 
 
 def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> np.ndarray:
     """(out, in, k, k) first-layer kernels (first input channel) as one blue-white-red picture."""
     k = np.asarray(kernels)[:, 0]
-    return upscale(to_rgb(mosaic(k), signed=True), px, most=24)[0]
+    return upscale(to_rgb(mosaic(k, cols=8), signed=True), px, most=24)[0]
 
 
 def template_mosaic(templates: np.ndarray, px: int = 560) -> np.ndarray:
-    return upscale(to_rgb(mosaic(templates), signed=True), px, most=8)[0]
+    return upscale(to_rgb(mosaic(templates, cols=5), signed=True), px, most=8)[0]
