@@ -40,7 +40,7 @@ import onnxruntime as ort
 import torch
 
 from core.data import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
-from core.inference import SHIPPED_DIR, prune_stale_sessions, session_dir, session_options
+from core.inference import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
 from core.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
 )
@@ -359,7 +359,9 @@ def _roundtrip(card: ModelCard) -> dict[str, Any]:
 
 def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
     """Remove the oldest models beyond ``keep`` in a session folder; returns the removed stems."""
-    models = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # Regular files only, by their own times: a link in the folder is neither followed nor deleted.
+    models = sorted((p for p in folder.glob("*.onnx") if p.is_file() and not p.is_symlink()),
+                    key=lambda p: p.lstat().st_mtime, reverse=True)
     removed = []
     for path in models[keep:]:
         path.unlink(missing_ok=True)
@@ -371,8 +373,9 @@ def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
 def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, token: str,
                        name: str) -> ExportResult:
     """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
-    result = export_model(net, spec, prov, session_dir(token), name)
-    prune_session(session_dir(token))
+    folder = ensure_session_dir(token)  # private (0700) and ours, or SessionFolderError before any work
+    result = export_model(net, spec, prov, folder, name)
+    prune_session(folder)
     prune_stale_sessions()  # other students' folders from sessions that ended a day ago
     return result
 

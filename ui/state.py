@@ -1,11 +1,18 @@
-"""Page state ↔ URL: every page's widgets are restored from a share link and written back to it.
+"""Page state ↔ URL: the only module that moves a lesson's settings between the link, its widgets and
+``st.session_state``.
 
-Usage in a page::
+Usage in a page (``PoolingSettings`` is a ``core.settings.Settings`` dataclass)::
 
-    values = ui.state.start(PAGE, SCHEMA)      # before any widget: fills st.session_state
-    k = st.slider("Kernel", 1, 9, key=ui.state.wkey(PAGE, "k"))   # no value=: state drives it
+    keys = state.bind(PoolingSettings)          # before any widget: link or session → widget state
+    state.header(PoolingSettings, "🧮 Pooling", "intro…")   # title, the Share control, teacher's values
+    if keys.offered("p"):                       # False when a classroom link hides the field
+        st.slider("Padding", 0, 4, key=keys.p)  # no value=: state drives the widget
+    cfg = state.current(PoolingSettings)        # typed and validated; hidden values included
     ...
-    ui.state.finish(PAGE, SCHEMA, {"k": k, ...})   # after the widgets: URL := current view
+    state.finish(cfg)                           # after the widgets: URL := this view
+
+Inside an ``st.fragment`` (which reruns without the rest of the page) call ``state.sync(Cls)`` after the
+fragment's widgets instead of ``finish``: it writes the same link from the current state.
 
 Rules: a link's parameters win the first time they are seen; when the student comes back to a page
 in the same session (the URL has been cleared by navigation) their last values are restored;
@@ -14,12 +21,15 @@ malformed parameters fall back to defaults with one short notice.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
-from urllib.parse import urlencode
+from typing import Any, Mapping, Sequence, TypeVar
 
 import streamlit as st
 
 from core import share
+from core.settings import Settings
+from ui.text import literal
+
+S = TypeVar("S", bound=Settings)
 
 CLASSROOM_KEY = "classroom"
 SENT_KEPT = 64  # query strings remembered per page (see _sent)
@@ -52,10 +62,80 @@ def start(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
             if wkey(page, param.key) not in st.session_state:
                 st.session_state[wkey(page, param.key)] = saved.get(param.key, param.default)
     notices = st.session_state.pop(f"_notices.{page}", ())
-    if notices:
+    if notices:  # a notice quotes the link's text: shown literally, never as Markdown
         st.warning("This link had settings ConvLab could not use, so defaults were used instead:\n\n"
-                   + "\n".join(f"- {n}" for n in notices[:6]), icon="🔗")
+                   + "\n".join(f"- {literal(n, 300)}" for n in notices[:6]), icon="🔗")
     return {p.key: st.session_state[wkey(page, p.key)] for p in schema}
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed settings (core.settings.Settings)
+
+
+class Keys:
+    """Widget keys of a settings class's fields (``keys.k``), and whether a field gets a widget."""
+
+    def __init__(self, cls: type[Settings]) -> None:
+        self._cls = cls
+        self._names = frozenset(cls.names())
+        self._hidden = frozenset(cls.hidden()) if is_classroom() else frozenset()
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_") or name not in self._names:
+            raise AttributeError(f"{self._cls.__name__} has no setting {name!r}")
+        return wkey(self._cls.PAGE, name)
+
+    def key(self, name: str) -> str:
+        return getattr(self, name)
+
+    def offered(self, name: str) -> bool:
+        """False when a classroom link hides ``name``: the page must not draw its widget."""
+        if name not in self._names:
+            raise AttributeError(f"{self._cls.__name__} has no setting {name!r}")
+        return name not in self._hidden
+
+
+def bind(cls: type[Settings]) -> Keys:
+    """Before any widget: seed the page's widget state from a link just opened or from this session."""
+    start(cls.PAGE, cls.schema())
+    return Keys(cls)
+
+
+def current(cls: type[S]) -> S:
+    """The page's settings now (widgets' values, and a teacher's values for hidden fields), validated."""
+    page = cls.PAGE
+    values = {name: st.session_state[wkey(page, name)] for name in cls.names() if wkey(page, name) in st.session_state}
+    return cls.from_values(values)
+
+
+def put(cls: type[Settings], **values: Any) -> None:
+    """Set fields' widget values from code (a button's callback, a click on a picture)."""
+    for name, value in values.items():
+        if name not in cls.names():
+            raise AttributeError(f"{cls.__name__} has no setting {name!r}")
+        st.session_state[wkey(cls.PAGE, name)] = value
+
+
+def sync(cls: type[Settings]) -> dict[str, str]:
+    """Write the link from the current state; safe inside an ``st.fragment`` rerun."""
+    return _write_link(current(cls))
+
+
+def header(cls: type[Settings], title: str, intro: str = "") -> None:
+    """The top of every lesson: title, the Share control in the same place on every page, the intro,
+    and in a classroom link the values the teacher chose for the controls it hides."""
+    from ui.share_control import share_control
+
+    head, share_col = st.columns([6, 1], vertical_alignment="center")
+    head.title(title)
+    with share_col:
+        share_control()
+    if intro:
+        st.markdown(intro)
+    if is_classroom() and cls.hidden():
+        cfg = current(cls)
+        st.caption("Set by your teacher: " + " · ".join(
+            f"{literal(cls.label(name))} **{literal(cfg.shown(name))}**" for name in cls.hidden()))
 
 
 def _query() -> dict[str, str]:
@@ -130,8 +210,24 @@ def clamp(page: str, key: str, lo: int | float, hi: int | float) -> None:
         st.session_state[k] = type(st.session_state[k])(min(max(st.session_state[k], lo), hi))
 
 
-def finish(page: str, schema: Sequence[share.Param], values: Mapping[str, Any]) -> dict[str, str]:
-    """Write the current view into the URL (so the address bar is always a share link)."""
+def finish(page: str | Settings, schema: Sequence[share.Param] | None = None,
+           values: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Write the current view into the URL (so the address bar is always a share link).
+
+    ``finish(cfg)`` with a settings object; ``finish(page, schema, values)`` for pages not yet moved to
+    typed settings.
+    """
+    if isinstance(page, Settings):
+        return _write_link(page)
+    assert schema is not None and values is not None
+    return _finish_values(page, schema, values)
+
+
+def _write_link(cfg: Settings) -> dict[str, str]:
+    return _finish_values(cfg.PAGE, cfg.schema(), cfg.values())
+
+
+def _finish_values(page: str, schema: Sequence[share.Param], values: Mapping[str, Any]) -> dict[str, str]:
     values = {p.key: values.get(p.key, p.default) for p in schema}
     st.session_state[f"_saved.{page}"] = dict(values)
     st.session_state[f"_end.{page}"] = _snapshot(page, schema)
@@ -166,25 +262,11 @@ def is_classroom() -> bool:
     return bool(st.session_state.get("_classroom", False))
 
 
-def share_link(params: Mapping[str, str], classroom: bool | None = None) -> str:
-    """The full link that reopens this view (st.context.url is the page URL without the query)."""
-    base = st.context.url or ""
-    params = dict(params)
-    params.pop(CLASSROOM_KEY, None)
-    if classroom if classroom is not None else is_classroom():
-        params[CLASSROOM_KEY] = "1"
-    return f"{base}?{urlencode(params)}" if params else base
+def share_box(params: Mapping[str, str] | None = None) -> None:
+    """The Share control (pages not yet using ``header`` call this where their old popover was)."""
+    from ui.share_control import share_control
 
-
-def share_box(params: Mapping[str, str]) -> None:
-    """A "share this view" popover with a copyable link and the classroom option."""
-    with st.popover("🔗 Share this view", help="A link that reopens exactly what you see now."):
-        classroom = st.toggle(
-            "Classroom link (hide advanced controls)", value=is_classroom(), key="_share_classroom",
-            help="Students who open this link see the core controls only.",
-        )
-        st.caption("Copy the link with the button at the right of the box:")
-        st.code(share_link(params, classroom), language=None, wrap_lines=True)
+    share_control()
 
 
 def set_param(page: str, param: share.Param, value: Any) -> None:
