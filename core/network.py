@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from core import share
+from core.settings import Settings, choice, custom, integer, number
 
 LAYER_OUTPUTS_KEY = "layer_outputs"
 PLAN_VERSION = 1
@@ -577,7 +578,8 @@ class DigitParam(share.Param):
     """A share-link parameter holding a 28×28 digit (``encode_digit``); the default is "" (none)."""
 
     def parse(self, raw: str) -> str:
-        decode_digit(raw)  # refuse what cannot be decoded; keep the text, decode where it is used
+        if raw.strip():
+            decode_digit(raw)  # refuse what cannot be decoded; keep the text, decode where it is used
         return raw.strip()
 
     def format(self, value: Any) -> str:
@@ -605,8 +607,43 @@ class LayerKeyParam(share.Param):
         return raw.strip()
 
 
+_STEM = re.compile(r"^((session/)?[A-Za-z0-9_-]{1,48})?$")  # "" = the default model
+
+
+@dataclass(frozen=True)
+class ModelParam(share.Param):
+    """A model in a link: a shipped model's file stem, or ``session/<stem>`` for one exported in this
+    session (such a link only resolves in that session). Which ones exist is checked by the page."""
+
+    def parse(self, raw: str) -> str:
+        if not _STEM.match(raw.strip()):
+            raise ValueError("is not a model name")
+        return raw.strip()
+
+
+SOURCES = {"test": "🔢 A test digit", "draw": "✏️ Draw", "link": "🔗 From the link"}
+LABEL_CHOICES = {"pred": "the network's answer", **{str(d): f"digit {d}" for d in range(10)}}
+
+
+@dataclass(frozen=True)
+class NetworkSettings(Settings, page="network"):
+    """The "Inside the network" page's view: its share link and its widgets."""
+
+    m: str = custom("", lambda key: ModelParam(key, "", "model"), label="model", hidden=True)  # "": the best
+    src: str = choice("test", SOURCES, label="input")
+    t: int = integer(0, lo=0, hi=9999, label="test digit")
+    img: str = custom("", lambda key: DigitParam(key, "", "digit"), label="digit")
+    L: str = custom("", lambda key: LayerKeyParam(key, "", "layer"), label="layer")  # "": the first conv
+    c: int = integer(0, lo=0, hi=4095, label="channel or unit")
+    r: int = integer(12, lo=0, hi=27, label="row")  # a unit near the middle: its window sees ink
+    q: int = integer(14, lo=0, hi=27, label="column")
+    T: float = number(1.0, lo=0.1, hi=10.0, label="temperature")
+    y: str = choice("pred", LABEL_CHOICES, label="label for the loss")
+    p: int = integer(6, lo=2, hi=12, label="occlusion patch")
+
+
 __all__ = [
-    "DigitParam", "LayerKeyParam", "digit_link", "decode_digit", "encode_digit",
+    "ModelParam", "NetworkSettings", "DigitParam", "LayerKeyParam", "digit_link", "decode_digit", "encode_digit",
     "ConvUnit", "DenseUnit", "IMAGE", "LAYER_OUTPUTS_KEY", "LayerOutputs", "LayerView", "NormUnit", "Occlusion",
     "PlanError", "PoolUnit", "SoftmaxSteps", "Step", "activate", "batchnorm_unit", "class_templates", "conv_unit",
     "cross_entropy", "dense_unit", "first_conv_kernels", "layer_views", "missing_outputs", "name_of_index",

@@ -50,7 +50,7 @@ def test_default_view_shows_every_layer_and_the_models_numbers():
 
 
 def test_a_link_opens_a_unit_with_its_arithmetic_and_the_temperature():
-    at = open_clean(PAGE, m="lenet5", t=3, L="conv2", c=5, r=4, q=6, T=2.5, y=3, p=4)
+    at = open_clean(PAGE, m="lenet5", t=3, L="conv2", c=5, r=4, q=6, T=2.5, y="3", p=4)
     assert at.selectbox(key="network.L").value == "conv2"
     assert at.slider(key="network.T").value == 2.5 and at.slider(key="network.p").value == 4
     image = load_test().images[3] / 255.0
