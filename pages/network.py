@@ -248,9 +248,10 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, image: np.ndarray) 
              "the red parts are the strokes it relies on.")
     c2.image(b, output_format="PNG", caption=f"The runner-up, {occ.classes[1]} (p = {occ.probs[occ.classes[1]]:.1%}): "
              "covering its red parts makes it even less likely; blue parts speak against it.")
-    st.caption(f"Deepest red = the probability drops by {bound:.1%}; the strokes' outline is darkened. "
+    st.caption(f"Deepest colour = the probability changes by {bound:.1%}; the strokes are outlined in black. "
                "Both maps share one colour scale.")
-    st.caption(f"⏱ {occ.drops.shape[1] * occ.drops.shape[2] + 1} images in one onnxruntime call: {ms:.0f} ms.")
+    st.caption(f"⏱ {occ.drops.shape[1] * occ.drops.shape[2] + 1} images in one onnxruntime call: {ms:.0f} ms "
+               "(wall time on this server, just now).")
     _write_link()
 
 

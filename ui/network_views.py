@@ -191,11 +191,13 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
                     marker={"size": max(6, min(28, 420 // cols)), "color": "rgba(0,0,0,0)"},
                     hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>")
     fig.add_shape(type="rect", x0=q - 0.5, x1=q + 0.5, y0=r - 0.5, y1=r + 0.5, line={"color": "#f59e0b", "width": 3})
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
-                     showticklabels=rows <= 28)
-    fig.update_xaxes(constrain="domain", showgrid=False, zeroline=False, side="top", showticklabels=cols <= 28)
+    # Fixed ranges: the plot area is exactly the cells (markers would otherwise pad the axes).
+    fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
+                     showticklabels=rows <= 28, fixedrange=True)
+    fig.update_xaxes(range=[-0.5, cols - 0.5], constrain="domain", showgrid=False, zeroline=False, side="top",
+                     showticklabels=cols <= 28, fixedrange=True)
     fig.update_layout(height=int(min(560, max(120, 400 * rows / cols + 40))), margin={"l": 10, "r": 10, "t": 25, "b": 5},
-                      clickmode="event+select", dragmode=False, plot_bgcolor="rgba(0,0,0,0)")
+                      clickmode="event+select", plot_bgcolor="rgba(0,0,0,0)")
     st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points", config={"displayModeBar": False})
 
 
@@ -204,7 +206,7 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+    return f"{v + 0.0:.4g}"  # + 0.0 turns −0 into 0
 
 
 def conv_detail(u: nw.ConvUnit, source_title: str, act: str) -> None:
