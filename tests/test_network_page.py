@@ -154,3 +154,28 @@ def test_unit_picker_maps_clicks_back_to_units():
                     assert unit is None
                 else:
                     assert value[unit] == grid[r, q]
+
+
+def test_the_page_needs_neither_torch_nor_onnx():
+    """The inference-only install has onnxruntime but not the ``onnx`` package: the page reads layer outputs
+    and weights through onnxruntime alone (the graph surgery happens at export time)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "import tests.conftest\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({str(REPO / 'streamlit_app.py')!r}, default_timeout=120)\n"
+        "at.run(); at.switch_page('pages/network.py').run()\n"
+        "at.selectbox(key='network.L').set_value('conv1.relu').run()\n"
+        "mods = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx'))\n"
+        "print('RESULT ' + json.dumps({'mods': mods[:5], 'exc': [e.value for e in at.exception]}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    assert result == {"mods": [], "exc": []}, result
