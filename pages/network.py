@@ -38,6 +38,21 @@ def _params(path: str, size: int, mtime_ns: int, _plan: nw.LayerOutputs) -> dict
     return nw.read_params(nw.session_runner(_model(path, size, mtime_ns).session), _plan)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _logits_session(path: str, size: int, mtime_ns: int):
+    """A copy of the model that outputs only the logits: onnxruntime fuses its layers again (big batches)."""
+    import onnxruntime as ort
+
+    from core.inference import session_options
+
+    model = _model(path, size, mtime_ns)
+    try:
+        data = nw.keep_outputs(model.path.read_bytes())
+        return ort.InferenceSession(data, sess_options=session_options(1), providers=["CPUExecutionProvider"])
+    except Exception:  # the file changed under us, or onnxruntime refuses the copy: the full model still works
+        return model.session
+
+
 def _load(entry: ModelEntry) -> tuple[LoadedModel, tuple[str, int, int]]:
     stat = entry.path.stat()
     key = (str(entry.path), stat.st_size, stat.st_mtime_ns)
@@ -233,14 +248,14 @@ def _softmax_section(keys: state.Keys, logits: np.ndarray, label: int | None) ->
 
 
 @st.fragment
-def _occlusion_section(keys: state.Keys, model: LoadedModel, image: np.ndarray) -> None:
+def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, int, int], image: np.ndarray) -> None:
     st.subheader("4. Which pixels mattered?")
     st.caption("Cover part of the digit with a blank patch and see how much the network's confidence drops. "
                "The patch is centred on every pixel in turn: all 784 covered copies go through onnxruntime in "
                "one batch. Red: covering here lowers that digit's probability; blue: raises it.")
     patch = st.slider("Patch size (pixels)", 2, 12, key=keys.p)
     t0 = time.perf_counter()
-    occ = nw.occlusion(nw.session_runner(model.session), image, patch, model.card.mean, model.card.std)
+    occ = nw.occlusion(nw.session_runner(_logits_session(*mkey)), image, patch, model.card.mean, model.card.std)
     ms = (time.perf_counter() - t0) * 1e3
     a, b, bound = views.occlusion_pictures(occ, image)
     c1, c2 = st.columns(2)
@@ -328,7 +343,7 @@ def main() -> None:
         views.overview(plan.views(), values, probs)
         _unit_section(keys, plan, values, params, image)
     _softmax_section(keys, logits, label)
-    _occlusion_section(keys, model, image)
+    _occlusion_section(keys, model, mkey, image)
     _templates_section(plan, params, model)
     _write_link()
 

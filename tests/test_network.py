@@ -286,3 +286,21 @@ def test_linear_templates_and_first_kernels_are_the_files_weights():
     kernels = nw.first_conv_kernels(plan2, nw.read_params(nw.session_runner(load_model(cnn).session), plan2))
     np.testing.assert_array_equal(kernels, initializers(cnn)[plan2.steps[0].params[0]])
     assert nw.class_templates(plan2, {}) is None and nw.first_conv_kernels(plan, {}) is None
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_logits_only_copy_matches_the_onnx_package_and_the_logits(name):
+    """``keep_outputs`` edits the protobuf bytes directly; the onnx package must read the same model back,
+    minus the extra outputs, and onnxruntime must give bit-identical logits."""
+    import onnxruntime as ort
+
+    from core.network_graph import strip_layer_outputs
+
+    data = (SHIPPED_DIR / f"{name}.onnx").read_bytes()
+    slim = nw.keep_outputs(data)
+    assert onnx.load_from_string(slim) == strip_layer_outputs(onnx.load_from_string(data), ["logits"])
+    x = nw.normalise(load_test().images[:16] / 255.0, 0.1307, 0.3081)
+    full = ort.InferenceSession(data).run(["logits"], {"image": x})[0]
+    np.testing.assert_array_equal(ort.InferenceSession(slim).run(None, {"image": x})[0], full)
+    with pytest.raises(ValueError):
+        nw.keep_outputs(data[:-7] + b"\xff\xff\xff")

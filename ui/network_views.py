@@ -21,6 +21,7 @@ GAP = 2  # pixels between the tiles of a mosaic
 TARGET_PX = 640  # overview pictures are about this wide before the browser scales them to fit
 STRIP_COLS = 64  # a long vector is wrapped into rows of this many units
 RF_COLOUR = (239, 68, 68)  # the receptive field's outline on the input (red)
+NO_BAR = {"displayModeBar": False}  # small number grids: plotly's toolbar would cover them on a phone
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,14 +225,14 @@ def conv_detail(u: nw.ConvUnit, source_title: str, act: str) -> None:
         mask = ~u.inside
         text_w = np.where(mask, "pad", np.vectorize(_fmt)(u.window[i]))
         c1.plotly_chart(grid_figure(u.window[i], text=text_w, colorscale="gray", title=f"input ch {i}: window",
-                                    cell_px=30, max_px=200, font_size=9), key=f"network.win{i}")
+                                    cell_px=30, max_px=200, font_size=9), key=f"network.win{i}", config=NO_BAR)
         c2.plotly_chart(grid_figure(u.kernel[i], text=np.vectorize(_fmt)(u.kernel[i]), colorscale="RdBu_r",
                                     zmid=0, title=f"kernel slice {i}", cell_px=30, max_px=200, font_size=9),
-                        key=f"network.ker{i}")
+                        key=f"network.ker{i}", config=NO_BAR)
         prod = u.window[i] * u.kernel[i]
         c3.plotly_chart(grid_figure(prod, text=np.vectorize(_fmt)(prod), colorscale="RdBu_r", zmid=0,
                                     title=f"× → sum {_fmt(u.per_channel[i])}", cell_px=30, max_px=200, font_size=9),
-                        key=f"network.prod{i}")
+                        key=f"network.prod{i}", config=NO_BAR)
     if len(order) > len(shown):
         st.caption(f"The {len(shown)} input channels that contribute most are shown; the table lists all "
                    f"{len(order)}.")
@@ -256,7 +257,7 @@ def pool_detail(u: nw.PoolUnit) -> None:
     c1, c2 = st.columns([1, 2], vertical_alignment="center")
     c1.plotly_chart(grid_figure(np.nan_to_num(u.window), text=text, colorscale="gray", boxes=boxes,
                                 title=f"window of channel {u.channel}", cell_px=48, max_px=220),
-                    key="network.poolwin")
+                    key="network.poolwin", config=NO_BAR)
     how = "the largest value wins (outlined)" if u.winner is not None else "the average of the window"
     c2.markdown(f"Pooling looks at one channel at a time: {how}. Result **{_fmt(u.value)}**.")
     c2.success(f"onnxruntime: {_fmt(u.onnx_value)}", icon="✅")
