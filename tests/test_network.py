@@ -304,3 +304,22 @@ def test_logits_only_copy_matches_the_onnx_package_and_the_logits(name):
     np.testing.assert_array_equal(ort.InferenceSession(slim).run(None, {"image": x})[0], full)
     with pytest.raises(ValueError):
         nw.keep_outputs(data[:-7] + b"\xff\xff\xff")
+
+
+@pytest.mark.parametrize("preset", ["linear", "mlp", "twoconv", "allconv", "bncnn"])
+def test_every_preset_exports_its_layers_and_they_check_out(preset, tmp_path):
+    """Each architecture the training page offers (random weights; LeNet-5 is covered by the shipped
+    model): the exporter's graph walk matches its layer table and every unit matches onnxruntime."""
+    torch = pytest.importorskip("torch")
+    from core.export import Provenance, export_model
+    from core.models import PRESETS, build_model
+
+    spec = PRESETS[preset]
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    res = export_model(net, spec, Provenance(spec.title, "none (random weights)", {}, 0.1), tmp_path, preset)
+    plan = nw.plan_of(res.card.extra)
+    rows = [s.row for s in plan.steps]
+    assert rows[-1] == "output" and "flatten" in rows
+    assert not any(r.startswith(("dropout", "bn")) for r in rows)  # nothing at test time / folded into convs
+    check_every_step(res.onnx_path, np.random.default_rng(len(preset)))
