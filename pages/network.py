@@ -167,7 +167,7 @@ def _unit_section(keys: state.Keys, plan: nw.LayerOutputs, values, params, image
     step = plan.steps[view.step]
     box = nw.receptive_box(plan, view.step, unit[1], unit[2]) if len(unit) == 3 else None
     with right:
-        st.image(views.input_picture(image, box), output_format="PNG", width=240,
+        st.image(views.png(views.input_picture(image, box)), width=240,
                  caption="Red box: the input pixels this unit can see (its receptive field)." if box else
                  "This unit sees the whole image: it comes after the flatten.")
     _unit_detail(plan, all_views, step, view, values, params, unit)
@@ -201,7 +201,11 @@ def _unit_detail(plan, all_views, step: nw.Step, view: nw.LayerView, values, par
     source = next((v.title for v in all_views if v.output == step.source), "the input")
     act = nw.ACT_TITLES.get(step.activation, "")
     if step.kind == "conv":
-        views.conv_detail(nw.conv_unit(step, values, params, *unit), source, act)
+        u = nw.conv_unit(step, values, params, *unit)
+        order = [int(c) for c in np.argsort(-np.abs(u.per_channel), kind="stable")]
+        shown = st.selectbox("Input channel drawn below (largest contribution first)", order, key="network.inch",
+                             help="Every input channel's sum is in the table; pick one to see its window and kernel.")
+        views.conv_detail(u, source, act, shown if shown in order else order[0])
     elif step.kind == "pool":
         views.pool_detail(nw.pool_unit(step, values, *unit))
     elif step.kind in ("dense", "logits"):
@@ -260,9 +264,9 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, in
     ms = (time.thread_time() - t0) * 1e3
     a, b, bound = views.occlusion_pictures(occ, image)
     c1, c2 = st.columns(2)
-    c1.image(a, output_format="PNG", caption=f"The network's answer, {occ.classes[0]} (p = {occ.probs[occ.classes[0]]:.1%}): "
+    c1.image(a, caption=f"The network's answer, {occ.classes[0]} (p = {occ.probs[occ.classes[0]]:.1%}): "
              "the red parts are the strokes it relies on.")
-    c2.image(b, output_format="PNG", caption=f"The runner-up, {occ.classes[1]} (p = {occ.probs[occ.classes[1]]:.1%}): "
+    c2.image(b, caption=f"The runner-up, {occ.classes[1]} (p = {occ.probs[occ.classes[1]]:.1%}): "
              "covering its red parts makes it even less likely; blue parts speak against it.")
     st.caption(f"Deepest colour = the probability changes by {bound:.1%}; the strokes are outlined in black. "
                "Both maps share one colour scale.")
@@ -283,7 +287,7 @@ def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel)
         st.info(f"The shipped linear model is not available ({literal(exc)}).")
         return
     c1, c2 = st.columns([3, 2])
-    c1.image(views.template_mosaic(templates), output_format="PNG",
+    c1.image(views.template_mosaic(templates),
              caption=f"{literal(lin.card.title)} ({lin.card.test_accuracy:.1%} on the test digits): one weight per "
                      "pixel and class. Each of its ten rows is a 28×28 template, digits 0–9 left to right, top to "
                      "bottom; red pixels vote for the class, blue against. The score is template · image.")
@@ -292,7 +296,7 @@ def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel)
         c2.info("This model has no convolution layer, so there are no kernels to compare.")
     else:
         k = kernels.shape[-1]
-        c2.image(views.kernel_mosaic(kernels), output_format="PNG",
+        c2.image(views.kernel_mosaic(kernels),
                  caption=f"{literal(model.card.title)}: its {kernels.shape[0]} first-layer {k}×{k} kernels. Each "
                          "is a small local pattern (an edge, a stroke end) looked for everywhere, instead of one "
                          "whole-digit template per class.")
@@ -360,7 +364,7 @@ def _prediction(image: np.ndarray, probs: np.ndarray, label: int | None) -> None
     digit = int(np.argmax(probs))
     verdict = "" if label is None else (" ✓" if digit == label else f" ✗ (label {label})")
     c1, c2 = st.columns([1, 1])
-    c1.image(views.input_picture(image, None, 168), caption="What the network reads (28×28)", output_format="PNG")
+    c1.image(views.png(views.input_picture(image, None, 168)), caption="What the network reads (28×28)")
     c2.markdown(f"<div style='font-size:4.5rem;font-weight:700;line-height:1'>{digit}</div>", unsafe_allow_html=True)
     c2.markdown(f"**Prediction: {digit}**{verdict}  \n" +
                 " · ".join(f"**{d}** {probs[d]:.1%}" for d in np.argsort(-probs)[:3]))

@@ -179,3 +179,17 @@ def test_the_page_needs_neither_torch_nor_onnx():
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
     assert result == {"mods": [], "exc": []}, result
+
+
+def test_layer_pictures_have_the_layers_shape():
+    """Each overview picture is its layer's mosaic enlarged by a whole factor (one tile per channel, or a
+    strip of units), so a vector never turns into a tall column of pixels."""
+    from ui import network_views as views
+
+    for shape in [(10,), (120,), (784,), (6, 28, 28), (64, 5, 5)]:
+        value = np.random.default_rng(0).random(shape, dtype=np.float32)
+        grid = views.mosaic(value)
+        rgb, f = views.upscale(views.to_rgb(grid, signed=False))
+        assert rgb.shape == (grid.shape[0] * f, grid.shape[1] * f, 3)
+        assert grid.shape[1] >= grid.shape[0]  # wide, not tall
+        assert np.count_nonzero(~np.isnan(grid)) == value.size

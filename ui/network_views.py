@@ -7,11 +7,13 @@ clicks (the unit picker) or reads numbers (windows, kernels, probabilities, occl
 
 from __future__ import annotations
 
+import io
 from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 from core import network as nw
 from ui.grid import Box, grid_figure
@@ -77,6 +79,14 @@ def mosaic(values: np.ndarray, cols: int | None = None) -> np.ndarray:
     return out
 
 
+def png(rgb: np.ndarray) -> bytes:
+    """PNG bytes with light compression: ``st.image`` sends bytes as they are, and zlib level 1 is several
+    times faster than Pillow's default for these flat-coloured pictures (a few KB more each)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def upscale(rgb: np.ndarray, target: int = TARGET_PX, most: int = 24) -> tuple[np.ndarray, int]:
     """Nearest-neighbour enlargement by a whole factor so the picture is about ``target`` px wide."""
     f = int(max(1, min(most, target // max(rgb.shape[1], 1))))
@@ -119,11 +129,13 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
         left.markdown(f"**{literal(view.title)}**  \n`{shape}`")
         left.caption(view.caption)
         if view.key == "softmax":
-            right.plotly_chart(prob_bars(probs), key="network.overview.softmax", config={"displayModeBar": False})
+            top = np.argsort(-probs)[:3]
+            right.image(png(upscale(to_rgb(mosaic(probs), signed=False, bound=1.0), most=40)[0]),
+                        caption="black 0 → white 1, digits 0–9 left to right; most likely: "
+                                + " · ".join(f"{d}: {probs[d]:.1%}" for d in top))
             continue
         value = values[view.output]
-        right.image(layer_picture(view, value), output_format="PNG",
-                    caption=_range_text(value))
+        right.image(png(layer_picture(view, value)), caption=_range_text(value))
 
 
 def _range_text(value: np.ndarray) -> str:
@@ -210,7 +222,8 @@ def _fmt(v: float) -> str:
     return f"{v + 0.0:.4g}"  # + 0.0 turns −0 into 0
 
 
-def conv_detail(u: nw.ConvUnit, source_title: str, act: str) -> None:
+def conv_detail(u: nw.ConvUnit, source_title: str, act: str, shown: int) -> None:
+    """The unit's arithmetic; ``shown`` is the input channel whose window and kernel slice are drawn."""
     s = u.step
     order = np.argsort(-np.abs(u.per_channel), kind="stable")
     st.markdown(f"**Channel {u.channel}, row {u.row}, column {u.col}** reads a {s.kernel[0]}×{s.kernel[1]} "
@@ -219,27 +232,34 @@ def conv_detail(u: nw.ConvUnit, source_title: str, act: str) -> None:
     if s.folded_bn:
         st.caption(f"The exporter folded batch norm {s.folded_bn} into this conv's kernel and bias, "
                    "so these are the weights the exported model really uses.")
-    shown = [int(i) for i in order[:3]]
-    for i in shown:
-        c1, c2, c3 = st.columns(3)
-        mask = ~u.inside
-        text_w = np.where(mask, "pad", np.vectorize(_fmt)(u.window[i]))
-        c1.plotly_chart(grid_figure(u.window[i], text=text_w, colorscale="gray", title=f"input ch {i}: window",
-                                    cell_px=30, max_px=200, font_size=9), key=f"network.win{i}", config=NO_BAR)
-        c2.plotly_chart(grid_figure(u.kernel[i], text=np.vectorize(_fmt)(u.kernel[i]), colorscale="RdBu_r",
-                                    zmid=0, title=f"kernel slice {i}", cell_px=30, max_px=200, font_size=9),
-                        key=f"network.ker{i}", config=NO_BAR)
-        prod = u.window[i] * u.kernel[i]
-        c3.plotly_chart(grid_figure(prod, text=np.vectorize(_fmt)(prod), colorscale="RdBu_r", zmid=0,
-                                    title=f"× → sum {_fmt(u.per_channel[i])}", cell_px=30, max_px=200, font_size=9),
-                        key=f"network.prod{i}", config=NO_BAR)
-    if len(order) > len(shown):
-        st.caption(f"The {len(shown)} input channels that contribute most are shown; the table lists all "
-                   f"{len(order)}.")
-    st.dataframe({"input channel": [int(i) for i in order], "Σ window × kernel": [float(u.per_channel[i]) for i in order]},
+    st.plotly_chart(window_figure(u, shown), key="network.window", config=NO_BAR)
+    st.dataframe({"input channel": [int(c) for c in order], "Σ window × kernel": [float(u.per_channel[c]) for c in order]},
                  hide_index=True, height=min(35 * len(order) + 38, 240))
     _equation(float(u.per_channel.sum()), len(u.per_channel), "channel sums", u.bias, u.pre, act, u.post,
               u.onnx_post)
+
+
+def window_figure(u: nw.ConvUnit, i: int) -> go.Figure:
+    """Input window, kernel slice and their product for input channel ``i``, side by side in ONE figure
+    (one plotly figure costs the server far less than three)."""
+    k = u.kernel.shape[-1]
+    prod = u.window[i] * u.kernel[i]
+    panels = [(u.window[i], np.where(~u.inside, "pad", np.vectorize(_fmt)(u.window[i])), "gray", False,
+               f"input ch {i}: window"),
+              (u.kernel[i], np.vectorize(_fmt)(u.kernel[i]), "RdBu_r", True, f"× kernel slice {i}"),
+              (prod, np.vectorize(_fmt)(prod), "RdBu_r", True, f"= products, sum {_fmt(u.per_channel[i])}")]
+    fig = go.Figure()
+    for n, (z, text, scale, signed, title) in enumerate(panels):
+        x0 = n * (k + 1)  # one empty column between panels
+        b = float(np.abs(z).max()) or 1.0
+        fig.add_heatmap(z=z, x=np.arange(x0, x0 + k), y=np.arange(k), text=text, texttemplate="%{text}",
+                        textfont={"size": 10 if k <= 3 else 8}, colorscale=scale, zmin=-b if signed else None,
+                        zmax=b if signed else None, showscale=False, xgap=1, ygap=1, hoverinfo="skip")
+        fig.add_annotation(x=x0 + (k - 1) / 2, y=-0.9, text=title, showarrow=False, font={"size": 12})
+    fig.update_yaxes(range=[k - 0.5, -1.3], visible=False, scaleanchor="x")
+    fig.update_xaxes(range=[-0.5, 3 * k + 1.5], visible=False, constrain="domain")
+    fig.update_layout(height=60 + 48 * k, margin={"l": 5, "r": 5, "t": 5, "b": 5}, plot_bgcolor="rgba(0,0,0,0)")
+    return fig
 
 
 def _equation(total: float, n: int, what: str, bias: float, pre: float, act: str, post: float, onnx: float) -> None:
@@ -302,26 +322,26 @@ def softmax_table(sm: nw.SoftmaxSteps, label: int) -> None:
     }, hide_index=True)
 
 
-def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> tuple[np.ndarray, np.ndarray, float]:
+def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> tuple[bytes, bytes, float]:
     """Both drop maps as pictures on one shared blue-white-red scale, the digit's outline drawn on top
     (pictures, not plotly: this redraws on every stroke). Returns them and the scale's bound."""
     bound = float(np.abs(occ.drops).max()) or 1.0
     pics = []
-    for drop in occ.drops:
+    for drop in occ.drops:  # (H, W) each
         rgb, f = upscale(to_rgb(drop, signed=True, bound=bound), px)
         ink = np.repeat(np.repeat(np.asarray(image) > 0.5, f, axis=0), f, axis=1)
         inner = ink.copy()
         inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
         rgb[ink & ~inner] = (17, 24, 39)  # a one-pixel outline of the strokes over the map
-        pics.append(rgb)
+        pics.append(png(rgb))
     return pics[0], pics[1], bound
 
 
-def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> np.ndarray:
+def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> bytes:
     """(out, in, k, k) first-layer kernels (first input channel) as one blue-white-red picture."""
     k = np.asarray(kernels)[:, 0]
-    return upscale(to_rgb(mosaic(k, cols=8), signed=True), px, most=24)[0]
+    return png(upscale(to_rgb(mosaic(k, cols=8), signed=True), px, most=24)[0])
 
 
-def template_mosaic(templates: np.ndarray, px: int = 560) -> np.ndarray:
-    return upscale(to_rgb(mosaic(templates, cols=5), signed=True), px, most=8)[0]
+def template_mosaic(templates: np.ndarray, px: int = 560) -> bytes:
+    return png(upscale(to_rgb(mosaic(templates, cols=5), signed=True), px, most=8)[0])
