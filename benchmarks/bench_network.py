@@ -19,6 +19,7 @@ from benchmarks.common import Result, check
 from core import network as nw
 from core.data import load_test
 from core.inference import SHIPPED_DIR, load_model, session_options
+from core.onnx_wire import keep_outputs
 from core.preprocess import Steps, preprocess
 from ui import network_views as views
 
@@ -60,7 +61,7 @@ def overview(model, plan: nw.LayerOutputs, canvas: np.ndarray) -> int:
 
 def logits_session(model):
     """What the page runs the occlusion batch on: the model without its layer outputs (fused again)."""
-    return ort.InferenceSession(nw.keep_outputs(model.path.read_bytes()), sess_options=session_options(1),
+    return ort.InferenceSession(keep_outputs(model.path.read_bytes()), sess_options=session_options(1),
                                 providers=["CPUExecutionProvider"])
 
 

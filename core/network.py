@@ -18,17 +18,11 @@ None and the page explains that (the logits-only parts still work).
 
 from __future__ import annotations
 
-import base64
 import math
-import re
-import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
-
-from core import share
-from core.settings import Settings, choice, custom, integer, number
 
 LAYER_OUTPUTS_KEY = "layer_outputs"
 PLAN_VERSION = 1
@@ -519,87 +513,6 @@ def occlusion(run: Runner, image: np.ndarray, patch: int, mean: float, std: floa
 
 
 # ---------------------------------------------------------------------------------------------
-# A logits-only copy of the graph, for big batches
-#
-# Declaring a conv's output as a graph output stops onnxruntime from fusing Conv + ReLU, which made the
-# 785-image occlusion batch about 1.7× slower. For batches the page only needs the logits, so it runs a
-# copy of the model whose graph outputs nothing else. The copy is made on the serialised protobuf (the
-# ``onnx`` package is not part of the inference install): ModelProto field 7 is the graph, GraphProto
-# field 12 its outputs, ValueInfoProto field 1 an output's name; every other byte is kept as it is.
-
-_MODEL_GRAPH, _GRAPH_OUTPUT, _VALUE_INFO_NAME = 7, 12, 1
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise ValueError("not a protobuf message (bad varint)")
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i
-        shift += 7
-
-
-def _encode_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _fields(buf: bytes):
-    """(field number, wire type, start, end, payload span) of each top-level field of a message."""
-    i = 0
-    while i < len(buf):
-        start = i
-        key, i = _varint(buf, i)
-        field_no, wire = key >> 3, key & 7
-        span = None
-        if wire == 0:
-            _, i = _varint(buf, i)
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        elif wire == 2:
-            n, j = _varint(buf, i)
-            span, i = (j, j + n), j + n
-        else:
-            raise ValueError(f"not an ONNX model (wire type {wire})")
-        if i > len(buf):
-            raise ValueError("not an ONNX model (truncated field)")
-        yield field_no, wire, start, i, span
-
-
-def _name(value_info: bytes) -> str:
-    for field_no, wire, _, _, span in _fields(value_info):
-        if field_no == _VALUE_INFO_NAME and wire == 2:
-            return value_info[span[0]:span[1]].decode("utf-8", "replace")
-    return ""
-
-
-def keep_outputs(model: bytes, keep: tuple[str, ...] = ("logits",)) -> bytes:
-    """The serialised model with only the graph outputs named in ``keep`` (in their original order)."""
-    out = bytearray()
-    for field_no, wire, start, end, span in _fields(model):
-        if field_no != _MODEL_GRAPH or wire != 2:
-            out += model[start:end]
-            continue
-        graph = model[span[0]:span[1]]
-        kept = bytearray()
-        for f, w, s, e, sp in _fields(graph):
-            if not (f == _GRAPH_OUTPUT and w == 2 and _name(graph[sp[0]:sp[1]]) not in keep):
-                kept += graph[s:e]
-        out += _encode_varint((_MODEL_GRAPH << 3) | 2) + _encode_varint(len(kept)) + kept
-    return bytes(out)
-
-
-# ---------------------------------------------------------------------------------------------
 # Weights as pictures
 
 
@@ -621,110 +534,7 @@ def class_templates(plan: LayerOutputs, params: Mapping[str, np.ndarray]) -> np.
     return w.reshape(10, 28, 28)
 
 
-# ---------------------------------------------------------------------------------------------
-# A 28×28 digit in a link (the Draw page hands its drawing over this way; shared views keep it)
-
-DIGIT_SIDE = 28
-_B64URL = re.compile(r"^[A-Za-z0-9_-]{4,1200}$")
-
-
-def encode_digit(image: np.ndarray) -> str:
-    """(28, 28) pixels in 0..1 → a short URL-safe text: 8-bit grey levels, zlib, base64url."""
-    img = np.asarray(image, dtype=np.float32)
-    if img.shape != (DIGIT_SIDE, DIGIT_SIDE):
-        raise ValueError(f"A digit is 28×28 pixels, got {img.shape}.")
-    levels = np.round(np.clip(np.nan_to_num(img), 0.0, 1.0) * 255).astype(np.uint8)
-    return base64.urlsafe_b64encode(zlib.compress(levels.tobytes(), 9)).decode("ascii").rstrip("=")
-
-
-def decode_digit(text: str) -> np.ndarray:
-    """Inverse of ``encode_digit``: (28, 28) float32 in 0..1; ``ValueError`` for anything else. The
-    decompressor never produces more than 784 bytes, whatever the link holds."""
-    text = str(text).strip()
-    if not _B64URL.match(text):
-        raise ValueError("is not a digit ConvLab wrote")
-    try:
-        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        inflater = zlib.decompressobj()
-        raw = inflater.decompress(packed, DIGIT_SIDE * DIGIT_SIDE + 1)
-    except (ValueError, zlib.error) as exc:
-        raise ValueError("is not a digit ConvLab wrote") from exc
-    if len(raw) != DIGIT_SIDE * DIGIT_SIDE or not inflater.eof:
-        raise ValueError("does not hold 28×28 pixels")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(DIGIT_SIDE, DIGIT_SIDE).astype(np.float32) / 255.0
-
-
-@dataclass(frozen=True)
-class DigitParam(share.Param):
-    """A share-link parameter holding a 28×28 digit (``encode_digit``); the default is "" (none)."""
-
-    def parse(self, raw: str) -> str:
-        if raw.strip():
-            decode_digit(raw)  # refuse what cannot be decoded; keep the text, decode where it is used
-        return raw.strip()
-
-    def format(self, value: Any) -> str:
-        return str(value)
-
-
-def digit_link(image: np.ndarray, model: str = "") -> dict[str, str]:
-    """Query parameters that open the "Inside the network" page on this 28×28 digit (and shipped model)."""
-    params = {"src": "link", "img": encode_digit(image)}
-    if model:
-        params["m"] = model
-    return params
-
-
-_KEY = re.compile(r"^[a-z0-9_.]{0,40}$")
-
-
-@dataclass(frozen=True)
-class LayerKeyParam(share.Param):
-    """A layer's ``LayerView.key`` in a link; which keys exist depends on the model, so the page checks."""
-
-    def parse(self, raw: str) -> str:
-        if not _KEY.match(raw.strip()):
-            raise ValueError("is not a layer name")
-        return raw.strip()
-
-
-_STEM = re.compile(r"^((session/)?[A-Za-z0-9_-]{1,48})?$")  # "" = the default model
-
-
-@dataclass(frozen=True)
-class ModelParam(share.Param):
-    """A model in a link: a shipped model's file stem, or ``session/<stem>`` for one exported in this
-    session (such a link only resolves in that session). Which ones exist is checked by the page."""
-
-    def parse(self, raw: str) -> str:
-        if not _STEM.match(raw.strip()):
-            raise ValueError("is not a model name")
-        return raw.strip()
-
-
-SOURCES = {"test": "🔢 A test digit", "draw": "✏️ Draw", "link": "🔗 From the link"}
-LABEL_CHOICES = {"pred": "the network's answer", **{str(d): f"digit {d}" for d in range(10)}}
-
-
-@dataclass(frozen=True)
-class NetworkSettings(Settings, page="network"):
-    """The "Inside the network" page's view: its share link and its widgets."""
-
-    m: str = custom("", lambda key: ModelParam(key, "", "model"), label="model", hidden=True)  # "": the best
-    src: str = choice("test", SOURCES, label="input")
-    t: int = integer(0, lo=0, hi=9999, label="test digit")
-    img: str = custom("", lambda key: DigitParam(key, "", "digit"), label="digit")
-    L: str = custom("", lambda key: LayerKeyParam(key, "", "layer"), label="layer")  # "": the first conv
-    c: int = integer(0, lo=0, hi=4095, label="channel or unit")
-    r: int = integer(12, lo=0, hi=27, label="row")  # a unit near the middle: its window sees ink
-    q: int = integer(14, lo=0, hi=27, label="column")
-    T: float = number(1.0, lo=0.1, hi=10.0, label="temperature")
-    y: str = choice("pred", LABEL_CHOICES, label="label for the loss")
-    p: int = integer(6, lo=2, hi=12, label="occlusion patch")
-
-
 __all__ = [
-    "keep_outputs", "ModelParam", "NetworkSettings", "DigitParam", "LayerKeyParam", "digit_link", "decode_digit", "encode_digit",
     "ConvUnit", "DenseUnit", "IMAGE", "LAYER_OUTPUTS_KEY", "LayerOutputs", "LayerView", "NormUnit", "Occlusion",
     "PlanError", "PoolUnit", "SoftmaxSteps", "Step", "activate", "batchnorm_unit", "class_templates", "conv_unit",
     "cross_entropy", "dense_unit", "first_conv_kernels", "layer_views", "missing_outputs", "name_of_index",

@@ -15,7 +15,7 @@ from core import share
 from core.data import load_test
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model
 from core.model_card import sidecar_path
-from core.network import digit_link
+from core.network_link import digit_link
 from core.predict import Prediction, classify
 from core.preprocess import Steps
 from ui import state

@@ -15,7 +15,8 @@ import numpy as np
 from core import network as nw
 from core.data import load_test
 from core.inference import SHIPPED_DIR, LoadedModel, ModelEntry, ModelRefused, list_models, load_model, run_model
-from core.network import LABEL_CHOICES, SOURCES, NetworkSettings
+from core.network_link import LABEL_CHOICES, SOURCES, NetworkSettings, decode_digit, encode_digit
+from core.onnx_wire import keep_outputs
 from core.preprocess import Steps, preprocess
 from ui import network_views as views
 from ui import state
@@ -47,7 +48,7 @@ def _logits_session(path: str, size: int, mtime_ns: int):
 
     model = _model(path, size, mtime_ns)
     try:
-        data = nw.keep_outputs(model.path.read_bytes())
+        data = keep_outputs(model.path.read_bytes())
         return ort.InferenceSession(data, sess_options=session_options(1), providers=["CPUExecutionProvider"])
     except Exception:  # the file changed under us, or onnxruntime refuses the copy: the full model still works
         return model.session
@@ -118,7 +119,7 @@ def _input_digit(keys: state.Keys) -> tuple[np.ndarray | None, int | None, str]:
             st.info("This link carries no digit. Open this page from the Draw page's link, or pick another input.")
             return None, None, src
         st.caption("The digit the link carries (e.g. a drawing from the Draw page).")
-        return nw.decode_digit(text), None, src
+        return decode_digit(text), None, src
     image, label = _test_digit(keys)
     return image, label, src
 
@@ -327,7 +328,7 @@ def main() -> None:
         _write_link()
         return
     if src == "draw":  # the drawing travels in the share link, so the link reopens this very digit
-        state.put(NetworkSettings, img=nw.encode_digit(image))
+        state.put(NetworkSettings, img=encode_digit(image))
     plan = _plan(model)
     x = nw.normalise(image, model.card.mean, model.card.std)
     if plan is not None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core import network as nw
+from core.network_link import decode_digit
 from core.inference import SHIPPED_DIR, load_model
 from tests.conftest import wait_for_app_idle
 from tests.test_draw_browser import draw
@@ -27,7 +28,7 @@ def test_a_drawn_digit_goes_through_every_layer_and_into_the_link(shared_server,
     draw(page, "7")
     page.wait_for_url(re.compile(r"src=link.*img=|img=.*src=link"), timeout=60_000)
     wait_for_app_idle(page, 60_000)
-    digit = nw.decode_digit(_query(page.url)["img"])  # the link holds the 28×28 digit the page ran
+    digit = decode_digit(_query(page.url)["img"])  # the link holds the 28×28 digit the page ran
     model = load_model(SHIPPED_DIR / "lenet5.onnx")
     logits = model.session.run(["logits"], {"image": nw.normalise(digit, model.card.mean, model.card.std)})[0]
     page.get_by_text(f"Prediction: {int(np.argmax(logits))}").first.wait_for(timeout=30_000)

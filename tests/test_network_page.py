@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core import network as nw
+from core.network_link import decode_digit
 from core.data import load_test
 from core.inference import SHIPPED_DIR, load_model
 from tests.apptest_checks import assert_clean, new_app, open_clean, plotly_array, texts
@@ -102,7 +103,7 @@ def test_the_draw_page_hands_its_digit_over():
     (link,) = [el for el in at.get("page_link") if el.proto.page == "network"]
     params = {k: v[0] for k, v in parse_qs(link.proto.query_string).items()}
     assert params["src"] == "link" and params["m"] == "bncnn"
-    digit = nw.decode_digit(params["img"])
+    digit = decode_digit(params["img"])
     at2 = open_clean(PAGE, **params)
     assert at2.radio(key="network.src").value == "link"
     model, plan, values, _ = expected("bncnn", digit)
