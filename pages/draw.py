@@ -22,6 +22,7 @@ from ui import state
 from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.grid import image_figure
+from ui.text import literal
 
 PAGE = "draw"
 CANVAS_PX = 280
@@ -201,8 +202,11 @@ def _steps_panel(image: np.ndarray, model: LoadedModel, steps: Steps, pred: Pred
     rows = []
     for field, (title, _) in STEP_LABELS.items():
         alt = Steps(**{**steps.__dict__, field: not getattr(steps, field)})
-        other = classify(model, image, alt)
-        what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
+        try:
+            other = classify(model, image, alt)
+            what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
+        except ModelRefused:
+            what = "nothing: the model fails on that input"
         now = getattr(steps, field)
         rows.append({"step": title, "now": "on" if now else "off",
                      "if you switch it": f"{'off' if now else 'on'} → the model says {what}"})
@@ -291,7 +295,11 @@ def main() -> None:
             image, label = _test_digit()
     flags = _step_toggles()
     steps = Steps(**flags)
-    pred = classify(model, image, steps, activations=True)
+    try:
+        pred = classify(model, image, steps, activations=True)
+    except ModelRefused as exc:  # the model fails on this input (onnxruntime error, NaN/inf outputs)
+        st.error(f"This model cannot be used: {literal(exc)}")
+        return
     with right:
         c1, c2 = st.columns([1, 1])
         with c1:
