@@ -465,16 +465,25 @@ def microscope(
 
 
 DISPLAY_MODES: dict[str, str] = {
+    "auto": "As it looks: a photo for blur & sharpen, signed for edges",
     "signed": "Signed values (blue < 0 < red)",
     "clip": "Clip to 0…1",
     "normalise": "Normalise min…max to 0…1",
 }
 
 
+def makes_a_picture(kernels: np.ndarray) -> bool:
+    """Whether a kernel's output is a picture of the same scene (one kernel whose weights sum to 1: identity,
+    blurs, sharpen, emboss) rather than a map of differences (weights summing to 0: edge detectors)."""
+    k = np.asarray(kernels, dtype=np.float64)
+    return (k.ndim == 2 or k.shape[0] == 1) and abs(float(k.sum()) - 1.0) < 1e-6
+
+
 def display_values(output: np.ndarray, mode: str) -> np.ndarray:
-    """Output values transformed for display: raw ('signed'), clipped to [0, 1], or min-max stretched."""
+    """Output values transformed for display: raw ('signed', 'auto': the page chooses the colours), clipped
+    to [0, 1], or min-max stretched."""
     out = np.asarray(output, dtype=np.float64)
-    if mode == "signed":
+    if mode in ("signed", "auto"):
         return out
     if mode == "clip":
         return np.clip(out, 0.0, 1.0)

@@ -58,3 +58,21 @@ def test_share_link_restores_the_settings(shared_server, page) -> None:
     crop = page.get_by_role("switch", name="Crop to the ink")
     assert not crop.is_checked()
     assert "crop=0" in page.url and "m=lenet5" in page.url
+
+
+@pytest.mark.browser
+def test_a_stroke_drawn_right_after_clear_is_kept(shared_server, page) -> None:
+    """Issue 11 part 7: Clear empties the canvas in the browser, so a digit drawn the moment after Clear
+    (while any rerun is still in flight) is never lost. Nothing is awaited between Clear and drawing, and
+    afterwards only the prediction is."""
+    page.goto(f"{shared_server.url}/draw")
+    wait_for_app_idle(page)
+    draw(page, "1")
+    page.get_by_text("Prediction: 1", exact=True).wait_for(timeout=30_000)
+    for digit in ("7", "0"):
+        page.get_by_role("button", name="🧽 Clear").click()
+        draw(page, digit)  # at once: no wait for "No digit" or for the app to be idle
+        page.get_by_text(f"Prediction: {digit}", exact=True).wait_for(timeout=30_000)
+    # Clear really empties the canvas the model reads
+    page.get_by_role("button", name="🧽 Clear").click()
+    page.get_by_text("No digit").first.wait_for(timeout=30_000)
