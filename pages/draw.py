@@ -43,6 +43,11 @@ def _test_count() -> int:
         return len(load_test())
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _test_png(index: int) -> bytes:
+    return dv.png(dv.big(_test_image(index)[0] / 255.0, dv.CANVAS_PX))
+
+
 def _random_test_digit(cls: type[dv.DrawSettings]) -> None:
     state.put(cls, t=random.randrange(_test_count()))
 
@@ -85,8 +90,7 @@ def _test_digit(cls: type[dv.DrawSettings], keys: state.Keys) -> tuple[np.ndarra
     c2.button("🎲 Another", on_click=_random_test_digit, args=(cls,), key="draw.random")
     index = state.current(cls).t
     image, label = _test_image(index)
-    st.image(dv.big(image / 255.0, dv.CANVAS_PX), caption=f"Official MNIST test digit #{index}: labelled {label}",
-             output_format="PNG")
+    st.image(_test_png(index), caption=f"Official MNIST test digit #{index}: labelled {label}")
     return image, label
 
 

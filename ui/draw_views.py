@@ -169,14 +169,22 @@ def mosaic(maps: np.ndarray, cols: int = 8, tile_px: int = 84) -> np.ndarray:
     return out
 
 
-def png_data_uri(img: np.ndarray) -> str:
-    """A grey image in 0..1 as a PNG data URI (a 28×28 digit is a few hundred bytes)."""
-    import base64
+def png(img: np.ndarray) -> bytes:
+    """A grey image in 0..1 as PNG bytes, encoded for speed (zlib level 1: these pictures change with every
+    stroke, and flat digit images compress well at any level)."""
     import io
 
     buf = io.BytesIO()
-    Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), mode="L").save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), mode="L").save(
+        buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def png_data_uri(img: np.ndarray) -> str:
+    """A grey image in 0..1 as a PNG data URI (a 28×28 digit is a few hundred bytes)."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png(img)).decode("ascii")
 
 
 def seen_image(pred: Prediction) -> None:
@@ -213,31 +221,29 @@ def timing(pred: Prediction) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _prob_template() -> dict:
-    """The probability chart's layout, built once: per stroke only the ten bars change."""
+def _prob_layout() -> dict:
+    """The probability chart's layout, validated once (plotly validation costs more than everything else
+    a stroke does); per stroke only the ten bars are new. Streamlit's theme supplies the template."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=[0.0] * 10, textposition="outside",
-                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    fig = go.Figure(go.Bar())
     fig.update_xaxes(type="category", tickmode="array", tickvals=[str(d) for d in range(10)])
     fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_range=[0, 1.12],
                       yaxis_tickformat=".0%", title={"text": "Probability of each digit", "font": {"size": 14}})
-    return fig.to_plotly_json()
+    layout = fig.to_plotly_json()["layout"]
+    layout["template"] = {}  # an empty one: plotly would otherwise deep-copy its default template per stroke
+    return layout
 
 
 def prob_chart(pred: Prediction) -> None:
-    import copy
-
     import plotly.graph_objects as go
 
     probs = pred.probs if pred.probs is not None else np.zeros(10)
-    spec = copy.deepcopy(_prob_template())
-    bar = spec["data"][0]
-    bar["y"] = [float(p) for p in probs]
-    bar["marker"] = {"color": ["#2563eb" if d == pred.digit else "#94a3b8" for d in range(10)]}
-    bar["text"] = [f"{p:.0%}" if p >= 0.01 else "" for p in probs]
-    # skip_invalid=False is plotly's default; the template was validated once above.
-    fig = go.Figure(spec, skip_invalid=True)
+    bar = {"type": "bar", "x": [str(d) for d in range(10)], "y": [float(p) for p in probs],
+           "marker": {"color": ["#2563eb" if d == pred.digit else "#94a3b8" for d in range(10)]},
+           "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probs], "textposition": "outside",
+           "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>"}
+    fig = go.Figure({"data": [bar], "layout": _prob_layout()}, _validate=False)  # the layout is read-only here
     st.plotly_chart(fig, key="draw.probs", config={"displayModeBar": False})
 
 
@@ -249,8 +255,7 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
              (pre.scaled, f"3. scaled to {pre.scaled.shape[1]}×{pre.scaled.shape[0]}"),
              (pre.placed, "4. pasted in 28×28"),
              (pre.image, f"5. centred by mass, shift {pre.shift}" if steps.center else "5. (not centred)")]
-    st.image([fit_display(img) for img, _ in shown], caption=[c for _, c in shown], clamp=True, width=140,
-             output_format="PNG")
+    st.image([png(fit_display(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
     st.markdown("**What if a step were skipped?** (everything else as set above)")
     rows = []
     for field, (title, _) in STEP_LABELS.items():
@@ -276,8 +281,7 @@ def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
     for tab, act in zip(tabs, model.card.activations):
         fmap = pred.activations[act.name]  # (C, H, W)
         name = act.name if trusted else literal(act.name, 60)
-        tab.image(mosaic(fmap[:16]), caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}",
-                  clamp=True, output_format="PNG")
+        tab.image(png(mosaic(fmap[:16])), caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
 
 
 # ---------------------------------------------------------------------------------------------
