@@ -10,8 +10,8 @@ import streamlit as st
 
 from core import arithmetic, filters
 from ui import registry
-from ui.fastfig import Finished
-from ui.grid import Box, cell_boxes, grid_figure
+from ui import fastfig
+from ui.grid import Box, cell_boxes
 
 PAGE = "filters"
 NUMBERS_UP_TO = 12  # draw values inside the cells of images at most this many pixels wide
@@ -77,30 +77,21 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = Fa
     else:
         hi = float(z.max())
         colors = {"colorscale": "gray", "zmin": min(float(z.min()), 0.0), "zmax": hi if hi > 1.0 else 1.0}
-    fig = grid_figure(z, text=fmt_grid(z) if small else None, title=title, boxes=boxes,
-                      cell_px=48 if small else px, max_px=px, show_scale=scale, **colors)
-    if not small:
-        fig.update_traces(xgap=0, ygap=0)  # one screen pixel per image pixel or less: gaps would hide it
-    return Finished(fig)
+    # one screen pixel per image pixel or less: gaps between cells would hide the picture
+    return fastfig.grid(z, text=fmt_grid(z) if small else None, title=title, boxes=tuple(boxes),
+                        cell_px=48 if small else px, max_px=px, show_scale=scale, gaps=small, **colors)
 
 
 @st.cache_resource(max_entries=96, show_spinner=False)
 def kernel_figure(k: np.ndarray, title: str, px: int = 240):
     bound = float(np.max(np.abs(k))) or 1.0
-    return Finished(grid_figure(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
-                                cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9))
-
-
-@st.cache_resource(max_entries=256, show_spinner=False)
-def _grid(z: np.ndarray, text: tuple | None, options: tuple):
-    return Finished(grid_figure(z, text=None if text is None else np.array(text, dtype=object), **dict(options)))
+    return fastfig.grid(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
+                        cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
 
 
 def grid(z, *, text=None, **options):
-    """``grid_figure``, built once per distinct picture. (Cell labels are passed as nested tuples: an
-    object array would hash by its pointers and never hit the cache.)"""
-    labels = None if text is None else tuple(map(tuple, np.asarray(text, dtype=object).tolist()))
-    return _grid(np.asarray(z, dtype=float), labels, tuple(sorted(options.items())))
+    """``grid_figure``, built from a cached frame (see ui.fastfig)."""
+    return fastfig.grid(z, text=text, **options)
 
 
 def output_view(out: np.ndarray, mode: str, kernels: np.ndarray) -> tuple[np.ndarray, str]:
