@@ -24,9 +24,17 @@ def clip(text: object, limit: int = MAX_SHOWN) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+# GitHub-flavoured Markdown turns bare "http://…", "www.…" and "name@host.tld" into links AFTER escapes are
+# resolved (seen in Chromium: an escaped URL in a notice was still a link), so a word joiner (U+2060,
+# invisible) is put where those patterns start.
+_AUTOLINK = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=\bwww)(?=\.)|(?=@)")
+
+
 def literal(text: object, limit: int = MAX_SHOWN) -> str:
-    """Markdown source that renders as exactly ``text`` (clipped to one line of ``limit`` characters)."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in clip(text, limit))
+    """Markdown source that renders as exactly ``text`` (clipped to one line of ``limit`` characters),
+    bare URLs and e-mail addresses included (never turned into links)."""
+    s = _AUTOLINK.sub("\u2060", clip(text, limit))
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
 
 
 def literal_html(text: object, limit: int = MAX_SHOWN) -> str:
