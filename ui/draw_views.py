@@ -192,9 +192,10 @@ def seen_image(pred: Prediction) -> None:
     drew a white mesh that hid a white digit). The PNG is sent at 28×28 and the browser scales it up
     without smoothing, so it costs a few hundred bytes per stroke."""
     st.markdown(
-        f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' width='{SEEN_PX}' height='{SEEN_PX}' "
+        f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' "
         f"alt='The 28×28 image the model reads' data-testid='draw-seen' "
-        f"style='image-rendering:pixelated;display:block;max-width:100%;height:auto'>"
+        f"style='image-rendering:pixelated;display:block;width:{SEEN_PX}px;height:{SEEN_PX}px;"
+        f"max-width:100%;object-fit:contain;margin:0'>"
         f"<figcaption style='font-size:0.85rem;opacity:0.7'>What the model sees (28×28)</figcaption></figure>",
         unsafe_allow_html=True)
 
