@@ -208,6 +208,18 @@ def microscope_controls(keys: state.Keys, output: np.ndarray) -> tuple[int, int]
     return int(r), int(c)
 
 
+def colour_part(keys: state.Keys, kernel: np.ndarray, conv) -> None:
+    st.subheader("🎨 Colour images: one kernel slice per channel")
+    cfg = state.current(S)
+    key = cfg.img if cfg.img in photos.PHOTOS else next(iter(photos.PHOTOS))
+    a, b = st.columns([2, 1])
+    a.selectbox("Colour kernel", tuple(filters.COLOUR_MIXES), key=keys.cm,
+                format_func=lambda m: filters.COLOUR_MIXES[m][0])
+    b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)
+    cfg = state.current(S)
+    fv.colour_section(photos.photo_rgb(key), kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
+
+
 OUTPUT_NOTES = {
     "photo": "Shown the way the picture looks: below 0 is black, above 1 white (clipped, like a saved photo's "
              "0…255). Choose “Signed values” to see the negative and over-bright values.",
@@ -278,6 +290,7 @@ def lesson() -> None:
     if ok:
         st.subheader("↔️ Convolution or cross-correlation?")
         fv.flip_section(image, kernels[0], conv, cfg.k)
+        colour_part(keys, kernels[0], conv)
         st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
         fv.im2col_section(image, conv)
     state.sync(S)

@@ -325,3 +325,22 @@ def test_photo_files_are_small_and_attributed():
         assert f"photos/{f.name}" in listed
         with Image.open(f) as img:
             assert max(img.size) <= 512
+
+
+def test_colour_convolution_section_matches_torch():
+    """Issue 16.2: the colour photo, a 3-slice kernel and a bias, checked against torch's conv2d."""
+    import torch
+    import torch.nn.functional as F
+
+    from core import photos
+
+    at = open_page(img="coffee", k="sharpen", cm="red_blue", cb="0.5")
+    rgb = photos.photo_rgb("coffee")
+    weight = np.stack([filters.get_kernel("sharpen"), np.zeros((3, 3)), -filters.get_kernel("sharpen")])
+    expected = F.conv2d(torch.from_numpy(np.ascontiguousarray(rgb))[None], torch.from_numpy(weight)[None],
+                        torch.tensor([0.5], dtype=torch.float64))[0, 0].numpy()
+    np.testing.assert_allclose(z_of(at, "colour_out"), expected, atol=1e-12)
+    np.testing.assert_array_equal(z_of(at, "colour_k2"), -filters.get_kernel("sharpen"))
+    r, c = expected.shape[0] // 2, expected.shape[1] // 2
+    line = next(m.value for m in at.markdown if m.value.startswith(f"Output pixel (row {r}, column {c}) = R"))
+    assert "+ bias 0.5 =" in line and line.endswith(f"**{expected[r, c]:.3g}**")

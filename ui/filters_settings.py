@@ -38,6 +38,8 @@ class FiltersSettings(Settings, page="filters"):
     disp: str = choice("auto", filters.DISPLAY_MODES, label="display")
     r: int = integer(0, lo=0, hi=511, label="microscope row")
     c: int = integer(0, lo=0, hi=511, label="microscope column")
+    cm: str = choice("luma", {k: v[0] for k, v in filters.COLOUR_MIXES.items()}, label="colour kernel")
+    cb: float = number(0.0, lo=-1.0, hi=1.0, label="colour bias")
 
     def custom(self) -> np.ndarray:
         """The custom kernel as (cs, cs); a link whose list has another length is resized to ``cs``."""

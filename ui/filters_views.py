@@ -192,6 +192,30 @@ def flip_section(image, kernel, conv, name) -> None:
                 f"{fmt(diff)}.")
 
 
+def colour_section(rgb: np.ndarray, kernel: np.ndarray, mix: str, bias: float, conv, photo_label: str) -> None:
+    """A colour picture and a 3-channel kernel: each channel's window × its slice, summed, + bias."""
+    k3 = filters.colour_kernel(kernel, mix)  # (3, kh, kw)
+    out = filters.colour_conv2d(rgb, k3, bias, *conv)  # (H', W')
+    r, c = out.shape[0] // 2, out.shape[1] // 2
+    px = filters.colour_pixel(rgb, k3, bias, r, c, *conv)
+    st.markdown(
+        f"A colour picture has three channels (red, green, blue), so a kernel for it has **three slices**, "
+        f"one per channel. Each slice slides over its own channel; at every position the three sums are "
+        f"**added**, then the **bias** is added: one output number. Here {photo_label} "
+        f"({rgb.shape[1]}×{rgb.shape[2]}×3) and your kernel, weighted per channel.")
+    cols = st.columns([1.2, 0.8, 0.8, 0.8, 1.2])
+    with cols[0]:
+        st.image(np.ascontiguousarray(np.clip(rgb, 0, 1).transpose(1, 2, 0)), caption="Colour input", width=230)
+    for col, ch, name in zip(cols[1:4], range(3), ("R", "G", "B")):
+        with col:
+            show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
+    with cols[4]:
+        show(picture(out, f"Output ({out.shape[0]}×{out.shape[1]})", signed=out.min() < 0, px=230, scale=False,
+                     boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "colour_out")
+    sums = " + ".join(f"{name} {paren(m.total)}" for name, m in zip(("R", "G", "B"), px.channels))
+    st.markdown(f"Output pixel (row {r}, column {c}) = {sums} + bias {paren(bias)} = **{fmt(px.total)}**")
+
+
 def im2col_section(image, conv) -> None:
     x, k = filters.WORKED_IMAGE, filters.WORKED_KERNEL
     patches = filters.im2col(x, k.shape)  # (9, 9)
