@@ -44,8 +44,8 @@ def _test_count() -> int:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _test_png(index: int) -> bytes:
-    return dv.png(dv.big(_test_image(index)[0] / 255.0, dv.CANVAS_PX))
+def _test_png(index: int) -> str:
+    return dv.png_data_uri(dv.big(_test_image(index)[0] / 255.0, dv.CANVAS_PX))
 
 
 def _random_test_digit(cls: type[dv.DrawSettings]) -> None:

@@ -213,7 +213,7 @@ def colour_part(keys: state.Keys, kernel: np.ndarray, conv) -> None:
     cfg = state.current(S)
     key = cfg.img if cfg.img in photos.PHOTOS else next(iter(photos.PHOTOS))
     a, b = st.columns([2, 1])
-    a.selectbox("Colour kernel", tuple(filters.COLOUR_MIXES), key=keys.cm,
+    a.selectbox("Slices for R, G and B", tuple(filters.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
                 format_func=lambda m: filters.COLOUR_MIXES[m][0])
     b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)
     cfg = state.current(S)
