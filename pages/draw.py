@@ -95,10 +95,16 @@ def _test_digit(cls: type[dv.DrawSettings], keys: state.Keys) -> tuple[np.ndarra
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _alternatives(_model_: LoadedModel, model_key: str, image: np.ndarray, steps: Steps) -> dict[str, Prediction]:
+def _alternatives(_model_: LoadedModel, model_key: str, image: np.ndarray,
+                  steps: Steps) -> dict[str, Prediction | None]:
     """What the model would say with each step switched; a test digit's answers are computed once."""
-    return {field: classify(_model_, image, Steps(**{**steps.__dict__, field: not getattr(steps, field)}))
-            for field in dv.STEP_LABELS}
+    out: dict[str, Prediction | None] = {}
+    for field in dv.STEP_LABELS:
+        try:
+            out[field] = classify(_model_, image, Steps(**{**steps.__dict__, field: not getattr(steps, field)}))
+        except ModelRefused:  # the model fails on that input: the table says so
+            out[field] = None
+    return out
 
 
 @st.fragment
@@ -121,7 +127,11 @@ def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> Non
     _step_toggles(keys, cfg)
     cfg = state.current(cls)
     steps = cfg.steps()
-    pred = classify(model, image, steps, activations=True)
+    try:
+        pred = classify(model, image, steps, activations=True)
+    except ModelRefused as exc:  # the model fails on this input (onnxruntime error, NaN/inf outputs)
+        st.error(f"This model cannot be used: {literal_code(exc, 300)}")
+        return
     with right:
         dv.prediction(pred, label)
         dv.seen_image(pred)

@@ -20,7 +20,7 @@ from core.predict import Prediction
 from core.preprocess import Steps
 from core.settings import Settings, choice, flag, integer
 from ui import state
-from ui.text import literal
+from ui.text import literal, literal_code
 
 CANVAS_PX = 280
 SEEN_PX = 224  # the 28×28 input drawn 8× (one crisp square per pixel, no gaps)
@@ -81,7 +81,8 @@ def pick_model(cls: type[DrawSettings], keys: state.Keys, entries: list[ModelEnt
     usable = {entry_key(e): e for e in entries if e.card is not None}
     broken = [e for e in entries if e.card is None]
     if broken:
-        st.warning("Some model files were skipped:\n\n" + "\n".join(f"- {literal(e.problem, 300)}" for e in broken))
+        # a problem quotes a file name verbatim (a code span: never a link, words as typed)
+        st.warning("Some model files were skipped:\n\n" + "\n".join(f"- {literal_code(e.problem, 300)}" for e in broken))
     if not usable:
         return None
     # The picker's value may be a session model, which the settings object cannot hold; a session folder
@@ -249,7 +250,7 @@ def prob_chart(pred: Prediction) -> None:
     st.plotly_chart(fig, key="draw.probs", config={"displayModeBar": False})
 
 
-def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Prediction]) -> None:
+def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Prediction | None]) -> None:
     st.subheader("From your drawing to the model's 28×28 input")
     pre = pred.pre
     shown = [(pre.gray, "1. grayscale" + (", inverted" if pre.inverted else "")),
@@ -262,7 +263,10 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
     rows = []
     for field, (title, _) in STEP_LABELS.items():
         other = alternatives[field]
-        what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
+        if other is None:
+            what = "nothing: the model fails on that input"
+        else:
+            what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
         now = getattr(steps, field)
         rows.append({"step": title, "now": "on" if now else "off",
                      "if you switch it": f"{'off' if now else 'on'} → the model says {what}"})

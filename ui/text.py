@@ -15,6 +15,10 @@ import string
 # CommonMark lets a backslash escape any ASCII punctuation, and Streamlit's renderer honours it for its
 # own extensions too (colour directives, shortcodes, maths), so escaping all of it is the safe default.
 _MD_SPECIAL = frozenset(string.punctuation)
+# GitHub-flavoured Markdown also turns bare "http://…", "www.…" and "name@host" into links, escaped or
+# not (seen in Chromium): an invisible word joiner after ":", "www" and "@" breaks those patterns.
+_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)")
 MAX_SHOWN = 200  # characters of a stranger's text shown before it is clipped
 
 
@@ -24,17 +28,10 @@ def clip(text: object, limit: int = MAX_SHOWN) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-# GitHub-flavoured Markdown turns bare "http://…", "www.…" and "name@host.tld" into links AFTER escapes are
-# resolved (seen in Chromium: an escaped URL in a notice was still a link), so a word joiner (U+2060,
-# invisible) is put where those patterns start.
-_AUTOLINK = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=\bwww)(?=\.)|(?=@)")
-
-
 def literal(text: object, limit: int = MAX_SHOWN) -> str:
-    """Markdown source that renders as exactly ``text`` (clipped to one line of ``limit`` characters),
-    bare URLs and e-mail addresses included (never turned into links)."""
-    s = _AUTOLINK.sub("\u2060", clip(text, limit))
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+    """Markdown source that renders as exactly ``text`` (clipped to one line of ``limit`` characters)."""
+    unlinked = _AUTOLINK.sub(_JOINER, clip(text, limit))
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in unlinked)
 
 
 def literal_html(text: object, limit: int = MAX_SHOWN) -> str:
