@@ -8,7 +8,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 
-# full: requirements.txt with torch's CPU build (about 0.2 GB; PyPI's default torch is the CUDA build, several GB).
+# full: requirements.txt with torch's CPU build (0.2 GB download, 0.8 GB installed; PyPI's torch is the
+#       CUDA build, several GB).
 # inference: requirements-inference.txt (streamlit, onnxruntime, numpy, plotly, pillow); Train says what to install.
 ARG VARIANT=full
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
@@ -48,7 +49,9 @@ COPY pages/ pages/
 COPY exported_models/ exported_models/
 COPY data/ data/
 
-LABEL org.opencontainers.image.title="ConvLab" org.opencontainers.image.description="Streamlit app that teaches CNNs" convlab.variant=$VARIANT
+LABEL org.opencontainers.image.title="ConvLab" \
+      org.opencontainers.image.description="Streamlit app that teaches CNNs" \
+      convlab.variant=$VARIANT
 USER 10001
 EXPOSE 8501
 

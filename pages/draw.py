@@ -15,12 +15,14 @@ from core import share
 from core.data import load_test
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model
 from core.model_card import sidecar_path
+from core.network_link import digit_link
 from core.predict import Prediction, classify
 from core.preprocess import Steps
 from ui import state
 from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.grid import image_figure
+from ui.text import literal
 
 PAGE = "draw"
 CANVAS_PX = 280
@@ -200,8 +202,11 @@ def _steps_panel(image: np.ndarray, model: LoadedModel, steps: Steps, pred: Pred
     rows = []
     for field, (title, _) in STEP_LABELS.items():
         alt = Steps(**{**steps.__dict__, field: not getattr(steps, field)})
-        other = classify(model, image, alt)
-        what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
+        try:
+            other = classify(model, image, alt)
+            what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
+        except ModelRefused:
+            what = "nothing: the model fails on that input"
         now = getattr(steps, field)
         rows.append({"step": title, "now": "on" if now else "off",
                      "if you switch it": f"{'off' if now else 'on'} → the model says {what}"})
@@ -290,7 +295,11 @@ def main() -> None:
             image, label = _test_digit()
     flags = _step_toggles()
     steps = Steps(**flags)
-    pred = classify(model, image, steps, activations=True)
+    try:
+        pred = classify(model, image, steps, activations=True)
+    except ModelRefused as exc:  # the model fails on this input (onnxruntime error, NaN/inf outputs)
+        st.error(f"This model cannot be used: {literal(exc)}")
+        return
     with right:
         c1, c2 = st.columns([1, 1])
         with c1:
@@ -302,6 +311,9 @@ def main() -> None:
     if not pred.pre.empty:
         _steps_panel(image, model, steps, pred)
     _feature_maps(pred, model)
+    if pred.digit is not None:
+        st.page_link("pages/network.py", icon="🔬", label="Inside the network: every layer and unit for this digit",
+                     query_params=digit_link(pred.pre.image, entry.path.stem if entry.source == "shipped" else ""))
     current = {**values, **flags, "src": src, "t": int(state.get(PAGE, "t")),
                "w": state.get(PAGE, "w"), "ink": state.get(PAGE, "ink"),
                "m": entry.path.stem if entry.source == "shipped" else (shipped[0] if shipped else "")}

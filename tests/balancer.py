@@ -71,11 +71,12 @@ class Balancer:
         site.write_text(render_site(self.port, replicas, self.access_log))
         conf = self.prefix / "nginx.conf"
         conf.write_text(main_conf(self.prefix, site))
-        check = subprocess.run([str(NGINX), "-t", "-p", str(self.prefix), "-c", str(conf)],
-                               capture_output=True, text=True)
+        # -e: nginx opens its compiled-in error log before reading the configuration (not writable unprivileged)
+        args = [str(NGINX), "-p", str(self.prefix), "-e", str(self.prefix / "error.log"), "-c", str(conf)]
+        check = subprocess.run([*args, "-t"], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t rejected the configuration:\n{check.stderr}")
-        self.proc = subprocess.Popen([str(NGINX), "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"],
+        self.proc = subprocess.Popen([*args, "-g", "daemon off;"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:  # nginx answers within milliseconds; the loop only covers a slow start under load
