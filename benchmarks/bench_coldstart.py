@@ -3,7 +3,7 @@
 - Cold start: from starting the ``streamlit run`` process to the home page rendered in Chromium
   (``goto("/")``, then the title ``h1`` is visible). Target: ≤ 3 s on the 2-core dev machine.
   The browser is launched before the clock starts; the server's health is polled every 0.2 s
-  (``tests.conftest.StreamlitServer``), so the figure can be up to 0.2 s pessimistic.
+  (``benchmarks.harness.StreamlitServer``), so the figure can be up to 0.2 s pessimistic.
 - Memory of the server process (``/proc/<pid>/status``): idle after serving the home page, then after
   one browser session has visited arithmetic → filters → pooling (sidebar clicks, one Streamlit
   session), then after the draw page too (onnxruntime loaded).
@@ -27,7 +27,7 @@ IDLE_SETTLE_S = 1.0  # let the server finish sending before reading its memory (
 
 
 def _sidebar_to(page, name: str, url_path: str) -> None:
-    from tests.conftest import wait_for_app_idle
+    from benchmarks.harness import wait_for_app_idle
 
     page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=name).click()
     page.wait_for_url(f"**/{url_path}", timeout=60_000)
@@ -36,7 +36,7 @@ def _sidebar_to(page, name: str, url_path: str) -> None:
 
 def _one_cold_start(browser, with_session: bool) -> dict:
     """Start a fresh server, render the home page; optionally continue with a 3-page session."""
-    from tests.conftest import StreamlitServer, wait_for_app_idle
+    from benchmarks.harness import StreamlitServer, wait_for_app_idle
 
     out: dict = {}
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -76,7 +76,7 @@ def _one_cold_start(browser, with_session: bool) -> dict:
 def run(quick: bool = False) -> list[Result]:
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import CHROMIUM_ARGS, chromium_path
+    from benchmarks.harness import CHROMIUM_ARGS, chromium_path
 
     path = chromium_path()
     if path is None:

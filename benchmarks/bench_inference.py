@@ -89,7 +89,7 @@ def bench_server_rss() -> list[Result]:
     """Serve only /draw to one real browser session that draws a "1"; read the server's VmHWM."""
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import CHROMIUM_ARGS, StreamlitServer, chromium_path
+    from benchmarks.harness import CHROMIUM_ARGS, StreamlitServer, chromium_path
 
     path = chromium_path()
     if path is None:

@@ -1,6 +1,6 @@
 """Load test: many real browser sessions drawing digits on /draw while others train on /train.
 
-One real server (``tests.conftest.StreamlitServer`` on 127.0.0.1) and one headless Chromium with one
+One real server (``benchmarks.harness.StreamlitServer`` on 127.0.0.1) and one headless Chromium with one
 browser context per student (contexts do not share cookies or Streamlit sessions):
 
 - ``sessions`` students open /draw and each draws ``drawings`` digits with the mouse on the canvas
@@ -160,7 +160,7 @@ class LoadStats:
 
 
 async def _wait_idle(page, timeout_ms: int = NAV_TIMEOUT_MS) -> None:
-    """``tests.conftest.wait_for_app_idle`` for the async API: not running, twice, 250 ms apart."""
+    """``benchmarks.harness.wait_for_app_idle`` for the async API: not running, twice, 250 ms apart."""
     for _ in range(2):
         await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=POLL_MS)
         await page.wait_for_timeout(250)
@@ -208,7 +208,7 @@ async def _latency_in_page(page) -> float | None:
 
 async def _page_state(page, shot: str) -> str:
     """What a page showed when a drawing failed (and a screenshot in test-artifacts/), for the report."""
-    from tests.conftest import REPO
+    from benchmarks.harness import REPO
 
     try:
         info = await page.evaluate("""() => ({
@@ -436,7 +436,7 @@ async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
     """Baseline; trainers; once they train, the drawing sessions and the extra training attempt."""
     from playwright.async_api import async_playwright
 
-    from tests.conftest import CHROMIUM_ARGS, chromium_path
+    from benchmarks.harness import CHROMIUM_ARGS, chromium_path
 
     path = chromium_path()
     if path is None:
@@ -478,7 +478,7 @@ def run_load(sessions: int = 10, drawings: int = 2, trainers: int = 2, cap_s: fl
              arch: str = "twoconv", extra_attempt: bool = True, baseline: int = 3,
              verbose: bool = False) -> LoadStats:
     """Start a server, run the load, stop everything; returns what was measured (never raises on a cut)."""
-    from tests.conftest import StreamlitServer
+    from benchmarks.harness import StreamlitServer
 
     stats = LoadStats(sessions, drawings, trainers, planned=sessions * drawings, verbose=verbose,
                       limit_check=extra_attempt and trainers > 0, baseline_drawings=baseline)

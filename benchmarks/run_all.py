@@ -141,7 +141,7 @@ def machine() -> dict[str, str]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     chromium = ""
     try:
-        from tests.conftest import chromium_path
+        from benchmarks.harness import chromium_path
 
         path = chromium_path()
         if path:

@@ -14,8 +14,13 @@ from typing import Iterator
 
 DEFAULT_MAX_JOBS = 2
 DEFAULT_TIME_LIMIT_S = 120.0
+# Per-job memory budget. A small free-tier host has about 1 GB: the server with torch loaded and a class's
+# sessions takes about 350 MB, torch's first training step adds about 100 MB of one-off library buffers,
+# and 2 jobs × 256 MB fill most of the rest with ~60 MB to spare (README, "Security and limits").
+DEFAULT_JOB_MEMORY_MB = 256.0
 MAX_JOBS_ENV = "CONVLAB_MAX_TRAINING_JOBS"
 TIME_LIMIT_ENV = "CONVLAB_TRAINING_TIME_LIMIT_S"
+JOB_MEMORY_ENV = "CONVLAB_MAX_JOB_MEMORY_MB"
 
 
 @contextmanager
@@ -70,6 +75,11 @@ def time_limit_from_env() -> float:
     return _env_number(TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_S, 1e-3)
 
 
+def job_memory_from_env() -> float:
+    """``CONVLAB_MAX_JOB_MEMORY_MB`` (megabytes ≥ 1), default 256."""
+    return _env_number(JOB_MEMORY_ENV, DEFAULT_JOB_MEMORY_MB, 1.0)
+
+
 class JobLimiter:
     """At most ``capacity`` jobs at once; ``try_acquire`` never waits."""
 
@@ -87,6 +97,14 @@ class JobLimiter:
 
     def try_acquire(self) -> bool:
         if not self._slots.acquire(blocking=False):
+            return False
+        with self._lock:
+            self._running += 1
+        return True
+
+    def acquire(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for a slot (to finish a job that was already counted as started)."""
+        if not self._slots.acquire(timeout=max(0.0, timeout_s)):
             return False
         with self._lock:
             self._running += 1

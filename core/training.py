@@ -30,8 +30,12 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from core import data as cdata
+from core import datasets as cds
 from core.augment import random_affine
-from core.models import ArchSpec, build_model
+from core import layer_table as lt
+from core.archspec import ArchSpec
+from core.convnet import build_model
+from core.jobs import DEFAULT_JOB_MEMORY_MB
 
 OPTIMIZERS: dict[str, str] = {
     "adam": "Adam",
@@ -39,22 +43,44 @@ OPTIMIZERS: dict[str, str] = {
     "sgd": "SGD + momentum",
     "adadelta": "Adadelta",
 }
+# Each optimizer's usual learning rate: Adam-type steps are scaled per parameter (about 1e-3), SGD's are
+# raw gradients (about 0.05 with momentum), Adadelta's rate multiplies an already unit-scaled step (1.0;
+# at 0.002 it barely moves and stays near 10 %).
+DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05, "adadelta": 1.0}
+LR_FAR_FACTOR = 10.0  # a rate this many times above or below the default gets a warning
 SCHEDULES: dict[str, str] = {
     "constant": "constant",
     "onecycle": "one-cycle (warm up, then anneal)",
     "cosine": "cosine decay",
+    "exponential": "exponential decay (×0.1 over the run)",
 }
-DATASETS: dict[str, str] = {
-    "shipped5k": "5,000 shipped MNIST digits",
-    "full60k": "full MNIST (60,000 digits, downloaded)",
-}
+EXPONENTIAL_END = 0.1  # the exponential schedule ends at this fraction of the starting rate
+TRAIN_SIZES: tuple[int, ...] = (100, 300, 1_000, 3_000)  # the page's choices besides "all"
+DATASETS: dict[str, str] = {key: info.title for key, info in cds.DATASETS.items()}
 # A 10-class cross-entropy starts near ln 10 ≈ 2.3; a batch loss above this has exploded (weights will be
 # inf/NaN within a few more steps), so training stops as diverged rather than burning the time limit.
 DIVERGED_LOSS = 1e4
 STOP_COMPLETED, STOP_STOPPED, STOP_DIVERGED, STOP_TIME = "completed", "stopped", "diverged", "time limit"
 
-# Building a model seeds torch's global RNG; the lock keeps two sessions from interleaving there.
-_SEED_LOCK = threading.Lock()
+# Copies of the parameters each optimizer keeps as state (Adam/AdamW: two moments; Adadelta: two running
+# averages; SGD: the momentum buffer), for the memory estimate.
+OPTIMIZER_COPIES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd": 1, "adadelta": 2}
+DATASET_IMAGES: dict[str, int] = {"shipped5k": 5_000, "full60k": 60_000, "fashion": 60_000, "cifar10": 50_000}
+
+
+def lr_warning(optimizer: str, lr: float) -> str | None:
+    """A sentence when ``lr`` is more than 10× away from ``optimizer``'s usual rate, else None."""
+    default = DEFAULT_LR.get(optimizer)
+    if default is None or not lr > 0:
+        return None
+    ratio = lr / default
+    if 1 / LR_FAR_FACTOR <= ratio <= LR_FAR_FACTOR:
+        return None
+    far = f"{ratio:,.0f}× larger" if ratio > 1 else f"{1 / ratio:,.0f}× smaller"
+    effect = ("the loss may explode (diverge)" if ratio > 1 else "the network will learn very slowly, "
+              "perhaps not beyond guessing (10 %)")
+    return (f"{OPTIMIZERS[optimizer]} usually trains with a learning rate near {default:g}; {lr:g} is {far}, "
+            f"so {effect}.")
 
 
 def pick_device(prefer: str = "auto") -> torch.device:
@@ -106,6 +132,9 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     label_smoothing: float = 0.0
     subset: int | None = None  # train on a stratified subset of this many digits (tests, quick demos)
+    memory_mb: float = DEFAULT_JOB_MEMORY_MB  # the job's memory budget: bigger networks are refused
+    train_size: int | None = None  # train on a stratified sample of this many images (None: all); the
+    # validation split is drawn first and keeps its size, so small training sets show overfitting
 
     def check(self) -> None:
         """``ValueError`` with a student-readable reason for settings that cannot train."""
@@ -127,6 +156,10 @@ class TrainConfig:
             raise ValueError("The time limit must be positive.")
         if self.subset is not None and self.subset < 20:
             raise ValueError("A training subset needs at least 20 digits.")
+        if not self.memory_mb > 0:
+            raise ValueError("The memory budget must be positive.")
+        if self.train_size is not None and self.train_size < 10:
+            raise ValueError("A training set needs at least 10 images (one per class).")
 
 
 # Hyperparameters that work well for each preset (the page offers them as "recommended settings").
@@ -138,7 +171,78 @@ RECOMMENDED: dict[str, TrainConfig] = {
     "allconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=8),
     "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=10, augment=True,
                          schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05),
+    "lesson1": TrainConfig(optimizer="adadelta", lr=1.0, batch_size=128, epochs=8),  # as the Keras example
+    "lesson3": TrainConfig(optimizer="adam", lr=1e-3, batch_size=128, epochs=8, schedule="exponential"),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: estimated from the layer table before anything is allocated
+
+
+def planned_images(config: TrainConfig) -> int:
+    """How many training + validation images the run will hold on the device."""
+    n = DATASET_IMAGES[config.dataset]
+    n = n if config.subset is None else min(n, config.subset)
+    if config.train_size is not None:
+        n = min(n, round(n * config.val_fraction) + config.train_size)
+    return n
+
+
+def memory_estimate(spec: ArchSpec, config: TrainConfig,
+                    in_shape: tuple[int, int, int] | None = None) -> lt.MemoryEstimate:
+    """The job's peak memory, with the largest evaluation batch that fits the budget (``in_shape``:
+    the dataset's, unless given)."""
+    in_shape = in_shape or input_shape(config)
+    rows = lt.layer_table(spec, in_shape)
+    copies = OPTIMIZER_COPIES.get(config.optimizer, 2)
+    data_values = planned_images(config) * int(np.prod(in_shape))
+    budget = int(config.memory_mb * lt.MB)
+    fixed = lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch=0)
+    eval_batch = lt.eval_batch_within(rows, budget, fixed.parameters + fixed.data)
+    return lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch)
+
+
+def largest_batch_within(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] | None = None) -> int:
+    """The largest batch size (power of two, 0 if none) whose training fits the memory budget."""
+    batch = 4096
+    while batch >= 1 and memory_estimate(spec, replace(config, batch_size=batch), in_shape).total > config.memory_mb * lt.MB:
+        batch //= 2
+    return batch
+
+
+def memory_reason(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] | None = None) -> str | None:
+    """Why this network cannot train within the job's memory budget (a sentence), or None when it fits."""
+    in_shape = in_shape or input_shape(config)
+    if lt.validate(spec, in_shape):
+        return None  # the layer table explains impossible stacks itself
+    est = memory_estimate(spec, config, in_shape)
+    budget = config.memory_mb * lt.MB
+    if est.total <= budget:
+        return None
+    fits = largest_batch_within(spec, config, in_shape)
+    if est.data > budget / 2:  # the images themselves are the problem, not the network
+        hint = (f"The training images alone take {lt.format_bytes(est.data)}: choose fewer training images.")
+    elif fits >= 1:
+        hint = f"A batch of {fits} would fit; or use fewer channels, or downsample earlier (pooling, stride 2)."
+    else:
+        hint = ("Even one image at a time does not fit: use fewer channels, smaller feature maps (pooling, "
+                "stride 2, less padding) or fewer layers.")
+    return (f"Training this network needs about {lt.format_bytes(est.total)} of memory, more than this server "
+            f"gives one training job ({lt.format_bytes(budget)}): {est.text()}. {hint}")
+
+
+OUT_OF_MEMORY_MESSAGE = (
+    "The server ran out of memory while training this network, so the run was stopped and its memory "
+    "freed. The estimate did not foresee it; a smaller batch or a smaller network will fit.")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure (CPU: "DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +251,7 @@ RECOMMENDED: dict[str, TrainConfig] = {
 
 @dataclass(frozen=True)
 class TensorData:
-    """Normalised images (N, 1, 28, 28) float32 and labels (N,) int64, already on the device."""
+    """Normalised images (N, C, H, W) float32 and labels (N,) int64, already on the device."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -164,20 +268,33 @@ class TensorData:
         return int(self.val_y.shape[0])
 
 
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, 28, 28) → normalised float32 (N, 1, 28, 28) on ``device``: (pixel/255 − mean) / std."""
+def to_tensor(images: np.ndarray, device: torch.device, meta: cds.DatasetInfo | None = None) -> torch.Tensor:
+    """uint8 (N, H, W) grey or (N, H, W, 3) colour → normalised float32 (N, C, H, W) on ``device``:
+    (pixel/255 − mean) / std per channel, the dataset's statistics (MNIST's when ``meta`` is None).
+    The same formula as ``core.datasets.to_float``, done on the device."""
+    meta = meta or cds.DATASETS["shipped5k"]
     x = torch.tensor(np.asarray(images), dtype=torch.uint8, device=device)  # copies: shipped arrays are read-only
-    x = x.to(torch.float32).div_(255.0).sub_(cdata.MNIST_MEAN).div_(cdata.MNIST_STD)
-    return x.unsqueeze(1)
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
+    mean = torch.tensor(meta.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(meta.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    return x.to(torch.float32).div_(255.0).sub_(mean).div_(std).contiguous()
 
 
-def load_digits(dataset: str) -> cdata.Digits:
+def input_shape(config: TrainConfig) -> tuple[int, int, int]:
+    """(C, H, W) of the configured dataset's images: what the network's first layer receives."""
+    return cds.info(config.dataset).shape
+
+
+def load_digits(dataset: str) -> cds.ImageSet:
+    """The dataset's training images (``DataError`` with a readable message when not downloaded)."""
     if dataset == "full60k":
-        return cdata.load_full_train()  # DataError with a readable message when not downloaded
-    return cdata.load_shipped_train()
+        return cdata.load_full_train()  # its own name ("MNIST 60k training set") in run descriptions
+    if dataset == "shipped5k":
+        return cdata.load_shipped_train()
+    return cds.load_train(dataset)
 
 
-def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits | None = None) -> TensorData:
+def prepare_data(config: TrainConfig, device: torch.device, digits: Any = None) -> TensorData:
     """Load the training digits, hold out a stratified validation split, put both on ``device``."""
     digits = digits or load_digits(config.dataset)
     images, labels = digits.images, digits.labels
@@ -187,22 +304,33 @@ def prepare_data(config: TrainConfig, device: torch.device, digits: cdata.Digits
         keep = np.sort(keep)
         images, labels = images[keep], labels[keep]
     train_idx, val_idx = cdata.stratified_split(labels, config.val_fraction, config.seed)
+    if config.train_size is not None and config.train_size < len(train_idx):
+        train_idx = _stratified_sample(train_idx, labels, config.train_size, config.seed)
+    what = "digits" if config.dataset in ("shipped5k", "full60k") else "images"
     desc = (f"{digits.name}{' (subset)' if config.subset else ''}: {len(train_idx):,} training / "
-            f"{len(val_idx):,} validation digits")
+            f"{len(val_idx):,} validation {what}")
+    meta = cds.info(config.dataset)
     return TensorData(
-        to_tensor(images[train_idx], device), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
-        to_tensor(images[val_idx], device), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
+        to_tensor(images[train_idx], device, meta), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
+        to_tensor(images[val_idx], device, meta), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
         desc,
     )
 
 
-def test_tensors(device: torch.device, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The official 10k MNIST test set on ``device`` (optionally only the first ``limit`` digits)."""
-    test = cdata.load_test()
+def _stratified_sample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` of the indices ``idx``, the classes in the same proportions (seeded; order shuffled)."""
+    _, keep = cdata.stratified_split(labels[idx], n / len(idx), seed + 104_729)
+    return idx[keep]
+
+
+def test_tensors(device: torch.device, limit: int | None = None,
+                 dataset: str = "shipped5k") -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's official test set on ``device`` (optionally only the first ``limit`` images)."""
+    test = cds.load_test(dataset)
     images, labels = test.images, test.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    return to_tensor(images, device), torch.from_numpy(labels.astype(np.int64)).to(device)
+    return to_tensor(images, device, cds.info(dataset)), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,11 +362,21 @@ class EpochCursor:
         self.correct = 0
         self.samples = 0
         self.seconds = 0.0
+        self.fastest_per_sample = math.inf  # seconds per image of the fastest batch (no warm-up, no hiccups)
         self.diverged = False
 
     @property
     def done(self) -> bool:
         return self.next_batch >= self.n_batches
+
+    def add_batch(self, loss: float, correct: int, samples: int, seconds: float) -> None:
+        self.loss_sum += loss * samples
+        self.correct += correct
+        self.samples += samples
+        self.next_batch += 1
+        self.seconds += seconds
+        if self.next_batch > 1:  # the first batch pays one-off library set-up
+            self.fastest_per_sample = min(self.fastest_per_sample, seconds / samples)
 
     def metrics(self, stopped: bool, lr: float) -> EpochMetrics:
         batches = self.next_batch
@@ -252,19 +390,25 @@ def _current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-def run_batches(
-    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, cursor: EpochCursor, *,
-    scheduler: Any = None, augment: bool = False, generator: torch.Generator | None = None,
-    label_smoothing: float = 0.0, on_batch: Callable[[int, int, float], Any] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> bool:
-    """Run the cursor's remaining batches. Returns True when asked to stop early (or diverged).
+def train_epoch(
+    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, device: torch.device,
+    on_batch: Callable[[int, int, float], Any] | None = None, *, cursor: EpochCursor | None = None,
+    batch_size: int = 128, scheduler: Any = None, augment: bool = False, generator: torch.Generator | None = None,
+    label_smoothing: float = 0.0, should_stop: Callable[[], bool] | None = None,
+) -> EpochMetrics:
+    """The one training loop: a pass over ``data.train_x`` in shuffled mini-batches; returns its metrics.
 
-    ``on_batch(i, n, loss)`` is called after batch ``i`` (1-based) of ``n`` is applied; returning
-    False stops, and an exception propagates with the cursor already past that batch.
+    With a ``cursor`` it runs that epoch's remaining batches (a run resumed after an interruption);
+    without one it starts a fresh epoch. ``on_batch(i, n, loss)`` is called after batch ``i`` (1-based)
+    of ``n`` is applied; returning False stops (``stopped``), and an exception propagates with the cursor
+    already past that batch. A NaN/inf/exploded loss ends the epoch with ``diverged``.
     """
+    generator = generator or _generator_for(device, 0)
+    if cursor is None:
+        cursor = EpochCursor(data.n_train, batch_size, generator, device)
     model.train()
-    while not cursor.done:
+    stopped = False
+    while not cursor.done and not stopped:
         t0 = time.perf_counter()
         start = cursor.next_batch * cursor.batch_size
         idx = cursor.order[start:start + cursor.batch_size]
@@ -277,35 +421,16 @@ def run_batches(
         if not math.isfinite(loss_value) or loss_value > DIVERGED_LOSS:
             cursor.diverged = True
             cursor.seconds += time.perf_counter() - t0
-            return True
+            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        cursor.loss_sum += loss_value * len(y)
-        cursor.correct += int((logits.detach().argmax(1) == y).sum())
-        cursor.samples += len(y)
-        cursor.next_batch += 1
-        cursor.seconds += time.perf_counter() - t0
-        if on_batch is not None and on_batch(cursor.next_batch, cursor.n_batches, loss_value) is False:
-            return True
-        if should_stop is not None and should_stop():
-            return True
-    return False
-
-
-def train_epoch(
-    model: nn.Module, data: TensorData, optimizer: torch.optim.Optimizer, device: torch.device,
-    on_batch: Callable[[int, int, float], Any] | None = None, *, batch_size: int = 128, scheduler: Any = None,
-    augment: bool = False, generator: torch.Generator | None = None, label_smoothing: float = 0.0,
-) -> EpochMetrics:
-    """One pass over ``data.train_x`` in shuffled mini-batches; returns the epoch's metrics."""
-    generator = generator or _generator_for(device, 0)
-    cursor = EpochCursor(data.n_train, batch_size, generator, device)
-    stopped = run_batches(model, data, optimizer, cursor, scheduler=scheduler, augment=augment,
-                          generator=generator, label_smoothing=label_smoothing, on_batch=on_batch)
-    return cursor.metrics(stopped and not cursor.diverged, _current_lr(optimizer))
+        cursor.add_batch(loss_value, int((logits.detach().argmax(1) == y).sum()), len(y), time.perf_counter() - t0)
+        stopped = ((on_batch is not None and on_batch(cursor.next_batch, cursor.n_batches, loss_value) is False)
+                   or (should_stop is not None and should_stop()))
+    return cursor.metrics(stopped, _current_lr(optimizer))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,6 +446,7 @@ class EvalResult:
     probabilities: np.ndarray  # (N, 10) float32 softmax outputs
     predictions: np.ndarray  # (N,) int64
     labels: np.ndarray  # (N,) int64
+    cut_short: bool = False  # the job's time limit ended the evaluation before the last image
 
     @property
     def n(self) -> int:
@@ -328,10 +454,12 @@ class EvalResult:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-             device: torch.device, batch_size: int = 256) -> EvalResult:
+             device: torch.device, batch_size: int = 256, deadline: float | None = None) -> EvalResult:
     """Accuracy, per-class accuracy, confusion matrix and probabilities (``model.eval()``, no grad).
 
-    ``images`` are normalised tensors (N, 1, 28, 28) or raw uint8 digits (N, 28, 28).
+    ``images`` are normalised tensors (N, 1, 28, 28) or raw uint8 digits (N, 28, 28). ``batch_size``
+    bounds the memory (the job's estimate picks it); past ``deadline`` (``time.monotonic()``) the
+    evaluation ends after the current batch and reports on the images seen (``cut_short``).
     """
     if isinstance(images, np.ndarray):
         images = to_tensor(images, device)
@@ -340,15 +468,18 @@ def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.
     labels = labels.to(device)
     was_training = model.training
     model.eval()
-    probs, loss_sum = [], 0.0
+    probs, loss_sum, seen, total = [], 0.0, 0, int(labels.shape[0])
     with torch.inference_mode():
-        for start in range(0, int(labels.shape[0]), batch_size):
+        for start in range(0, total, max(1, batch_size)):
+            if deadline is not None and seen and time.monotonic() > deadline:
+                break
             logits = model(images[start:start + batch_size].to(device))
             loss_sum += float(F.cross_entropy(logits.float(), labels[start:start + batch_size], reduction="sum"))
             probs.append(torch.softmax(logits.float(), dim=1).cpu())
+            seen += int(logits.shape[0])
     model.train(was_training)
     p = torch.cat(probs).numpy() if probs else np.zeros((0, 10), np.float32)  # (N, 10)
-    y = labels.cpu().numpy()
+    y = labels[:seen].cpu().numpy()
     pred = p.argmax(1).astype(np.int64)
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
@@ -357,7 +488,7 @@ def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.
         per_class = np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
     n = max(1, len(y))
     return EvalResult(float((pred == y).sum() / n), loss_sum / n, per_class, confusion,
-                      p.astype(np.float32), pred, y.astype(np.int64))
+                      p.astype(np.float32), pred, y.astype(np.int64), cut_short=seen < total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +514,7 @@ class TrainResult:
     config: TrainConfig
     history: list[EpochRecord]
     test: EvalResult | None  # None when training diverged (the weights are garbage or NaN)
-    seconds: float  # training seconds (evaluation excluded)
+    seconds: float  # job seconds: training and validation (the test evaluation is inside the same limit)
     stopped_reason: str  # "completed" | "stopped" | "diverged" | "time limit"
     message: str  # a sentence for the student about how the run ended
     device: str
@@ -430,6 +561,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_
                                                    cycle_momentum=_has_momentum(optimizer))
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if config.schedule == "exponential":  # lr · γ^step, with γ chosen so the last step is at 10 %
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=EXPONENTIAL_END ** (1 / total))
     return None
 
 
@@ -465,14 +598,23 @@ class TrainingRun:
                  data: TensorData | None = None,
                  test: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         config.check()
+        in_shape = input_shape(config)  # the network takes the dataset's images: (1|3, 28|32, 28|32)
+        if lt.validate(spec, in_shape):
+            raise ValueError(lt.validate(spec, in_shape))
+        reason = memory_reason(spec, config, in_shape)
+        if reason:  # refused before a single byte of it is allocated
+            raise ValueError(reason)
         self.spec, self.config = spec, config
+        self.memory = memory_estimate(spec, config, in_shape)
         self.device = device or pick_device()
         self.data = data or prepare_data(config, self.device)
+        self.in_shape = in_shape
         self._test = test
-        with _SEED_LOCK:
-            torch.manual_seed(config.seed)
-            self.model = build_model(spec).to(self.device, memory_format=memory_format(self.device))
-            self._rng_state = torch.get_rng_state()  # dropout's RNG, restored around each step
+        # The run's own random numbers: initial weights, dropout masks, batch order and augmentation.
+        # Nothing global is seeded or restored, so students training at once cannot disturb each other.
+        self.model = build_model(spec, in_shape, generator=torch.Generator().manual_seed(config.seed))
+        self.model = self.model.to(self.device, memory_format=memory_format(self.device))
+        self.model.use_generator(_generator_for(self.device, config.seed + 1))
         self.optimizer = make_optimizer(self.model, config)
         self.steps_per_epoch = max(1, math.ceil(self.data.n_train / config.batch_size))
         self.scheduler = make_scheduler(self.optimizer, config, self.steps_per_epoch)
@@ -488,6 +630,8 @@ class TrainingRun:
         self.result: TrainResult | None = None
         self._lock = threading.RLock()
         self._claimed = False
+        self._counted = 0.0  # the current epoch's seconds already added to ``seconds``
+        self._time_up = False  # the time limit ended the current step
 
     @property
     def done(self) -> bool:
@@ -539,7 +683,7 @@ class TrainingRun:
             self.seconds += cursor.seconds - self._counted
             self._counted = cursor.seconds
             self.batch_log.append((self.epochs_done + i / n, loss))
-            if self.seconds > limit:
+            if self.seconds + self._evaluation_reserve(cursor) > limit:
                 self._time_up = True
                 return False
             if on_batch is not None and on_batch(i, n, loss) is False:
@@ -548,15 +692,13 @@ class TrainingRun:
 
         self._counted = cursor.seconds
         self._time_up = False
-        torch.set_rng_state(self._rng_state)
         try:
-            interrupted = run_batches(
-                self.model, self.data, self.optimizer, cursor, scheduler=self.scheduler,
-                augment=self.config.augment, generator=self.generator,
-                label_smoothing=self.config.label_smoothing, on_batch=batch_hook, should_stop=should_stop,
-            )
+            interrupted = train_epoch(
+                self.model, self.data, self.optimizer, self.device, batch_hook, cursor=cursor,
+                scheduler=self.scheduler, augment=self.config.augment, generator=self.generator,
+                label_smoothing=self.config.label_smoothing, should_stop=should_stop,
+            ).stopped
         finally:
-            self._rng_state = torch.get_rng_state()
             self.seconds += cursor.seconds - self._counted
             self._counted = cursor.seconds
         if cursor.diverged:
@@ -584,14 +726,27 @@ class TrainingRun:
             self.stop(STOP_STOPPED)
         return record
 
+    def _evaluation_reserve(self, cursor: EpochCursor) -> float:
+        """Seconds to keep for the validation and test evaluations still ahead: a forward pass costs about
+        a third of a training step, per image (from this epoch's fastest batch, so the first batch's one-off
+        library set-up and a busy moment do not count)."""
+        if not math.isfinite(cursor.fastest_per_sample):
+            return 0.0
+        n_test = int(self._test[1].shape[0]) if self._test is not None else 10_000
+        # At most a quarter of the limit: a misjudged speed never starves training, and the test
+        # evaluation itself stops at the limit anyway (``finish``).
+        return min(0.25 * self.config.time_limit_s, cursor.fastest_per_sample / 3 * (n_test + self.data.n_val))
+
     def _record_epoch(self, partial: bool) -> EpochRecord:
         cursor = self.cursor
         assert cursor is not None
         m = cursor.metrics(partial, _current_lr(self.optimizer))
         val_loss = val_acc = None
         if self.data.n_val:
-            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device)
+            t0 = time.perf_counter()
+            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device, self.memory.eval_batch)
             val_loss, val_acc = ev.loss, ev.accuracy
+            self.seconds += time.perf_counter() - t0  # validation is part of the job's time
         epoch = self.epochs_done + (cursor.next_batch / cursor.n_batches if partial else 1)
         record = EpochRecord(round(epoch, 4), m.loss, m.accuracy, val_loss, val_acc, m.seconds, m.lr, partial)
         self.history.append(record)
@@ -614,16 +769,24 @@ class TrainingRun:
         return first
 
     @_locked
-    def finish(self) -> TrainResult:
-        """Evaluate on the official 10k test set (once) and return the result."""
+    def finish(self, test: bool = True) -> TrainResult:
+        """Evaluate on the official 10k test set (once; not when ``test`` is False) and return the result."""
         if self.result is not None:
             return self.result
         if not self.done:
             self.stop(STOP_STOPPED)
-        test = None
-        if self.stopped_reason != STOP_DIVERGED and self.history:
-            x, y = self._test if self._test is not None else test_tensors(self.device)
-            test = evaluate(self.model, x, y, self.device)
+        wanted, test = test, None
+        if not wanted and self.history:
+            self.message += " The server was too busy to test it on the test digits."
+        elif self.stopped_reason != STOP_DIVERGED and self.history:
+            x, y = self._test if self._test is not None else test_tensors(self.device, dataset=self.config.dataset)
+            t0 = time.perf_counter()
+            deadline = time.monotonic() + max(0.0, self.config.time_limit_s - self.seconds)
+            test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline)
+            self.seconds += time.perf_counter() - t0
+            if test.cut_short:
+                self.message += (f" The time limit ended the test after {test.n:,} of {int(y.shape[0]):,} test "
+                                 "images: the accuracy is measured on those.")
         elif not self.history and self.stopped_reason != STOP_DIVERGED:
             self.message = "Stopped before the first batch finished: nothing was trained."
         self.result = TrainResult(
@@ -635,6 +798,7 @@ class TrainingRun:
         self.data = replace(self.data, train_x=self.data.train_x[:0], val_x=self.data.val_x[:0])
         self.optimizer.state.clear()
         self.model.zero_grad(set_to_none=True)
+        self.model.use_generator(None)
         self.model.eval()
         return self.result
 

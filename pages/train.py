@@ -8,6 +8,7 @@ training and keeps the partial model (Stop) or carries on where it was (any othe
 
 import os
 import time
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -15,48 +16,77 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-st.title("🏋️ Train a CNN")
+TITLE = "🏋️ Train a CNN"
 try:
     import torch  # noqa: F401  (checked here so an inference-only install explains itself)
 except ImportError:
+    st.title(TITLE)
     st.error("Training needs PyTorch: `pip install -r requirements.txt`", icon="📦")
     st.stop()
 
 from core import data as cdata  # noqa: E402
+from core import datasets as cds  # noqa: E402
 from core import models as cm  # noqa: E402
-from core import share  # noqa: E402
 from core import training as ct  # noqa: E402
-from core.jobs import lower_priority, time_limit_from_env  # noqa: E402
+from core.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
+from core.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
 
 PAGE = "train"
-ARCH_CHOICES = cm.PRESET_KEYS + ("custom",)
+ARCH_NAMES = {**{k: spec.title for k, spec in cm.PRESETS.items()}, "custom": "Custom network"}
+ARCH_CHOICES = tuple(ARCH_NAMES)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
-LAYERS = cm.LayersParam("layers", cm.PRESETS["lenet5"].layers, "custom layers")  # the custom network
-SCHEMA = (
-    share.ChoiceParam("arch", "lenet5", "architecture", choices=ARCH_CHOICES),
-    share.ChoiceParam("act", "relu", "activation", choices=tuple(cm.ACTIVATIONS)),
-    share.ChoiceParam("opt", "adam", "optimizer", choices=tuple(ct.OPTIMIZERS)),
-    share.FloatParam("lr", 2e-3, "learning rate", lo=1e-6, hi=100.0),
-    share.ChoiceParam("bs", "128", "batch size", choices=tuple(str(b) for b in BATCH_SIZES)),
-    share.IntParam("ep", 10, "epochs", lo=1, hi=50),
-    share.IntParam("seed", 0, "seed", lo=0, hi=99_999),
-    share.BoolParam("aug", False, "augmentation"),
-    share.ChoiceParam("sch", "constant", "learning-rate schedule", choices=tuple(ct.SCHEDULES)),
-    share.ChoiceParam("data", "shipped5k", "dataset", choices=tuple(ct.DATASETS)),
-    LAYERS,
-)
+TRAIN_SIZES = tuple(str(n) for n in ct.TRAIN_SIZES) + ("all",)
+DEFAULT_LAYERS = cm.PRESETS["lenet5"].layers  # the custom network a session starts from
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings, page=PAGE):
+    """The Train lesson's settings = its share link (field order = link order; keys unchanged).
+
+    A classroom link hides every training knob but the epochs: the teacher's values are used and shown,
+    and the network picker is read-only (it is drawn, disabled, offering only the teacher's network)."""
+
+    arch: str = choice("lenet5", ARCH_NAMES, label="network")
+    act: str = choice("relu", cm.ACTIVATIONS, label="activation", hidden=True)
+    opt: str = choice("adam", ct.OPTIMIZERS, label="optimizer", hidden=True)
+    lr: float = number(2e-3, lo=1e-6, hi=100.0, label="learning rate", hidden=True)
+    bs: str = choice("128", tuple(str(b) for b in BATCH_SIZES), label="batch size", hidden=True)
+    ep: int = integer(10, lo=1, hi=50, label="epochs")
+    seed: int = integer(0, lo=0, hi=99_999, label="seed", hidden=True)
+    aug: bool = flag(False, label="augmentation", hidden=True)
+    sch: str = choice("constant", ct.SCHEDULES, label="schedule", hidden=True)
+    data: str = choice("shipped5k", ct.DATASETS, label="dataset", hidden=True)
+    layers: tuple = custom(DEFAULT_LAYERS, lambda k: cm.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
+                           label="custom layers", hidden=True)
+    n: str = choice("all", TRAIN_SIZES, label="training images", hidden=True)
+
+    def train_config(self, dataset: str) -> ct.TrainConfig:
+        """The core's config: these values plus the preset's recipe extras and this server's limits."""
+        extras = ct.RECOMMENDED.get(self.arch, ct.TrainConfig())
+        subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()  # tests and demos: a quick subset
+        return ct.TrainConfig(
+            optimizer=self.opt, lr=float(self.lr), batch_size=int(self.bs), epochs=int(self.ep),
+            seed=int(self.seed), augment=bool(self.aug), schedule=self.sch, dataset=dataset,
+            time_limit_s=time_limit_from_env(), weight_decay=extras.weight_decay,
+            label_smoothing=extras.label_smoothing, subset=int(subset) if subset.isdigit() else None,
+            memory_mb=job_memory_from_env(), train_size=None if self.n == "all" else int(self.n),
+        )
+
+
+LAYERS = TrainSettings.param("layers")
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
 START, STOP, FLASH = "train._start", "train._stop", "train._flash"
+QUEUE = "train._queue"  # networks still to train after this run (the dense-vs-conv comparison)
 CUSTOM = "train._custom_layers"  # the layers the custom editor starts from (its edits live in the editor)
 EDITOR = "train._custom.editor"
 UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
-CHART_EVERY_S = 2.0  # mid-epoch curve redraws
+CHART_EVERY_S = 1.0  # mid-epoch curve redraws (the first one right after the first batch)
 
 
-def key(name: str) -> str:
-    return state.wkey(PAGE, name)
+def current() -> TrainSettings:
+    return state.current(TrainSettings)
 
 
 def flash(kind: str, text: str) -> None:
@@ -66,20 +96,40 @@ def flash(kind: str, text: str) -> None:
 
 def apply_recommended() -> None:
     """Preset changed (or the button): load that preset's recommended hyperparameters."""
-    arch = st.session_state.get(key("arch"), "lenet5")
-    cfg = ct.RECOMMENDED.get(arch)
+    cfg = ct.RECOMMENDED.get(current().arch)
     if cfg is None:
         return
-    st.session_state[key("opt")] = cfg.optimizer
-    st.session_state[key("lr")] = cfg.lr
-    st.session_state[key("bs")] = str(cfg.batch_size)
-    st.session_state[key("ep")] = cfg.epochs
-    st.session_state[key("aug")] = cfg.augment
-    st.session_state[key("sch")] = cfg.schedule
+    state.put(TrainSettings, opt=cfg.optimizer, lr=cfg.lr, bs=str(cfg.batch_size), ep=cfg.epochs, aug=cfg.augment,
+              sch=cfg.schedule)
+
+
+def use_optimizer_default_lr() -> None:
+    """Optimizer changed: start from its own usual learning rate (Adadelta's is 500× Adam's)."""
+    state.put(TrainSettings, lr=ct.DEFAULT_LR[current().opt])
 
 
 def request_start() -> None:
     st.session_state[START] = True
+
+
+def chosen_network(cfg: "TrainSettings") -> cm.ArchSpec:
+    """The network the settings describe (a preset, or the custom layers with their activation)."""
+    if cfg.arch == "custom":
+        return cm.ArchSpec("custom", "Custom network", tuple(cfg.layers), activation=cfg.act,
+                           note="Your own stack of layers.")
+    return cm.PRESETS[cfg.arch]
+
+
+def request_comparison() -> None:
+    """Train the chosen network and a dense one with about as many parameters, one after the other (read
+    from the settings now: the button sits outside the settings fragment)."""
+    spec = chosen_network(current())
+    st.session_state[QUEUE] = [spec, cm.matched_dense(cm.count_params(spec))]
+
+
+def next_queued() -> cm.ArchSpec | None:
+    queue = st.session_state.get(QUEUE) or []
+    return queue.pop(0) if queue else None
 
 
 def request_stop() -> None:
@@ -95,25 +145,25 @@ def custom_base() -> tuple[cm.LayerSpec, ...]:
     this base; when that state is gone (the editor was not drawn last run) or the linked layers were
     changed from outside the editor (a share link, "Start from"), the base becomes the linked layers."""
     if EDITOR not in st.session_state or state.changed_since_last_run(PAGE, LAYERS):
-        st.session_state[CUSTOM] = tuple(st.session_state[key("layers")])
+        st.session_state[CUSTOM] = tuple(current().layers)
         st.session_state.pop(EDITOR, None)
     return st.session_state[CUSTOM]
 
 
 def remember_custom(layers: tuple[cm.LayerSpec, ...]) -> None:
     """What the link carries next: the custom layers as now edited."""
-    st.session_state[key("layers")] = layers
+    state.put(TrainSettings, layers=tuple(layers))
 
 
-def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
+def custom_section(keys: state.Keys, busy: bool) -> cm.ArchSpec:
     base = custom_base()
-    if classroom:  # the teacher's network, as the link describes it: shown in the table, not editable
-        layers, activation = base, st.session_state[key("act")]
+    if not keys.offered("layers"):  # the teacher's network, as the link describes it: shown, not editable
+        layers, activation = base, current().act
         st.caption(f"The network from your teacher's link ({cm.ACTIVATIONS[activation]} activations).")
     else:
         left, right = st.columns([3, 1])
         with right:
-            activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=key("act"), disabled=busy,
+            activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=keys.act, disabled=busy,
                                       format_func=cm.ACTIVATIONS.get)
             start_from = st.selectbox("Start from", cm.PRESET_KEYS, index=None, placeholder="a preset…",
                                       key="train._start_from", disabled=busy,
@@ -125,48 +175,71 @@ def custom_section(busy: bool, classroom: bool) -> cm.ArchSpec:
         with left:
             layers = tv.render_custom_editor("train._custom", base, busy)
     remember_custom(layers)
-    return cm.ArchSpec("custom", "Custom network", layers, activation=activation, note="Your own stack of layers.")
+    return chosen_network(current().with_(layers=tuple(layers), act=activation))
 
 
-def architecture_section(busy: bool) -> tuple[cm.ArchSpec, str | None]:
+def architecture_section(keys: state.Keys, busy: bool) -> tuple[cm.ArchSpec, str | None]:
+    """The network picker (read-only in a classroom link: the teacher chose it), its note, its table."""
     st.subheader("1 · Architecture")
-    custom_label = "Your teacher's network" if state.is_classroom() else "Custom (edit the layers yourself)"
+    classroom = state.is_classroom()
+    custom_label = "Your teacher's network" if classroom else "Custom (edit the layers yourself)"
+    # A classroom picker offers the teacher's choice only: "Your teacher's network" is the teacher's own
+    # stack, never a label on some other network.
+    choices = (current().arch,) if classroom else ARCH_CHOICES
     arch = st.selectbox(
-        "Network", ARCH_CHOICES, key=key("arch"), on_change=apply_recommended, disabled=busy,
+        "Network", choices, key=keys.arch, on_change=apply_recommended, disabled=busy or classroom,
         format_func=lambda k: custom_label if k == "custom" else cm.PRESETS[k].title,
+        help="Chosen by your teacher's link." if classroom else None,
     )
     if arch == "custom":
-        spec = custom_section(busy, state.is_classroom())
+        spec = custom_section(keys, busy)
     else:
         remember_custom(custom_base())  # keep the session's custom network in the link
         spec = cm.PRESETS[arch]
         st.caption(spec.note)
-    reason = tv.render_layer_table(spec)
+    data = cds.info(current().data)
+    if data.shape != cm.INPUT_SHAPE:
+        st.caption(f"Input: {data.title}, {data.channels} channel{'s' if data.channels > 1 else ''} of "
+                   f"{data.size}×{data.size} pixels.")
+    reason = tv.render_layer_table(spec, data.shape)
     return spec, reason
 
 
-def dataset_controls(busy: bool, classroom: bool) -> str:
-    cached = cdata.full_mnist_cached()
-    if classroom:
-        return st.session_state[key("data")] if cached else "shipped5k"
-    choice = st.radio("Training digits", tuple(ct.DATASETS), key=key("data"), format_func=ct.DATASETS.get,
-                      disabled=busy, horizontal=True)
-    if not cached:
-        if choice == "full60k":
-            st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
-        if st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy, key="train._download"):
-            download_full_mnist()
-    return choice if cached else "shipped5k"
+def dataset_controls(keys: state.Keys, busy: bool) -> str:
+    """The dataset choice and its download button; returns the dataset training uses.
+
+    Full MNIST not yet downloaded falls back to the 5,000 shipped digits (same images, same classes);
+    Fashion-MNIST and CIFAR-10 must be downloaded first (training explains that until they are)."""
+    chosen = current().data
+    if keys.offered("data"):
+        chosen = st.radio("Training data", tuple(ct.DATASETS), key=keys.data, format_func=ct.DATASETS.get,
+                          disabled=busy, horizontal=True)
+    mnist_cached = cdata.full_mnist_cached()
+    usable = "shipped5k" if chosen == "full60k" and not mnist_cached else chosen
+    if not keys.offered("data"):
+        return usable
+    if chosen == "full60k" and not mnist_cached:
+        st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
+    if not mnist_cached and st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy,
+                                      key="train._download"):
+        download(lambda progress: cdata.download_full_mnist(progress=progress))
+    meta = cds.info(chosen)
+    if meta.downloadable and chosen != "full60k" and not cds.is_cached(chosen):
+        st.info(f"{meta.title} is not downloaded yet ({meta.download_size}); download it to train on it.")
+        if st.button(f"⬇️ Download {meta.title}", disabled=busy, key=f"train._download_{chosen}"):
+            download(lambda progress: cds.download(chosen, progress=progress))
+    return usable
 
 
-def download_full_mnist() -> None:
+def download(fetch) -> None:
+    """Run ``fetch(progress=...)`` with a progress bar; a DataError (offline, checksum) becomes a message."""
     bar = st.progress(0.0, text="Connecting…")
 
     def progress(name: str, got: int, total: int) -> None:
         bar.progress(min(1.0, got / total) if total else 0.0, text=f"{name}: {got / 1e6:.1f} MB")
 
     try:
-        cdata.download_full_mnist(progress=progress)
+        fetch(progress)
     except cdata.DataError as exc:
         bar.empty()
         st.error(str(exc), icon="📡")
@@ -175,41 +248,38 @@ def download_full_mnist() -> None:
     st.rerun()
 
 
-def hyperparameter_section(busy: bool) -> ct.TrainConfig:
+def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
+    """The training knobs; a classroom link offers only the epochs and states the teacher's values."""
     st.subheader("2 · Training settings")
-    classroom = state.is_classroom()
-    if classroom:
-        epochs = st.columns([1, 2])[0].slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
-        optimizer, lr, batch, seed, schedule, augment = (st.session_state[key(n)] for n in
-                                                         ("opt", "lr", "bs", "seed", "sch", "aug"))
-        st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[optimizer]}, learning rate {lr:g}, batch {batch}, "
-                   f"{ct.SCHEDULES[schedule]} schedule, seed {seed}, augmentation {'on' if augment else 'off'}.")
-    else:
-        c1, c2, c3, c4 = st.columns(4)
-        optimizer = c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=key("opt"), format_func=ct.OPTIMIZERS.get,
-                                 disabled=busy)
-        lr = c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=key("lr"), format="%.5f",
-                             step=5e-4, disabled=busy,
-                             help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
-        batch = c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=key("bs"), disabled=busy)
-        epochs = c4.slider("Epochs", 1, 50, key=key("ep"), disabled=busy)
+    c1, c2, c3, c4 = st.columns(4)
+    if keys.offered("opt"):
+        c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=keys.opt, format_func=ct.OPTIMIZERS.get,
+                     disabled=busy, on_change=use_optimizer_default_lr)
+        c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=keys.lr, format="%.5f",
+                        step=5e-4, disabled=busy,
+                        help="Adam/AdamW: about 0.001–0.005. SGD: about 0.01–0.1. Adadelta: about 1.0.")
+        c3.select_slider("Batch size", tuple(str(b) for b in BATCH_SIZES), key=keys.bs, disabled=busy)
+    (c4 if keys.offered("opt") else c1).slider("Epochs", 1, 50, key=keys.ep, disabled=busy)
+    if keys.offered("seed"):
         c5, c6, c7, c8 = st.columns(4)
-        seed = c5.number_input("Seed", 0, 99_999, step=1, key=key("seed"), disabled=busy,
-                               help="Same seed, same settings → the same curves (on the CPU).")
-        schedule = c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=key("sch"),
-                                format_func=ct.SCHEDULES.get, disabled=busy)
-        augment = c7.toggle("Augment (small shifts and rotations)", key=key("aug"), disabled=busy)
-        c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or
-                  st.session_state.get(key("arch")) == "custom", key="train._recommended")
-    dataset = dataset_controls(busy, classroom)
-    cfg = ct.RECOMMENDED.get(st.session_state.get(key("arch")), ct.TrainConfig())
-    subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()
-    return ct.TrainConfig(
-        optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs), seed=int(seed),
-        augment=bool(augment), schedule=schedule, dataset=dataset, time_limit_s=time_limit_from_env(),
-        weight_decay=cfg.weight_decay, label_smoothing=cfg.label_smoothing,
-        subset=int(subset) if subset.isdigit() else None,
-    )
+        c5.number_input("Seed", 0, 99_999, step=1, key=keys.seed, disabled=busy,
+                        help="Same seed, same settings → the same curves (on the CPU).")
+        c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=keys.sch, format_func=ct.SCHEDULES.get,
+                     disabled=busy)
+        c7.toggle("Augment (small shifts and rotations)", key=keys.aug, disabled=busy)
+        c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or current().arch == "custom",
+                  key="train._recommended")
+        st.select_slider("Training images", TRAIN_SIZES, key=keys.n, disabled=busy,
+                         help="Fewer training images: the training accuracy keeps rising while the validation "
+                              "accuracy stalls — overfitting. Try 1000 for 20 epochs.")
+    cfg = current()
+    if not keys.offered("opt"):
+        st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[cfg.opt]}, learning rate {cfg.lr:g}, batch {cfg.bs}, "
+                   f"{ct.SCHEDULES[cfg.sch]} schedule, seed {cfg.seed}, augmentation {'on' if cfg.aug else 'off'}, "
+                   f"training images: {cfg.n}.")
+    if warning := ct.lr_warning(cfg.opt, float(cfg.lr)):
+        st.warning(warning, icon="⚠️")
+    return cfg.train_config(dataset_controls(keys, busy))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,15 +289,38 @@ def hyperparameter_section(busy: bool) -> ct.TrainConfig:
 def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
     try:
         dev = tv.device()
-        st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev)))
+        st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev), config.dataset))
     except (ValueError, cdata.DataError) as exc:
+        st.session_state.pop(QUEUE, None)
         flash("error", str(exc))
+    except (RuntimeError, MemoryError) as exc:
+        if not ct.is_out_of_memory(exc):
+            raise
+        st.session_state.pop(QUEUE, None)
+        flash("error", ct.OUT_OF_MEMORY_MESSAGE)
 
 
-def finish_run(run: ct.TrainingRun) -> None:
-    """Evaluate on the test set, keep the result for this session and add it to the comparison."""
+def drop_out_of_memory(run: ct.TrainingRun) -> None:
+    """An allocation failed mid-job: forget the run (its memory goes with it) so no rerun retries it."""
+    for name in (RUN, START, QUEUE):
+        st.session_state.pop(name, None)
+    run.stop(ct.STOP_STOPPED, ct.OUT_OF_MEMORY_MESSAGE)
+    flash("error", ct.OUT_OF_MEMORY_MESSAGE)
+
+
+def finish_run(run: ct.TrainingRun, slot_held: bool = False) -> None:
+    """Evaluate on the test set, keep the result for this session and add it to the comparison.
+
+    The test evaluation is part of the job: it runs holding a training slot (waiting for one, at most
+    the time limit, when the run was stopped between script runs)."""
+    limiter = tv.job_limiter()
     with st.spinner("Testing on the 10,000 official test digits…"):
-        result = run.finish()
+        got = slot_held or limiter.acquire(time_limit_from_env())
+        try:
+            result = run.finish(test=got)
+        finally:
+            if got and not slot_held:
+                limiter.release()
     if not run.claim():  # an overlapping script run of this session has reported it already
         return
     st.session_state.pop(RUN, None)
@@ -253,9 +346,16 @@ def train_live(run: ct.TrainingRun) -> None:
         st.rerun()
     try:
         bar = st.progress(run.progress, text="Starting…")
-        chart = st.empty()
-        chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
-        last = {"ui": 0.0, "chart": time.monotonic()}
+        chart, draws = st.empty(), [0]
+
+        def draw_curves() -> None:
+            # Its own key each time: two identical redraws (a run that ends at batch 1) must not clash.
+            draws[0] += 1
+            chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs),
+                               key=f"train.curves.{draws[0]}")
+
+        draw_curves()
+        last = {"ui": 0.0, "chart": 0.0}  # 0: the first batch already updates the bar and the curve
 
         def on_batch(i: int, n: int, loss: float) -> None:
             now = time.monotonic()
@@ -265,29 +365,56 @@ def train_live(run: ct.TrainingRun) -> None:
                                                 f" · loss {loss:.3f} · {run.seconds:.1f} s")
             if now - last["chart"] >= CHART_EVERY_S:
                 last["chart"] = now
-                chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+                draw_curves()
 
         while not run.done:
             run.step(on_batch)
-            chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs))
+            draw_curves()
             last["chart"] = time.monotonic()
         bar.progress(1.0, text="Training finished.")
+        finish_run(run, slot_held=True)  # the test evaluation counts against the job limit too
+    except (RuntimeError, MemoryError) as exc:
+        if not ct.is_out_of_memory(exc):
+            raise
+        drop_out_of_memory(run)
     finally:
         limiter.release()
-    finish_run(run)
     st.rerun()
 
 
+@st.fragment
+def settings_section(busy: bool) -> tuple[cm.ArchSpec, ct.TrainConfig, str | None]:
+    """Architecture, layer table, training settings and the memory estimate. A widget here reruns only
+    this section (issue 13): the results below are not rebuilt for a slider step. Returns the network,
+    the config and why training is refused (None when it may start), as of this run."""
+    spec, reason = architecture_section(keys, busy)
+    config = hyperparameter_section(keys, busy)
+    st.markdown("**Memory**")
+    if reason is None:
+        reason = tv.render_memory(spec, config)
+    state.sync(TrainSettings)  # a fragment rerun skips the page's finish: keep the link current here
+    return spec, config, reason
+
+
 def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
+    """The device line and the Train/Stop buttons (outside the settings fragment: they start full runs).
+
+    Their disabled state is as of the last full run; a click re-checks everything before training."""
     st.subheader("3 · Train")
     dev = tv.device()
     st.caption(f"Device: **{ct.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, c3 = st.columns([1, 1, 3])
     c1.button("▶️ Train", type="primary", key="train.go", on_click=request_start, disabled=busy or reason is not None,
               help=reason or "Train this network with these settings.")
     c2.button("⏹️ Stop", key="train.stop", on_click=request_stop, disabled=not busy,
               help="End training now and keep the model trained so far.")
+    has_conv = any(layer.kind == "conv" for layer in spec.layers)
+    c3.button("⚖️ Same parameters: dense vs convolutional", key="train.compare", on_click=request_comparison,
+              disabled=busy or reason is not None or not has_conv,
+              help="Trains this network, then a dense network with one hidden layer and about as many "
+                   "parameters, with the same settings; both land in the runs table below." if has_conv else
+                   "Choose a network with convolution layers to compare it with a dense one.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +422,9 @@ def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
 
 
 def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
+    if cds.info(result.config.dataset).shape != cm.INPUT_SHAPE or result.config.dataset == "fashion":
+        st.caption("Export is for digit models (28×28 grey MNIST): the Draw page classifies drawn digits.")
+        return
     try:
         from ui.export_panel import render_export_panel
     except ModuleNotFoundError:
@@ -306,33 +436,30 @@ def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
 # The page
 
 
-state.start(PAGE, SCHEMA)
+keys = state.bind(TrainSettings)
+state.header(TrainSettings, TITLE, "Choose a network, check its shapes and cost layer by layer, train it on real "
+                                   "MNIST digits and watch the curves, then look at what it gets wrong and what its "
+                                   "kernels see.")
 run: ct.TrainingRun | None = st.session_state.get(RUN)
 if run is not None and st.session_state.pop(STOP, False):
+    st.session_state.pop(QUEUE, None)  # Stop ends a comparison too
     run.stop(ct.STOP_STOPPED)
     finish_run(run)
     run = None
 st.session_state.pop(STOP, None)
-busy = run is not None or bool(st.session_state.get(START))
+busy = run is not None or bool(st.session_state.get(START)) or bool(st.session_state.get(QUEUE))
 
-st.markdown("Choose a network, check its shapes and cost layer by layer, train it on real MNIST digits and "
-            "watch the curves, then look at what it gets wrong and what its kernels see.")
-spec, reason = architecture_section(busy)
-config = hyperparameter_section(busy)
-params = state.finish(PAGE, SCHEMA, {
-    "arch": st.session_state[key("arch")], "act": st.session_state[key("act")], "opt": config.optimizer,
-    "lr": config.lr, "bs": str(config.batch_size), "ep": config.epochs, "seed": config.seed,
-    "aug": config.augment, "sch": config.schedule, "data": st.session_state[key("data")],
-    "layers": st.session_state[key("layers")],
-})
+spec, config, reason = settings_section(busy)
+state.finish(current())
 controls(spec, reason, busy)
 if FLASH in st.session_state:
     kind, text = st.session_state.pop(FLASH)
     getattr(st, kind)(text)
 
 with lower_priority():  # this script run's torch work yields the CPU to other students' requests
-    if st.session_state.pop(START, False) and run is None and reason is None:
-        start_run(spec, config)
+    queued = next_queued() if run is None else None
+    if queued is not None or (st.session_state.pop(START, False) and run is None and reason is None):
+        start_run(queued or spec, config)
         run = st.session_state.get(RUN)
         if run is None:
             st.rerun()
@@ -348,4 +475,3 @@ if st.session_state.get(RUNS):
     st.caption("Every run of this session (only you see them). Compare parameters with test accuracy: the "
                "conv nets beat the dense ones with far fewer parameters.")
     tv.render_comparison(st.session_state[RUNS])
-state.share_box(params)

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from tests.conftest import CHROMIUM_ARGS, StreamlitServer, chromium_path, wait_for_app_idle
+from benchmarks.harness import CHROMIUM_ARGS, StreamlitServer, chromium_path, wait_for_app_idle
 
 DEFAULT_PATHS = ["/", "/arithmetic"]
 

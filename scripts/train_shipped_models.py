@@ -21,7 +21,7 @@ import torch
 from core.export import export_model, provenance
 from core.inference import SHIPPED_DIR
 from core.models import PRESETS, ArchSpec, batchnorm, conv, dropout, pool
-from core.training import TrainConfig, fit, pick_device
+from core.training import RECOMMENDED, TrainConfig, fit, pick_device
 
 
 # The best shipped model, spelled out here (not taken from PRESETS) so that a later change to a preset
@@ -38,6 +38,30 @@ SHIPPED_CNN = ArchSpec(
 )
 
 
+def differences_from_recommended(config: TrainConfig, preset: str) -> str:
+    """A sentence comparing ``config`` with the training page's recommended settings for ``preset``,
+    computed from both, so the sidecar's description cannot drift from what the page offers."""
+    rec = RECOMMENDED[preset]
+    diffs = []
+    if config.epochs != rec.epochs:
+        diffs.append(f"{config.epochs} epochs instead of {rec.epochs}")
+    if config.val_fraction != rec.val_fraction:
+        diffs.append("no validation split" if config.val_fraction == 0 else
+                     f"a {config.val_fraction:.0%} validation split instead of {rec.val_fraction:.0%}")
+    same = ("optimizer", "lr", "batch_size", "augment", "schedule", "weight_decay", "label_smoothing", "seed")
+    diffs += [f"{name} {getattr(config, name)} instead of {getattr(rec, name)}" for name in same
+              if getattr(config, name) != getattr(rec, name)]
+    if not diffs:
+        return "These are the training page's recommended settings for this architecture."
+    listed = diffs[0] if len(diffs) == 1 else f"{', '.join(diffs[:-1])} and {diffs[-1]}"
+    return f"These are the training page's recommended settings for this architecture, except {listed}."
+
+
+BNCNN_CONFIG = TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=20, seed=0, augment=True,
+                           val_fraction=0.0, schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05,
+                           time_limit_s=3600, memory_mb=1024)
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str  # file stem in exported_models/
@@ -49,20 +73,16 @@ class Recipe:
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe(
-        "bncnn", "BN conv net (best)", SHIPPED_CNN,
-        TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=20, seed=0, augment=True,
-                    val_fraction=0.0, schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05,
-                    time_limit_s=3600),
+        "bncnn", "BN conv net (best)", SHIPPED_CNN, BNCNN_CONFIG,
         "Trained by scripts/train_shipped_models.py on all 5,000 shipped MNIST training digits (no "
         "validation split), 20 epochs, AdamW with a one-cycle learning rate (max 4e-3), weight decay 5e-4, "
         "label smoothing 0.05, batch 128, seed 0, with random shifts, rotations and scaling of every "
-        "training batch (augmentation). These are the training page's recommended settings for this "
-        "architecture with 20 instead of 16 epochs.",
+        "training batch (augmentation). " + differences_from_recommended(BNCNN_CONFIG, "bncnn"),
     ),
     Recipe(
         "lenet5", "LeNet-5", PRESETS["lenet5"],
         TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=20, seed=0, augment=True,
-                    val_fraction=0.0, schedule="onecycle", time_limit_s=3600),
+                    val_fraction=0.0, schedule="onecycle", time_limit_s=3600, memory_mb=1024),
         "Trained by scripts/train_shipped_models.py on all 5,000 shipped MNIST training digits, 20 epochs, "
         "Adam with a one-cycle learning rate (max 2e-3), batch 128, seed 0, with random shifts, rotations "
         "and scaling of every training batch (augmentation).",

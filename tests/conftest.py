@@ -6,14 +6,8 @@ they are skipped locally, but when ``CI=true`` a missing browser is a failure, n
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -42,69 +36,9 @@ def _apptest_like_a_running_server() -> None:
 _apptest_like_a_running_server()
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def chromium_path() -> str | None:
-    env = os.environ.get("CONVLAB_CHROMIUM")
-    if env and Path(env).exists():
-        return env
-    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if Path(candidate).exists():
-            return candidate
-    return shutil.which("chromium")
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class StreamlitServer:
-    """A real ``streamlit run`` on 127.0.0.1, fresh per instance (deep-link tests need fresh ones)."""
-
-    def __init__(self, env: dict[str, str] | None = None, python: str = sys.executable) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = REPO / "test-artifacts" / f"streamlit-{self.port}.log"
-        self.log_path.parent.mkdir(exist_ok=True)
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [python, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"streamlit did not become healthy in 60 s:\n{self.log()}")
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+from benchmarks.harness import (  # noqa: E402,F401  (after the sys.path line; re-exported for tests)
+    CHROMIUM_ARGS, StreamlitServer, chromium_path, wait_for_app_idle,
+)
 
 
 @pytest.fixture
@@ -153,21 +87,3 @@ def page(browser):
         yield pg
     finally:
         context.close()
-
-
-def wait_for_app_idle(pg, timeout_ms: int = 30_000) -> None:
-    """Wait until Streamlit has finished running the script and the page has content.
-
-    ``stApp[data-test-script-state]`` is Streamlit's own run state; it must read ``notRunning`` twice,
-    a quarter second apart, because a page may rerun itself right after its first run.
-    """
-    script = """() => {
-        const app = document.querySelector('[data-testid="stApp"]');
-        const main = document.querySelector('[data-testid="stMainBlockContainer"]');
-        return app && app.getAttribute('data-test-script-state') === 'notRunning'
-            && main && main.innerText.trim().length > 0;
-    }"""
-    for _ in range(2):
-        pg.wait_for_function(script, timeout=timeout_ms)
-        pg.wait_for_timeout(250)
-    pg.wait_for_function(script, timeout=timeout_ms)

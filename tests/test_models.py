@@ -153,6 +153,8 @@ def _raw_torch(spec):
             c = layer.out_channels
         elif layer.kind == "pool":
             mods.append(torch.nn.MaxPool2d(layer.size, layer.effective_stride))
+        elif layer.kind in ("batchnorm", "dropout"):
+            continue  # shape unchanged: a too-small map may still come after them
         else:
             break
     return torch.nn.Sequential(*mods)
@@ -206,3 +208,42 @@ def test_layers_param_in_a_link():
     assert param.format(()) == "none"
     bad = share.decode((param,), {"layers": "c4k3-zz"})
     assert bad.values["layers"] == cm.PRESETS["lenet5"].layers and "layer 2" in bad.notices[0]
+
+
+def test_trained_model_pickles_with_torch_save(tmp_path):
+    """The network class lives at module level (core.convnet.ConvNet), so torch.save/load round-trips it."""
+    spec = cm.PRESETS["twoconv"]
+    model = cm.build_model(spec, generator=torch.Generator().manual_seed(3))
+    model.use_generator(torch.Generator().manual_seed(4))  # a run's generator is not saved with the model
+    model.eval()
+    path = tmp_path / "model.pt"
+    torch.save(model, path)
+    loaded = torch.load(path, weights_only=False)
+    assert type(loaded).__module__ == "core.convnet" and loaded.spec == spec
+    x = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_generator_init_is_reproducible_and_matches_torch_defaults():
+    spec = cm.PRESETS["lenet5"]
+    a = cm.build_model(spec, generator=torch.Generator().manual_seed(0))
+    b = cm.build_model(spec, generator=torch.Generator().manual_seed(0))
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+    # Same distribution as torch's own reset_parameters: uniform within ±1/√fan_in (Kaiming a=√5).
+    conv2 = a.layers[3]
+    bound = 1 / (6 * 25) ** 0.5
+    assert float(conv2.weight.abs().max()) <= bound and float(conv2.weight.abs().max()) > 0.9 * bound
+    assert float(conv2.bias.abs().max()) <= bound
+
+
+def test_description_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys; from core import models as cm; rows = cm.layer_table(cm.PRESETS['bncnn']); "
+            "cm.estimate_memory(rows, 128); print(sorted(m for m in sys.modules if m.startswith('torch')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]

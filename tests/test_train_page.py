@@ -397,3 +397,105 @@ def test_trains_on_full_mnist_once_downloaded(tmp_path, monkeypatch):
     result = at.session_state["train.result"]
     assert result.config.dataset == "full60k"
     assert result.data_description.startswith("MNIST 60k training set: 899 training / 101 validation")  # per-class rounding
+
+
+def test_optimizer_change_loads_its_rate_and_far_rates_are_warned():
+    at = open_page({"opt": "adadelta", "lr": "0.002"})
+    assert any("500× smaller" in w.value for w in at.warning)
+    at.selectbox(key="train.opt").set_value("sgd").run()
+    assert at.number_input(key="train.lr").value == ct.DEFAULT_LR["sgd"]
+    assert not any("usually trains" in w.value for w in at.warning)
+    assert query(at, "lr") == "0.05"
+
+
+def test_classroom_link_with_a_preset_shows_that_preset_read_only():
+    """Issue 12: the teacher chose the two-conv net; the student sees it (not LeNet-5), cannot change the
+    picker, and nothing replaces the teacher's optimizer or epochs."""
+    at = open_page({"arch": "twoconv", "opt": "sgd", "lr": "0.05", "ep": "3", "classroom": "1"})
+    picker = at.selectbox(key="train.arch")
+    assert picker.value == "twoconv" and picker.disabled
+    rows = cm.layer_table(cm.PRESETS["twoconv"])
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(cm.PRESETS['twoconv']):,}" == "34,826"
+    assert not any("Your teacher's network" in str(o) for o in picker.options)
+    at.run()
+    assert at.slider(key="train.ep").value == 3
+    assert query(at, "opt") == "sgd" and query(at, "ep") == "3" and query(at, "arch") == "twoconv"
+    assert "SGD + momentum, learning rate 0.05" in " ".join(c.value for c in at.caption)
+
+
+def test_curve_is_drawn_from_the_first_batch(monkeypatch):
+    """Issue 14 item 9: the live curve is redrawn right after the first batch, not after two epochs."""
+    from ui import train_views
+
+    drawn: list[int] = []
+    real = train_views.curves_figure
+
+    def spy(history, batch_log, epochs=None):
+        drawn.append(len(batch_log))
+        return real(history, batch_log, epochs)
+
+    monkeypatch.setattr(train_views, "curves_figure", spy)
+    at = open_page({"arch": "linear", "ep": "1", "bs": "32"})
+    train_button(at).click().run()
+    assert not at.exception
+    assert drawn[:2] == [0, 1], drawn  # the empty chart, then the curve after batch 1
+
+
+def test_gallery_captions_put_each_guess_on_its_own_line():
+    caption = __import__("ui.train_views", fromlist=["x"]).top3_caption(
+        np.array([0.01, 0, 0, 0, 0.14, 0, 0, 0, 0, 0.85]), 4)
+    assert caption.split("\n") == ["true 4 → 9: 85%", "4: 14%", "0: 1%"]
+
+
+def test_dense_vs_conv_comparison_trains_both_in_one_click():
+    at = open_page({"arch": "lenet5", "ep": "1", "n": "100"})
+    at.button(key="train.compare").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.run()  # the queued dense network starts on the next run
+    assert not at.exception, [e.value for e in at.exception]
+    runs = at.session_state["train.runs"]
+    conv = cm.count_params(cm.PRESETS["lenet5"])
+    dense = cm.count_params(cm.matched_dense(conv))
+    assert [r["parameters"] for r in runs] == [conv, dense]
+    assert runs[1]["architecture"].startswith("Dense net") and abs(dense - conv) < 400
+    assert all(r["training images"] == "100" for r in runs)
+    frame = at.dataframe[-1].value
+    assert list(frame["parameters"]) == [conv, dense]
+
+
+def test_training_images_setting_travels_in_the_link():
+    at = open_page({"arch": "linear", "ep": "1", "n": "300"})
+    assert at.select_slider(key="train.n").value == "300"
+    at.select_slider(key="train.n").set_value("100").run()
+    assert query(at, "n") == "100"
+    train_button(at).click().run()
+    assert at.session_state["train.result"].data_description.split(": ")[-1].startswith("100 training")
+
+
+def test_cifar10_networks_take_colour_32px_input_and_train(tmp_path, monkeypatch):
+    """Issue 16 part 1: the dataset's shape flows into the layer table, the network and training."""
+    from tests.fake_datasets import write_cifar_cache
+
+    write_cifar_cache(tmp_path, n=60)
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    at = open_page({"arch": "lenet5", "ep": "1", "data": "cifar10"})
+    rows = cm.layer_table(cm.PRESETS["lenet5"], (3, 32, 32))
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
+    assert table_column(at, 0, "output shape")[:2] == ["(3, 32, 32)", "(6, 32, 32)"]
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(cm.PRESETS['lenet5'], (3, 32, 32)):,}"
+    train_button(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["train.result"]
+    assert result.config.dataset == "cifar10" and result.test.n == 20
+    assert result.model.layers[0].weight.shape[1] == 3 and result.params == sum(r.params for r in rows)
+    assert query(at, "data") == "cifar10"
+
+
+def test_dataset_not_downloaded_offers_its_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    at = open_page({"data": "fashion", "ep": "1"})
+    assert at.button(key="train._download_fashion")
+    assert table_column(at, 0, "output shape")[0] == "(1, 28, 28)"
+    train_button(at).click().run()
+    assert not at.exception and any("not been downloaded" in e.value for e in at.error)

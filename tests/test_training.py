@@ -328,3 +328,91 @@ def test_stop_from_another_thread_waits_for_the_running_step():
     result = run.finish()
     assert result.epochs_trained == 1 and result.test is not None
     assert run.claim() and not run.claim()
+
+
+def test_each_optimizer_has_its_own_default_rate_and_far_rates_are_warned():
+    assert set(ct.DEFAULT_LR) == set(ct.OPTIMIZERS)
+    for optimizer, lr in ct.DEFAULT_LR.items():
+        assert ct.lr_warning(optimizer, lr) is None
+        assert ct.lr_warning(optimizer, lr * 9) is None and ct.lr_warning(optimizer, lr / 9) is None
+    warning = ct.lr_warning("adadelta", 0.002)
+    assert warning and "500× smaller" in warning and "1" in warning
+    assert "larger" in ct.lr_warning("adam", 0.5)
+
+
+def test_adadelta_learns_at_its_default_rate_not_at_adams(test_slice):
+    config = dataclasses.replace(SMALL, optimizer="adadelta", subset=1000, epochs=2)
+    good = ct.fit(cm.PRESETS["linear"], dataclasses.replace(config, lr=ct.DEFAULT_LR["adadelta"]), device=CPU,
+                  test=test_slice)
+    slow = ct.fit(cm.PRESETS["linear"], dataclasses.replace(config, lr=0.002), device=CPU, test=test_slice)
+    assert good.test.accuracy > 0.6 and good.test.accuracy > slow.test.accuracy + 0.3, (good.test.accuracy, slow.test.accuracy)
+
+
+def test_shipped_sidecar_describes_its_recipe_truthfully():
+    import json
+
+    from scripts.train_shipped_models import RECIPES
+    from tests.conftest import REPO
+
+    for recipe in RECIPES:
+        sidecar = json.loads((REPO / "exported_models" / f"{recipe.name}.json").read_text())
+        assert sidecar["notes"] == recipe.notes
+        assert sidecar["training"]["epochs"] == recipe.config.epochs
+    bncnn = RECIPES[0]
+    assert f"{bncnn.config.epochs} epochs instead of {ct.RECOMMENDED['bncnn'].epochs}" in bncnn.notes
+
+
+def test_train_size_is_stratified_and_keeps_the_validation_split():
+    full = ct.prepare_data(ct.TrainConfig(val_fraction=0.1), CPU)
+    small = ct.prepare_data(ct.TrainConfig(val_fraction=0.1, train_size=1000), CPU)
+    assert small.n_train == 1000 and np.bincount(small.train_y.numpy(), minlength=10).tolist() == [100] * 10
+    assert small.n_val == full.n_val == 500
+    torch.testing.assert_close(small.val_x, full.val_x)  # the same validation digits: curves comparable
+    assert ct.planned_images(ct.TrainConfig(train_size=1000)) == 1500
+
+
+def test_overfitting_is_visible_with_1000_images(test_slice):
+    """Issue 16 part 4: with 1,000 training images the training and validation curves diverge."""
+    config = ct.TrainConfig(optimizer="adam", lr=2e-3, batch_size=64, epochs=15, train_size=1000, seed=0)
+    result = ct.fit(cm.PRESETS["mlp"], config, device=CPU, test=test_slice)
+    last = result.history[-1]
+    assert last.train_acc > 0.99 and last.train_acc - last.val_acc > 0.05
+    assert last.val_loss > 2 * last.train_loss
+    best_val_loss = min(h.val_loss for h in result.history)
+    assert last.val_loss > best_val_loss  # validation loss turned up again while training loss kept falling
+
+
+def test_exponential_schedule_ends_at_a_tenth():
+    model = torch.nn.Linear(2, 2)
+    config = ct.TrainConfig(schedule="exponential", lr=0.01, epochs=4)
+    optimizer = ct.make_optimizer(model, config)
+    scheduler = ct.make_scheduler(optimizer, config, steps_per_epoch=25)
+    lrs = []
+    for _ in range(100):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs[-1] == pytest.approx(0.001, rel=1e-6)
+    ratios = np.array(lrs[1:]) / np.array(lrs[:-1])
+    np.testing.assert_allclose(ratios, 0.1 ** (1 / 100), rtol=1e-9)  # the same factor every step
+
+
+def test_lesson_presets_as_in_the_lessons():
+    one = {r.name: r for r in cm.layer_table(cm.PRESETS["lesson1"])}
+    assert one["conv1"].out_shape == (32, 26, 26) and one["conv2"].out_shape == (64, 24, 24)
+    assert one["pool1"].out_shape == (64, 12, 12) and one["flatten"].out_shape == (9216,)
+    assert one["dense1"].params == 9216 * 128 + 128
+    three = {r.name: r for r in cm.layer_table(cm.PRESETS["lesson3"])}
+    assert three["conv1"].out_shape == (32, 28, 28) and three["conv2"].out_shape == (64, 14, 14)  # "same"
+    assert three["dense1"].out_shape == (100,) and three["flatten"].out_shape == (64 * 7 * 7,)
+    for key in ("lesson1", "lesson3"):
+        assert cm.PRESETS[key].note.startswith("As in the lesson")
+
+
+def test_matched_dense_network_has_about_the_same_parameters():
+    for key in ("twoconv", "lenet5", "lesson3"):
+        target = cm.count_params(cm.PRESETS[key])
+        dense = cm.matched_dense(target)
+        h = dense.layers[0].units
+        assert cm.count_params(dense) == 784 * h + h + 10 * h + 10  # by hand
+        assert abs(cm.count_params(dense) - target) <= 795 / 2 + 1  # within half a hidden unit

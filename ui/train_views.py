@@ -14,6 +14,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core import data as cdata
+from core import datasets as cds
 from core import models as cm
 from core import training as ct
 from core.jobs import JobLimiter
@@ -34,14 +35,14 @@ def device():
 
 
 @st.cache_resource(show_spinner=False)
-def test_set(_device, device_name: str):
-    """The official 10k test digits as normalised tensors (read-only, shared by all sessions)."""
-    return ct.test_tensors(_device)
+def test_set(_device, device_name: str, dataset: str = "shipped5k"):
+    """The dataset's official test set as normalised tensors (read-only, shared by all sessions)."""
+    return ct.test_tensors(_device, dataset=dataset)
 
 
-@st.cache_data(show_spinner=False)
-def test_digits() -> tuple[np.ndarray, np.ndarray]:
-    test = cdata.load_test()
+def test_digits(dataset: str = "shipped5k") -> tuple[np.ndarray, np.ndarray]:
+    """The raw test images (N, H, W) or (N, H, W, 3) and labels: read-only arrays the loader caches."""
+    test = cds.load_test(dataset)
     return test.images, test.labels
 
 
@@ -58,13 +59,14 @@ def layer_dataframe(rows: Sequence[cm.LayerRow], activation: str = "relu") -> pd
         "parameters": [f"{r.params:,}" if r.kind != "input" else "" for r in rows],
         "multiply-adds": [f"{r.macs:,}" if r.macs else ("" if r.kind == "input" else "0") for r in rows],
         "receptive field": [r.rf_text if r.out_shape is not None else "" for r in rows],
+        "training memory per image": [r.memory_text if r.kept_values else "" for r in rows],
         "how the shape follows": [r.reason or r.formula for r in rows],
     })
 
 
-def render_layer_table(spec: cm.ArchSpec) -> str | None:
+def render_layer_table(spec: cm.ArchSpec, in_shape: tuple[int, int, int] = cm.INPUT_SHAPE) -> str | None:
     """Draw the layer table, totals and the formula expander; returns the reason the stack is impossible."""
-    rows = cm.layer_table(spec)
+    rows = cm.layer_table(spec, in_shape)
     reason = cm.table_reason(rows)
     st.dataframe(layer_dataframe(rows, spec.activation), hide_index=True, width="stretch",
                  column_config={"how the shape follows": st.column_config.TextColumn(width="large")})
@@ -90,6 +92,22 @@ def render_layer_table(spec: cm.ArchSpec) -> str | None:
             elif r.formula:
                 st.markdown(f"**{r.name}** ({r.label}): {r.formula}")
     return None
+
+
+def render_memory(spec: cm.ArchSpec, config: ct.TrainConfig) -> str | None:
+    """The job's memory estimate against this server's budget; returns the refusal when it does not fit."""
+    est = ct.memory_estimate(spec, config)
+    budget = config.memory_mb * cm.MB
+    c1, c2 = st.columns([1, 3])
+    c1.metric("Training memory (estimate)", cm.format_bytes(est.total),
+              help="Estimated from the layer table before training: what autograd keeps per image × the batch "
+                   "size, gradients in flight, parameters with their gradients and optimizer state, and the data.")
+    c2.caption(f"{cm.format_bytes(est.total)} ≈ {est.text()}. This server gives one training job at most {cm.format_bytes(budget)}. Evaluation "
+               f"runs in batches of {est.eval_batch} to stay inside it.")
+    reason = ct.memory_reason(spec, config)
+    if reason:
+        st.error(reason, icon="🧠")
+    return reason
 
 
 EDITOR_COLUMNS = ("kind", "channels / units", "kernel / window", "stride", "padding", "pool", "dropout p")
@@ -252,21 +270,27 @@ def selected_cell(selection: Any) -> tuple[int, int] | None:
 
 
 def top3_caption(probs: np.ndarray, label: int) -> str:
+    """E.g. "true 4 → 9: 84%\n4: 14%\n7: 1%": one guess a line, so narrow gallery columns never run into
+    each other (they did on one line: "84% · 4: 14%83% · 4: 11%")."""
     order = np.argsort(probs)[::-1][:3]
-    best = " · ".join(f"{d}: {100 * probs[d]:.0f}%" for d in order)
-    return f"true {label} → {best}"
+    first, *rest = (f"{d}: {100 * probs[d]:.0f}%" for d in order)
+    return "\n".join([f"true {label} → {first}", *rest])
 
 
 def upscale(img: np.ndarray, factor: int = 3) -> np.ndarray:
-    return np.kron(np.asarray(img, dtype=np.uint8), np.ones((factor, factor), dtype=np.uint8))
+    """Each pixel as a factor × factor block, grey (H, W) or colour (H, W, 3)."""
+    img = np.asarray(img, dtype=np.uint8)
+    block = np.ones((factor, factor) + (1,) * (img.ndim - 2), dtype=np.uint8)
+    return np.kron(img, block)
 
 
-def render_gallery(indices: np.ndarray, result: ct.EvalResult, per_row: int = 8, empty: str = "") -> None:
+def render_gallery(indices: np.ndarray, result: ct.EvalResult, per_row: int = 6, empty: str = "",
+                   dataset: str = "shipped5k") -> None:
     """Test digits with the model's top-3 probabilities under each."""
     if len(indices) == 0:
         st.info(empty or "No digits here.")
         return
-    images, _ = test_digits()
+    images, _ = test_digits(dataset)
     for start in range(0, len(indices), per_row):
         cols = st.columns(per_row)
         for col, i in zip(cols, indices[start:start + per_row]):
@@ -324,11 +348,11 @@ def maps_figure(maps: np.ndarray, per_row: int, diverging: bool, title: str, px_
     return fig
 
 
-def activations_for(model, image: np.ndarray, dev) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Probabilities (10,) and each conv layer's activation (C, H, W) for one uint8 digit."""
+def activations_for(model, image: np.ndarray, dev, dataset: str = "shipped5k") -> tuple[np.ndarray, list[np.ndarray]]:
+    """Probabilities (10,) and each conv layer's activation (C, H, W) for one uint8 image."""
     import torch
 
-    x = ct.to_tensor(image[None], dev)  # (1, 1, 28, 28)
+    x = ct.to_tensor(image[None], dev, cds.info(dataset))  # (1, C, H, W)
     model.eval()
     with torch.inference_mode():
         logits, acts = model.forward_with_activations(x)
@@ -348,6 +372,7 @@ def run_summary(result: ct.TrainResult, number: int) -> dict[str, Any]:
         "parameters": result.params,
         "multiply-adds": cm.count_macs(result.spec),
         "epochs": round(result.epochs_trained, 2),
+        "training images": result.data_description.split(": ")[-1].split(" training")[0],
         "optimizer": f"{ct.OPTIMIZERS[cfg.optimizer]}, lr {cfg.lr:g}" + (", aug" if cfg.augment else ""),
         "train time (s)": round(result.seconds, 1),
         "test accuracy (%)": None if result.test is None else round(100 * result.test.accuracy, 2),
@@ -386,11 +411,12 @@ def results_section(result: ct.TrainResult) -> None:
     st.markdown("**Accuracy per digit**")
     per_class = {str(d): f"{100 * a:.1f}%" for d, a in enumerate(test.per_class)}
     st.dataframe([per_class], hide_index=True)
-    confusion_view(test)
+    confusion_view(test, result.config.dataset)
     st.markdown("#### Most confident mistakes")
     st.caption("Test digits the model got wrong, the ones where it gave the true digit the least probability "
                "first. Under each: the true digit and the model's top three guesses.")
-    render_gallery(worst_errors(test), test, empty="No mistakes at all on the test set.")
+    render_gallery(worst_errors(test), test, empty="No mistakes at all on the test set.",
+                   dataset=result.config.dataset)
     kernels_view(result)
 
 
@@ -400,7 +426,7 @@ def _take_cm_click() -> None:
         st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = cell
 
 
-def confusion_view(test: ct.EvalResult) -> None:
+def confusion_view(test: ct.EvalResult, dataset: str = "shipped5k") -> None:
     st.markdown("#### Confusion matrix")
     st.caption("Row = the true digit, column = the model's answer; the diagonal is right, everything else is a "
                "mistake. Click a cell (or pick it below) to see those digits.")
@@ -416,7 +442,7 @@ def confusion_view(test: ct.EvalResult) -> None:
         count = int(test.confusion[true, pred])
         st.markdown(f"**{count} test digit{'s' if count != 1 else ''}** labelled {true}, "
                     f"classified as {pred}{' (correct)' if true == pred else ''}:")
-        render_gallery(cell_indices(test, true, pred, limit=18), test, per_row=6,
+        render_gallery(cell_indices(test, true, pred, limit=18), test, per_row=6, dataset=dataset,
                           empty="The model never made this choice.")
     with left:
         st.plotly_chart(confusion_figure(test.confusion, (true, pred)), key="train.cm_chart",
@@ -435,12 +461,12 @@ def kernels_view(result: ct.TrainResult) -> None:
     st.plotly_chart(maps_figure(weights[:, 0], per_row=16, diverging=True, px_per_cell=12,
                                    title=f"conv1 kernels ({weights.shape[2]}×{weights.shape[3]})"),
                     key="train.kernels", config={"displayModeBar": False})
-    images, labels = test_digits()
+    dataset = result.config.dataset
     c1, c2, c3 = st.columns([1, 1, 4])
     digit = c1.selectbox("Test digit", range(10), key="train.act_digit")
     which = c2.number_input("Example number", 0, 99, 0, key="train.act_index")
-    image = cdata.sample_digit(cdata.load_test(), digit, int(which))
-    probs, acts = activations_for(result.model, image, device())
+    image = cdata.sample_digit(cds.load_test(dataset), digit, int(which))
+    probs, acts = activations_for(result.model, image, device(), dataset)
     with c3:
         st.image(upscale(image, 4), width=112,
                  caption=f"model says {int(np.argmax(probs))} ({100 * probs.max():.0f}%)")
