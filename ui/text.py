@@ -37,3 +37,11 @@ def literal(text: object, limit: int = MAX_SHOWN) -> str:
 def literal_html(text: object, limit: int = MAX_SHOWN) -> str:
     """Plotly/HTML text that renders as exactly ``text`` (clipped like ``literal``)."""
     return html.escape(clip(text, limit), quote=True)
+
+
+def literal_code(text: object, limit: int = MAX_SHOWN) -> str:
+    """Markdown that shows ``text`` verbatim in a code span (clipped like ``literal``): nothing inside a
+    code span is a link, an image or a directive, and the words stay as typed (a file name, "SHA-256")."""
+    s = clip(text, limit)
+    fence = "`" * (max((len(run) for run in re.findall("`+", s)), default=0) + 1)
+    return f"{fence} {s} {fence}"
