@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import onnx
@@ -309,8 +309,12 @@ def write_model(folder: Path, stem: str, data: bytes, card: ModelCard) -> tuple[
 
 
 def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder: Path, name: str, *,
-                 overwrite: bool = False, allow_shipped: bool = False) -> ExportResult:
+                 overwrite: bool = False, allow_shipped: bool = False,
+                 card_changes: Mapping[str, Any] | None = None) -> ExportResult:
     """Export, check, compare with torch and write ``folder/NAME.onnx`` + ``NAME.json``.
+
+    ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
+    that is not one chain of layers (``core.ensemble``) is written without per-layer outputs.
 
     Raises ``ExportError`` (nothing written) if the exporter, the checker or the parity check fails.
     Without ``overwrite`` an existing name gets a ``-2``, ``-3``... suffix. ``exported_models/`` is
@@ -332,9 +336,14 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
             f"onnxruntime and torch disagree by up to {par.max_abs_logits:.2e} on the logits "
             f"(limit {PARITY_TOLERANCE:.0e}): the exported model was not saved."
         )
-    data, layers = with_layer_outputs(proto, spec)
+    extra: dict[str, Any] = {}
+    if getattr(net, "single_chain", True):
+        data, layers = with_layer_outputs(proto, spec)
+        extra = layers.sidecar()
     card = make_card(stem, spec, prov, proto, data, par)
-    card = replace(card, extra={**card.extra, **layers.sidecar()})
+    card = replace(card, extra={**card.extra, **extra})
+    if card_changes:
+        card = replace(card, **card_changes)
     card_from_dict(_roundtrip(card))  # the sidecar must satisfy its own reader before it is written
     onnx_path, card_path = write_model(folder, stem, data, card)
     if sha256_file(onnx_path) != card.sha256:

@@ -72,11 +72,16 @@ class ModelCard:
     notes: str = ""
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    # Accuracy on the robustness set (core.robustness, scripts/evaluate_robustness.py):
+    # {"digits": n, "raw": {variant: accuracy}, "drawn": {variant: accuracy}}; empty until measured.
+    robustness: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
+
+ENSEMBLE_KEY = "ensemble"  # ``extra`` entry of a model that averages several networks (core.ensemble)
 
 REQUIRED = (
     "name", "title", "architecture", "dataset", "training", "test_accuracy", "params", "mean", "std",
@@ -109,6 +114,7 @@ def card_from_dict(data: dict[str, Any], source: str = "sidecar") -> ModelCard:
             labels=tuple(str(x) for x in data.get("labels", CLASS_LABELS)),
             notes=str(data.get("notes", "")), schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
             extra=dict(data.get("extra", {})),
+            robustness=_robustness(data.get("robustness", {})),
         )
     except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as exc:
         raise ModelCardError(f"{source}: malformed field ({type(exc).__name__}: {exc}).") from exc
@@ -126,6 +132,21 @@ def card_from_dict(data: dict[str, Any], source: str = "sidecar") -> ModelCard:
     if len(card.labels) != 10:
         raise ModelCardError(f"{source}: expected 10 class labels, got {len(card.labels)}.")
     return card
+
+
+def _robustness(raw: Any) -> dict[str, Any]:
+    """The sidecar's robustness scores, checked: a digit count and accuracies between 0 and 1."""
+    if not isinstance(raw, dict):
+        raise ValueError("robustness must be an object")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "digits":
+            out["digits"] = int(value)
+            continue
+        if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in value.values()):
+            raise ValueError(f"robustness[{str(key)[:20]!r}] must map variants to accuracies between 0 and 1")
+        out[str(key)] = {str(k): float(v) for k, v in value.items()}
+    return out
 
 
 def sidecar_path(onnx_path: Path) -> Path:

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from core.data import load_test  # noqa: E402
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model  # noqa: E402
+from core.model_card import ENSEMBLE_KEY  # noqa: E402
 from core.network_link import digit_link  # noqa: E402
 from core.predict import Prediction, classify  # noqa: E402
 from core.preprocess import Steps  # noqa: E402
@@ -141,9 +142,10 @@ def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> Non
     if not pred.pre.empty:
         dv.steps_panel(pred, steps, _alternatives(model, str(model.path), image, steps))
     dv.feature_maps(pred, model, trusted)
+    ensemble = ENSEMBLE_KEY in model.card.extra  # parallel networks: the network page shows its default instead
     if pred.digit is not None:  # the digit (and a shipped model) travel in the link: nothing stays on the server
         st.page_link("pages/network.py", icon="🔬", label="Inside the network: every layer and unit for this digit",
-                     query_params=digit_link(pred.pre.image, model.path.stem if trusted else ""))
+                     query_params=digit_link(pred.pre.image, model.path.stem if trusted and not ensemble else ""))
     state.sync(cls)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from core import network as nw
 from core.data import load_test
+from core.model_card import ENSEMBLE_KEY
 from core.inference import SHIPPED_DIR, LoadedModel, ModelEntry, ModelRefused, list_models, load_model, run_model
 from core.network_link import LABEL_CHOICES, SOURCES, NetworkSettings, decode_digit, encode_digit
 from core.onnx_wire import keep_outputs
@@ -64,7 +65,10 @@ def _pick_model(keys: state.Keys, entries: list[ModelEntry]) -> ModelEntry | Non
     usable = [e for e in entries if e.card is not None]
     names = [e.path.stem if e.source == "shipped" else f"session/{e.path.stem}" for e in usable]
     if state.current(NetworkSettings).m not in names and names:
-        state.put(NetworkSettings, m=names[0])  # "" (the default) or a model this session does not have
+        # "" (the default) or a model this session does not have: the best one with a chain of layers to
+        # show (an ensemble, the best on accuracy, has parallel networks instead)
+        chains = [n for n, e in zip(names, usable) if e.card is not None and ENSEMBLE_KEY not in e.card.extra]
+        state.put(NetworkSettings, m=(chains or names)[0])
     labels = dict(zip(names, (e.label for e in usable)))
     if keys.offered("m"):
         st.selectbox("Model", names, format_func=lambda s: labels.get(s, s), key=keys.m,
@@ -137,6 +141,12 @@ def _plan(model: LoadedModel) -> nw.LayerOutputs | None:
         plan, why = None, f"its sidecar's description of the layers is damaged ({exc})"
     if plan is not None and nw.missing_outputs(plan, model.output_names):
         plan, why = None, "its sidecar lists layer outputs that the graph does not have"
+    if plan is None and ENSEMBLE_KEY in model.card.extra:
+        st.info(f"**{literal(model.card.title)}** is an ensemble: several networks whose probabilities are "
+                "averaged, so there is no single chain of layers to show. Pick **BN conv net** (one of its "
+                "members' architecture) to look inside. The softmax and occlusion sections below use the "
+                "ensemble's own scores.", icon="🧱")
+        return None
     if plan is None:
         why = why or "it was exported before ConvLab recorded every layer's output"
         st.warning(f"The layers of **{literal(model.card.title)}** cannot be shown: {literal(why)}. Export it again "

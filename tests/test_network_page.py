@@ -99,7 +99,7 @@ def test_changing_layer_keeps_units_inside_it():
 
 
 def test_the_draw_page_hands_its_digit_over():
-    at = open_clean("pages/draw.py", src="test", t=11)
+    at = open_clean("pages/draw.py", src="test", t=11, m="bncnn")
     (link,) = [el for el in at.get("page_link") if el.proto.page == "network"]
     params = {k: v[0] for k, v in parse_qs(link.proto.query_string).items()}
     assert params["src"] == "link" and params["m"] == "bncnn"
@@ -109,6 +109,15 @@ def test_the_draw_page_hands_its_digit_over():
     model, plan, values, _ = expected("bncnn", digit)
     assert f"Prediction: {int(np.argmax(values['logits']))}" in markdown(at2)
     assert dict(at2.query_params)["img"] == params["img"]  # the share link keeps the digit
+
+
+def test_the_draw_pages_ensemble_hands_over_to_a_network_with_layers():
+    at = open_clean("pages/draw.py", src="test", t=11)  # the default model: the ensemble (best accuracy)
+    (link,) = [el for el in at.get("page_link") if el.proto.page == "network"]
+    params = {k: v[0] for k, v in parse_qs(link.proto.query_string).items()}
+    assert "m" not in params  # an ensemble has no layers to show: the network page picks its default
+    at2 = open_clean(PAGE, **params)
+    assert dict(at2.query_params)["m"] == "bncnn" and not at2.info
 
 
 @pytest.mark.parametrize("params", [{"img": "%%%not-a-digit", "src": "link"}, {"L": "<b>x</b>"},
