@@ -50,7 +50,7 @@ print(json.dumps({{"read": t1 - t0, "write": t2 - t1, "load": t3 - t2, "shape": 
 
 
 def convert_archive(rows: int) -> list[Result]:
-    from tests.fake_datasets import write_cifar_archive
+    from benchmarks.fake_datasets import write_cifar_archive
 
     with tempfile.TemporaryDirectory() as tmp:
         archive, out = Path(tmp) / "cifar-10-python.tar.gz", Path(tmp) / "out"
@@ -90,7 +90,8 @@ def overview_work(n: int) -> list[Result]:
 PAGE_RUN = r"""
 import json, sys, time
 sys.path.insert(0, {repo!r})
-import tests.conftest  # noqa: F401
+from benchmarks.harness import apptest_like_a_running_server
+apptest_like_a_running_server()
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({app!r}, default_timeout=120)
 at.run()

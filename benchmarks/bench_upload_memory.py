@@ -20,7 +20,7 @@ from PIL import Image
 
 from benchmarks.common import Result, check, print_table
 from core import images
-from tests.test_image_memory import PALETTE_WITH_ALPHA, jpeg, measure, png, text_bomb, text_chunks
+from benchmarks.upload_images import PALETTE_WITH_ALPHA, jpeg, measure, png, text_bomb, text_chunks
 
 
 def _photo_png(width: int, height: int, mode: str) -> bytes:

@@ -18,6 +18,23 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+
+def apptest_like_a_running_server() -> None:
+    """AppTest resets ``PagesManager.uses_pages_directory`` before every run, so every AppTest run would
+    start in Streamlit's legacy ``pages/`` mode — which a real server is in only for the first request
+    after start (ui/nav.py handles that case with a rerun, covered by the browser tests). Make AppTest
+    behave like a server that has already routed once, so a button press is not lost to that rerun.
+    Called by tests/conftest.py, and by a benchmark that runs pages under AppTest."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

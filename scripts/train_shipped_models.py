@@ -73,7 +73,7 @@ class Recipe:
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe(
-        "bncnn", "BN conv net (best)", SHIPPED_CNN, BNCNN_CONFIG,
+        "bncnn", "BN conv net", SHIPPED_CNN, BNCNN_CONFIG,
         "Trained by scripts/train_shipped_models.py on all 5,000 shipped MNIST training digits (no "
         "validation split), 20 epochs, AdamW with a one-cycle learning rate (max 4e-3), weight decay 5e-4, "
         "label smoothing 0.05, batch 128, seed 0, with random shifts, rotations and scaling of every "

@@ -17,23 +17,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-def _apptest_like_a_running_server() -> None:
-    """AppTest resets ``PagesManager.uses_pages_directory`` before every run, so every AppTest run would
-    start in Streamlit's legacy ``pages/`` mode — which a real server is in only for the first request
-    after start (ui/nav.py handles that case with a rerun, covered by the browser tests). Make AppTest
-    behave like a server that has already routed once, so a button press is not lost to that rerun."""
-    from streamlit.runtime.pages_manager import PagesManager
+from benchmarks.harness import apptest_like_a_running_server  # noqa: E402
 
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
-
-
-_apptest_like_a_running_server()
+apptest_like_a_running_server()
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 from benchmarks.harness import (  # noqa: E402,F401  (after the sys.path line; re-exported for tests)

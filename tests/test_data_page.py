@@ -14,7 +14,7 @@ import pytest
 
 from core import data, data_stats, datasets
 from tests.apptest_checks import assert_clean, open_page, texts
-from tests.fake_datasets import write_cifar_cache
+from benchmarks.fake_datasets import write_cifar_cache
 from tests.test_hostile_files import no_data  # noqa: F401  (fixture: the shipped files are gone)
 
 PAGE = "pages/data.py"

@@ -23,8 +23,8 @@ import pytest
 
 from core import cifar, data, datasets, download
 from core.errors import DataError
-from tests.fake_datasets import cifar_batch, cifar_rows, py2_pickle, tar_gz
-from tests.fake_datasets import cifar_members as _members
+from benchmarks.fake_datasets import cifar_batch, cifar_rows, py2_pickle, tar_gz
+from benchmarks.fake_datasets import cifar_members as _members
 
 ROWS = 4  # rows per fake CIFAR batch (the real ones hold 10,000)
 

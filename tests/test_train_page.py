@@ -475,7 +475,7 @@ def test_training_images_setting_travels_in_the_link():
 
 def test_cifar10_networks_take_colour_32px_input_and_train(tmp_path, monkeypatch):
     """Issue 16 part 1: the dataset's shape flows into the layer table, the network and training."""
-    from tests.fake_datasets import write_cifar_cache
+    from benchmarks.fake_datasets import write_cifar_cache
 
     write_cifar_cache(tmp_path, n=60)
     monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
