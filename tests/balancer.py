@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import REPO, _free_port
+from benchmarks.harness import REPO, _free_port
 
 SHIPPED_CONF = REPO / "deploy" / "nginx.conf"
 NGINX = Path("/usr/sbin/nginx")

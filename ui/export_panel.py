@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from ui.text import literal
+
 TOKEN_KEY = "convlab.session_token"
 LAST_EXPORT_KEY = "export.last"
 
@@ -55,7 +57,13 @@ def _show(info: dict[str, Any]) -> None:
     if not onnx_path.exists() or not card_path.exists():
         st.info("The exported files were cleaned up; export again to download them.")
         return
-    st.success(f"Saved **{info['name']}.onnx** for this session: pick it on the Draw page.", icon="✅")
+    st.success(f"Saved **{literal(info['name'])}.onnx** for this session: pick it on the Draw page.", icon="✅")
+    st.caption("Kept for this browser session only: a reload, a server restart or a move to another server "
+               "loses it. Download it below to keep a copy.")
+    l1, l2 = st.columns(2)
+    l1.page_link("pages/draw.py", icon="✏️", label="Draw a digit for it (pick it in the model list)")
+    l2.page_link("pages/network.py", icon="🔬", label="Look inside it, layer by layer",
+                 query_params={"m": f"session/{info['name']}", "src": "test"})
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("File size", f"{info['size'] / 1024:.0f} KB")
     c2.metric("ONNX opset", info["opset"])
