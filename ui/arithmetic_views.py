@@ -1,12 +1,67 @@
-"""Figures for the convolution-arithmetic page: the padded input, the kernel footprint, the output."""
+"""The convolution-arithmetic page's settings and figures: the padded input, the kernel footprint, the output."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 
-from core.arithmetic import Shape2D, conv_window, never_visited, transposed_footprint
+from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, never_visited, transposed_footprint
+from core.settings import Settings, choice, flag, integer
 from ui.grid import Box, category_figure
+
+OPS = {"conv": "Convolution", "transposed": "Transposed convolution"}
+PADDING_LABELS = {"explicit": "Explicit", "valid": "Valid (none)", "same": "Same", "full": "Full"}
+assert tuple(PADDING_LABELS) == PADDING_MODES
+WIDTH_OF = {"h": "w", "k": "kw", "s": "sw", "p": "pw", "d": "dw"}  # a height field -> its width field
+
+
+@dataclass(frozen=True)
+class ArithmeticSettings(Settings, page="arithmetic"):
+    """One conv layer and how the page shows it. Field names are the share-link keys (keep them)."""
+
+    op: str = choice("conv", OPS, label="operation")
+    h: int = integer(5, lo=1, hi=64, label="input height")
+    w: int = integer(5, lo=1, hi=64, label="input width")
+    rect: bool = flag(False, label="separate height/width", hidden=True)
+    k: int = integer(3, lo=1, hi=11, label="kernel")
+    kw: int = integer(3, lo=1, hi=11, label="kernel width")
+    s: int = integer(2, lo=1, hi=6, label="stride")
+    sw: int = integer(2, lo=1, hi=6, label="stride width")
+    pm: str = choice("explicit", PADDING_LABELS, label="padding mode")
+    p: int = integer(1, lo=0, hi=8, label="padding")
+    pw: int = integer(1, lo=0, hi=8, label="padding width")
+    d: int = integer(1, lo=1, hi=5, label="dilation", hidden=True)
+    dw: int = integer(1, lo=1, hi=5, label="dilation width", hidden=True)
+    cin: int = integer(1, lo=1, hi=64, label="input channels", hidden=True)
+    cout: int = integer(1, lo=1, hi=64, label="output channels", hidden=True)
+    op_pad: int = integer(0, lo=0, hi=5, label="output padding", hidden=True)
+    step: int = integer(0, lo=0, hi=64 * 64 * 4, label="kernel position")
+    torch: bool = flag(False, label="PyTorch check")
+    quiz: bool = flag(False, label="predict-first mode")
+    depth: int = integer(3, lo=1, hi=6, label="stack depth")
+
+    @property
+    def transposed(self) -> bool:
+        return self.op == "transposed"
+
+    def squared(self) -> "ArithmeticSettings":
+        """Without separate height/width, every width value follows its height value (as the link says)."""
+        if self.rect:
+            return self
+        return self.with_(**{wide: getattr(self, tall) for tall, wide in WIDTH_OF.items()})
+
+    @property
+    def in_hw(self) -> tuple[int, int]:
+        return (self.h, self.w) if self.rect else (self.h, self.h)
+
+    def spec(self) -> Conv2dSpec:
+        sq = self.squared()
+        return Conv2dSpec(kernel=(sq.k, sq.kw), stride=(sq.s, sq.sw), padding=(sq.p, sq.pw),
+                          padding_mode="explicit" if self.transposed else self.pm, dilation=(sq.d, sq.dw),
+                          in_channels=self.cin, out_channels=self.cout, transposed=self.transposed,
+                          output_padding=self.op_pad)
 
 # Category codes and their colours for the input grid.
 INPUT, PADDING, TAP_INPUT, TAP_PADDING, UNVISITED = range(5)
@@ -111,3 +166,10 @@ def legend_html(labels: tuple[str, ...], colors: tuple[str, ...]) -> str:
         f"vertical-align:middle;margin:0 0.3em 0 0.8em'></span>{label}" for label, c in zip(labels, colors)
     )
     return f"<div style='font-size:0.85rem;color:#475569'>{chips}</div>"
+
+
+def metrics_css() -> None:
+    """Metric values a size smaller: "(1, 64, 64, 64)" then fits half of the lesson column at 1280 px."""
+    import streamlit as st
+
+    st.html("<style>[data-testid='stMetricValue'] { font-size: 1.75rem; }</style>")

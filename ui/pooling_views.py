@@ -1,4 +1,4 @@
-"""Figures and sentences of the pooling page (plotly + text; no Streamlit calls)."""
+"""The pooling page's settings, figures and sentences (plotly + text; no Streamlit calls)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,68 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from core.pooling import PoolResult, window_cells
+from core.pooling import PoolResult, PoolSpec, window_cells
+from core.settings import Settings, choice, flag, int_list, integer
 from ui.grid import Box, grid_figure
 
 MAX_TEXT_CELLS = 16  # grids larger than this per side show colours only (values on hover)
+SOURCES = {"matrix": "Small matrix (editable)", "digit": "MNIST digit", "feature": "Feature map of a digit"}
+OPS = {"max": "Max", "avg": "Average", "sum": "Sum", "gap": "Global average"}
+FEATURES = {"sobel_x": "Sobel x (vertical edges)", "sobel_y": "Sobel y (horizontal edges)",
+            "sobel_magnitude": "Sobel magnitude (any edge)", "laplacian": "Laplacian"}
+CHANNELS = ("1", "3", "16", "32", "64", "128", "256", "512")
+CONV_KERNELS = {"mean": "1/k² everywhere (what average pooling does)", "random": "random (an untrained conv)"}
+CS231N = (1, 1, 2, 4, 5, 6, 7, 8, 3, 2, 1, 0, 1, 2, 3, 4)  # the classic 4×4 max-pooling example
+MATRIX_LO, MATRIX_HI = -99, 99
+
+
+def default_matrix(n: int) -> tuple[int, ...]:
+    if n == 4:
+        return CS231N
+    return tuple(int(v) for v in np.random.default_rng(n).integers(0, 10, n * n))
+
+
+@dataclass(frozen=True)
+class PoolingSettings(Settings, page="pooling"):
+    """The pooling lesson's view. Field names are the share-link keys (keep them)."""
+
+    src: str = choice("matrix", SOURCES, label="input")
+    n: int = integer(4, lo=4, hi=8, label="matrix size")
+    m: tuple[int, ...] = int_list(CS231N, lengths=(16, 25, 36, 49, 64), lo=MATRIX_LO, hi=MATRIX_HI,
+                                  label="matrix values")
+    digit: int = integer(3, lo=0, hi=9, label="digit")
+    idx: int = integer(0, lo=0, hi=499, label="sample")
+    feat: str = choice("sobel_x", FEATURES, label="feature map")
+    relu: bool = flag(True, label="ReLU", hidden=True)
+    op: str = choice("max", OPS, label="pooling")
+    k: int = integer(2, lo=1, hi=8, label="pool size")
+    s: int = integer(2, lo=1, hi=8, label="stride")
+    p: int = integer(0, lo=0, hi=4, label="padding", hidden=True)
+    ceil: bool = flag(False, label="ceil_mode", hidden=True)
+    cip: bool = flag(True, label="count_include_pad", hidden=True)
+    step: int = integer(1, lo=1, hi=2000, label="window")
+    dx: int = integer(1, lo=-3, hi=3, label="shift right")
+    dy: int = integer(0, lo=-3, hi=3, label="shift down")
+    ch: str = choice("64", CHANNELS, label="channels")
+    ck: str = choice("mean", CONV_KERNELS, label="conv kernel")
+
+    def spec(self) -> PoolSpec:
+        return PoolSpec(self.op, self.k, self.s, self.p, self.ceil, self.cip)
+
+    def matrix(self) -> np.ndarray:
+        """The editable matrix as n×n (a link whose values do not fit keeps the top-left ones)."""
+        return np.array(resized(self.m, self.n), dtype=np.float64).reshape(self.n, self.n)
+
+
+def resized(m: tuple[int, ...], n: int) -> tuple[int, ...]:
+    """The stored matrix as n×n: keep the overlapping top-left values, fill the rest by default."""
+    old = int(round(len(m) ** 0.5))
+    if old * old == len(m) == n * n:
+        return tuple(m)
+    out = np.array(default_matrix(n)).reshape(n, n)
+    c = min(old, n)
+    out[:c, :c] = np.array(m).reshape(old, old)[:c, :c]
+    return tuple(int(v) for v in out.ravel())
 
 
 @dataclass(frozen=True)
@@ -22,7 +80,6 @@ class View:
     op: str  # "max" | "avg" | "sum" | "gap"
     signed: bool
     token: str  # new on every page run: tells a fragment tick from the page's own run
-    step: int
     playing: bool
     decisive: np.ndarray | None = None  # (OH, OW) max pooling: the window is not one value repeated
 
@@ -190,13 +247,3 @@ def window_story(v: View, index: int) -> str:
             why = " (padding zeros count: count_include_pad)"
         how = f"sum({listed}) = {fmt(real.sum())}, ÷ {div}{why} = **{fmt(out)}**."
     return f"**{where[0].upper() + where[1:]}.** {how}"
-
-
-def torch_pool_code(op: str, k: int, s: int, p: int, ceil: bool) -> str:
-    """The PyTorch layer for this pooling (sum pooling is average pooling with divisor 1)."""
-    if op == "gap":
-        return "nn.AdaptiveAvgPool2d(1)"
-    args = [str(k)] + ([f"stride={s}"] if s != k else []) + ([f"padding={p}"] if p else [])
-    args += ["ceil_mode=True"] if ceil else []
-    args += ["divisor_override=1"] if op == "sum" else []
-    return f"nn.{'MaxPool2d' if op == 'max' else 'AvgPool2d'}({', '.join(args)})"
