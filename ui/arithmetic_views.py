@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, never_visited, transposed_footprint
 from core.settings import Settings, choice, flag, integer
-from ui.grid import Box, category_figure
+from ui.grid import Box, as_figure, category_spec
 
 OPS = {"conv": "Convolution", "transposed": "Transposed convolution"}
 PADDING_LABELS = {"explicit": "Explicit", "valid": "Valid (none)", "same": "Same", "full": "Full"}
@@ -95,15 +95,21 @@ def _is_padding(shape: Shape2D, r: int, c: int) -> bool:
     return not (h.pad_lo <= r < h.pad_lo + h.n and w.pad_lo <= c < w.pad_lo + w.n)
 
 
+MAX_ZERO_TEXT = 12  # padded grids larger than this per side leave the padding zeros out: too small to read
+
+
 def conv_input_figure(shape: Shape2D, out_row: int, out_col: int) -> go.Figure:
     codes, taps = padded_input_codes(shape, out_row, out_col)
     rows, cols = zip(*taps)
     k_eff_box = Box(min(rows), min(cols), max(rows), max(cols), "#1d4ed8", 2.5, dash="dot")
     h, w = shape.height, shape.width
     inner = Box(h.pad_lo, w.pad_lo, h.pad_lo + h.n - 1, w.pad_lo + w.n - 1, "#334155", 1.5)
-    text = _tap_text(codes) if max(codes.shape) <= 16 else None
+    text = _tap_text(codes) if max(codes.shape) <= MAX_ZERO_TEXT else None
     title = f"Input {h.n}×{w.n}" + (f", padded to {h.padded}×{w.padded}" if h.padded != h.n or w.padded != w.n else "")
-    return category_figure(codes, INPUT_COLORS, boxes=[inner, k_eff_box], text=text, title=title)
+    spec = category_spec(codes, INPUT_COLORS, boxes=[inner, k_eff_box], text=text, title=title)
+    if text is not None:
+        spec["data"][0]["textfont"]["color"] = "#334155"  # dark zeros on the pale padding, readable
+    return as_figure(spec)
 
 
 def _tap_text(codes: np.ndarray) -> np.ndarray:
@@ -123,18 +129,19 @@ def output_codes(shape: Shape2D, step: int) -> np.ndarray:
 
 def output_figure(shape: Shape2D, step: int, title: str) -> go.Figure:
     codes = output_codes(shape, step)
-    fig = category_figure(codes, OUTPUT_COLORS, title=title)
-    _add_click_targets(fig, codes.shape)
-    return fig
+    spec = category_spec(codes, OUTPUT_COLORS, title=title)
+    _add_click_targets(spec, codes.shape)
+    return as_figure(spec)
 
 
-def _add_click_targets(fig: go.Figure, hw: tuple[int, int]) -> None:
+def _add_click_targets(spec: dict, hw: tuple[int, int]) -> None:
     """Invisible markers on every cell so a click selects that cell (heatmaps have no point selection)."""
     rows, cols = np.divmod(np.arange(hw[0] * hw[1]), hw[1])
-    fig.add_trace(go.Scatter(
-        x=cols, y=rows, mode="markers", marker={"size": 18, "opacity": 0.01, "symbol": "square"},
-        hovertemplate="output row %{y}, col %{x}: click to select<extra></extra>", showlegend=False,
-    ))
+    spec["data"].append({
+        "type": "scatter", "x": cols, "y": rows, "mode": "markers",
+        "marker": {"size": 18, "opacity": 0.01, "symbol": "square"},
+        "hovertemplate": "output row %{y}, col %{x}: click to select<extra></extra>", "showlegend": False,
+    })
 
 
 def transposed_input_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figure:
@@ -142,9 +149,9 @@ def transposed_input_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figu
     codes = np.full((h.n, w.n), 0, dtype=int)
     codes.flat[: in_row * w.n + in_col] = 1
     codes[in_row, in_col] = 2
-    fig = category_figure(codes, OUTPUT_COLORS[:1] + ("#bbf7d0", "#2563eb"), title=f"Input {h.n}×{w.n}")
-    _add_click_targets(fig, codes.shape)
-    return fig
+    spec = category_spec(codes, OUTPUT_COLORS[:1] + ("#bbf7d0", "#2563eb"), title=f"Input {h.n}×{w.n}")
+    _add_click_targets(spec, codes.shape)
+    return as_figure(spec)
 
 
 def transposed_output_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figure:
@@ -156,8 +163,7 @@ def transposed_output_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Fig
             codes[cell] = 1
     for cell in transposed_footprint(shape, in_row, in_col):
         codes[cell] = 2
-    return category_figure(codes, ("#e2e8f0", "#bbf7d0", "#2563eb"),
-                           title=f"Output {oh}×{ow}")
+    return as_figure(category_spec(codes, ("#e2e8f0", "#bbf7d0", "#2563eb"), title=f"Output {oh}×{ow}"))
 
 
 def legend_html(labels: tuple[str, ...], colors: tuple[str, ...]) -> str:

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from core.pooling import PoolResult, PoolSpec, window_cells
 from core.settings import Settings, choice, flag, int_list, integer
-from ui.grid import Box, grid_figure
+from ui.grid import Box, as_figure, grid_spec, rect_shape
 
 MAX_TEXT_CELLS = 16  # grids larger than this per side show colours only (values on hover)
 SOURCES = {"matrix": "Small matrix (editable)", "digit": "MNIST digit", "feature": "Feature map of a digit"}
@@ -100,7 +100,7 @@ def _colours(x: np.ndarray, signed: bool) -> dict:
 
 
 def _outline_trace(rects: list[tuple[int, int, int, int]], color: str, dash: str | None = None,
-                   inset: float = 0.0, width: float = 1.2, name: str = "windows") -> go.Scatter:
+                   inset: float = 0.0, width: float = 1.2, name: str = "windows") -> dict:
     """Many rectangles (r0, c0, r1, c1) as one line trace: far lighter than one shape each."""
     xs: list[float | None] = []
     ys: list[float | None] = []
@@ -108,8 +108,8 @@ def _outline_trace(rects: list[tuple[int, int, int, int]], color: str, dash: str
     for r0, c0, r1, c1 in rects:
         xs += [c0 - e, c1 + e, c1 + e, c0 - e, c0 - e, None]
         ys += [r0 - e, r0 - e, r1 + e, r1 + e, r0 - e, None]
-    return go.Scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": width, "dash": dash},
-                      hoverinfo="skip", showlegend=False, name=name)
+    return {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "line": {"color": color, "width": width, "dash": dash},
+            "hoverinfo": "skip", "showlegend": False, "name": name}
 
 
 def input_figure(v: View, index: int) -> go.Figure:
@@ -133,36 +133,53 @@ def input_figure(v: View, index: int) -> go.Figure:
     r, c, top, left = window_cells(res.shape, index)
     fill = None if v.op == "gap" else "rgba(245,158,11,0.18)"  # a fill over the whole map would hide it
     boxes.append(Box(top, left, top + h.k - 1, left + w.k - 1, "#f59e0b", 4, fill))
-    if v.op == "max":
-        ar, ac = res.argmax_rc()
-        boxes.append(Box(int(ar[r, c]) + h.pad_lo, int(ac[r, c]) + w.pad_lo, int(ar[r, c]) + h.pad_lo,
-                         int(ac[r, c]) + w.pad_lo, "#dc2626", 3, "rgba(220,38,38,0.35)"))
-    fig = grid_figure(z, text=text, boxes=boxes, cell_px=80, max_px=560, **_colours(x, v.signed))
+    spec = grid_spec(z, text=text, boxes=boxes, cell_px=80, max_px=560, **_colours(x, v.signed))
     starts = [(i * h.s, j * w.s) for i in range(oh) for j in range(ow)]
     if v.op != "gap" and oh * ow > 1:
         if h.s >= h.k and w.s >= w.k:  # windows tile: outline them all
             big = max(eh, ew) > MAX_TEXT_CELLS
-            fig.add_trace(_outline_trace([(a, b, a + h.k - 1, b + w.k - 1) for a, b in starts],
-                                         "rgba(17,24,39,0.45)" if big else "#111827", width=1 if big else 2))
+            spec["data"].append(_outline_trace([(a, b, a + h.k - 1, b + w.k - 1) for a, b in starts],
+                                               "rgba(17,24,39,0.45)" if big else "#111827", width=1 if big else 2))
         elif index + 1 < len(starts):  # overlapping: show the current window's neighbour, dashed
             a, b = starts[index + 1]
-            fig.add_trace(_outline_trace([(a, b, a + h.k - 1, b + w.k - 1)], "#2563eb", "dot", width=2.5))
+            spec["data"].append(_outline_trace([(a, b, a + h.k - 1, b + w.k - 1)], "#2563eb", "dot", width=2.5))
     if v.op == "max":
-        ar, ac = (m[v.decisive] for m in res.argmax_rc())  # constant windows (all ties) are not marked
-        cells = sorted({(int(a) + h.pad_lo, int(b) + w.pad_lo) for a, b in zip(ar, ac)})
-        fig.add_trace(_outline_trace([(a, b, a, b) for a, b in cells], "#dc2626", inset=0.12, width=2, name="argmax"))
+        _mark_winners(spec, v, r, c)
     # Axis labels and hover in input coordinates (padding cells get no label).
     rr, cc = np.arange(eh) - h.pad_lo, np.arange(ew) - w.pad_lo
-    fig.data[0].customdata = np.dstack(np.meshgrid(rr, cc, indexing="ij"))
-    fig.data[0].hovertemplate = "input row %{customdata[0]}, col %{customdata[1]}: %{z:.4g}<extra></extra>"
-    fig.update_xaxes(range=[-0.5, ew - 0.5], autorange=False, tickvals=list(range(ew)),
-                     ticktext=[str(c) if 0 <= c < W else "" for c in cc])
-    fig.update_yaxes(range=[eh - 0.5, -0.5], autorange=False, tickvals=list(range(eh)),
-                     ticktext=[str(r) if 0 <= r < H else "" for r in rr])
-    fig.update_layout(title={"text": f"Input {H}×{W}" + (" with padding" if (h.pad_lo or w.pad_lo) else ""),
-                             "x": 0, "y": 0.995, "font": {"size": 14}}, margin={"t": 50},
-                      plot_bgcolor="#e2e8f0")  # padding / overhang cells are empty: they show this grey
-    return fig
+    heat = spec["data"][0]
+    heat["customdata"] = np.dstack(np.meshgrid(rr, cc, indexing="ij"))
+    heat["hovertemplate"] = "input row %{customdata[0]}, col %{customdata[1]}: %{z:.4g}<extra></extra>"
+    lay = spec["layout"]
+    lay["xaxis"] |= {"tickmode": "array", "tickvals": list(range(ew)), "ticktext": [_tick(c, W) for c in cc]}
+    lay["yaxis"] |= {"tickmode": "array", "tickvals": list(range(eh)), "ticktext": [_tick(r, H) for r in rr]}
+    lay["title"] = {"text": f"Input {H}×{W}" + (" with padding" if (h.pad_lo or w.pad_lo) else ""),
+                    "x": 0, "y": 0.995, "yanchor": "top", "font": {"size": 14}}
+    lay["margin"]["t"] = 50
+    lay["plot_bgcolor"] = "#e2e8f0"  # padding / overhang cells are empty: they show this grey
+    return as_figure(spec)
+
+
+def _tick(i: int, n: int) -> str:
+    """Tick label of input row/column ``i`` (0-based like PyTorch); padding gets none, big maps every 5th."""
+    return str(i) if 0 <= i < n and (n <= 16 or i % 5 == 0) else ""
+
+
+def _mark_winners(spec: dict, v: View, r: int, c: int) -> None:
+    """Red squares on each window's winning cell; the current window's winner also gets its value in
+    bold on white, readable over any colour of the map."""
+    h, w = v.res.shape.height, v.res.shape.width
+    rows, cols = v.res.argmax_rc()
+    ar, ac = int(rows[r, c]) + h.pad_lo, int(cols[r, c]) + w.pad_lo
+    spec["layout"]["shapes"].append(rect_shape(Box(ar, ac, ar, ac, "#dc2626", 4)))
+    if max(spec["data"][0]["z"].shape) <= MAX_TEXT_CELLS:
+        spec["layout"]["annotations"] = [{
+            "x": ac, "y": ar, "text": f"<b>{fmt(v.res.values[r, c])}</b>", "showarrow": False,
+            "bgcolor": "#ffffff", "bordercolor": "#dc2626", "borderwidth": 2, "font": {"color": "#111827", "size": 13},
+        }]
+    ws, wc = (m[v.decisive] for m in v.res.argmax_rc())  # constant windows (all ties) are not marked
+    cells = sorted({(int(a) + h.pad_lo, int(b) + w.pad_lo) for a, b in zip(ws, wc)})
+    spec["data"].append(_outline_trace([(a, b, a, b) for a, b in cells], "#dc2626", inset=0.12, width=2, name="argmax"))
 
 
 def legend(v: View) -> str:
@@ -186,21 +203,21 @@ def output_figure(v: View, index: int) -> go.Figure:
     r, c = divmod(index, ow)
     text = np.vectorize(fmt)(vals) if max(oh, ow) <= MAX_TEXT_CELLS else None
     colours = _colours(vals if v.op == "sum" else v.x, v.signed)
-    fig = grid_figure(vals, text=text, boxes=[Box(r, c, r, c, "#f59e0b", 4)], cell_px=60, max_px=420, **colours)
-    fig.update_layout(title={"text": f"Output {oh}×{ow}", "x": 0, "y": 0.995, "font": {"size": 14}},
-                      margin={"t": 50})
-    return fig
+    spec = grid_spec(vals, text=text, boxes=[Box(r, c, r, c, "#f59e0b", 4)], cell_px=60, max_px=420, **colours)
+    spec["layout"]["title"] = {"text": f"Output {oh}×{ow}", "x": 0, "y": 0.995, "yanchor": "top", "font": {"size": 14}}
+    spec["layout"]["margin"]["t"] = 50
+    return as_figure(spec)
 
 
 def small_grid(z: np.ndarray, signed: bool, title: str, colour_ref: np.ndarray) -> go.Figure:
     small = max(z.shape) <= 8  # room for numbers and tick labels; bigger maps show colours (hover for values)
     text = np.vectorize(fmt)(z) if small else None
-    fig = grid_figure(z, text=text, max_px=260, cell_px=30, title=title, **_colours(colour_ref, signed))
-    fig.update_layout(margin={"l": 5, "r": 5, "t": 45, "b": 5})
+    spec = grid_spec(z, text=text, max_px=260, cell_px=30, title=title, **_colours(colour_ref, signed))
+    spec["layout"]["margin"] = {"l": 5, "r": 5, "t": 45 if small else 30, "b": 5}
     if not small:
-        fig.update_xaxes(showticklabels=False)
-        fig.update_yaxes(showticklabels=False)
-    return fig
+        spec["layout"]["xaxis"]["showticklabels"] = False
+        spec["layout"]["yaxis"]["showticklabels"] = False
+    return as_figure(spec)
 
 
 def _span(what: str, a: int, b: int) -> str:
