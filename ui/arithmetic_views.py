@@ -96,6 +96,8 @@ def _is_padding(shape: Shape2D, r: int, c: int) -> bool:
 
 
 MAX_ZERO_TEXT = 12  # padded grids larger than this per side leave the padding zeros out: too small to read
+# Heights that fit the picture's columns at 1280 px (wider figures only add empty space under the grid).
+INPUT_PX, OUTPUT_PX = 380, 300
 
 
 def conv_input_figure(shape: Shape2D, out_row: int, out_col: int) -> go.Figure:
@@ -106,7 +108,7 @@ def conv_input_figure(shape: Shape2D, out_row: int, out_col: int) -> go.Figure:
     inner = Box(h.pad_lo, w.pad_lo, h.pad_lo + h.n - 1, w.pad_lo + w.n - 1, "#334155", 1.5)
     text = _tap_text(codes) if max(codes.shape) <= MAX_ZERO_TEXT else None
     title = f"Input {h.n}×{w.n}" + (f", padded to {h.padded}×{w.padded}" if h.padded != h.n or w.padded != w.n else "")
-    spec = category_spec(codes, INPUT_COLORS, boxes=[inner, k_eff_box], text=text, title=title)
+    spec = category_spec(codes, INPUT_COLORS, boxes=[inner, k_eff_box], text=text, title=title, max_px=INPUT_PX)
     if text is not None:
         spec["data"][0]["textfont"]["color"] = "#334155"  # dark zeros on the pale padding, readable
     return as_figure(spec)
@@ -129,7 +131,7 @@ def output_codes(shape: Shape2D, step: int) -> np.ndarray:
 
 def output_figure(shape: Shape2D, step: int, title: str) -> go.Figure:
     codes = output_codes(shape, step)
-    spec = category_spec(codes, OUTPUT_COLORS, title=title)
+    spec = category_spec(codes, OUTPUT_COLORS, title=title, max_px=OUTPUT_PX)
     _add_click_targets(spec, codes.shape)
     return as_figure(spec)
 
