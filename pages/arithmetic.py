@@ -79,7 +79,7 @@ def show_summary(cfg: Cfg, shape: ar.Shape2D) -> None:
                      help="For one image: every output value needs Cin×kh×kw of them.")
 
 
-def picture(shape: ar.Shape2D, transposed: bool) -> None:
+def picture(shape: ar.Shape2D, transposed: bool, keys: state.Keys) -> None:
     """The sliding window: the step slider (or a click on a cell) picks the kernel position.
 
     Runs as an ``st.fragment``: a step or a click reruns only this, and ``state.sync`` keeps the link current.
@@ -95,7 +95,7 @@ def picture(shape: ar.Shape2D, transposed: bool) -> None:
     if step != state.current(Cfg).step:
         state.put(Cfg, step=step)
     st.slider("Kernel position" if not transposed else "Input cell", 0, max(total - 1, 1),
-              key=state.wkey(Cfg.PAGE, "step"), disabled=total == 1)
+              key=keys.step, disabled=total == 1)
     state.sync(Cfg)
     r, c = divmod(step, grid_w)
     left, right = st.columns([1.25, 1])
@@ -234,7 +234,7 @@ def lesson(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys) -> bool:
         return True
     show_summary(cfg, shape)
     playing = st.toggle("▶ Play (move the kernel automatically)", key=PLAY)
-    st.fragment(run_every=TICK_S if playing else None)(picture)(shape, cfg.transposed)
+    st.fragment(run_every=TICK_S if playing else None)(picture)(shape, cfg.transposed, keys)
     return True
 
 

@@ -147,7 +147,7 @@ def _on_play() -> None:
         state.put(Cfg, step=int(ss.get(ANIM, 1)))
 
 
-def walkthrough(v: View) -> None:
+def walkthrough(v: View, keys: state.Keys) -> None:
     """Play/pause, the window slider, the current window's arithmetic and the two grids.
 
     An ``st.fragment``: a window step reruns only this (``state.sync`` keeps the link current); while
@@ -163,7 +163,7 @@ def walkthrough(v: View) -> None:
         if playing != v.playing:  # the timer is set by the page's run: start or stop it there
             st.rerun(scope="app")
         if not playing:  # while playing, a progress bar shows the position instead
-            sl.slider("Window", 1, n, key=state.wkey(Cfg.PAGE, "step"))
+            sl.slider("Window", 1, n, key=keys.step)
             state.sync(Cfg)
     step = min(max(state.current(Cfg).step, 1), n)
     if v.playing:
@@ -324,7 +324,7 @@ def main() -> None:
     if res is not None:
         formula_section(res, spec, x)
         view = walk_view(x, res, spec)
-        st.fragment(walkthrough, run_every=TICK_S if view.playing else None)(view)
+        st.fragment(walkthrough, run_every=TICK_S if view.playing else None)(view, keys)
         st.caption(f"Input: {desc}.")
         st.divider()
         translation_section(x, spec, view.signed, keys)
