@@ -11,9 +11,10 @@ from core import arithmetic as ar  # noqa: E402
 from ui import state  # noqa: E402
 from ui.arithmetic_views import (  # noqa: E402
     INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, conv_input_figure, legend_html,
-    metrics_css, output_figure, transposed_input_figure, transposed_output_figure,
+    output_figure, transposed_input_figure, transposed_output_figure,
 )
 from ui.formula import formula_block  # noqa: E402
+from ui.page_style import lesson_css  # noqa: E402
 
 Cfg = ArithmeticSettings
 PLAY = "arithmetic.play"  # UI state, not a setting: playing is never shared
@@ -241,7 +242,7 @@ def lesson(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys) -> bool:
 def main() -> None:
     keys = state.bind(Cfg)
     state.header(Cfg, "📐 Convolution arithmetic", INTRO)
-    metrics_css()
+    lesson_css()
     left, right = st.columns([1, 2.3], gap="large")
     with left, st.container(border=True):
         controls(keys)

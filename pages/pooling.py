@@ -17,6 +17,7 @@ from core.pooling import PoolingError, PoolResult, PoolSpec, layer_costs, mean_k
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.formula import formula_block  # noqa: E402
+from ui.page_style import lesson_css  # noqa: E402
 from ui.pooling_views import (  # noqa: E402
     CHANNELS, CONV_KERNELS, FEATURES, MATRIX_HI, MATRIX_LO, OPS, SOURCES, PoolingSettings, View, default_matrix,
     input_figure, legend, output_figure, resized, small_grid, window_story,
@@ -92,7 +93,7 @@ def input_controls(keys: state.Keys) -> tuple[np.ndarray, str]:
             state.put(Cfg, m=resized(now.m, n))
         x = matrix_editor(state.current(Cfg))
         b1, b2 = st.columns(2)
-        b1.button("🎲 Random values", on_click=_randomise, width="stretch")
+        b1.button("🎲 Random", on_click=_randomise, width="stretch", help="Random values 0–9")
         b2.button("↺ Reset", on_click=_reset, width="stretch")
         return x, f"your {n}×{n} matrix"
     c1, c2 = st.columns(2)
@@ -121,17 +122,16 @@ def pooling_controls(keys: state.Keys) -> None:
     advanced = [name for name in ("p", "ceil", "cip") if keys.offered(name)]
     if not advanced:  # a classroom link keeps the teacher's advanced settings, without the controls
         return
-    c3, c4 = st.columns(2)
     if keys.offered("p"):
-        c3.slider("Padding p", 0, 4, key=keys.p, disabled=gap,
-                  help="PyTorch allows at most k // 2: every window must hold a real value.")
-    with c4:
-        if keys.offered("ceil"):
-            st.checkbox("Keep a partial last window (ceil_mode)", key=keys.ceil, disabled=gap,
-                        help="Round the output size up: keep a last, partial window at the edge.")
-        if keys.offered("cip"):
-            st.checkbox("Padding counts in the average (count_include_pad)", key=keys.cip, disabled=op != "avg",
-                        help="Average pooling: do padding zeros count in the divisor? (PyTorch default: yes)")
+        st.columns(2)[0].slider("Padding p", 0, 4, key=keys.p, disabled=gap,
+                                help="PyTorch allows at most k // 2: every window must hold a real value.")
+    # Full width: in half a column these labels were cut off ("Keep a partial last windo…").
+    if keys.offered("ceil"):
+        st.checkbox("Keep a partial last window (ceil_mode)", key=keys.ceil, disabled=gap,
+                    help="Round the output size up: keep a last, partial window at the edge.")
+    if keys.offered("cip"):
+        st.checkbox("Padding zeros count in the average (count_include_pad)", key=keys.cip, disabled=op != "avg",
+                    help="Average pooling: do padding zeros count in the divisor? (PyTorch default: yes)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +309,7 @@ def walk_view(x: np.ndarray, res: PoolResult, spec: PoolSpec) -> View:
 def main() -> None:
     keys = state.bind(Cfg)
     state.header(Cfg, "🧮 Pooling", INTRO)
+    lesson_css()
     with st.container(border=True):
         c_in, c_op = st.columns([2, 3], gap="large")
         with c_in:

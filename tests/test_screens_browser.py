@@ -13,9 +13,11 @@ One server for the module; each page opens in a fresh browser context.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import REPO, StreamlitServer, wait_for_app_idle
 from ui.registry import HOME, LESSONS
@@ -78,8 +80,10 @@ def open_page(browser, server, page, kind: str):
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     pg.goto(f"{server.url}/{'' if page is HOME else page.url_path}")
-    wait_for_app_idle(pg, 90_000)
+    wait_for_app_idle(pg, 180_000)
     pg.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+    with contextlib.suppress(PlaywrightTimeout):  # the Share control mounts after the run; absent is reported
+        pg.locator("button.cl-open").first.wait_for(state="attached", timeout=20_000)
     return context, pg
 
 
@@ -88,8 +92,6 @@ def open_page(browser, server, page, kind: str):
 def test_page_fits_the_screen(browser, server, page, kind):
     context, pg = open_page(browser, server, page, kind)
     try:
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(SCREENS / f"{page.url_path}-{kind}.png"), full_page=True)
         problems = []
         overflow = pg.evaluate(OVERFLOW_JS)
         if overflow:
@@ -98,9 +100,19 @@ def test_page_fits_the_screen(browser, server, page, kind):
         if cut:
             problems.append(f"metric values cut off: {cut}")
         problems += share_control_problems(pg, page, kind)
+        screenshot(pg, SCREENS / f"{page.url_path}-{kind}.png")
         assert not problems, f"{page.url_path} at {kind}: " + "; ".join(problems)
     finally:
         context.close()
+
+
+def screenshot(pg, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main element, so grow the viewport to its height."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height = pg.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    pg.set_viewport_size({"width": pg.viewport_size["width"], "height": min(int(height) + 40, 12_000)})
+    pg.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+    pg.screenshot(path=str(path), full_page=True)
 
 
 def share_control_problems(pg, page, kind: str) -> list[str]:

@@ -175,9 +175,3 @@ def legend_html(labels: tuple[str, ...], colors: tuple[str, ...]) -> str:
     )
     return f"<div style='font-size:0.85rem;color:#475569'>{chips}</div>"
 
-
-def metrics_css() -> None:
-    """Metric values a size smaller: "(1, 64, 64, 64)" then fits half of the lesson column at 1280 px."""
-    import streamlit as st
-
-    st.html("<style>[data-testid='stMetricValue'] { font-size: 1.75rem; }</style>")
