@@ -125,12 +125,12 @@ def pooling_controls(keys: state.Keys) -> None:
     if keys.offered("p"):
         st.columns(2)[0].slider("Padding p", 0, 4, key=keys.p, disabled=gap,
                                 help="PyTorch allows at most k // 2: every window must hold a real value.")
-    # Full width: in half a column these labels were cut off ("Keep a partial last windo…").
+    # Full width and short: in half a column longer labels were cut off ("Keep a partial last windo…").
     if keys.offered("ceil"):
-        st.checkbox("Keep a partial last window (ceil_mode)", key=keys.ceil, disabled=gap,
+        st.checkbox("Partial last window (ceil_mode)", key=keys.ceil, disabled=gap,
                     help="Round the output size up: keep a last, partial window at the edge.")
     if keys.offered("cip"):
-        st.checkbox("Padding zeros count in the average (count_include_pad)", key=keys.cip, disabled=op != "avg",
+        st.checkbox("Zeros count (count_include_pad)", key=keys.cip, disabled=op != "avg",
                     help="Average pooling: do padding zeros count in the divisor? (PyTorch default: yes)")
 
 

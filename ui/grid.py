@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 
@@ -26,6 +28,14 @@ class Box:
 def cell_boxes(cells: Iterable[tuple[int, int]], color: str, fill: str | None = None,
                width: float = 2.0) -> list[Box]:
     return [Box(r, c, r, c, color, width, fill) for r, c in cells]
+
+
+@functools.lru_cache(maxsize=64)  # a pure function of a name: the same answer for every student
+def _scale(name: str) -> tuple[tuple[float, str], ...]:
+    """A named colour scale as plotly.js needs it. Python plotly's names ("Blues" light to dark,
+    "RdBu_r" reversed) mean something else, or nothing, to plotly.js, and a plain dict skips the
+    validation that used to translate them."""
+    return tuple((float(pos), str(color)) for pos, color in plotly.colors.get_colorscale(name))
 
 
 def _ticks(n: int) -> dict:
@@ -65,7 +75,8 @@ def grid_spec(
     z = np.asarray(z, dtype=float)
     rows, cols = z.shape
     size = int(min(max_px, max(160, cell_px * max(rows, cols))))
-    heat = {"type": "heatmap", "z": z, "colorscale": colorscale, "zmin": zmin, "zmax": zmax, "zmid": zmid,
+    scale = [list(stop) for stop in _scale(colorscale)] if isinstance(colorscale, str) else colorscale
+    heat = {"type": "heatmap", "z": z, "colorscale": scale, "zmin": zmin, "zmax": zmax, "zmid": zmid,
             "showscale": show_scale, "hovertemplate": hover, "xgap": 1, "ygap": 1}
     if text is not None:
         heat |= {"text": np.asarray(text, dtype=object), "texttemplate": "%{text}",

@@ -133,7 +133,7 @@ def input_figure(v: View, index: int) -> go.Figure:
     r, c, top, left = window_cells(res.shape, index)
     fill = None if v.op == "gap" else "rgba(245,158,11,0.18)"  # a fill over the whole map would hide it
     boxes.append(Box(top, left, top + h.k - 1, left + w.k - 1, "#f59e0b", 4, fill))
-    spec = grid_spec(z, text=text, boxes=boxes, cell_px=80, max_px=560, **_colours(x, v.signed))
+    spec = grid_spec(z, text=text, boxes=boxes, cell_px=80, max_px=440, **_colours(x, v.signed))
     starts = [(i * h.s, j * w.s) for i in range(oh) for j in range(ow)]
     if v.op != "gap" and oh * ow > 1:
         if h.s >= h.k and w.s >= w.k:  # windows tile: outline them all
@@ -203,7 +203,7 @@ def output_figure(v: View, index: int) -> go.Figure:
     r, c = divmod(index, ow)
     text = np.vectorize(fmt)(vals) if max(oh, ow) <= MAX_TEXT_CELLS else None
     colours = _colours(vals if v.op == "sum" else v.x, v.signed)
-    spec = grid_spec(vals, text=text, boxes=[Box(r, c, r, c, "#f59e0b", 4)], cell_px=60, max_px=420, **colours)
+    spec = grid_spec(vals, text=text, boxes=[Box(r, c, r, c, "#f59e0b", 4)], cell_px=60, max_px=320, **colours)
     spec["layout"]["title"] = {"text": f"Output {oh}×{ow}", "x": 0, "y": 0.995, "yanchor": "top", "font": {"size": 14}}
     spec["layout"]["margin"]["t"] = 50
     return as_figure(spec)
