@@ -29,7 +29,7 @@ import re
 import statistics
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,7 +40,7 @@ import onnxruntime as ort
 import torch
 
 from core.data import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
-from core.inference import SHIPPED_DIR, prune_stale_sessions, session_dir, session_options
+from core.inference import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
 from core.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
 )
@@ -98,7 +98,11 @@ class _WithActivations(torch.nn.Module):
 
 
 def output_names(spec: ArchSpec) -> list[str]:
-    return [LOGITS_NAME] + [f"act_{i}" for i in range(len(activation_shapes(spec)))]
+    return output_names_for(len(activation_shapes(spec)))
+
+
+def output_names_for(n_activations: int) -> list[str]:
+    return [LOGITS_NAME] + [f"act_{i}" for i in range(n_activations)]
 
 
 @contextlib.contextmanager
@@ -180,9 +184,12 @@ def parity(net: torch.nn.Module, data: bytes, batch: np.ndarray | None = None) -
     with torch.inference_mode():
         logits, acts = net.forward_with_activations(torch.from_numpy(x))
     ref = [logits.numpy(), *(a.numpy() for a in acts)]
-    got = ort_session(data, threads=2).run(None, {INPUT_NAME: x})
-    if len(got) != len(ref):
-        raise ExportError(f"The ONNX model has {len(got)} outputs, torch gives {len(ref)}.")
+    names = output_names_for(len(acts))  # by name: a graph may also output every layer (core.network_graph)
+    session = ort_session(data, threads=2)
+    have = [o.name for o in session.get_outputs()]
+    if have[:len(names)] != names:
+        raise ExportError(f"The ONNX model's outputs begin {have[:len(names)]}, torch gives {names}.")
+    got = session.run(names, {INPUT_NAME: x})
     diffs = [float(np.max(np.abs(g - r))) if r.size else 0.0 for g, r in zip(got, ref)]
     return Parity(diffs[0], max(diffs[1:], default=0.0), int(x.shape[0]))
 
@@ -325,12 +332,25 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
             f"onnxruntime and torch disagree by up to {par.max_abs_logits:.2e} on the logits "
             f"(limit {PARITY_TOLERANCE:.0e}): the exported model was not saved."
         )
+    data, layers = with_layer_outputs(proto, spec)
     card = make_card(stem, spec, prov, proto, data, par)
+    card = replace(card, extra={**card.extra, **layers.sidecar()})
     card_from_dict(_roundtrip(card))  # the sidecar must satisfy its own reader before it is written
     onnx_path, card_path = write_model(folder, stem, data, card)
     if sha256_file(onnx_path) != card.sha256:
         raise ExportError("The written file does not match its digest (disk error?).")
     return ExportResult(onnx_path, card_path, card, len(data), par, time.perf_counter() - t0)
+
+
+def with_layer_outputs(proto: onnx.ModelProto, spec: ArchSpec):
+    """The checked model with every layer's output and parameters as extra graph outputs (the "Inside the
+    network" page reads them with onnxruntime); its logits are the graph's own, so parity still holds."""
+    from core.network_graph import GraphMismatch, add_layer_outputs
+
+    try:
+        return add_layer_outputs(proto, spec_to_dict(spec))
+    except (GraphMismatch, onnx.checker.ValidationError) as exc:
+        raise ExportError(f"Could not expose the layers' outputs: {exc}") from exc
 
 
 def _roundtrip(card: ModelCard) -> dict[str, Any]:
@@ -339,7 +359,9 @@ def _roundtrip(card: ModelCard) -> dict[str, Any]:
 
 def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
     """Remove the oldest models beyond ``keep`` in a session folder; returns the removed stems."""
-    models = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # Regular files only, by their own times: a link in the folder is neither followed nor deleted.
+    models = sorted((p for p in folder.glob("*.onnx") if p.is_file() and not p.is_symlink()),
+                    key=lambda p: p.lstat().st_mtime, reverse=True)
     removed = []
     for path in models[keep:]:
         path.unlink(missing_ok=True)
@@ -351,8 +373,9 @@ def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
 def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, token: str,
                        name: str) -> ExportResult:
     """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
-    result = export_model(net, spec, prov, session_dir(token), name)
-    prune_session(session_dir(token))
+    folder = ensure_session_dir(token)  # private (0700) and ours, or SessionFolderError before any work
+    result = export_model(net, spec, prov, folder, name)
+    prune_session(folder)
     prune_stale_sessions()  # other students' folders from sessions that ended a day ago
     return result
 

@@ -11,11 +11,6 @@ Sessions are cached per file hash, so every page load, rerun and CLI image reuse
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import tempfile
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,11 +19,15 @@ import numpy as np
 import onnxruntime as ort
 
 from core.data import REPO_ROOT
+from core.files import FileRefused, regular_file_size
 from core.model_card import INPUT_SHAPE, LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
+from core.session_folders import (  # noqa: F401  (re-exported: pages and export find session folders here)
+    SESSION_MAX_AGE_S, SESSION_TOKEN_RE, ensure_session_dir, prune_stale_sessions, session_dir, sessions_root,
+    usable_session_dir,
+)
 
 SHIPPED_DIR = REPO_ROOT / "exported_models"
 MAX_MODEL_BYTES = 50 * 1024 * 1024  # ConvLab's models are a few hundred KB; anything this big is not ours
-SESSION_TOKEN_RE = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 class ModelRefused(ValueError):
@@ -68,48 +67,6 @@ class ModelEntry:
         return f"{self.path.stem}: {self.card.title} (trained this session)"  # the stem tells exports apart
 
 
-def sessions_root() -> Path:
-    """Where models trained in hosted sessions live: a temp folder, never ``exported_models/``."""
-    env = os.environ.get("CONVLAB_SESSION_MODELS")
-    return Path(env) if env else Path(tempfile.gettempdir()) / "convlab-session-models"
-
-
-def session_dir(token: str) -> Path:
-    """The folder of one browser session's own models (``token`` is a random hex string)."""
-    if not SESSION_TOKEN_RE.match(token or ""):
-        raise ValueError("A session token must be 16 to 64 lowercase hex characters.")
-    return sessions_root() / token
-
-
-SESSION_MAX_AGE_S = 24 * 3600  # a session folder nobody has written to for this long is removed
-
-
-def prune_stale_sessions(max_age_s: float = SESSION_MAX_AGE_S, root: Path | None = None,
-                         now: float | None = None) -> list[str]:
-    """Remove the session folders whose newest file is older than ``max_age_s``; returns their tokens.
-
-    Streamlit tells nobody when a browser session ends, so a folder is deemed abandoned by age. Only
-    folders named like a session token are touched, and in them only model files and their sidecars.
-    """
-    root = root or sessions_root()
-    now = time.time() if now is None else now
-    removed = []
-    for folder in root.glob("*") if root.is_dir() else ():
-        if not (folder.is_dir() and SESSION_TOKEN_RE.match(folder.name)):
-            continue
-        files = [f for f in folder.iterdir() if f.is_file()]
-        newest = max((f.stat().st_mtime for f in files), default=folder.stat().st_mtime)
-        if now - newest < max_age_s:
-            continue
-        for f in files:
-            if f.suffix in (".onnx", ".json", ".tmp"):
-                f.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # something else in it: leave the folder
-            folder.rmdir()
-            removed.append(folder.name)
-    return removed
-
-
 def session_options(threads: int = 1) -> ort.SessionOptions:
     """One thread per request by default: a classroom's requests run side by side, not on top of each other."""
     opts = ort.SessionOptions()
@@ -146,22 +103,37 @@ def _check_graph(session: ort.InferenceSession, card: ModelCard, name: str) -> t
     return outputs
 
 
+def _smoke_test(model: LoadedModel) -> None:
+    """Run one blank and one mid-grey image through every output: a model that cannot run, gives
+    non-finite numbers or the wrong number of scores is refused when chosen, not on a student's digit."""
+    images = np.stack([np.zeros(INPUT_SHAPE, np.float32), np.full(INPUT_SHAPE, 0.5, np.float32)])
+    run_model(model, ((images - np.float32(model.card.mean)) / np.float32(model.card.std)), activations=True)
+
+
 def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
-    """Validate a model file against its sidecar and return it with a (cached) session."""
+    """Validate a model file against its sidecar and return it with a (cached) session.
+
+    ``ModelRefused`` for: not a regular ``.onnx`` file (pipes and devices are never opened), too large,
+    sidecar missing or invalid (``core.model_card``), digest mismatch, not a graph onnxruntime can load,
+    wrong input/outputs, or outputs that fail the smoke test (``run_model``'s checks on two images)."""
     path = Path(path)
     name = path.name
     if path.suffix != ".onnx":
         raise ModelRefused(f"{name}: model files end in .onnx.")
-    if not path.is_file():
-        raise ModelRefused(f"{name}: no such model file.")
-    size = path.stat().st_size
+    try:
+        size = regular_file_size(path)
+    except FileRefused as exc:
+        raise ModelRefused(f"{name}: {'no such model file' if str(exc) == 'no such file' else exc}.") from exc
     if size > MAX_MODEL_BYTES:
         raise ModelRefused(f"{name}: {size / 2**20:.0f} MB is over the {MAX_MODEL_BYTES // 2**20} MB limit for a model.")
     try:
         card = read_card(path)
     except ModelCardError as exc:
         raise ModelRefused(str(exc)) from exc
-    digest = sha256_file(path)
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise ModelRefused(f"{name}: cannot be read ({exc.strerror or exc}).") from exc
     if digest != card.sha256:
         raise ModelRefused(
             f"{name}: the file's SHA-256 does not match its sidecar: it was changed or damaged after export."
@@ -171,18 +143,25 @@ def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
     except Exception as exc:  # onnxruntime raises its own exception types for every kind of bad graph
         raise ModelRefused(f"{name}: onnxruntime cannot load it, the file is not a valid model ({exc}).") from exc
     outputs = _check_graph(session, card, name)
-    return LoadedModel(path, card, session, size, outputs)
+    model = LoadedModel(path, card, session, size, outputs)
+    _smoke_test(model)
+    return model
 
 
 def _entries(folder: Path, source: str) -> list[ModelEntry]:
-    if not folder.is_dir():
+    """One row per ``*.onnx`` in ``folder``; a sidecar that cannot be read becomes that row's problem."""
+    try:
+        paths = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+    except OSError:  # unreadable folder: nothing to offer from it
         return []
     rows = []
-    for path in sorted(folder.glob("*.onnx")):
+    for path in paths:
         try:
             rows.append(ModelEntry(path, source, read_card(path)))
         except ModelCardError as exc:
             rows.append(ModelEntry(path, source, None, str(exc)))
+        except Exception as exc:  # last line of defence: one file never takes the list down with it
+            rows.append(ModelEntry(path, source, None, f"{path.name}: unreadable ({type(exc).__name__})."))
     return rows
 
 
@@ -194,7 +173,8 @@ def list_models(session_token: str | None = None, shipped_dir: Path | None = Non
     """
     shipped = _entries(shipped_dir or SHIPPED_DIR, "shipped")
     shipped.sort(key=lambda e: -(e.card.test_accuracy if e.card else -1.0))
-    own = _entries(session_dir(session_token), "session") if session_token else []
+    own_dir = usable_session_dir(session_token) if session_token else None  # never a folder not ours
+    own = _entries(own_dir, "session") if own_dir else []
     own.sort(key=lambda e: e.card.created if e.card else "", reverse=True)
     return shipped + own
 
@@ -222,12 +202,31 @@ class Outputs:
 
 
 def run_model(model: LoadedModel, batch: np.ndarray, activations: bool = False) -> Outputs:
-    """Run a normalised (N, 1, 28, 28) float32 batch through the session."""
+    """Run a normalised (N, 1, 28, 28) float32 batch through the session.
+
+    ``ModelRefused`` (naming the file) when the normalised input is not finite, onnxruntime fails,
+    the logits are not (N, number of labels), or any returned output holds NaN or infinity: a
+    probability computed from those would be meaningless (and ``NaN`` is not JSON)."""
     x = np.ascontiguousarray(batch, dtype=np.float32)
     if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"The model takes a batch of shape (N, 1, 28, 28), got {x.shape}.")
-    names = list(model.output_names) if activations else [LOGITS_NAME]
-    results = model.session.run(names, {model.card.input_name: x})
-    logits = results[0]
+    name = model.path.name
+    if not np.isfinite(x).all():
+        raise ModelRefused(f"{name}: its normalisation (mean {model.card.mean}, std {model.card.std}) makes the "
+                           f"input non-finite.")
+    names = [LOGITS_NAME, *(a.name for a in model.card.activations)] if activations else [LOGITS_NAME]
+    try:
+        results = model.session.run(names, {model.card.input_name: x})
+    except Exception as exc:  # onnxruntime's own exception types (Fail, InvalidArgument, RuntimeException...)
+        raise ModelRefused(f"{name}: onnxruntime failed while running it ({type(exc).__name__}: "
+                           f"{str(exc)[:300]}).") from exc
+    logits = np.asarray(results[0])
+    if logits.shape != (x.shape[0], len(model.card.labels)):
+        got = f"{logits.shape[1]} scores" if logits.ndim == 2 else f"an array of shape {logits.shape}"
+        raise ModelRefused(f"{name}: the model outputs {got} per image but its sidecar lists "
+                           f"{len(model.card.labels)} labels.")
+    for out_name, value in zip(names, results):
+        if not np.isfinite(value).all():
+            raise ModelRefused(f"{name}: the model's output {out_name!r} contains NaN or infinite numbers.")
     acts = dict(zip(names[1:], results[1:]))
     return Outputs(logits, softmax(logits), acts)

@@ -7,6 +7,10 @@ onnxruntime side). For ``NAME.onnx`` the sidecar is ``NAME.json``:
   as ``(pixel/255 - mean) / std``; outputs ``"logits"`` (batch, 10) followed by one output per conv
   layer, named ``"act_<i>"`` with shape (batch, C, H, W), listed in ``activations``.
 * ``sha256`` is the digest of the ONNX file's bytes; inference refuses a file whose digest differs.
+
+A sidecar is read as untrusted text: at most ``MAX_SIDECAR_BYTES``, a regular file (never a pipe or a
+device), strict JSON (no NaN/Infinity), nested at most ``MAX_SIDECAR_DEPTH`` deep, and every problem
+is a ``ModelCardError`` naming the file, so one bad sidecar cannot break a list of models.
 """
 
 from __future__ import annotations
@@ -14,15 +18,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from core.files import FileRefused, read_regular_file
 
 SCHEMA_VERSION = 1
 INPUT_NAME = "image"
 LOGITS_NAME = "logits"
 INPUT_SHAPE = (1, 28, 28)  # (C, H, W), batch axis is dynamic
 CLASS_LABELS = tuple(str(d) for d in range(10))
+MAX_SIDECAR_BYTES = 256 * 1024  # ConvLab writes about 5 KB; the bound comes before any parsing
+MAX_SIDECAR_DEPTH = 16  # ConvLab nests 4 deep; deeper input would only feed recursion to later code
 
 
 class ModelCardError(ValueError):
@@ -99,10 +110,17 @@ def card_from_dict(data: dict[str, Any], source: str = "sidecar") -> ModelCard:
             notes=str(data.get("notes", "")), schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
             extra=dict(data.get("extra", {})),
         )
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ModelCardError(f"{source}: malformed field ({exc}).") from exc
+    except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as exc:
+        raise ModelCardError(f"{source}: malformed field ({type(exc).__name__}: {exc}).") from exc
     if not (math.isfinite(card.std) and card.std > 0 and math.isfinite(card.mean)):
         raise ModelCardError(f"{source}: normalisation std must be a positive number.")
+    if not normalisation_is_finite(card.mean, card.std):
+        raise ModelCardError(
+            f"{source}: normalisation mean {card.mean!r} / std {card.std!r} turns pixels into numbers "
+            f"too large for float32: the model would see infinities."
+        )
+    if not (math.isfinite(card.test_accuracy) and 0 <= card.test_accuracy <= 1):
+        raise ModelCardError(f"{source}: test accuracy must be a number between 0 and 1.")
     if card.input_shape != INPUT_SHAPE:
         raise ModelCardError(f"{source}: input shape {card.input_shape} is not (1, 28, 28).")
     if len(card.labels) != 10:
@@ -114,20 +132,61 @@ def sidecar_path(onnx_path: Path) -> Path:
     return onnx_path.with_suffix(".json")
 
 
+def normalisation_is_finite(mean: float, std: float) -> bool:
+    """Whether ``(x - mean) / std`` is finite in float32 (what the model is fed) for every x in [0, 1]."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        ends = (np.array([0.0, 1.0], dtype=np.float32) - np.float32(mean)) / np.float32(std)
+    return bool(np.isfinite(ends).all())
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number in strict JSON")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion (deep input must not exhaust the stack here)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_SIDECAR_DEPTH:
+                stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_sidecar(text: str, source: str = "sidecar") -> Any:
+    """Strict JSON of bounded depth, or ``ModelCardError``."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ModelCardError(f"{source} is nested too deeply to be a model sidecar.") from exc
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers beyond Python's digit limit
+        raise ModelCardError(f"{source} is not valid JSON ({exc}).") from exc
+    if _depth(data) > MAX_SIDECAR_DEPTH:
+        raise ModelCardError(f"{source} is nested more than {MAX_SIDECAR_DEPTH} levels deep; ConvLab sidecars "
+                             f"are at most a few levels deep.")
+    return data
+
+
 def read_card(onnx_path: Path) -> ModelCard:
+    """The sidecar of ``onnx_path``; ``ModelCardError`` (naming the file) for anything wrong with it."""
     path = sidecar_path(Path(onnx_path))
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ModelCardError(f"{path.name} is missing: every model needs its JSON sidecar.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelCardError(f"{path.name} is not valid JSON ({exc}).") from exc
-    return card_from_dict(data, path.name)
+        text = read_regular_file(path, MAX_SIDECAR_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        raise ModelCardError(f"{path.name}: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelCardError(f"{path.name} is not valid JSON (not UTF-8 text).") from exc
+    return card_from_dict(parse_sidecar(text, path.name), path.name)
 
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))  # never waits on a pipe
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

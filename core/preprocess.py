@@ -6,14 +6,13 @@ its centre of mass sits at the centre. A canvas drawing must go through the same
 sees something it never saw in training. Each step returns its image so a page can show it, and each
 step can be switched off to show what it is for.
 
-No torch here (the draw page and the CLI must run on numpy + Pillow + onnxruntime only).
+Files are read by ``core.images`` (the one reader: limits, EXIF orientation); this module starts from
+pixels. No torch here (the draw page and the CLI must run on numpy + Pillow + onnxruntime only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
@@ -24,7 +23,7 @@ INK_THRESHOLD = 0.2  # a pixel is ink when it is at least this bright (0..1, aft
 MIN_CONTRAST = 0.15  # less difference than this between ink and background: nothing was drawn
 MIN_INK_FRACTION = 0.001  # fewer ink pixels than this share of the image: a speck, not a digit
 MIN_INK_EXTENT = 0.03  # an ink bounding box shorter than this share of the image's longer side: a dot
-MAX_SIDE = 4096  # larger images are refused (a phone photo should be scaled down first)
+MAX_SIDE = 4096  # larger arrays are refused (files are shrunk by core.images long before this)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, what Pillow's "L" uses
 
 
@@ -241,21 +240,3 @@ def to_model_input(images: np.ndarray, mean: float, std: float) -> np.ndarray:
     if x.shape[1:] != (FRAME, FRAME):
         raise ValueError(f"The model needs 28×28 images, got {x.shape[1:]}.")
     return ((x - np.float32(mean)) / np.float32(std))[:, None]  # (N, 1, 28, 28)
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def read_image_file(path: str | Path) -> np.ndarray:
-    """Load an image file as (H, W, 4) uint8 RGBA; ``ValueError`` with the reason for anything unreadable."""
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            if max(img.size) > MAX_SIDE:
-                raise ValueError(f"{img.size[0]}×{img.size[1]} px is larger than {MAX_SIDE} px per side.")
-            img.load()
-            return np.asarray(img.convert("RGBA"))
-    except ValueError:
-        raise
-    except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from exc

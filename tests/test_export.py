@@ -18,6 +18,7 @@ from core.data import load_test
 from core.inference import SHIPPED_DIR, load_model, run_model, session_dir
 from core.model_card import REQUIRED, read_card, sha256_file
 from core.models import PRESETS, activation_shapes, build_model
+from core.network import plan_of
 from core.preprocess import to_model_input
 from core.training import TrainConfig, fit, to_tensor
 
@@ -49,9 +50,13 @@ def test_export_passes_the_full_checker_and_has_the_contract_io(exported) -> Non
     (inp,) = sess.get_inputs()
     assert inp.name == "image" and inp.shape[1:] == [1, 28, 28] and isinstance(inp.shape[0], str)
     names = [o.name for o in sess.get_outputs()]
-    assert names == ["logits"] + [f"act_{i}" for i in range(len(activation_shapes(SPEC)))]
+    contract = ["logits"] + [f"act_{i}" for i in range(len(activation_shapes(SPEC)))]
+    assert names[:len(contract)] == contract
+    # then every layer's tensors and parameters (core.network_graph), exactly as the sidecar lists them
+    plan = plan_of(exported.card.extra)
+    assert set(names[len(contract):]) == set(plan.tensor_names() + plan.param_names()) - set(contract)
     for batch in (1, 5):  # dynamic batch axis
-        outs = sess.run(None, {"image": np.zeros((batch, 1, 28, 28), np.float32)})
+        outs = sess.run(contract, {"image": np.zeros((batch, 1, 28, 28), np.float32)})
         assert outs[0].shape == (batch, 10)
         for out, shape in zip(outs[1:], activation_shapes(SPEC)):
             assert out.shape == (batch, *shape)
@@ -288,10 +293,12 @@ def test_shipped_models_are_what_the_script_makes() -> None:
     """Each shipped sidecar records exactly the script's recipe (architecture, settings, notes), so
     ``python -m scripts.train_shipped_models`` is the documented way to reproduce it."""
     from core.models import spec_to_dict
+    from scripts.train_linear_model import RECIPE as LINEAR
     from scripts.train_shipped_models import RECIPES
 
-    assert {r.name for r in RECIPES} == {p.stem for p in SHIPPED_DIR.glob("*.onnx")}
-    for recipe in RECIPES:
+    recipes = (*RECIPES, LINEAR)
+    assert {r.name for r in recipes} == {p.stem for p in SHIPPED_DIR.glob("*.onnx")}
+    for recipe in recipes:
         card = read_card(SHIPPED_DIR / f"{recipe.name}.onnx")
         assert card.architecture == spec_to_dict(recipe.spec)
         assert card.title == recipe.title and card.notes == recipe.notes

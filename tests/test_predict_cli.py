@@ -14,7 +14,7 @@ from PIL import Image
 from core.data import load_test
 from core.inference import default_model_path, load_model
 from core.predict import classify, main
-from core.preprocess import read_image_file
+from core.images import read_image_file
 from tests.test_preprocess import draw_digit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def test_cli_on_a_folder_with_a_corrupt_file(digit_folder) -> None:
     by_name = {Path(rec["file"]).name: rec for rec in lines}
     assert set(by_name) == set(expected) | {"corrupt.png"}
     assert [Path(rec["file"]).name for rec in lines] == sorted(by_name)
-    assert "not a readable image" in by_name["corrupt.png"]["error"]
+    assert "could not be opened" in by_name["corrupt.png"]["error"]
     for name, digit in expected.items():
         rec = by_name[name]
         assert "error" not in rec, rec
@@ -89,7 +89,7 @@ def test_cli_uses_the_same_code_as_the_page(digit_folder, capsys) -> None:
     path = folder / "paper_1.jpg"
     assert main([str(path)]) == 0
     record = json.loads(capsys.readouterr().out)
-    pred = classify(load_model(default_model_path()), read_image_file(path))
+    pred = classify(load_model(default_model_path()), read_image_file(path).pixels)
     np.testing.assert_allclose(record["probabilities"], pred.probs, atol=1e-6)
 
 

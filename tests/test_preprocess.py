@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from core.data import MNIST_MEAN, MNIST_STD, load_test
 from core.preprocess import (
-    BOX, FRAME, MASS_CENTRE, Steps, centre_by_mass, centre_of_mass, ink_bbox, preprocess, read_image_file,
+    BOX, FRAME, MASS_CENTRE, Steps, centre_by_mass, centre_of_mass, ink_bbox, preprocess,
     shift_image, to_gray, to_model_input,
 )
 
@@ -246,16 +246,6 @@ def test_to_gray_uses_luminance() -> None:
     rgb = np.zeros((2, 2, 3), np.uint8)
     rgb[0, 0] = (255, 0, 0)
     np.testing.assert_allclose(to_gray(rgb)[0, 0], 0.299, atol=1e-3)
-
-
-def test_read_image_file(tmp_path) -> None:
-    path = tmp_path / "d.png"
-    Image.fromarray(draw_digit("1", (100, 30, 60, 200), 14)).convert("L").save(path)
-    arr = read_image_file(path)
-    assert arr.shape == (CANVAS, CANVAS, 4)
-    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(ValueError, match="not a readable image"):
-        read_image_file(tmp_path / "bad.png")
 
 
 @settings(max_examples=40, deadline=None)

@@ -26,6 +26,8 @@ INTERACTIONS: dict[str, list[tuple[str, str, object]]] = {
     "filters": [("selectbox", "filters.img", "digit3"), ("selectbox", "filters.k", "gaussian")],
     "pooling": [("radio", "pooling.src", "digit"), ("radio", "pooling.src", "feature")],
     "draw": [("radio", "draw.src", "test"), ("number_input", "draw.t", 7)],
+    "network": [("selectbox", "network.m", "lenet5"), ("selectbox", "network.L", "dense1"),
+                ("slider", "network.T", 2.0), ("slider", "network.p", 4)],
 }
 
 PAGE_SCRIPT = r"""

@@ -40,4 +40,5 @@ LESSONS: tuple[PageInfo, ...] = (
         "pages/draw.py", "draw", "Draw a digit", "✏️",
         "Draw a digit and watch a trained CNN read it: preprocessing step by step, probabilities, feature maps.",
     ),
+    PageInfo("pages/network.py", "network", "Inside the network", "🔬", "Every layer of a trained CNN for one digit; click any unit to see its arithmetic."),
 )
