@@ -136,3 +136,19 @@ def share_control_problems(pg, page, kind: str) -> list[str]:
             problems.append(f"the Share control is {right:.0f} px from the right edge, other pages "
                             f"{_share_right['first']:.0f} px")
     return problems
+
+
+@pytest.mark.parametrize("kind", list(VIEWPORTS))
+def test_big_layer_numbers_fit_on_the_arithmetic_page(browser, server, kind):
+    """The largest numbers the arithmetic page can show still fit their metrics."""
+    context = browser.new_context(**VIEWPORTS[kind])
+    pg = context.new_page()
+    try:
+        pg.goto(f"{server.url}/arithmetic?h=64&k=11&s=1&p=5&cin=64&cout=64")
+        wait_for_app_idle(pg, 180_000)
+        pg.get_by_text("(1, 64, 64, 64)").first.wait_for()
+        pg.get_by_text("2,030,043,136").first.wait_for()  # 64·64 outputs × 64 × 64·11·11 multiply-adds
+        assert not pg.evaluate(TRUNCATED_METRICS_JS)
+        assert not pg.evaluate(OVERFLOW_JS)
+    finally:
+        context.close()
