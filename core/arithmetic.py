@@ -618,3 +618,41 @@ class Conv2dSpec:
         """This layer (height axis) as one step of a receptive-field stack."""
         (top, _), _ = self.resolved_padding()[0]
         return RFLayer(name, self.kernel[0], self.stride[0], top, self.dilation[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Several input channels: one output value is the sum over channels (plus the bias)
+
+
+@dataclass(frozen=True)
+class ChannelSums:
+    """How output cell (row, col) of a multi-channel convolution adds up.
+
+    ``windows[c]`` are the input values channel c's kernel slice meets (kh, kw; padding zeros included),
+    ``sums[c]`` = Σ windows[c] × kernel[c]; the output value is Σ sums + bias.
+    """
+
+    windows: tuple  # (C, kh, kw) nested tuples of floats
+    sums: tuple[float, ...]
+    bias: float
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.sums) + self.bias)
+
+
+def channel_sums(x, kernel, bias: float, shape: Shape2D, row: int, col: int) -> ChannelSums:
+    """Output (row, col) of a conv with input ``x`` (C, H, W), one output channel's ``kernel`` (C, kh, kw)
+    and ``bias``, channel by channel; the taps (stride, padding, dilation) come from ``shape``."""
+    import numpy as np
+
+    x, kernel = np.asarray(x, dtype=float), np.asarray(kernel, dtype=float)
+    h, w = shape.height, shape.width
+    if x.shape[1:] != (h.n, w.n) or kernel.shape != (x.shape[0], h.k, w.k):
+        raise ValueError(f"Input {x.shape} and kernel {kernel.shape} do not fit the layer "
+                         f"({h.n}×{w.n} input, {h.k}×{w.k} kernel).")
+    padded = np.pad(x, ((0, 0), (h.pad_lo, h.pad_hi), (w.pad_lo, w.pad_hi)))  # (C, H + pads, W + pads)
+    win = conv_window(shape, row, col)
+    windows = padded[:, list(win.rows)][:, :, list(win.cols)]  # (C, kh, kw)
+    sums = tuple(float(v) for v in (windows * kernel).sum(axis=(1, 2)))
+    return ChannelSums(tuple(map(lambda m: tuple(map(tuple, m.tolist())), windows)), sums, float(bias))

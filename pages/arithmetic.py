@@ -10,8 +10,9 @@ ensure_navigation()
 from core import arithmetic as ar  # noqa: E402
 from ui import state  # noqa: E402
 from ui.arithmetic_views import (  # noqa: E402
-    INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, conv_input_figure, legend_html,
-    output_figure, transposed_input_figure, transposed_output_figure,
+    CHANNEL_NAMES, INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, channel_latex,
+    colour_example, conv_input_figure, legend_html, output_figure, total_latex, transposed_input_figure,
+    transposed_output_figure,
 )
 from ui.formula import formula_block  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
@@ -116,6 +117,21 @@ def picture(shape: ar.Shape2D, transposed: bool, keys: state.Keys) -> None:
     window = ar.conv_window(shape, r, c)
     st.caption(f"Output cell ({r}, {c}) reads padded-input rows {list(window.rows)} and columns {list(window.cols)}"
                " (click any output cell to jump there; rows and columns count from 0, as in PyTorch).")
+    with st.expander("🎨 A colour input: three channels, one output value"):
+        colour_channels(shape, r, c)
+
+
+def colour_channels(shape: ar.Shape2D, r: int, c: int) -> None:
+    """A 3-channel (R, G, B) input and a 3-channel kernel: each channel's window × its kernel slice, the three
+    sums added, plus the bias (example numbers; the layer's size, stride, padding and dilation)."""
+    x, kernel, bias = colour_example(shape)
+    sums = ar.channel_sums(x, kernel, bias, shape, r, c)
+    st.caption("A colour image has three channels, so each kernel has three slices, one per channel. Output cell "
+               f"({r}, {c}) is every channel's window times its slice, added up over the three channels, plus one "
+               "bias. Made-up numbers; the window follows the picture above.")
+    for name, window, k, total in zip(CHANNEL_NAMES, sums.windows, kernel, sums.sums):
+        st.latex(channel_latex(name, window, k.tolist(), total))
+    st.latex(total_latex(sums.sums, sums.bias, sums.total))
 
 
 def _clicked_step(grid_w: int, step: int) -> int:

@@ -175,3 +175,32 @@ def legend_html(labels: tuple[str, ...], colors: tuple[str, ...]) -> str:
     )
     return f"<div style='font-size:0.85rem;color:#475569'>{chips}</div>"
 
+
+
+CHANNEL_NAMES = ("R", "G", "B")
+MAX_MATRIX_TAPS = 5  # kernels larger than this per side show only the channel sums
+
+
+def colour_example(shape: Shape2D) -> tuple[np.ndarray, np.ndarray, float]:
+    """A small colour image (3, H, W) of digits 0–9, one output channel's kernel (3, kh, kw) of −1/0/1 and
+    a bias: fixed numbers (seeded), so every student sees the same sums for the same layer."""
+    rng = np.random.default_rng(7)
+    h, w = shape.height, shape.width
+    return (rng.integers(0, 10, (3, h.n, w.n)).astype(float), rng.integers(-1, 2, (3, h.k, w.k)).astype(float), 1.0)
+
+
+def _matrix(m) -> str:
+    rows = [" & ".join(f"{v:g}" for v in row) for row in m]
+    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+
+def channel_latex(name: str, window, kernel, total: float) -> str:
+    """One channel's part: its window ⊙ its kernel slice, summed."""
+    if max(len(window), len(window[0])) > MAX_MATRIX_TAPS:
+        return rf"\textstyle\sum_\text{{{name}}} \text{{window}} \times \text{{kernel}} = {total:g}"
+    return rf"{name}:\ {_matrix(window)} \odot {_matrix(kernel)} \to {total:g}"
+
+
+def total_latex(sums: tuple[float, ...], bias: float, total: float) -> str:
+    terms = " + ".join(f"({s:g})" if s < 0 else f"{s:g}" for s in sums)
+    return rf"\text{{output}} = {terms} + {bias:g}\ (\text{{bias}}) = {total:g}"
