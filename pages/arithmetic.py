@@ -255,6 +255,16 @@ def lesson(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys) -> bool:
     return True
 
 
+def square_up() -> Cfg:
+    """Without separate height/width the link's width values follow the height values. Set before the
+    sliding-window fragment writes the link, so it and the page's end write the same link (two different
+    links in one run would be two history entries, and Back would stop at the first)."""
+    now = state.current(Cfg)
+    end = now.squared()
+    state.put(Cfg, **{name: getattr(end, name) for name in WIDTH_OF.values() if getattr(end, name) != getattr(now, name)})
+    return end
+
+
 def main() -> None:
     keys = state.bind(Cfg)
     state.header(Cfg, "📐 Convolution arithmetic", INTRO)
@@ -262,7 +272,7 @@ def main() -> None:
     left, right = st.columns([1, 2.3], gap="large")
     with left, st.container(border=True):
         controls(keys)
-    cfg = state.current(Cfg)
+    cfg = square_up()
     shape = cfg.spec().shape(cfg.in_hw)
     with right:
         revealed = lesson(cfg, shape, keys)
@@ -276,10 +286,7 @@ def main() -> None:
         receptive_field_section(cfg, keys, revealed)
     with st.expander("🧩 Puzzle: halve an MNIST image"):
         puzzle()
-    now = state.current(Cfg)  # the fragment may have moved the step during this run
-    end = now.squared()  # square: the link's width values follow the height values (no width widgets drawn)
-    state.put(Cfg, **{name: getattr(end, name) for name in WIDTH_OF.values() if getattr(end, name) != getattr(now, name)})
-    state.finish(end)
+    state.finish(state.current(Cfg))  # the fragment may have moved the step during this run
 
 
 main()
