@@ -243,7 +243,6 @@ async def _draw_one(page, digit: str, dx: float, dy: float) -> tuple[float, floa
     fallback = time.monotonic() - t_up
     latency = await _latency_in_page(page)
     read = (await shown.inner_text()).strip()
-    await page.locator(CANVAS).first.evaluate(f"el => el.setAttribute('{OLD_MARK}', '1')")
     await page.get_by_role("button", name="Clear").click()
     await page.get_by_text("No digit").first.wait_for()
     await _wait_idle(page)

@@ -37,6 +37,9 @@ DOC = REPO / "docs" / "benchmarks.md"
 VERSIONED = ("torch", "onnxruntime", "streamlit", "numpy", "onnx", "plotly", "pillow", "playwright")
 TIMEOUT_S = {False: 1800, True: 600}  # per benchmark, full / quick
 SECTION_RE = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n.*?<!-- /bench:(?P=name) -->\n", re.S)
+# Figures measured by tests or by hand (failover through nginx, latency breakdowns) live in this block at
+# the end of the document; every run keeps it as it is.
+NOTES_RE = re.compile(r"<!-- notes -->\n.*?<!-- /notes -->\n", re.S)
 
 
 @dataclasses.dataclass
@@ -165,9 +168,12 @@ def _section(outcome: Outcome, when: str, quick: bool) -> str:
 
 def write_doc(outcomes: list[Outcome], quick: bool, started: str, loads: tuple[float, float],
               names: list[str], path: Path = DOC) -> None:
-    kept = {}
+    kept, notes = {}, ""
     if path.exists():
-        kept = {m.group("name"): m.group(0) for m in SECTION_RE.finditer(path.read_text())}
+        text = path.read_text()
+        kept = {m.group("name"): m.group(0) for m in SECTION_RE.finditer(text)}
+        found = NOTES_RE.search(text)
+        notes = found.group(0) if found else ""
     fresh = {o.name: _section(o, started, quick) for o in outcomes}
     m = machine()
     versions = ", ".join([f"Python {platform.python_version()}"] + [f"{d} {_version(d)}" for d in VERSIONED])
@@ -197,6 +203,8 @@ def write_doc(outcomes: list[Outcome], quick: bool, started: str, loads: tuple[f
             lines.append(fresh[name])
         elif name in kept:
             lines.append(kept[name])
+    if notes:
+        lines.append(notes)
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
 

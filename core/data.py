@@ -12,19 +12,18 @@ Nothing here touches the network unless ``download_full_mnist`` is called.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-import socket
 import struct
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+
+from core import download
+from core.errors import DataError  # noqa: F401  (re-exported: callers catch core.data.DataError)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -50,16 +49,19 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
 
-class DataError(RuntimeError):
-    """A data file is missing, truncated or not what it claims to be; the message says which and why."""
-
-
 # ---------------------------------------------------------------------------------------------
 # IDX format
 
 
 def parse_idx(raw: bytes, expect_magic: int | None = None, source: str = "data") -> np.ndarray:
     """Parse an (uncompressed) IDX blob of unsigned bytes into a uint8 array, checking every size."""
+    dims, header = _idx_header(raw, expect_magic, source)
+    _check_body(dims, len(raw) - header, source)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+
+
+def _idx_header(raw: bytes, expect_magic: int | None, source: str) -> tuple[tuple[int, ...], int]:
+    """(dimensions, header length) of an IDX blob that starts with ``raw``."""
     if len(raw) < 4:
         raise DataError(f"{source}: only {len(raw)} bytes, too short to be an IDX file.")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
@@ -71,34 +73,63 @@ def parse_idx(raw: bytes, expect_magic: int | None = None, source: str = "data")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{source}: truncated header ({len(raw)} bytes).")
-    dims = struct.unpack(">" + "I" * ndim, raw[4:header])
+    return struct.unpack(">" + "I" * ndim, raw[4:header]), header
+
+
+def _check_body(dims: tuple[int, ...], actual: int, source: str) -> None:
     expected = int(np.prod(dims, dtype=np.int64))
-    actual = len(raw) - header
     if actual != expected:
         state = "truncated" if actual < expected else "has trailing bytes"
         raise DataError(f"{source}: {state}: header promises {expected} values {dims}, file holds {actual}.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
-    """Read an IDX file, gzip-compressed or not."""
+def read_idx(path: str | Path, expect_magic: int | None = None, source: str | None = None,
+             max_bytes: int = 400_000_000) -> np.ndarray:
+    """Read an IDX file, gzip-compressed or not; at most ``max_bytes`` once decompressed."""
     path = Path(path)
+    source = source or path.name
     if not path.exists():
-        raise DataError(f"{path.name} is missing (looked in {path.parent}).")
+        raise DataError(f"{source} is missing (looked in {path.parent}).")
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return _read_raw_idx(path, expect_magic, source, max_bytes)
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)  # bounded: a gzip bomb stops here
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path.name}: cannot be decompressed ({exc}).") from exc
-    return parse_idx(raw, expect_magic, path.name)
+        raise DataError(f"{source}: cannot be decompressed ({exc}).") from exc
+    if len(raw) > max_bytes:
+        raise DataError(f"{source}: more than {max_bytes:,} bytes once decompressed.")
+    return parse_idx(raw, expect_magic, source)
+
+
+def _read_raw_idx(path: Path, expect_magic: int | None, source: str, max_bytes: int) -> np.ndarray:
+    """An uncompressed IDX file (the converted CIFAR-10 cache): header checked, then one read into the
+    array, so a 150 MB file costs 150 MB of memory rather than twice that."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataError(f"{source}: {size:,} bytes is more than {max_bytes:,}.")
+    with open(path, "rb") as fh:
+        dims, header = _idx_header(fh.read(4 + 4 * 255), expect_magic, source)
+        _check_body(dims, size - header, source)
+        fh.seek(header)
+        return np.fromfile(fh, dtype=np.uint8, count=size - header).reshape(dims)
+
+
+def idx_header(array: np.ndarray) -> bytes:
+    return struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
 
 
 def encode_idx(array: np.ndarray) -> bytes:
     """IDX bytes for a uint8 array (inverse of ``parse_idx``)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    head = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
-    return head + array.tobytes()
+    return idx_header(array) + array.tobytes()
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """An uncompressed IDX file, written atomically without first copying the array into bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    atomic_write_bytes(Path(path), idx_header(array), memoryview(array).cast("B"))
 
 
 def write_idx_gz(path: str | Path, array: np.ndarray) -> None:
@@ -106,13 +137,14 @@ def write_idx_gz(path: str | Path, array: np.ndarray) -> None:
     atomic_write_bytes(Path(path), gzip.compress(encode_idx(array), compresslevel=9, mtime=0))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, *chunks: bytes | memoryview) -> None:
     """Write via a temporary file in the same folder and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; shipped and cached files are world-readable
         os.replace(tmp, path)
     except BaseException:
@@ -216,8 +248,13 @@ def load_full_train(cache_dir: Path | None = None) -> Digits:
     return _load_pair(cache_dir / names[0], cache_dir / names[1], "MNIST 60k training set")
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+def full_mnist_files(files: dict[str, str] | None = None, max_bytes: int = 20_000_000) -> tuple[download.RemoteFile, ...]:
+    return tuple(download.RemoteFile(name, md5, max_bytes) for name, md5 in (files or FULL_MNIST_FILES).items())
+
+
+def validate_idx_gz(path: Path, name: str) -> None:
+    """Downloader hook: the file must be a gzip-compressed IDX file (structure checked, sizes bounded)."""
+    read_idx(path, source=name)
 
 
 def download_full_mnist(
@@ -230,57 +267,8 @@ def download_full_mnist(
 ) -> Path:
     """Fetch the 60k training files, verify each against its published MD5, cache atomically.
 
-    Tries each mirror in turn. A file is only renamed into the cache after its digest and IDX
-    structure check out, so a broken download never leaves a file that looks valid. Raises
-    ``DataError`` with every mirror's failure when nothing works (e.g. offline: a few seconds).
+    Tries each mirror in turn (see ``core.download``). Raises ``DataError`` with every mirror's failure
+    when nothing works (e.g. offline: a few seconds).
     """
-    cache_dir = cache_dir or default_cache_dir()
-    files = files or FULL_MNIST_FILES
-    mirrors = list(mirrors)
-    for name, digest in files.items():
-        target = cache_dir / name
-        if target.exists() and _md5(target.read_bytes()) == digest:
-            continue
-        failures = []
-        for mirror in mirrors:
-            url = mirror.rstrip("/") + "/" + name
-            try:
-                data = _fetch(url, timeout, max_bytes, lambda got, total: progress and progress(name, got, total))
-            except (urllib.error.URLError, socket.timeout, TimeoutError, OSError, ValueError) as exc:
-                failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
-                continue
-            if _md5(data) != digest:
-                failures.append(f"{url}: checksum mismatch (got {_md5(data)}, expected {digest})")
-                continue
-            try:
-                parse_idx(gzip.decompress(data), source=name)
-            except (DataError, OSError, EOFError) as exc:
-                failures.append(f"{url}: {exc}")
-                continue
-            atomic_write_bytes(target, data)
-            break
-        else:
-            raise DataError(
-                f"Could not download {name} (no internet, or every mirror failed). "
-                "ConvLab keeps working with the shipped 5,000 digits. Details: " + "; ".join(failures)
-            )
-    return cache_dir
-
-
-def _fetch(url: str, timeout: float, max_bytes: int, progress: Callable[[int, int], object]) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "ConvLab/1.0"})
-    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (fixed https mirrors)
-        total = int(resp.headers.get("Content-Length") or 0)
-        if total > max_bytes:
-            raise ValueError(f"refusing {total} bytes (limit {max_bytes})")
-        chunks, got = [], 0
-        while True:
-            chunk = resp.read(1 << 16)
-            if not chunk:
-                break
-            got += len(chunk)
-            if got > max_bytes:
-                raise ValueError(f"download exceeded {max_bytes} bytes")
-            chunks.append(chunk)
-            progress(got, total)
-    return b"".join(chunks)
+    return download.fetch_all(full_mnist_files(files, max_bytes), cache_dir or default_cache_dir(), mirrors,
+                              timeout=timeout, progress=progress, validate=validate_idx_gz)

@@ -460,21 +460,75 @@ def microscope(
                       products, float(products.sum()))
 
 
+@dataclass(frozen=True)
+class ColourPixel:
+    """One output pixel of a 3-channel kernel on a colour image: each channel's window × its kernel slice,
+    the three sums added, plus the bias."""
+
+    channels: tuple[Microscope, ...]  # R, G, B: window, slice, products, sum
+    bias: float
+
+    @property
+    def total(self) -> float:
+        return sum(m.total for m in self.channels) + self.bias
+
+
+# The kernel slices of the colour lesson, built from any single (kh, kw) kernel: per-channel weights.
+COLOUR_MIXES: dict[str, tuple[str, tuple[float, float, float]]] = {
+    "luma": ("Luma weights (0.299 R + 0.587 G + 0.114 B): the same as filtering the grey picture",
+             (0.299, 0.587, 0.114)),
+    "red": ("Red channel only (green and blue slices are 0)", (1.0, 0.0, 0.0)),
+    "red_blue": ("Red minus blue (a colour-opponent kernel)", (1.0, 0.0, -1.0)),
+}
+
+
+def colour_kernel(kernel: np.ndarray, mix: str) -> np.ndarray:
+    """A (3, kh, kw) kernel: ``kernel`` scaled by the mix's weight for R, G and B."""
+    weights = np.asarray(COLOUR_MIXES[mix][1], dtype=np.float64)
+    return weights[:, None, None] * validate_kernel(kernel)[None]
+
+
+def colour_conv2d(image: np.ndarray, kernel: np.ndarray, bias: float = 0.0, stride: PairInt = 1,
+                  padding: Padding = 0, dilation: PairInt = 1) -> np.ndarray:
+    """(3, H, W) image, (3, kh, kw) kernel → (H', W'): one output channel, as torch's conv2d with a
+    (1, 3, kh, kw) weight and that bias."""
+    if np.asarray(image).ndim != 3 or np.asarray(kernel).shape[0] != np.asarray(image).shape[0]:
+        raise ValueError("A colour kernel needs one slice per image channel: (C, H, W) and (C, kh, kw).")
+    return conv2d(image, np.asarray(kernel)[None], stride, padding, dilation)[0] + float(bias)
+
+
+def colour_pixel(image: np.ndarray, kernel: np.ndarray, bias: float, row: int, col: int, stride: PairInt = 1,
+                 padding: Padding = 0, dilation: PairInt = 1) -> ColourPixel:
+    """Output pixel (row, col) of ``colour_conv2d``, channel by channel."""
+    x = np.asarray(image, dtype=np.float64)
+    return ColourPixel(tuple(microscope(x[ch], kernel[ch], row, col, stride, padding, dilation)
+                             for ch in range(x.shape[0])), float(bias))
+
+
 # ---------------------------------------------------------------------------------------------
 # Display helpers
 
 
 DISPLAY_MODES: dict[str, str] = {
+    "auto": "As it looks: a photo for blur & sharpen, signed for edges",
     "signed": "Signed values (blue < 0 < red)",
     "clip": "Clip to 0…1",
     "normalise": "Normalise min…max to 0…1",
 }
 
 
+def makes_a_picture(kernels: np.ndarray) -> bool:
+    """Whether a kernel's output is a picture of the same scene (one kernel whose weights sum to 1: identity,
+    blurs, sharpen, emboss) rather than a map of differences (weights summing to 0: edge detectors)."""
+    k = np.asarray(kernels, dtype=np.float64)
+    return (k.ndim == 2 or k.shape[0] == 1) and abs(float(k.sum()) - 1.0) < 1e-6
+
+
 def display_values(output: np.ndarray, mode: str) -> np.ndarray:
-    """Output values transformed for display: raw ('signed'), clipped to [0, 1], or min-max stretched."""
+    """Output values transformed for display: raw ('signed', 'auto': the page chooses the colours), clipped
+    to [0, 1], or min-max stretched."""
     out = np.asarray(output, dtype=np.float64)
-    if mode == "signed":
+    if mode in ("signed", "auto"):
         return out
     if mode == "clip":
         return np.clip(out, 0.0, 1.0)

@@ -177,7 +177,6 @@ def builtin_image(key: str) -> np.ndarray:
 # Uploads
 
 
-
 @dataclass(frozen=True)
 class DecodedImage:
     pixels: np.ndarray  # (H, W) float64 in [0, 1], upright (EXIF orientation applied)

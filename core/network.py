@@ -18,16 +18,11 @@ None and the page explains that (the logits-only parts still work).
 
 from __future__ import annotations
 
-import base64
 import math
-import re
-import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
-
-from core import share
 
 LAYER_OUTPUTS_KEY = "layer_outputs"
 PLAN_VERSION = 1
@@ -539,66 +534,7 @@ def class_templates(plan: LayerOutputs, params: Mapping[str, np.ndarray]) -> np.
     return w.reshape(10, 28, 28)
 
 
-# ---------------------------------------------------------------------------------------------
-# A 28×28 digit in a link (the Draw page hands its drawing over this way; shared views keep it)
-
-DIGIT_SIDE = 28
-_B64URL = re.compile(r"^[A-Za-z0-9_-]{4,1200}$")
-
-
-def encode_digit(image: np.ndarray) -> str:
-    """(28, 28) pixels in 0..1 → a short URL-safe text: 8-bit grey levels, zlib, base64url."""
-    img = np.asarray(image, dtype=np.float32)
-    if img.shape != (DIGIT_SIDE, DIGIT_SIDE):
-        raise ValueError(f"A digit is 28×28 pixels, got {img.shape}.")
-    levels = np.round(np.clip(np.nan_to_num(img), 0.0, 1.0) * 255).astype(np.uint8)
-    return base64.urlsafe_b64encode(zlib.compress(levels.tobytes(), 9)).decode("ascii").rstrip("=")
-
-
-def decode_digit(text: str) -> np.ndarray:
-    """Inverse of ``encode_digit``: (28, 28) float32 in 0..1; ``ValueError`` for anything else. The
-    decompressor never produces more than 784 bytes, whatever the link holds."""
-    text = str(text).strip()
-    if not _B64URL.match(text):
-        raise ValueError("is not a digit ConvLab wrote")
-    try:
-        packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        inflater = zlib.decompressobj()
-        raw = inflater.decompress(packed, DIGIT_SIDE * DIGIT_SIDE + 1)
-    except (ValueError, zlib.error) as exc:
-        raise ValueError("is not a digit ConvLab wrote") from exc
-    if len(raw) != DIGIT_SIDE * DIGIT_SIDE or not inflater.eof:
-        raise ValueError("does not hold 28×28 pixels")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(DIGIT_SIDE, DIGIT_SIDE).astype(np.float32) / 255.0
-
-
-@dataclass(frozen=True)
-class DigitParam(share.Param):
-    """A share-link parameter holding a 28×28 digit (``encode_digit``); the default is "" (none)."""
-
-    def parse(self, raw: str) -> str:
-        decode_digit(raw)  # refuse what cannot be decoded; keep the text, decode where it is used
-        return raw.strip()
-
-    def format(self, value: Any) -> str:
-        return str(value)
-
-
-_KEY = re.compile(r"^[a-z0-9_.]{0,40}$")
-
-
-@dataclass(frozen=True)
-class LayerKeyParam(share.Param):
-    """A layer's ``LayerView.key`` in a link; which keys exist depends on the model, so the page checks."""
-
-    def parse(self, raw: str) -> str:
-        if not _KEY.match(raw.strip()):
-            raise ValueError("is not a layer name")
-        return raw.strip()
-
-
 __all__ = [
-    "DigitParam", "LayerKeyParam", "decode_digit", "encode_digit",
     "ConvUnit", "DenseUnit", "IMAGE", "LAYER_OUTPUTS_KEY", "LayerOutputs", "LayerView", "NormUnit", "Occlusion",
     "PlanError", "PoolUnit", "SoftmaxSteps", "Step", "activate", "batchnorm_unit", "class_templates", "conv_unit",
     "cross_entropy", "dense_unit", "first_conv_kernels", "layer_views", "missing_outputs", "name_of_index",

@@ -165,7 +165,8 @@ def prune_stale_sessions(max_age_s: float = SESSION_MAX_AGE_S, root: Path | None
     removed = []
     try:
         with os.scandir(root_fd) as entries:
-            names = sorted(e.name for e in entries if SESSION_TOKEN_RE.match(e.name) and e.is_dir(follow_symlinks=False))
+            names = sorted(e.name for e in entries
+                           if SESSION_TOKEN_RE.match(e.name) and e.is_dir(follow_symlinks=False))
         removed = [name for name in names if _prune_folder(root_fd, name, cutoff)]
     finally:
         os.close(root_fd)

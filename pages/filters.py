@@ -11,106 +11,88 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-from core import arithmetic, filters, images, share  # noqa: E402
+from core import arithmetic, filters, images, photos  # noqa: E402
 from ui import filters_views as fv  # noqa: E402
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
+from ui.filters_settings import DEFAULT_IMAGE, IMAGES, SIZES, FiltersSettings  # noqa: E402
 from ui.grid import Box  # noqa: E402
+from ui.text import literal_code, literal_html  # noqa: E402
 
-PAGE = "filters"
-IMAGE_CHOICES = tuple(images.BUILTIN_IMAGES) + ("upload",)
-DEFAULT_IMAGE = "photo"
-SIZES = filters.EDITOR_SIZES
-SCHEMA = (
-    share.ChoiceParam("img", DEFAULT_IMAGE, "image", choices=IMAGE_CHOICES),
-    share.ChoiceParam("k", "sobel_x", "kernel preset", choices=tuple(filters.KERNEL_PRESETS)),
-    share.IntParam("bs", 3, "box blur size", lo=3, hi=7),
-    share.IntParam("gs", 5, "Gaussian size", lo=3, hi=7),
-    share.FloatParam("sig", 1.0, "Gaussian sigma", lo=0.3, hi=3.0),
-    share.FloatParam("thr", 0.0, "threshold", lo=0.0, hi=6.0),
-    share.IntParam("cs", 3, "custom kernel size", lo=3, hi=7),
-    share.FloatListParam("ck", tuple(filters.WORKED_KERNEL.ravel()), "custom kernel", lengths=(9, 25, 49),
-                         lo=-filters.MAX_ABS_WEIGHT, hi=filters.MAX_ABS_WEIGHT),
-    share.IntParam("s", 1, "stride", lo=1, hi=4),
-    share.ChoiceParam("pm", "valid", "padding mode", choices=arithmetic.PADDING_MODES),
-    share.IntParam("p", 1, "padding", lo=0, hi=6),
-    share.IntParam("d", 1, "dilation", lo=1, hi=4),
-    share.ChoiceParam("disp", "signed", "display", choices=tuple(filters.DISPLAY_MODES)),
-    share.IntParam("r", 0, "microscope row", lo=0, hi=511),
-    share.IntParam("c", 0, "microscope column", lo=0, hi=511),
-)
-UPLOAD = f"{PAGE}._upload"  # the decoded upload of this session: {"digest", "name", "image" | "error"}
-REV = f"{PAGE}._ck_rev"  # bumped when the custom kernel is replaced from outside its grid editor
-
-
-def key(name: str) -> str:
-    return state.wkey(PAGE, name)
+S = FiltersSettings
+UPLOAD = "filters._upload"  # the decoded upload of this session: {"digest", "name", "image" | "error"}
+REV = "filters._ck_rev"  # bumped when the custom kernel is replaced from outside its grid editor
+INTRO = ("Hand-designed kernels on real images: blur, sharpen, edges. Change the kernel, then look at one "
+         "output pixel under the microscope.")
 
 
 # ---------------------------------------------------------------------------------------------
-# State that the share link cannot express on its own
+# State that the share link cannot express on its own (an upload; the custom grid editor's generation)
 
 
 def link_wants_missing_upload() -> bool:
     """A freshly opened link says image=upload, but this session has no uploaded picture."""
-    link = state.incoming_link(PAGE)
+    link = state.incoming_link(S.PAGE)
     return link is not None and link.get("img") == "upload" and "image" not in st.session_state.get(UPLOAD, {})
 
 
-def sync_custom_kernel() -> None:
-    """Keep the stored custom kernel the size the size picker says (a link can disagree)."""
-    size = state.get(PAGE, "cs")
-    if size not in SIZES:
-        size = min(SIZES, key=lambda s: abs(s - size))
-        st.session_state[key("cs")] = size
-    values = np.asarray(state.get(PAGE, "ck"), dtype=float)
-    side = int(round(np.sqrt(values.size)))
-    if side != size:
-        st.session_state[key("ck")] = tuple(filters.resize_kernel(values.reshape(side, side), size).ravel())
-    for name in ("bs", "gs"):
-        if state.get(PAGE, name) not in SIZES:
-            st.session_state[key(name)] = 3
+def bump_editor() -> None:
+    st.session_state[REV] = st.session_state.get(REV, 0) + 1
+
+
+def tidy_sizes() -> None:
+    """Kernel sizes the radio buttons can show (a link may say 4), and a custom kernel of the chosen size."""
+    cfg = state.current(S)
+    fixes = {name: 3 for name in ("bs", "gs", "cs") if getattr(cfg, name) not in SIZES}
+    cfg = cfg.with_(**fixes)
+    if len(cfg.ck) != cfg.cs ** 2:
+        fixes["ck"] = tuple(cfg.custom().ravel())
+    if fixes:
+        state.put(S, **fixes)
 
 
 def on_custom_size() -> None:
-    values = np.asarray(state.get(PAGE, "ck"), dtype=float)
-    side = int(round(np.sqrt(values.size)))
-    size = state.get(PAGE, "cs")
-    st.session_state[key("ck")] = tuple(filters.resize_kernel(values.reshape(side, side), size).ravel())
-    st.session_state[REV] = st.session_state.get(REV, 0) + 1
+    state.put(S, ck=tuple(state.current(S).custom().ravel()))  # grown or cropped around the centre
+    bump_editor()
 
 
 def copy_to_custom(kernel: np.ndarray) -> None:
-    size = int(kernel.shape[0])
-    st.session_state[key("k")] = "custom"
-    st.session_state[key("cs")] = size
-    st.session_state[key("ck")] = tuple(float(f"{v:.6g}") for v in kernel.ravel())
-    st.session_state[REV] = st.session_state.get(REV, 0) + 1
+    state.put(S, k="custom", cs=int(kernel.shape[0]), ck=tuple(float(f"{v:.6g}") for v in kernel.ravel()))
+    bump_editor()
+
+
+def jump_to(row: int, col: int) -> None:
+    state.put(S, r=row, c=col)
 
 
 # ---------------------------------------------------------------------------------------------
 # Controls
 
 
-def image_controls() -> tuple[np.ndarray, str]:
-    choice = st.selectbox(
-        "Image", IMAGE_CHOICES, key=key("img"),
-        format_func=lambda k: "Upload your own…" if k == "upload" else images.BUILTIN_IMAGES[k].label,
-    )
+def image_for(key: str) -> tuple[np.ndarray, str]:
+    if key in photos.PHOTOS:
+        return photos.photo(key), photos.PHOTOS[key].label
+    with shipped_data():  # the MNIST digit images come from data/
+        return images.builtin_image(key), images.BUILTIN_IMAGES[key].label
+
+
+def image_controls(keys: state.Keys) -> tuple[np.ndarray, str]:
+    choice = st.selectbox("Image", tuple(IMAGES), key=keys.img, format_func=IMAGES.get)
     if choice != "upload":
-        st.caption(images.BUILTIN_IMAGES[choice].description)
-        with shipped_data():  # the MNIST digit images come from data/
-            return images.builtin_image(choice), images.BUILTIN_IMAGES[choice].label
+        about = photos.PHOTOS[choice] if choice in photos.PHOTOS else images.BUILTIN_IMAGES[choice]
+        st.caption(about.description)
+        return image_for(choice)
     upload = upload_widget()
     if upload is None:
         st.info("Until you upload a picture, the landscape is shown.", icon="🖼️")
-        return images.builtin_image(DEFAULT_IMAGE), images.BUILTIN_IMAGES[DEFAULT_IMAGE].label
-    return upload.pixels, f"your picture “{st.session_state[UPLOAD]['name']}”"
+        return image_for(DEFAULT_IMAGE)
+    # the label becomes a plotly title, which renders HTML: a file name goes in escaped
+    return upload.pixels, f"your picture “{literal_html(st.session_state[UPLOAD]['name'], 60)}”"
 
 
 def upload_widget() -> images.DecodedImage | None:
     file = st.file_uploader(
-        "PNG or JPEG, up to 8 MB and 40 megapixels", type=list(images.UPLOAD_TYPES), key=key("file"),
+        "PNG or JPEG, up to 8 MB and 40 megapixels", type=list(images.UPLOAD_TYPES), key="filters.file",
         max_upload_size=images.MAX_UPLOAD_BYTES // (1024 * 1024),
         help="Turned into grayscale and shrunk to at most 256 pixels a side. It stays in this browser session only.",
     )
@@ -119,52 +101,51 @@ def upload_widget() -> images.DecodedImage | None:
         digest = hashlib.sha256(raw).hexdigest()
         if st.session_state.get(UPLOAD, {}).get("digest") != digest:
             try:
-                st.session_state[UPLOAD] = {"digest": digest, "name": file.name,
-                                            "image": images.decode_upload(raw)}
+                st.session_state[UPLOAD] = {"digest": digest, "name": file.name, "image": images.decode_upload(raw)}
             except images.ImageError as exc:
                 st.session_state[UPLOAD] = {"digest": digest, "name": file.name, "error": str(exc)}
     stored = st.session_state.get(UPLOAD, {})
+    name = literal_code(stored.get("name", ""), 80)  # a file name is a stranger's text
     if "error" in stored:
-        st.error(f"“{stored['name']}” cannot be used. {stored['error']}", icon="🚫")
+        st.error(f"“{name}” cannot be used. {stored['error']}", icon="🚫")
         return None
     if "image" not in stored:
         return None
     decoded: images.DecodedImage = stored["image"]
     h, w = decoded.pixels.shape
-    st.caption(f"Using “{stored['name']}” ({decoded.format}, {w}×{h}). " + " ".join(decoded.notes))
+    st.caption(f"Using “{name}” ({decoded.format}, {w}×{h}). " + " ".join(decoded.notes))
     return decoded
 
 
-def kernel_controls() -> tuple[np.ndarray, str] | None:
-    """Preset picker and its parameters → (K, kh, kw) kernels and the preset key, or None when invalid."""
-    name = st.selectbox("Kernel", tuple(filters.KERNEL_PRESETS), key=key("k"),
+def kernel_controls(keys: state.Keys) -> np.ndarray:
+    """The preset picker and its parameters → the (K, kh, kw) kernels."""
+    name = st.selectbox("Kernel", tuple(filters.KERNEL_PRESETS), key=keys.k,
                         format_func=lambda k: filters.KERNEL_PRESETS[k].label)
-    preset = filters.KERNEL_PRESETS[name]
-    st.caption(preset.explanation)
-    params: dict = {}
+    st.caption(filters.KERNEL_PRESETS[name].explanation)
     if name == "box_blur":
-        params["size"] = st.radio("Size", SIZES, key=key("bs"), horizontal=True)
+        st.radio("Size", SIZES, key=keys.bs, horizontal=True)
     elif name == "gaussian":
-        params["size"] = st.radio("Size", SIZES, key=key("gs"), horizontal=True)
-        params["sigma"] = st.slider("Sigma σ (spread of the bell)", 0.3, 3.0, step=0.1, key=key("sig"))
+        st.radio("Size", SIZES, key=keys.gs, horizontal=True)
+        st.slider("Sigma σ (spread of the bell)", 0.3, 3.0, step=0.1, key=keys.sig)
     elif name == "custom":
-        return custom_editor()
-    kernels = filters.get_kernels(name, **params)
+        return custom_editor(keys)
+    kernels = state.current(S).kernels()
     if name == "sobel_magnitude":
-        st.slider("Threshold (smaller edge strengths become 0)", 0.0, 6.0, step=0.05, key=key("thr"))
+        st.slider("Threshold (smaller edge strengths become 0)", 0.0, 6.0, step=0.05, key=keys.thr)
     elif kernels.shape[1] in SIZES:
         st.button("✏️ Copy into the custom editor", on_click=copy_to_custom, args=(kernels[0],),
                   help="Start a custom kernel from this one and change its numbers.")
-    return kernels, name
+    return kernels
 
 
-def custom_editor() -> tuple[np.ndarray, str] | None:
-    st.radio("Size", SIZES, key=key("cs"), horizontal=True, on_change=on_custom_size)
-    size = state.get(PAGE, "cs")
-    current = np.asarray(state.get(PAGE, "ck"), dtype=float).reshape(size, size)
+def custom_editor(keys: state.Keys) -> np.ndarray:
+    st.radio("Size", SIZES, key=keys.cs, horizontal=True, on_change=on_custom_size)
+    cfg = state.current(S)
+    current = cfg.custom()
+    size = cfg.cs
     table = pd.DataFrame(current, columns=[str(c) for c in range(size)])
     edited = st.data_editor(
-        table, key=f"{PAGE}.ck_editor.{size}.{st.session_state.get(REV, 0)}", hide_index=True,
+        table, key=f"filters.ck_editor.{size}.{st.session_state.get(REV, 0)}", hide_index=True,
         column_config={str(c): st.column_config.NumberColumn(str(c), format="%g", width=44 if size == 7 else 64,
                                                              min_value=-filters.MAX_ABS_WEIGHT,
                                                              max_value=filters.MAX_ABS_WEIGHT)
@@ -175,20 +156,22 @@ def custom_editor() -> tuple[np.ndarray, str] | None:
     except filters.KernelError as exc:
         st.error(f"{exc} Showing the last valid kernel instead.", icon="✋")
         kernel = current
-    st.session_state[key("ck")] = tuple(float(v) for v in kernel.ravel())
+    state.put(S, ck=tuple(float(v) for v in kernel.ravel()))  # the grid is the custom kernel's widget
     st.caption("Double-click a cell to type a number. Weights may be negative or fractional.")
-    return kernel[None], "custom"
+    return kernel[None]
 
 
-def advanced_controls() -> None:
+def advanced_controls(keys: state.Keys) -> None:
+    if not keys.offered("s"):  # a classroom link keeps the teacher's stride, padding and dilation
+        return
     with st.expander("Stride, padding, dilation", expanded=False):
-        st.slider("Stride", 1, 4, key=key("s"))
-        st.selectbox("Padding mode", arithmetic.PADDING_MODES, key=key("pm"),
+        st.slider("Stride", 1, 4, key=keys.s)
+        st.selectbox("Padding mode", arithmetic.PADDING_MODES, key=keys.pm,
                      help="valid: no padding · same: keep the size (stride 1) · full: every partial overlap · "
                           "explicit: choose the number of zero rings")
-        if state.get(PAGE, "pm") == "explicit":
-            st.slider("Padding (zeros on each side)", 0, 6, key=key("p"))
-        st.slider("Dilation (gaps between taps)", 1, 4, key=key("d"))
+        if state.current(S).pm == "explicit":
+            st.slider("Padding (zeros on each side)", 0, 6, key=keys.p)
+        st.slider("Dilation (gaps between taps)", 1, 4, key=keys.d)
 
 
 def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> None:
@@ -208,22 +191,15 @@ def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> N
     st.caption(f"Per axis: out = ⌊(n + p_before + p_after − d·(k−1) − 1) / s⌋ + 1;  {worked}")
 
 
-# ---------------------------------------------------------------------------------------------
-# The microscope's controls (the figures and lesson sections live in ui.filters_views)
-
-
-def jump_to(row: int, col: int) -> None:
-    st.session_state[key("r")], st.session_state[key("c")] = row, col
-
-
-def microscope_controls(output: np.ndarray) -> tuple[int, int]:
-    out_hw = output.shape
-    state.clamp(PAGE, "r", 0, out_hw[0] - 1)
-    state.clamp(PAGE, "c", 0, out_hw[1] - 1)
+def microscope_controls(keys: state.Keys, output: np.ndarray) -> tuple[int, int]:
+    out_h, out_w = output.shape
+    cfg = state.current(S)
+    if cfg.r >= out_h or cfg.c >= out_w:  # keep the pixel inside a smaller output
+        state.put(S, r=min(cfg.r, out_h - 1), c=min(cfg.c, out_w - 1))
     a, b, jump, note = st.columns([1, 1, 1.3, 3])
-    r = a.number_input("Output row", 0, out_hw[0] - 1, step=1, key=key("r"))
-    c = b.number_input("Output column", 0, out_hw[1] - 1, step=1, key=key("c"))
-    strongest = np.unravel_index(int(np.argmax(np.abs(output))), out_hw)
+    r = a.number_input("Output row", 0, out_h - 1, step=1, key=keys.r)
+    c = b.number_input("Output column", 0, out_w - 1, step=1, key=keys.c)
+    strongest = np.unravel_index(int(np.argmax(np.abs(output))), output.shape)
     jump.markdown("<div style='height: 1.75rem'></div>", unsafe_allow_html=True)
     jump.button("🎯 Strongest response", on_click=jump_to, args=(int(strongest[0]), int(strongest[1])),
                 help="Jump to the output pixel with the largest absolute value.")
@@ -232,91 +208,104 @@ def microscope_controls(output: np.ndarray) -> tuple[int, int]:
     return int(r), int(c)
 
 
+def colour_part(keys: state.Keys, kernel: np.ndarray, conv) -> None:
+    st.subheader("🎨 Colour images: one kernel slice per channel")
+    cfg = state.current(S)
+    key = cfg.img if cfg.img in photos.PHOTOS else next(iter(photos.PHOTOS))
+    a, b = st.columns([2, 1])
+    a.selectbox("Slices for R, G and B", tuple(filters.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
+                format_func=lambda m: filters.COLOUR_MIXES[m][0])
+    b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)
+    cfg = state.current(S)
+    fv.colour_section(photos.photo_rgb(key), kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
+
+
+OUTPUT_NOTES = {
+    "photo": "Shown the way the picture looks: below 0 is black, above 1 white (clipped, like a saved photo's "
+             "0…255). Choose “Signed values” to see the negative and over-bright values.",
+    "signed": "Blue is negative, red positive, white 0.",
+    "grey": "No negative values, so a grey scale: black 0, white the largest.",
+}
+
+
 # ---------------------------------------------------------------------------------------------
-# The page
+# The lesson
+
+
+@st.fragment
+def lesson() -> None:
+    """Everything an image, kernel or microscope change touches: such a change reruns only this."""
+    keys = state.Keys(S)
+    with st.container(border=True):
+        c_img, c_kernel, c_view = st.columns([1.1, 1.3, 1])
+        with c_img:
+            image, image_label = image_controls(keys)
+        with c_kernel:
+            try:
+                kernels = kernel_controls(keys)
+            except filters.KernelError as exc:
+                st.error(str(exc))
+                return
+        with c_view:
+            display = st.radio("Show the output as", tuple(filters.DISPLAY_MODES), key=keys.disp,
+                               format_func=filters.DISPLAY_MODES.get)
+            advanced_controls(keys)
+        cfg = state.current(S)
+        padding, pad_reason = filters.resolve_padding2d(cfg.pm, kernels.shape[1:], cfg.s, cfg.d, cfg.p)
+        shape = arithmetic.conv2d_shape(image.shape, kernels.shape[1:], (cfg.s, cfg.s), padding, (cfg.d, cfg.d),
+                                        1, len(kernels))
+        if pad_reason:
+            st.error(pad_reason, icon="📐")
+        else:
+            output_size_line(shape, kernels.shape[1:])
+    conv = (cfg.s, padding, cfg.d)
+    ok = shape.ok and not pad_reason
+    fig_cols = st.columns([1.2, 0.9, 1.2])
+    in_boxes: list[Box] = []
+    if ok:
+        responses = fv.run_conv(image, kernels, *conv)  # (K, H', W')
+        output = filters.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
+        st.subheader("🔬 Microscope: one output pixel")
+        r, c = microscope_controls(keys, output)
+        in_boxes = fv.window_boxes(arithmetic.conv_window(shape, r, c), padding, cfg.d)
+        fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
+    with fig_cols[0]:
+        fv.show(fv.picture(image, f"Input: {image_label} ({image.shape[0]}×{image.shape[1]})",
+                           boxes=tuple(in_boxes), scale=False), "input")
+    with fig_cols[1]:
+        for i, k in enumerate(kernels):
+            label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else filters.KERNEL_PRESETS[cfg.k].label
+            fv.show(fv.kernel_figure(k, f"Kernel: {label}", px=200 if len(kernels) == 2 else 300), f"kernel{i}")
+    with fig_cols[2]:
+        if ok:
+            shown, look = fv.output_view(output, display, kernels)
+            fv.show(fv.picture(shown, f"Output ({output.shape[0]}×{output.shape[1]})", signed=look == "signed",
+                               photo=look == "photo", boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)),
+                    "output")
+            st.caption(f"Values from {fv.fmt(output.min())} to {fv.fmt(output.max())}. "
+                       + (OUTPUT_NOTES[look] if display in ("auto", "signed") else
+                          "Rescaled for display only: the microscope shows the true values."))
+        else:
+            st.warning("No output to show with these settings: change the stride, padding or dilation.")
+    if ok:
+        st.subheader("↔️ Convolution or cross-correlation?")
+        fv.flip_section(image, kernels[0], conv, cfg.k)
+        colour_part(keys, kernels[0], conv)
+        st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
+        fv.im2col_section(image, conv)
+    state.sync(S)
+
 
 missing_upload = link_wants_missing_upload()
-state.start(PAGE, SCHEMA)
+state.bind(S)
 if missing_upload:
-    st.session_state[key("img")] = DEFAULT_IMAGE
-sync_custom_kernel()
-
-head, share_slot = st.columns([5, 1])
-head.title("🔍 Filters & kernels")
-head.caption("Hand-designed kernels on real images: blur, sharpen, edges. Change the kernel, then look at "
-             "one output pixel under the microscope.")
+    state.put(S, img=DEFAULT_IMAGE)
+tidy_sizes()
+state.header(S, "🔍 Filters & kernels", INTRO)
 if missing_upload:
     st.info("This link was made with an uploaded picture, and links cannot carry pictures: showing the "
             "landscape instead. Choose “Upload your own…” to use yours.", icon="🔗")
-
-with st.container(border=True):
-    c_img, c_kernel, c_view = st.columns([1.1, 1.3, 1])
-    with c_img:
-        image, image_label = image_controls()
-    with c_kernel:
-        try:
-            kernels, name = kernel_controls()
-        except filters.KernelError as exc:
-            st.error(str(exc))
-            st.stop()
-    with c_view:
-        display = st.radio("Show the output as", tuple(filters.DISPLAY_MODES), key=key("disp"),
-                           format_func=filters.DISPLAY_MODES.get)
-        if not state.is_classroom():
-            advanced_controls()
-    stride, pad_mode, dilation = state.get(PAGE, "s"), state.get(PAGE, "pm"), state.get(PAGE, "d")
-    padding, pad_reason = filters.resolve_padding2d(pad_mode, kernels.shape[1:], stride, dilation,
-                                                    state.get(PAGE, "p"))
-    shape = arithmetic.conv2d_shape(image.shape, kernels.shape[1:], (stride, stride), padding,
-                                    (dilation, dilation), 1, len(kernels))
-    if pad_reason:
-        st.error(pad_reason, icon="📐")
-    else:
-        output_size_line(shape, kernels.shape[1:])
-
-threshold = state.get(PAGE, "thr") if name == "sobel_magnitude" else 0.0
-conv = (stride, padding, dilation)
-ok = shape.ok and not pad_reason
-fig_cols = st.columns([1.2, 0.9, 1.2])
-
-if ok:
-    responses = fv.run_conv(image, kernels, *conv)  # (K, H', W')
-    output = filters.combine_magnitude(responses, threshold) if len(kernels) == 2 else responses[0]
-    st.subheader("🔬 Microscope: one output pixel")
-    r, c = microscope_controls(output)
-    in_boxes = fv.window_boxes(arithmetic.conv_window(shape, r, c), padding, dilation)
-    fv.microscope_section(image, kernels, name, conv, r, c, threshold, float(output[r, c]))
-else:
-    in_boxes = []
-
-with fig_cols[0]:
-    fv.show(fv.picture(image, f"Input: {image_label} ({image.shape[0]}×{image.shape[1]})",
-                 boxes=in_boxes, scale=False), "input")
-with fig_cols[1]:
-    for i, k in enumerate(kernels):
-        label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else filters.KERNEL_PRESETS[name].label
-        fv.show(fv.kernel_figure(k, f"Kernel: {label}", px=200 if len(kernels) == 2 else 300), f"kernel{i}")
-with fig_cols[2]:
-    if ok:
-        shown, signed = fv.output_view(output, display)
-        fv.show(fv.picture(shown, f"Output ({output.shape[0]}×{output.shape[1]})", signed=signed,
-                     boxes=[Box(r, c, r, c, color="#f59e0b", width=2.5)]), "output")
-        st.caption(f"Values from {fv.fmt(output.min())} to {fv.fmt(output.max())}. "
-                   + ("Blue is negative, red positive, white 0." if signed else
-                      "No negative values, so a grey scale: black 0, white the largest." if display == "signed"
-                      else "Rescaled for display only: the microscope shows the true values."))
-    else:
-        st.warning("No output to show with these settings: change the stride, padding or dilation.")
-
-if ok:
-    st.subheader("↔️ Convolution or cross-correlation?")
-    fv.flip_section(image, kernels[0], conv, name)
-    st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
-    fv.im2col_section(image, conv)
-
+lesson()
 st.subheader("🎓 A CNN learns kernels like these")
 fv.closing_section()
-
-params = state.finish(PAGE, SCHEMA, {p.key: state.get(PAGE, p.key) for p in SCHEMA})
-with share_slot:
-    state.share_box(params)
+state.finish(state.current(S))

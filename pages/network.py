@@ -13,9 +13,10 @@ from functools import partial
 import numpy as np
 
 from core import network as nw
-from core import share
 from core.data import load_test
 from core.inference import SHIPPED_DIR, LoadedModel, ModelEntry, ModelRefused, list_models, load_model, run_model
+from core.network_link import LABEL_CHOICES, SOURCES, NetworkSettings, decode_digit, encode_digit
+from core.onnx_wire import keep_outputs
 from core.preprocess import Steps, preprocess
 from ui import network_views as views
 from ui import state
@@ -23,10 +24,8 @@ from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.text import literal
 
-PAGE = "network"
+PAGE = NetworkSettings.PAGE
 CANVAS_PX = 280
-SOURCES = {"test": "🔢 A test digit", "draw": "✏️ Draw", "link": "🔗 From the link"}
-LABEL_CHOICES = ("pred", *(str(d) for d in range(10)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -40,42 +39,40 @@ def _params(path: str, size: int, mtime_ns: int, _plan: nw.LayerOutputs) -> dict
     return nw.read_params(nw.session_runner(_model(path, size, mtime_ns).session), _plan)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _logits_session(path: str, size: int, mtime_ns: int):
+    """A copy of the model that outputs only the logits: onnxruntime fuses its layers again (big batches)."""
+    import onnxruntime as ort
+
+    from core.inference import session_options
+
+    model = _model(path, size, mtime_ns)
+    try:
+        data = keep_outputs(model.path.read_bytes())
+        return ort.InferenceSession(data, sess_options=session_options(1), providers=["CPUExecutionProvider"])
+    except Exception:  # the file changed under us, or onnxruntime refuses the copy: the full model still works
+        return model.session
+
+
 def _load(entry: ModelEntry) -> tuple[LoadedModel, tuple[str, int, int]]:
     stat = entry.path.stat()
     key = (str(entry.path), stat.st_size, stat.st_mtime_ns)
     return _model(*key), key
 
 
-def _schema(shipped: list[str]) -> tuple[share.Param, ...]:
-    return (
-        share.ChoiceParam("m", shipped[0] if shipped else "", label="model", choices=tuple(shipped)),
-        share.ChoiceParam("src", "test", label="input", choices=tuple(SOURCES)),
-        share.IntParam("t", 0, lo=0, hi=9999, label="test digit"),
-        nw.DigitParam("img", "", label="digit"),
-        nw.LayerKeyParam("L", "", label="layer"),
-        share.IntParam("c", 0, lo=0, hi=4095, label="channel or unit"),
-        share.IntParam("r", 0, lo=0, hi=27, label="row"),
-        share.IntParam("q", 0, lo=0, hi=27, label="column"),
-        share.FloatParam("T", 1.0, lo=0.1, hi=10.0, label="temperature"),
-        share.ChoiceParam("y", "pred", label="label for the loss", choices=LABEL_CHOICES),
-        share.IntParam("p", 6, lo=2, hi=12, label="occlusion patch"),
-    )
-
-
-def _param(schema, key: str) -> share.Param:
-    return next(p for p in schema if p.key == key)
-
-
-def _pick_model(entries: list[ModelEntry]) -> ModelEntry | None:
+def _pick_model(keys: state.Keys, entries: list[ModelEntry]) -> ModelEntry | None:
     usable = [e for e in entries if e.card is not None]
-    keys = [e.path.stem if e.source == "shipped" else f"session/{e.path.stem}" for e in usable]
-    k = state.wkey(PAGE, "m")
-    if st.session_state.get(k) not in keys and keys:
-        st.session_state[k] = keys[0]
-    labels = dict(zip(keys, (e.label for e in usable)))
-    choice = st.selectbox("Model", keys, format_func=lambda s: labels.get(s, s), key=k,
-                          help="The shipped models, plus any model you trained and exported in this session.")
-    return usable[keys.index(choice)] if choice in keys else None
+    names = [e.path.stem if e.source == "shipped" else f"session/{e.path.stem}" for e in usable]
+    if state.current(NetworkSettings).m not in names and names:
+        state.put(NetworkSettings, m=names[0])  # "" (the default) or a model this session does not have
+    labels = dict(zip(names, (e.label for e in usable)))
+    if keys.offered("m"):
+        st.selectbox("Model", names, format_func=lambda s: labels.get(s, s), key=keys.m,
+                     help="The shipped models, plus any model you trained and exported in this session.")
+    choice = state.current(NetworkSettings).m
+    if not keys.offered("m") and choice in labels:
+        st.markdown(f"Model: **{literal(labels[choice])}** (set by your teacher's link)")
+    return usable[names.index(choice)] if choice in names else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,31 +96,31 @@ def _canvas_digit() -> np.ndarray | None:
 
 
 def _random_test_digit() -> None:
-    st.session_state[state.wkey(PAGE, "t")] = random.randrange(len(load_test()))
+    state.put(NetworkSettings, t=random.randrange(len(load_test())))
 
 
-def _test_digit() -> tuple[np.ndarray, int]:
+def _test_digit(keys: state.Keys) -> tuple[np.ndarray, int]:
     with shipped_data():
         test = load_test()
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    index = int(c1.number_input("Test digit number (0–9999)", 0, len(test) - 1, step=1, key=state.wkey(PAGE, "t")))
+    index = int(c1.number_input("Test digit number (0–9999)", 0, len(test) - 1, step=1, key=keys.t))
     c2.button("🎲 Another", on_click=_random_test_digit, key="network.random")
     return test.images[index].astype(np.float32) / 255.0, int(test.labels[index])
 
 
-def _input_digit() -> tuple[np.ndarray | None, int | None, str]:
+def _input_digit(keys: state.Keys) -> tuple[np.ndarray | None, int | None, str]:
     """The 28×28 digit (0..1) the network reads, its label if known, and the source."""
-    src = st.radio("Input", list(SOURCES), horizontal=True, key=state.wkey(PAGE, "src"), format_func=SOURCES.get)
+    src = st.radio("Input", list(SOURCES), horizontal=True, key=keys.src, format_func=SOURCES.get)
     if src == "draw":
         return _canvas_digit(), None, src
     if src == "link":
-        text = state.get(PAGE, "img")
+        text = state.current(NetworkSettings).img
         if not text:
             st.info("This link carries no digit. Open this page from the Draw page's link, or pick another input.")
             return None, None, src
         st.caption("The digit the link carries (e.g. a drawing from the Draw page).")
-        return nw.decode_digit(text), None, src
-    image, label = _test_digit()
+        return decode_digit(text), None, src
+    image, label = _test_digit(keys)
     return image, label, src
 
 
@@ -149,64 +146,67 @@ def _plan(model: LoadedModel) -> nw.LayerOutputs | None:
 
 
 @st.fragment
-def _unit_section(schema, plan: nw.LayerOutputs, values, params, image: np.ndarray) -> None:
+def _unit_section(keys: state.Keys, plan: nw.LayerOutputs, values, params, image: np.ndarray) -> None:
     st.subheader("2. Open any unit: its arithmetic, on the trained weights")
     all_views = plan.views()
     pickable = [v for v in all_views if v.key not in ("input", "softmax")]
-    keys = [v.key for v in pickable]
-    k = state.wkey(PAGE, "L")
-    if st.session_state.get(k) not in keys:
-        st.session_state[k] = keys[0]
+    layer_keys = [v.key for v in pickable]
+    if state.current(NetworkSettings).L not in layer_keys:
+        default = next((v.key for v in pickable if v.key.count(".") == 0 and v.shape[0] > 1), layer_keys[0])
+        state.put(NetworkSettings, L=default)  # "" (the default) or a layer this model does not have
     titles = {v.key: v.title for v in pickable}
-    key = st.selectbox("Layer", keys, format_func=lambda s: titles.get(s, s), key=k)
+    key = st.selectbox("Layer", layer_keys, format_func=lambda s: titles.get(s, s), key=keys.L)
     view = next(v for v in pickable if v.key == key)
     value = values[view.output]
-    unit = _unit_inputs(view)
-    st.caption("Click a cell below (or set the numbers above) to open that unit.")
-    on_pick = partial(_on_pick, f"network.pick.{key}", tuple(value.shape))
+    unit = _unit_inputs(keys, view)
+    st.caption("Click a cell of the map below (or set the numbers above) to open that unit." if len(unit) == 3
+               else "Click a unit below (read row by row), or set its number above.")
+    chart_key = f"network.pick.{key}.{unit[0] if len(unit) == 3 else ''}"
     left, right = st.columns([3, 2])
     with left:
-        views.clickable_layer(view, value, unit, f"network.pick.{key}", on_pick)
+        views.clickable_layer(value, unit, chart_key, partial(_on_pick, chart_key, tuple(value.shape), unit[0]))
     step = plan.steps[view.step]
     box = nw.receptive_box(plan, view.step, unit[1], unit[2]) if len(unit) == 3 else None
     with right:
-        st.image(views.input_picture(image, box), output_format="PNG", width=240,
+        st.image(views.png(views.input_picture(image, box)), width=240,
                  caption="Red box: the input pixels this unit can see (its receptive field)." if box else
                  "This unit sees the whole image: it comes after the flatten.")
     _unit_detail(plan, all_views, step, view, values, params, unit)
-    for name in ("L", "c", "r", "q"):
-        state.set_param(PAGE, _param(schema, name), state.get(PAGE, name))
+    _write_link()
 
 
-def _unit_inputs(view: nw.LayerView) -> tuple[int, ...]:
+def _unit_inputs(keys: state.Keys, view: nw.LayerView) -> tuple[int, ...]:
     if len(view.shape) == 3:
         c, h, w = view.shape
         for name, hi in (("c", c - 1), ("r", h - 1), ("q", w - 1)):
             state.clamp(PAGE, name, 0, hi)
         a, b, d = st.columns(3)
-        return (int(a.number_input("Channel", 0, c - 1, key=state.wkey(PAGE, "c"))),
-                int(b.number_input("Row", 0, h - 1, key=state.wkey(PAGE, "r"))),
-                int(d.number_input("Column", 0, w - 1, key=state.wkey(PAGE, "q"))))
+        return (int(a.number_input("Channel", 0, c - 1, key=keys.c)),
+                int(b.number_input("Row", 0, h - 1, key=keys.r)),
+                int(d.number_input("Column", 0, w - 1, key=keys.q)))
     state.clamp(PAGE, "c", 0, view.shape[0] - 1)
-    return (int(st.number_input("Unit", 0, view.shape[0] - 1, key=state.wkey(PAGE, "c"))),)
+    return (int(st.number_input("Unit", 0, view.shape[0] - 1, key=keys.c)),)
 
 
-def _on_pick(chart_key: str, shape: tuple[int, ...]) -> None:
+def _on_pick(chart_key: str, shape: tuple[int, ...], channel: int) -> None:
     points = (st.session_state.get(chart_key) or {}).get("selection", {}).get("points", [])
     if not points:
         return
-    unit = views.unit_at(shape, int(round(points[0]["y"])), int(round(points[0]["x"])))
+    unit = views.unit_at(shape, channel, int(round(points[0]["y"])), int(round(points[0]["x"])))
     if unit is None:
         return
-    for name, v in zip(("c", "r", "q"), unit):
-        st.session_state[state.wkey(PAGE, name)] = int(v)
+    state.put(NetworkSettings, **{name: int(v) for name, v in zip(("c", "r", "q"), unit)})
 
 
 def _unit_detail(plan, all_views, step: nw.Step, view: nw.LayerView, values, params, unit) -> None:
     source = next((v.title for v in all_views if v.output == step.source), "the input")
     act = nw.ACT_TITLES.get(step.activation, "")
     if step.kind == "conv":
-        views.conv_detail(nw.conv_unit(step, values, params, *unit), source, act)
+        u = nw.conv_unit(step, values, params, *unit)
+        order = [int(c) for c in np.argsort(-np.abs(u.per_channel), kind="stable")]
+        shown = st.selectbox("Input channel drawn below (largest contribution first)", order, key="network.inch",
+                             help="Every input channel's sum is in the table; pick one to see its window and kernel.")
+        views.conv_detail(u, source, act, shown if shown in order else order[0])
     elif step.kind == "pool":
         views.pool_detail(nw.pool_unit(step, values, *unit))
     elif step.kind in ("dense", "logits"):
@@ -223,17 +223,17 @@ def _unit_detail(plan, all_views, step: nw.Step, view: nw.LayerView, values, par
 
 
 @st.fragment
-def _softmax_section(schema, logits: np.ndarray, label: int | None) -> None:
+def _softmax_section(keys: state.Keys, logits: np.ndarray, label: int | None) -> None:
     st.subheader("3. Softmax, with this digit's numbers")
     st.caption("The last layer gives ten scores (logits). Softmax turns them into probabilities: divide by the "
                "temperature T, take e to the power of each, divide by the sum. Subtracting the largest first "
                "changes nothing but keeps e^z from overflowing.")
     c1, c2 = st.columns(2)
-    temp = c1.slider("Temperature T", 0.1, 10.0, step=0.1, key=state.wkey(PAGE, "T"),
+    temp = c1.slider("Temperature T", 0.1, 10.0, step=0.1, key=keys.T,
                      help="T < 1 sharpens (more confident), T > 1 flattens (less confident). Training uses T = 1.")
     pred = int(np.argmax(logits))
-    choice = c2.selectbox("Label for the loss", LABEL_CHOICES, key=state.wkey(PAGE, "y"),
-                          format_func=lambda s: f"the network's answer ({pred})" if s == "pred" else f"digit {s}",
+    choice = c2.selectbox("Label for the loss", list(LABEL_CHOICES), key=keys.y,
+                          format_func=lambda s: f"{LABEL_CHOICES[s]} ({pred})" if s == "pred" else LABEL_CHOICES[s],
                           help="The digit we tell the network is correct.")
     target = pred if choice == "pred" else int(choice)
     sm = nw.softmax_steps(logits, temp)
@@ -249,28 +249,31 @@ def _softmax_section(schema, logits: np.ndarray, label: int | None) -> None:
                 ("" if label is None else f" (This test digit's true label is {label}.)"))
     st.caption("A confident right answer costs almost nothing; a confident wrong one costs a lot: this is "
                "the number training makes smaller.")
-    for name in ("T", "y"):
-        state.set_param(PAGE, _param(schema, name), state.get(PAGE, name))
+    _write_link()
 
 
 @st.fragment
-def _occlusion_section(schema, model: LoadedModel, image: np.ndarray) -> None:
+def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, int, int], image: np.ndarray) -> None:
     st.subheader("4. Which pixels mattered?")
     st.caption("Cover part of the digit with a blank patch and see how much the network's confidence drops. "
                "The patch is centred on every pixel in turn: all 784 covered copies go through onnxruntime in "
                "one batch. Red: covering here lowers that digit's probability; blue: raises it.")
-    patch = st.slider("Patch size (pixels)", 2, 12, key=state.wkey(PAGE, "p"))
-    t0 = time.perf_counter()
-    occ = nw.occlusion(nw.session_runner(model.session), image, patch, model.card.mean, model.card.std)
-    ms = (time.perf_counter() - t0) * 1e3
+    patch = st.slider("Patch size (pixels)", 2, 12, key=keys.p)
+    run = nw.session_runner(_logits_session(*mkey))
+    t0 = time.thread_time()  # this thread's CPU: onnxruntime runs on it (one intra-op thread)
+    occ = nw.occlusion(run, image, patch, model.card.mean, model.card.std)
+    ms = (time.thread_time() - t0) * 1e3
+    a, b, bound = views.occlusion_pictures(occ, image)
     c1, c2 = st.columns(2)
-    a, b = views.occlusion_figures(occ, image)
-    c1.plotly_chart(a, key="network.occ.best", config={"displayModeBar": False})
-    c1.caption(f"The network's answer, {occ.classes[0]}: where are the strokes it relies on?")
-    c2.plotly_chart(b, key="network.occ.second", config={"displayModeBar": False})
-    c2.caption(f"The runner-up, {occ.classes[1]}: covering the red parts makes it even less likely.")
-    st.caption(f"⏱ {occ.drops.shape[1] * occ.drops.shape[2] + 1} images in one onnxruntime call: {ms:.0f} ms.")
-    state.set_param(PAGE, _param(schema, "p"), patch)
+    c1.image(a, caption=f"The network's answer, {occ.classes[0]} (p = {occ.probs[occ.classes[0]]:.1%}): "
+             "the red parts are the strokes it relies on.")
+    c2.image(b, caption=f"The runner-up, {occ.classes[1]} (p = {occ.probs[occ.classes[1]]:.1%}): "
+             "covering its red parts makes it even less likely; blue parts speak against it.")
+    st.caption(f"Deepest colour = the probability changes by {bound:.1%}; the strokes are outlined in black. "
+               "Both maps share one colour scale.")
+    st.caption(f"⏱ {occ.drops.shape[1] * occ.drops.shape[2] + 1} images in one onnxruntime call: {ms:.0f} ms "
+               "of server CPU.")
+    _write_link()
 
 
 def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel) -> None:
@@ -285,7 +288,7 @@ def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel)
         st.info(f"The shipped linear model is not available ({literal(exc)}).")
         return
     c1, c2 = st.columns([3, 2])
-    c1.image(views.template_mosaic(templates), output_format="PNG",
+    c1.image(views.template_mosaic(templates),
              caption=f"{literal(lin.card.title)} ({lin.card.test_accuracy:.1%} on the test digits): one weight per "
                      "pixel and class. Each of its ten rows is a 28×28 template, digits 0–9 left to right, top to "
                      "bottom; red pixels vote for the class, blue against. The score is template · image.")
@@ -294,25 +297,22 @@ def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel)
         c2.info("This model has no convolution layer, so there are no kernels to compare.")
     else:
         k = kernels.shape[-1]
-        c2.image(views.kernel_mosaic(kernels), output_format="PNG",
+        c2.image(views.kernel_mosaic(kernels),
                  caption=f"{literal(model.card.title)}: its {kernels.shape[0]} first-layer {k}×{k} kernels. Each "
                          "is a small local pattern (an edge, a stroke end) looked for everywhere, instead of one "
                          "whole-digit template per class.")
 
 
 def main() -> None:
-    st.title("🔬 Inside the network")
-    st.caption("One digit, every layer: what each convolution, ReLU, pooling and dense layer of a trained network "
-               "computes, read straight from the exported ONNX model with onnxruntime. Click any unit to see its "
-               "arithmetic on the real weights.")
-    token = session_token()
-    entries = list_models(token)
-    shipped = [e.path.stem for e in entries if e.source == "shipped" and e.card is not None]
-    schema = _schema(shipped)
-    values0 = state.start(PAGE, schema)
+    keys = state.bind(NetworkSettings)
+    state.header(NetworkSettings, "🔬 Inside the network",
+                 "One digit, every layer: what each convolution, ReLU, pooling and dense layer of a trained "
+                 "network computes, read straight from the exported ONNX model with onnxruntime. Click any unit "
+                 "to see its arithmetic on the real weights.")
+    entries = list_models(session_token())
     top_left, top_right = st.columns([1, 1], gap="large")
     with top_left:
-        entry = _pick_model(entries)
+        entry = _pick_model(keys, entries)
         if entry is None:
             st.error("No usable model: run `python -m scripts.train_shipped_models` to create the shipped ones.")
             return
@@ -321,17 +321,14 @@ def main() -> None:
         except (ModelRefused, OSError) as exc:
             st.error(f"This model cannot be used: {literal(exc)}")
             return
-        image, label, src = _input_digit()
-    current = {**values0, **{p.key: state.get(PAGE, p.key) for p in schema},
-               "m": entry.path.stem if entry.source == "shipped" else (shipped[0] if shipped else "")}
+        image, label, src = _input_digit(keys)
     if image is None:
         with top_right:
             st.info("Draw a digit (or pick a test digit) to look inside the network.", icon="✏️")
-        state.share_box(state.finish(PAGE, schema, current))
+        _write_link()
         return
     if src == "draw":  # the drawing travels in the share link, so the link reopens this very digit
-        current["img"] = st.session_state[state.wkey(PAGE, "img")] = nw.encode_digit(image)
-        current["src"] = "link"
+        state.put(NetworkSettings, img=encode_digit(image))
     plan = _plan(model)
     x = nw.normalise(image, model.card.mean, model.card.std)
     if plan is not None:
@@ -349,19 +346,26 @@ def main() -> None:
         st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, "
                    "scaled on its own: blue negative, white zero, red positive; after a ReLU, black is zero and "
                    "white the layer's largest value. Every channel of every layer is shown.")
-        views.overview(plan.views(), values, probs, "", None)
-        _unit_section(schema, plan, values, params, image)
-    _softmax_section(schema, logits, label)
-    _occlusion_section(schema, model, image)
+        views.overview(plan.views(), values, probs)
+        _unit_section(keys, plan, values, params, image)
+    _softmax_section(keys, logits, label)
+    _occlusion_section(keys, model, mkey, image)
     _templates_section(plan, params, model)
-    state.share_box(state.finish(PAGE, schema, current))
+    _write_link()
+
+
+def _write_link() -> None:
+    """URL := this view (also from a fragment). A drawing travels as the digit itself, ``src=link``, so
+    the link reopens this very digit instead of an empty canvas."""
+    cfg = state.current(NetworkSettings)
+    state.finish(cfg.with_(src="link") if cfg.src == "draw" and cfg.img else cfg)
 
 
 def _prediction(image: np.ndarray, probs: np.ndarray, label: int | None) -> None:
     digit = int(np.argmax(probs))
     verdict = "" if label is None else (" ✓" if digit == label else f" ✗ (label {label})")
     c1, c2 = st.columns([1, 1])
-    c1.image(views.input_picture(image, None, 168), caption="What the network reads (28×28)", output_format="PNG")
+    c1.image(views.png(views.input_picture(image, None, 168)), caption="What the network reads (28×28)")
     c2.markdown(f"<div style='font-size:4.5rem;font-weight:700;line-height:1'>{digit}</div>", unsafe_allow_html=True)
     c2.markdown(f"**Prediction: {digit}**{verdict}  \n" +
                 " · ".join(f"**{d}** {probs[d]:.1%}" for d in np.argsort(-probs)[:3]))

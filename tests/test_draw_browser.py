@@ -58,3 +58,66 @@ def test_share_link_restores_the_settings(shared_server, page) -> None:
     crop = page.get_by_role("switch", name="Crop to the ink")
     assert not crop.is_checked()
     assert "crop=0" in page.url and "m=lenet5" in page.url
+
+
+@pytest.mark.browser
+def test_a_stroke_drawn_right_after_clear_is_kept(shared_server, page) -> None:
+    """Issue 11 part 7: Clear empties the canvas in the browser, so a digit drawn the moment after Clear
+    (while any rerun is still in flight) is never lost. Nothing is awaited between Clear and drawing, and
+    afterwards only the prediction is."""
+    page.goto(f"{shared_server.url}/draw")
+    wait_for_app_idle(page)
+    draw(page, "1")
+    page.get_by_text("Prediction: 1", exact=True).wait_for(timeout=30_000)
+    for digit in ("7", "0"):
+        page.get_by_role("button", name="🧽 Clear").click()
+        draw(page, digit)  # at once: no wait for "No digit" or for the app to be idle
+        page.get_by_text(f"Prediction: {digit}", exact=True).wait_for(timeout=30_000)
+    # Clear really empties the canvas the model reads
+    page.get_by_role("button", name="🧽 Clear").click()
+    page.get_by_text("No digit").first.wait_for(timeout=30_000)
+
+
+def touch_draw(page, cdp, digit: str) -> None:
+    """Draw ``digit`` with a finger: CDP touch events (Playwright has a tap but no touch drag)."""
+    canvas = page.locator(CANVAS).first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    scale = box["width"] / 280
+    for stroke in stroke_points(digit, DRAWINGS[digit]):
+        points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in stroke]
+        dense = [points[0]]
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):  # a finger moves in small steps
+            n = 12 if len(points) <= 3 else 2
+            dense += [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n) for i in range(1, n + 1)]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": dense[0][0], "y": dense[0][1]}]})
+        for x, y in dense[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+@pytest.mark.browser
+def test_drawing_with_a_finger_on_a_phone(shared_server, browser) -> None:
+    """Issue 14.5: on a 390×844 touch screen a finger-drawn digit is read correctly, and the answer sits
+    right under the canvas, so canvas and prediction fit on one screen while drawing."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{shared_server.url}/draw")
+        wait_for_app_idle(page)
+        page.get_by_text("with your finger or mouse").wait_for()
+        cdp = context.new_cdp_session(page)
+        for digit in ("7", "1"):
+            touch_draw(page, cdp, digit)
+            answer = page.get_by_text(f"Prediction: {digit}", exact=True)
+            answer.wait_for(timeout=30_000)
+            canvas = page.locator(CANVAS).first.bounding_box()
+            shown = answer.bounding_box()
+            assert shown["y"] + shown["height"] - canvas["y"] <= 844, (canvas, shown)  # both on one screen
+            page.get_by_role("button", name="🧽 Clear").tap()
+            page.get_by_text("No digit").first.wait_for(timeout=30_000)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on a phone ({width} px wide)"
+    finally:
+        context.close()

@@ -173,3 +173,52 @@ def test_classroom_link_keeps_the_teachers_model_and_steps() -> None:
     assert "auto-invert, scale to 20 px, centre by mass (set by your teacher's link)" in text
     assert query(at, "m") == teacher and query(at, "crop") == "0" and query(at, "classroom") == "1"
     assert read_card(SHIPPED_DIR / f"{teacher}.onnx").title in " ".join(e.label for e in at.expander)
+
+
+def test_a_session_model_says_the_link_cannot_carry_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
+    token = "e" * 32
+    folder = session_dir(token)
+    folder.mkdir(parents=True)
+    src = SHIPPED_DIR / "lenet5.onnx"
+    shutil.copyfile(src, folder / "mine.onnx")
+    card = json.loads(sidecar_path(src).read_text())
+    card.update(name="mine", title="Mine")
+    (folder / "mine.json").write_text(json.dumps(card))
+    at = open_page({"src": "test"}, token=token)
+    note = "models you trained live only in your session"
+    assert not any(note in c.value for c in at.caption)  # a shipped model: the link carries it
+    at.selectbox(key="draw.m").set_value("session/mine").run()
+    assert any(note in c.value and "default model" in c.value for c in at.caption)
+    assert query(at, "m") in {p.stem for p in SHIPPED}
+
+
+def test_the_28x28_view_is_one_gapless_picture() -> None:
+    """Issue 14.2: the model's input is a 28×28 PNG scaled without smoothing, not a heat map with gaps."""
+    import io
+    import re
+
+    from PIL import Image
+
+    at = open_page({"src": "test", "t": "0"})
+    html = next(m.value for m in at.markdown if "draw-seen" in m.value)
+    assert "image-rendering:pixelated" in html
+    png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html).group(1))
+    seen = np.asarray(Image.open(io.BytesIO(png)))
+    assert seen.shape == (28, 28)
+    assert not [c for c in at.get("plotly_chart") if "28×28" in c.proto.spec]
+    # the same image the model was given: the test digit, preprocessed
+    from core.preprocess import Steps, preprocess
+
+    expected = preprocess(load_test().images[0], Steps()).image
+    np.testing.assert_allclose(seen / 255.0, expected, atol=1 / 255 + 1e-6)
+
+
+def test_steps_panel_switching_a_step_matches_the_ablation_row() -> None:
+    """The "what if" table says what the page then shows when that step is switched."""
+    at = open_page({"src": "test", "t": "1"})
+    table = at.dataframe[0].value
+    said = table.loc[table["step"] == "Centre by mass", "if you switch it"].item()
+    at.toggle(key="draw.center").set_value(False).run()
+    digit = said.split("says ")[1].split(" ")[0]
+    assert f"**Prediction: {digit}**" in markdown_text(at)

@@ -281,3 +281,42 @@ def test_filters_modules_do_not_import_torch():
     from tests.conftest import REPO
 
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_colour_convolution_matches_torch_channel_by_channel():
+    """Issue 16.2: each channel's window × its kernel slice, the three sums added, + bias = torch's conv2d."""
+    rng = np.random.default_rng(3)
+    image = rng.random((3, 9, 11))
+    kernel = rng.normal(size=(3, 3, 3))
+    bias = -0.25
+    for stride, padding, dilation in ((1, 0, 1), (2, 1, 1), (1, 2, 2)):
+        expected = F.conv2d(torch.from_numpy(image)[None], torch.from_numpy(kernel)[None],
+                            torch.tensor([bias], dtype=torch.float64), stride=stride, padding=padding,
+                            dilation=dilation)[0, 0].numpy()
+        out = filters.colour_conv2d(image, kernel, bias, stride, padding, dilation)
+        np.testing.assert_allclose(out, expected, atol=1e-12)
+        r, c = expected.shape[0] // 2, expected.shape[1] - 1
+        px = filters.colour_pixel(image, kernel, bias, r, c, stride, padding, dilation)
+        assert len(px.channels) == 3
+        for ch, m in enumerate(px.channels):
+            np.testing.assert_array_equal(m.kernel, kernel[ch])
+            assert m.total == pytest.approx(float((m.window * kernel[ch]).sum()))
+        assert px.total == pytest.approx(float(expected[r, c]), abs=1e-12)
+
+
+def test_colour_worked_example_by_hand():
+    """A 2×2 picture, a 2×2 kernel per channel: R·1 + G·2 + B·(−1) summed, plus 0.5."""
+    image = np.stack([np.full((2, 2), 0.5), np.eye(2), np.zeros((2, 2))])  # (3, 2, 2)
+    kernel = np.stack([np.ones((2, 2)), 2 * np.ones((2, 2)), -np.ones((2, 2))])
+    # R: 4 × 0.5 = 2; G: 2 × (1 + 1) = 4; B: 0 → 2 + 4 + 0 + 0.5 = 6.5
+    assert filters.colour_conv2d(image, kernel, 0.5).tolist() == [[6.5]]
+    assert [m.total for m in filters.colour_pixel(image, kernel, 0.5, 0, 0).channels] == [2.0, 4.0, 0.0]
+
+
+def test_luma_colour_kernel_equals_filtering_the_grey_picture():
+    rng = np.random.default_rng(4)
+    rgb = rng.random((3, 12, 10))
+    grey = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    k = filters.get_kernel("sharpen")
+    np.testing.assert_allclose(filters.colour_conv2d(rgb, filters.colour_kernel(k, "luma")),
+                               filters.conv2d(grey, k)[0], atol=1e-12)

@@ -274,3 +274,73 @@ def test_one_pixel_upload_explains_that_the_kernel_does_not_fit():
     at.selectbox(key="filters.pm").set_value("same").run()
     assert not at.exception and not at.error
     np.testing.assert_allclose(z_of(at, "output"), [[0.0]])  # Sobel x of a single pixel with zero padding
+
+
+def test_real_photos_are_offered_and_filtered_exactly():
+    from core import photos
+
+    at = open_page(k="sharpen")
+    for key in photos.PHOTOS:
+        at.selectbox(key="filters.img").set_value(key).run()
+        assert not at.exception
+        image = photos.photo(key)
+        np.testing.assert_array_equal(z_of(at, "input"), image)
+        np.testing.assert_allclose(z_of(at, "output"), filters.apply_filter(image, "sharpen"), atol=1e-12)
+        assert photos.PHOTOS[key].description in texts(at.caption)
+
+
+def test_sharpen_is_shown_as_a_sharper_photo_with_the_signed_view_as_an_option():
+    """Issue 14.8: a kernel that makes a picture is drawn the way the picture looks (grey 0…1, values
+    outside clipped to black/white); edge maps stay signed; "Signed values" shows sharpen's signs."""
+    at = open_page(img="astronaut", k="sharpen")
+    out = spec(at, "output")["data"][0]
+    assert (out["zmin"], out["zmax"]) == (0.0, 1.0) and is_grey(out["colorscale"])
+    z = z_of(at, "output")
+    assert z.min() < 0 and z.max() > 1  # sharpening overshoots: the view clips, the values stay true
+    assert "clipped" in texts(at.caption)
+    at.radio(key="filters.disp").set_value("signed").run()
+    out = spec(at, "output")["data"][0]
+    assert out["zmin"] == -out["zmax"] < 0 and not is_grey(out["colorscale"])
+    at.radio(key="filters.disp").set_value("auto").run()
+    at.selectbox(key="filters.k").set_value("sobel_x").run()
+    out = spec(at, "output")["data"][0]
+    assert out["zmin"] == -out["zmax"] < 0 and not is_grey(out["colorscale"])  # an edge map stays signed
+
+
+def is_grey(colorscale) -> bool:
+    import re
+
+    rgb = [tuple(int(v) for v in re.findall(r"\d+", c)) for _, c in colorscale]
+    return all(max(c) - min(c) <= 3 for c in rgb)
+
+
+def test_photo_files_are_small_and_attributed():
+    from core import photos
+
+    listed = (REPO / "data" / "PHOTOS.md").read_text()
+    files = sorted(photos.PHOTO_DIR.iterdir())
+    assert {f.stem for f in files} == set(photos.PHOTOS)
+    assert sum(f.stat().st_size for f in files) < 400_000
+    for f in files:
+        assert f"photos/{f.name}" in listed
+        with Image.open(f) as img:
+            assert max(img.size) <= 512
+
+
+def test_colour_convolution_section_matches_torch():
+    """Issue 16.2: the colour photo, a 3-slice kernel and a bias, checked against torch's conv2d."""
+    import torch
+    import torch.nn.functional as F
+
+    from core import photos
+
+    at = open_page(img="coffee", k="sharpen", cm="red_blue", cb="0.5")
+    rgb = photos.photo_rgb("coffee")
+    weight = np.stack([filters.get_kernel("sharpen"), np.zeros((3, 3)), -filters.get_kernel("sharpen")])
+    expected = F.conv2d(torch.from_numpy(np.ascontiguousarray(rgb))[None], torch.from_numpy(weight)[None],
+                        torch.tensor([0.5], dtype=torch.float64))[0, 0].numpy()
+    np.testing.assert_allclose(z_of(at, "colour_out"), expected, atol=1e-12)
+    np.testing.assert_array_equal(z_of(at, "colour_k2"), -filters.get_kernel("sharpen"))
+    r, c = expected.shape[0] // 2, expected.shape[1] // 2
+    line = next(m.value for m in at.markdown if m.value.startswith(f"Output pixel (row {r}, column {c}) = R"))
+    assert "+ bias 0.5 =" in line and line.endswith(f"**{expected[r, c]:.3g}**")

@@ -212,7 +212,7 @@ def test_sidecar_with_a_bogus_shape_or_normalisation_is_refused(model_copy):
 
 def test_a_folder_named_like_a_model_is_refused(tmp_path):
     (tmp_path / "dir.onnx").mkdir()
-    with pytest.raises(ModelRefused, match="no such model file"):
+    with pytest.raises(ModelRefused, match="a folder, not a file"):
         load_model(tmp_path / "dir.onnx")
 
 
@@ -326,6 +326,29 @@ def test_draw_page_link_to_a_model_that_does_not_exist(shipped_dir):
     assert_clean(at, "draw page, link to an unknown model")
     assert "could not use" in texts(at.warning)
     assert [e.path.stem for e in list_models()] == ["good"]
+
+
+@pytest.mark.parametrize("sidecar", ["[" * 100_000 + "]" * 100_000, '{"notes": "' + "x" * 2_000_000 + '"}'],
+                         ids=["nested_100000_deep", "2MB"])
+def test_draw_page_survives_one_hostile_sidecar(shipped_dir, sidecar):
+    """Issue 11 part 5: one deeply nested or huge sidecar once broke the Draw page for every model."""
+    _copy_shipped(shipped_dir, "good")
+    bad = _copy_shipped(shipped_dir, "bad")
+    sidecar_path(bad).write_text(sidecar)
+    at = open_page("pages/draw.py", {"src": "test", "t": "3"})
+    assert_clean(at, "draw page, one hostile sidecar")
+    assert "bad.json" in texts(at.warning)
+    assert "**Prediction:" in texts(at.markdown)
+
+
+def test_draw_page_model_failing_on_the_digit_explains(shipped_dir, tmp_path):
+    """A model that passes the load-time checks but fails inside onnxruntime on a real digit."""
+    from tests.hostile_models import fails_on_digits
+
+    fails_on_digits(shipped_dir)
+    at = open_page("pages/draw.py", {"src": "test", "t": "3"})
+    assert_clean(at, "draw page, model failing on a digit")
+    assert "onnxruntime failed while running it" in texts(at.error)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ui.registry import LESSONS
 
 NOTICE = "could not use"
 # Pages whose advanced controls a classroom link hides (checked in the page sources: state.is_classroom()).
-CLASSROOM_PAGES = {"arithmetic", "filters", "pooling", "train", "draw"}
+CLASSROOM_PAGES = {"arithmetic", "filters", "pooling", "train", "draw", "data", "network"}
 PAGES = {p.url_path: p for p in LESSONS}
 
 

@@ -191,3 +191,66 @@ def test_truncated_jpeg():
     raw = encode(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)), "JPEG")
     with pytest.raises(images.ImageError, match="damaged or incomplete"):
         images.decode_upload(raw[: len(raw) // 2])
+
+
+# ---------------------------------------------------------------------------------------------
+# The same reader for files named on a command line (issue 11 part 4)
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_shows_the_picture_upright(fmt, orientation):
+    """An L-shaped mark stored as a camera would for each orientation reads back upright."""
+    upright = np.zeros((40, 24), np.uint8)  # (H, W): taller than wide
+    upright[4:36, 4:10] = 255  # the stem of an "L"...
+    upright[30:36, 4:20] = 255  # ...and its foot, bottom left
+    inverse = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
+               7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}  # what the camera stored
+    stored = Image.fromarray(upright)
+    if orientation in inverse:
+        stored = stored.transpose(inverse[orientation])
+    extra = {"quality": 95} if fmt == "JPEG" else {}
+    out = images.decode_upload(encode(stored, fmt, exif=_exif(orientation), **extra))
+    assert out.pixels.shape == (40, 24)
+    np.testing.assert_allclose(out.pixels, upright / 255.0, atol=0.2)
+    assert out.original_size == (24, 40)
+
+
+def test_read_image_file_uses_the_upload_reader(tmp_path):
+    path = tmp_path / "d.png"
+    Image.fromarray(np.full((300, 600), 200, np.uint8)).save(path)
+    out = images.read_image_file(path)
+    np.testing.assert_array_equal(out.pixels, images.decode_upload(path.read_bytes()).pixels)
+    assert out.pixels.shape == (128, 256)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(images.ImageError, match="could not be opened|damaged"):
+        images.read_image_file(tmp_path / "bad.png")
+
+
+def test_read_image_file_refuses_what_is_not_a_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would wait for a writer forever
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "dir.png").mkdir()
+    cases = {"pipe.png": "named pipe", "loop.png": "loops", "dir.png": "folder", "none.png": "no such file"}
+    for name, reason in cases.items():
+        with pytest.raises(images.ImageError, match=reason):
+            images.read_image_file(tmp_path / name)
+    with pytest.raises(images.ImageError, match="device"):
+        images.read_image_file("/dev/zero")
+
+
+def test_read_image_file_has_the_upload_size_limit(tmp_path):
+    path = tmp_path / "big.png"
+    with open(path, "wb") as fh:
+        fh.truncate(images.MAX_UPLOAD_BYTES + 1)  # sparse: nothing is written
+    with pytest.raises(images.ImageError, match="limit"):
+        images.read_image_file(path)

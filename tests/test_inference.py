@@ -245,3 +245,130 @@ def test_card_of_every_shipped_model_is_complete() -> None:
         assert card.parity_max_abs_diff is not None and card.parity_max_abs_diff <= 1e-4
         assert len(card.per_class_accuracy) == 10 and card.notes
         assert card.training["seed"] is not None and card.training["epochs"] >= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 11 part 5: hostile sidecars and models are refused per file
+
+
+def _in_thread(fn, timeout: float = 20.0):
+    """Run ``fn`` in a daemon thread: a reader that blocks (e.g. on a named pipe) fails the test
+    instead of hanging it."""
+    import threading
+
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 (handed to the test)
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"still blocked after {timeout} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+HOSTILE_SIDECARS = {
+    "deep_valid": "[" * 100_000 + "]" * 100_000,  # valid JSON, deeper than Python's recursion limit
+    "deep_in_a_field": None,  # filled below: a real card whose architecture nests 200 deep
+    "huge": None,  # a real card padded to 2 MB of notes
+    "nan_constant": None,  # a real card with "test_accuracy": NaN
+    "huge_integer": None,  # a real card with a 5,000-digit integer
+}
+
+
+def _hostile_sidecar(kind: str) -> str:
+    card = json.loads(sidecar_path(SHIPPED[0]).read_text())
+    if kind == "deep_in_a_field":
+        card["architecture"] = json.loads("[" * 200 + "]" * 200)
+        return json.dumps(card)
+    if kind == "huge":
+        card["notes"] = "x" * 2_000_000
+        return json.dumps(card)
+    if kind == "nan_constant":
+        return json.dumps(card).replace(f'"test_accuracy": {json.dumps(card["test_accuracy"])}', '"test_accuracy": NaN')
+    if kind == "huge_integer":
+        return json.dumps(card).replace(f'"params": {card["params"]}', '"params": ' + "9" * 5000)
+    return HOSTILE_SIDECARS[kind]
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_SIDECARS))
+def test_hostile_sidecars_are_refused_and_never_break_the_list(tmp_path: Path, kind: str) -> None:
+    good = copy_model(SHIPPED[0], tmp_path, "good")
+    bad = copy_model(SHIPPED[0], tmp_path, "bad")
+    text = _hostile_sidecar(kind)
+    if kind == "nan_constant":
+        assert "NaN" in text
+    sidecar_path(bad).write_text(text)
+    entries = list_models(shipped_dir=tmp_path)
+    by_stem = {e.path.stem: e for e in entries}
+    assert by_stem["good"].card is not None
+    assert by_stem["bad"].card is None and "bad.json" in by_stem["bad"].problem
+    with pytest.raises(ModelRefused, match="bad.json"):
+        load_model(bad)
+    assert load_model(good).card.name == SHIPPED[0].stem
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device_link", "loop", "folder"])
+def test_sidecars_that_are_not_files_are_refused_without_waiting(tmp_path: Path, kind: str) -> None:
+    import os
+
+    bad = copy_model(SHIPPED[0], tmp_path, "bad")
+    side = sidecar_path(bad)
+    side.unlink()
+    if kind == "fifo":
+        os.mkfifo(side)
+    elif kind == "device_link":
+        side.symlink_to("/dev/zero")
+    elif kind == "loop":
+        side.symlink_to(side)
+    else:
+        side.mkdir()
+    entries = _in_thread(lambda: list_models(shipped_dir=tmp_path))
+    assert entries[0].card is None and "bad.json" in entries[0].problem
+    with pytest.raises(ModelRefused, match="pipe|device|loops|folder"):
+        _in_thread(lambda: load_model(bad))
+
+
+def test_a_model_that_is_a_pipe_is_refused_without_waiting(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "pipe.onnx"
+    os.mkfifo(path)
+    shutil.copyfile(sidecar_path(SHIPPED[0]), sidecar_path(path))
+    with pytest.raises(ModelRefused, match="named pipe"):
+        _in_thread(lambda: load_model(path))
+
+
+@pytest.mark.parametrize("std", [1e-39, 1e-300])
+def test_normalisation_that_overflows_float32_is_refused(tmp_path: Path, std: float) -> None:
+    path = copy_model(SHIPPED[0], tmp_path)
+    rewrite_card(path, std=std)
+    with pytest.raises(ModelRefused, match="normalisation"):
+        load_model(path)
+
+
+def test_models_with_wrong_outputs_are_refused_when_loaded(tmp_path: Path) -> None:
+    from tests import hostile_models
+
+    with pytest.raises(ModelRefused, match="5 scores per image but its sidecar lists 10 labels"):
+        load_model(hostile_models.wrong_class_count(tmp_path))
+    with pytest.raises(ModelRefused, match="NaN or infinite"):
+        load_model(hostile_models.nan_always(tmp_path))
+
+
+def test_models_failing_on_a_real_digit_raise_a_reason_not_a_traceback(tmp_path: Path) -> None:
+    from tests import hostile_models
+
+    digit = load_test().images[0]
+    nan = load_model(hostile_models.nan_on_digits(tmp_path))  # passes the smoke test...
+    with pytest.raises(ModelRefused, match="nan_on_digits.onnx: the model's output 'logits' contains NaN"):
+        classify(nan, digit)  # ...but not a digit
+    failing = load_model(hostile_models.fails_on_digits(tmp_path))
+    with pytest.raises(ModelRefused, match="fails_on_digits.onnx: onnxruntime failed while running it"):
+        classify(failing, digit)

@@ -286,3 +286,59 @@ def test_linear_templates_and_first_kernels_are_the_files_weights():
     kernels = nw.first_conv_kernels(plan2, nw.read_params(nw.session_runner(load_model(cnn).session), plan2))
     np.testing.assert_array_equal(kernels, initializers(cnn)[plan2.steps[0].params[0]])
     assert nw.class_templates(plan2, {}) is None and nw.first_conv_kernels(plan, {}) is None
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_logits_only_copy_matches_the_onnx_package_and_the_logits(name):
+    """``keep_outputs`` edits the protobuf bytes directly; the onnx package must read the same model back,
+    minus the extra outputs, and onnxruntime must give bit-identical logits."""
+    import onnxruntime as ort
+
+    from core.network_graph import strip_layer_outputs
+    from core.onnx_wire import keep_outputs
+
+    data = (SHIPPED_DIR / f"{name}.onnx").read_bytes()
+    slim = keep_outputs(data)
+    assert onnx.load_from_string(slim) == strip_layer_outputs(onnx.load_from_string(data), ["logits"])
+    x = nw.normalise(load_test().images[:16] / 255.0, 0.1307, 0.3081)
+    full = ort.InferenceSession(data).run(["logits"], {"image": x})[0]
+    np.testing.assert_array_equal(ort.InferenceSession(slim).run(None, {"image": x})[0], full)
+    with pytest.raises(ValueError):
+        keep_outputs(data[:-7] + b"\xff\xff\xff")
+
+
+@pytest.mark.parametrize("preset", ["linear", "mlp", "twoconv", "allconv", "bncnn"])
+def test_every_preset_exports_its_layers_and_they_check_out(preset, tmp_path):
+    """Each architecture the training page offers (random weights; LeNet-5 is covered by the shipped
+    model): the exporter's graph walk matches its layer table and every unit matches onnxruntime."""
+    torch = pytest.importorskip("torch")
+    from core.export import Provenance, export_model
+    from core.models import PRESETS, build_model
+
+    spec = PRESETS[preset]
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    res = export_model(net, spec, Provenance(spec.title, "none (random weights)", {}, 0.1), tmp_path, preset)
+    plan = nw.plan_of(res.card.extra)
+    rows = [s.row for s in plan.steps]
+    assert rows[-1] == "output" and "flatten" in rows
+    assert not any(r.startswith(("dropout", "bn")) for r in rows)  # nothing at test time / folded into convs
+    check_every_step(res.onnx_path, np.random.default_rng(len(preset)))
+
+
+def test_digit_link_round_trip_and_hostile_text():
+    import base64
+    import zlib
+
+    from core.network_link import decode_digit, digit_link, encode_digit
+
+    img = load_test().images[4] / 255.0
+    text = encode_digit(img)
+    assert len(text) < 600 and text == digit_link(img, "lenet5")["img"]
+    np.testing.assert_allclose(decode_digit(text), img, atol=1 / 510)
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"\0" * 800_000, 9)).decode().rstrip("=")
+    assert len(bomb) < 1200  # 800 kB that fit in a link: only 785 bytes are ever inflated
+    for bad in (bomb, "", "<script>", "A" * 2000, base64.urlsafe_b64encode(zlib.compress(b"\1" * 100)).decode(),
+                text[:-3]):
+        with pytest.raises(ValueError):
+            decode_digit(bad)

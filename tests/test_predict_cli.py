@@ -112,3 +112,163 @@ def test_cli_reports_a_folder_without_images(tmp_path: Path) -> None:
     (tmp_path / "readme.txt").write_text("hello")
     code, lines, _ = run_cli(str(tmp_path))
     assert code == 1 and "no image files" in lines[0]["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 11 parts 4 and 5: one reader (EXIF), strict JSON, hostile files and models, exit statuses
+
+
+def strict(line: str) -> dict:
+    """Parse one CLI line as strict JSON: NaN/Infinity and lone surrogates are failures."""
+    def no_constant(name):
+        raise AssertionError(f"{name} is not JSON: {line}")
+
+    record = json.loads(line, parse_constant=no_constant)
+    json.dumps(record, allow_nan=False).encode("utf-8")  # raises on a lone surrogate
+    return record
+
+
+def run_strict(*args: str, timeout: int = 120) -> tuple[int, list[dict], str]:
+    out = subprocess.run([sys.executable, "-m", "core.predict", *args], cwd=REPO, capture_output=True,
+                         timeout=timeout)
+    stderr = out.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return out.returncode, [strict(line) for line in out.stdout.decode("utf-8").splitlines()], stderr
+
+
+def phone_jpegs(folder: Path, n: int = 20) -> dict[str, int]:
+    """The first ``n`` test digits as JPEGs twice: upright, and stored rotated with EXIF orientation 6
+    (as a phone held upright writes them: pixels turned 90° anticlockwise, 'rotate 90° clockwise to
+    display' in the tag). Returns file name → label."""
+    test = load_test()
+    labels = {}
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for i in range(n):
+        upright = Image.fromarray(255 - test.images[i]).resize((112, 112), Image.Resampling.BILINEAR).convert("RGB")
+        upright.save(folder / f"up_{i:02d}.jpg", quality=92)
+        upright.transpose(Image.Transpose.ROTATE_90).save(folder / f"rot_{i:02d}.jpg", quality=92,
+                                                          exif=exif.tobytes())
+        labels[f"up_{i:02d}.jpg"] = labels[f"rot_{i:02d}.jpg"] = int(test.labels[i])
+    return labels
+
+
+def test_phone_rotated_jpegs_are_read_upright_by_the_cli(tmp_path: Path) -> None:
+    labels = phone_jpegs(tmp_path)
+    code, lines, _ = run_strict(str(tmp_path))
+    assert code == 0
+    digit = {Path(rec["file"]).name: rec["digit"] for rec in lines}
+    up = [digit[f"up_{i:02d}.jpg"] for i in range(20)]
+    rot = [digit[f"rot_{i:02d}.jpg"] for i in range(20)]
+    right = sum(d == labels[f"up_{i:02d}.jpg"] for i, d in enumerate(up))
+    assert right >= 19, up
+    assert rot == up  # the tag is honoured: the model sees the same upright digit
+
+
+def test_phone_rotated_jpegs_are_read_upright_by_the_reader(tmp_path: Path) -> None:
+    phone_jpegs(tmp_path, n=5)
+    model = load_model(default_model_path())
+    for i in range(5):
+        up = read_image_file(tmp_path / f"up_{i:02d}.jpg").pixels
+        rot = read_image_file(tmp_path / f"rot_{i:02d}.jpg").pixels
+        assert rot.shape == up.shape == (112, 112)
+        assert np.abs(rot - up).mean() < 0.01  # the same picture, up to JPEG noise
+        assert classify(model, rot).digit == classify(model, up).digit
+
+
+def _named_pipe(folder: Path, name: str) -> Path:
+    import os
+
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def test_pipes_devices_and_link_loops_get_a_reason_and_never_hang(tmp_path: Path, digit_folder) -> None:
+    """Given by name and inside a folder; a pipe nobody writes to would block ``open`` forever."""
+    good = digit_folder[0] / "drawn_7.png"
+    fifo = _named_pipe(tmp_path, "pipe.png")
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    code, lines, _ = run_strict(str(fifo), "/dev/zero", str(loop), str(good), str(tmp_path), timeout=60)
+    assert code == 1
+    errors = [rec.get("error", "") for rec in lines]
+    assert "named pipe" in errors[0] and "device" in errors[1] and "loops" in errors[2]
+    assert lines[3]["digit"] == 7
+    in_folder = {Path(rec["file"]).name: rec.get("error", "") for rec in lines[4:]}
+    assert set(in_folder) == {"pipe.png", "loop.png"}  # reported, not skipped in silence
+    assert "named pipe" in in_folder["pipe.png"] and "loops" in in_folder["loop.png"]
+
+
+def test_file_names_that_are_not_utf8_stay_strict_json(tmp_path: Path, digit_folder) -> None:
+    import os
+
+    odd = os.path.join(os.fsencode(tmp_path), b"\xff\xfe seven.png")
+    with open(odd, "wb") as fh:
+        fh.write((digit_folder[0] / "drawn_7.png").read_bytes())
+    code, lines, _ = run_strict(str(tmp_path))
+    assert code == 0 and lines[0]["digit"] == 7
+    assert lines[0]["file"].endswith("\\xff\\xfe seven.png")
+
+
+def test_a_closed_pipe_ends_quietly_with_status_3(digit_folder) -> None:
+    """``python -m core.predict many files | head -1``: the reader leaves after one line."""
+    image = str(digit_folder[0] / "drawn_7.png")
+    proc = subprocess.Popen([sys.executable, "-m", "core.predict", *[image] * 2000], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()  # 2,000 lines are ~150 KB: far more than a pipe holds
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 3
+    assert strict(first.decode())["digit"] == 7
+    assert stderr == "", stderr
+
+
+def test_stdout_closed_from_the_start_is_status_3(digit_folder) -> None:
+    out = subprocess.run(f"{sys.executable} -m core.predict {digit_folder[0] / 'drawn_7.png'} >&-", shell=True,
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3 and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("make", ["wrong_class_count", "nan_always"])
+def test_models_refused_when_loaded_exit_2_with_one_json_line(tmp_path: Path, digit_folder, make) -> None:
+    from tests import hostile_models
+
+    path = getattr(hostile_models, make)(tmp_path)
+    code, lines, _ = run_strict("--model", str(path), str(digit_folder[0]))
+    assert code == 2 and len(lines) == 1 and lines[0]["model"] == str(path)
+    assert path.name in lines[0]["error"]
+
+
+def test_non_finite_normalisation_is_refused(tmp_path: Path, digit_folder) -> None:
+    from tests.hostile_models import copy_shipped
+
+    path = copy_shipped(tmp_path, "tiny_std")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["std"] = 1e-39  # a float32 denormal: (1 - mean) / std overflows to infinity
+    path.with_suffix(".json").write_text(json.dumps(card))
+    code, lines, _ = run_strict("--model", str(path), str(digit_folder[0] / "drawn_7.png"))
+    assert code == 2 and "normalisation" in lines[0]["error"]
+
+
+@pytest.mark.parametrize("make,message", [("nan_on_digits", "NaN"), ("fails_on_digits", "onnxruntime failed")])
+def test_model_failing_on_an_image_is_reported_per_file_and_every_file_is_tried(tmp_path: Path, digit_folder,
+                                                                                 make, message) -> None:
+    from tests import hostile_models
+
+    path = getattr(hostile_models, make)(tmp_path)
+    folder, expected = digit_folder
+    code, lines, _ = run_strict("--model", str(path), str(folder))
+    assert code == 2  # the model failed: the documented status, after every file was tried
+    by_name = {Path(rec["file"]).name: rec for rec in lines}
+    assert set(by_name) == set(expected) | {"corrupt.png"}
+    assert message in by_name["drawn_7.png"]["error"] and path.name in by_name["drawn_7.png"]["error"]
+    assert by_name["blank.png"]["digit"] is None  # nothing drawn: the model is never asked
+
+
+def test_the_documented_exit_statuses_are_the_ones_used() -> None:
+    import core.predict as predict
+
+    doc = predict.__doc__
+    for code in (predict.OK, predict.FILE_FAILED, predict.MODEL_FAILED, predict.OUTPUT_CLOSED):
+        assert f"* {code}:" in doc

@@ -74,3 +74,16 @@ def test_quick_reaches_benchmarks_that_accept_it_and_only_keeps_other_sections(t
     # The sections not re-run are kept as they were, with their own date.
     assert "**Failed to run**: `ValueError: no model file to measure`" in text
     assert text.count("2026-01-01 00:00 UTC") == 2 and text.index("## bad") < text.index("## good")
+
+
+def test_the_hand_written_notes_block_survives_a_rewrite(tmp_path):
+    d = _bench_dir(tmp_path)
+    doc = tmp_path / "benchmarks.md"
+    names = run_all.discover(d)
+    good = [run_all.run_one("good", quick=True, bench_dir=d, timeout_s=120)]
+    run_all.write_doc(good, True, "2026-01-01 00:00 UTC", (0.1, 0.1), names, path=doc)
+    notes = "<!-- notes -->\n## Failover\n\n| kill → reconnect | 0.6–3.0 s |\n<!-- /notes -->\n"
+    doc.write_text(doc.read_text() + "\n" + notes)
+    run_all.write_doc(good, True, "2026-02-02 00:00 UTC", (0.1, 0.1), names, path=doc)
+    text = doc.read_text()
+    assert text.count(notes) == 1 and text.index("## good") < text.index("## Failover")

@@ -26,6 +26,7 @@ INTERACTIONS: dict[str, list[tuple[str, str, object]]] = {
     "filters": [("selectbox", "filters.img", "digit3"), ("selectbox", "filters.k", "gaussian")],
     "pooling": [("radio", "pooling.src", "digit"), ("radio", "pooling.src", "feature")],
     "draw": [("radio", "draw.src", "test"), ("number_input", "draw.t", 7)],
+    "data": [("selectbox", "data.cls", 5), ("radio", "data.ds", "cifar10"), ("number_input", "data.i", 9)],
     "network": [("selectbox", "network.m", "lenet5"), ("selectbox", "network.L", "dense1"),
                 ("slider", "network.T", 2.0), ("slider", "network.p", 4)],
 }

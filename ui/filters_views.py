@@ -10,7 +10,8 @@ import streamlit as st
 
 from core import arithmetic, filters
 from ui import registry
-from ui.grid import Box, cell_boxes, grid_figure
+from ui import fastfig
+from ui.grid import Box, cell_boxes
 
 PAGE = "filters"
 NUMBERS_UP_TO = 12  # draw values inside the cells of images at most this many pixels wide
@@ -56,32 +57,51 @@ def run_conv(image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilat
 # Figures
 
 
-def picture(z: np.ndarray, title: str, *, signed: bool = False, boxes=(), px: int = 330, scale: bool = True):
-    """An image or feature map: grey, or blue–white–red centred on 0 when ``signed``; numbers when small."""
+@st.cache_resource(max_entries=96, show_spinner=False)
+def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = False, boxes=(), px: int = 330,
+            scale: bool = True):
+    """An image or feature map: grey, or blue–white–red centred on 0 when ``signed``; numbers when small.
+
+    ``photo``: grey from 0 (black) to 1 (white) with anything outside drawn as black or white, i.e. the
+    way the picture looks once saved as an 8-bit image (values clipped to 0…255); hovering still shows
+    the true value. Built figures are cached for every student (they are never changed after building):
+    an interaction pays only for the figures whose data changed.
+    """
     z = np.asarray(z, dtype=float)
     small = max(z.shape) <= NUMBERS_UP_TO
     if signed:
         bound = float(np.max(np.abs(z))) or 1.0
         colors = {"colorscale": "RdBu_r", "zmin": -bound, "zmax": bound}
+    elif photo:
+        colors = {"colorscale": "gray", "zmin": 0.0, "zmax": 1.0}
     else:
         hi = float(z.max())
         colors = {"colorscale": "gray", "zmin": min(float(z.min()), 0.0), "zmax": hi if hi > 1.0 else 1.0}
-    fig = grid_figure(z, text=fmt_grid(z) if small else None, title=title, boxes=boxes,
-                      cell_px=48 if small else px, max_px=px, show_scale=scale, **colors)
-    if not small:
-        fig.update_traces(xgap=0, ygap=0)  # one screen pixel per image pixel or less: gaps would hide it
-    return fig
+    # one screen pixel per image pixel or less: gaps between cells would hide the picture
+    return fastfig.grid(z, text=fmt_grid(z) if small else None, title=title, boxes=tuple(boxes),
+                        cell_px=48 if small else px, max_px=px, show_scale=scale, gaps=small, **colors)
 
 
+@st.cache_resource(max_entries=96, show_spinner=False)
 def kernel_figure(k: np.ndarray, title: str, px: int = 240):
     bound = float(np.max(np.abs(k))) or 1.0
-    return grid_figure(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
-                       cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
+    return fastfig.grid(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
+                        cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
 
 
-def output_view(out: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
+def grid(z, *, text=None, **options):
+    """``grid_figure``, built from a cached frame (see ui.fastfig)."""
+    return fastfig.grid(z, text=text, **options)
+
+
+def output_view(out: np.ndarray, mode: str, kernels: np.ndarray) -> tuple[np.ndarray, str]:
+    """The output's displayed values and how they are coloured: "photo", "signed" or "grey"."""
     shown = filters.display_values(out, mode)
-    return shown, mode == "signed" and float(out.min()) < 0
+    if mode == "auto" and filters.makes_a_picture(kernels):
+        return shown, "photo"
+    if mode in ("auto", "signed") and float(out.min()) < 0:
+        return shown, "signed"
+    return shown, "grey"
 
 
 def show(fig, name: str) -> None:
@@ -114,14 +134,14 @@ def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> No
         window_txt = np.where(m.in_padding, "pad 0" if k.shape[0] <= 3 else "pad", fmt_grid(m.window))
         font = 12 if max(k.shape) <= 3 else 9
         with cols[0]:
-            show(grid_figure(m.window, text=window_txt, colorscale="gray", zmin=0, zmax=max(1.0, m.window.max()),
+            show(grid(m.window, text=window_txt, colorscale="gray", zmin=0, zmax=max(1.0, m.window.max()),
                              title=f"Input window {label}".strip(), cell_px=40, max_px=260, font_size=font),
                  f"mw{i}")
         with cols[1]:
             show(kernel_figure(m.kernel, f"Kernel {label}".strip(), px=260), f"mk{i}")
         with cols[2]:
             bound = float(np.max(np.abs(m.products))) or 1.0
-            show(grid_figure(m.products, text=fmt_grid(m.products), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+            show(grid(m.products, text=fmt_grid(m.products), colorscale="RdBu_r", zmin=-bound, zmax=bound,
                              title="Window × kernel", cell_px=40, max_px=260, font_size=font), f"mp{i}")
         with cols[3]:
             terms = [f"{fmt(a)}·{paren(b)}" for a, b in zip(m.window.ravel(), m.kernel.ravel())]
@@ -172,6 +192,30 @@ def flip_section(image, kernel, conv, name) -> None:
                 f"{fmt(diff)}.")
 
 
+def colour_section(rgb: np.ndarray, kernel: np.ndarray, mix: str, bias: float, conv, photo_label: str) -> None:
+    """A colour picture and a 3-channel kernel: each channel's window × its slice, summed, + bias."""
+    k3 = filters.colour_kernel(kernel, mix)  # (3, kh, kw)
+    out = filters.colour_conv2d(rgb, k3, bias, *conv)  # (H', W')
+    r, c = out.shape[0] // 2, out.shape[1] // 2
+    px = filters.colour_pixel(rgb, k3, bias, r, c, *conv)
+    st.markdown(
+        f"A colour picture has three channels (red, green, blue), so a kernel for it has **three slices**, "
+        f"one per channel. Each slice slides over its own channel; at every position the three sums are "
+        f"**added**, then the **bias** is added: one output number. Here {photo_label} "
+        f"({rgb.shape[1]}×{rgb.shape[2]}×3) and your kernel, weighted per channel.")
+    cols = st.columns([1.2, 0.8, 0.8, 0.8, 1.2])
+    with cols[0]:
+        st.image(np.ascontiguousarray(np.clip(rgb, 0, 1).transpose(1, 2, 0)), caption="Colour input", width=230)
+    for col, ch, name in zip(cols[1:4], range(3), ("R", "G", "B")):
+        with col:
+            show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
+    with cols[4]:
+        show(picture(out, f"Output ({out.shape[0]}×{out.shape[1]})", signed=out.min() < 0, px=230, scale=False,
+                     boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "colour_out")
+    sums = " + ".join(f"{name} {paren(m.total)}" for name, m in zip(("R", "G", "B"), px.channels))
+    st.markdown(f"Output pixel (row {r}, column {c}) = {sums} + bias {paren(bias)} = **{fmt(px.total)}**")
+
+
 def im2col_section(image, conv) -> None:
     x, k = filters.WORKED_IMAGE, filters.WORKED_KERNEL
     patches = filters.im2col(x, k.shape)  # (9, 9)
@@ -183,14 +227,14 @@ def im2col_section(image, conv) -> None:
     )
     cols = st.columns([3, 0.3, 1, 0.3, 1, 0.3, 1.4])
     with cols[0]:
-        show(grid_figure(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
+        show(grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
                          title="Patches (9 windows × 9 taps)", cell_px=30, max_px=300), "ip")
     cols[1].markdown("### ×")
     with cols[2]:
         show(kernel_figure(k.reshape(-1, 1), "Kernel as column", px=300), "ik")
     cols[3].markdown("### =")
     with cols[4]:
-        show(grid_figure(result[:, None], text=fmt_grid(result[:, None]), colorscale="Greens", title="Outputs",
+        show(grid(result[:, None], text=fmt_grid(result[:, None]), colorscale="Greens", title="Outputs",
                          cell_px=30, max_px=300), "ir")
     cols[5].markdown("### ↦")
     with cols[6]:
@@ -213,16 +257,16 @@ def bank_section(image, conv, patches) -> None:
     prod = patches @ weights  # (9, 4)
     cols = st.columns([3, 0.3, 1.6, 0.3, 1.6, 2.2])
     with cols[0]:
-        show(grid_figure(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
+        show(grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
                          title="Patches (9 × 9)", cell_px=26, max_px=260), "bp")
     cols[1].markdown("### ×")
     with cols[2]:
-        show(grid_figure(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
+        show(grid(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
                          title="Weights (9 × 4)", cell_px=26, max_px=260), "bw")
     cols[3].markdown("### =")
     with cols[4]:
         bound = float(np.abs(prod).max()) or 1.0
-        show(grid_figure(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+        show(grid(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
                          title="Outputs (9 × 4)", cell_px=26, max_px=260), "bo")
     cols[5].caption("Column j of the outputs, reshaped to 3×3, is feature map j of the worked example. Below, "
                     "the same four kernels on the current image, computed in one call.")

@@ -7,21 +7,23 @@ clicks (the unit picker) or reads numbers (windows, kernels, probabilities, occl
 
 from __future__ import annotations
 
+import io
 from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 from core import network as nw
-from ui.grid import Box, grid_figure, image_figure
+from ui.grid import Box, grid_figure
 from ui.text import literal
 
 GAP = 2  # pixels between the tiles of a mosaic
 TARGET_PX = 640  # overview pictures are about this wide before the browser scales them to fit
 STRIP_COLS = 64  # a long vector is wrapped into rows of this many units
-HIGHLIGHT = (250, 204, 21)  # the selected unit's outline (amber)
 RF_COLOUR = (239, 68, 68)  # the receptive field's outline on the input (red)
+NO_BAR = {"displayModeBar": False}  # small number grids: plotly's toolbar would cover them on a phone
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,7 +61,7 @@ def mosaic_layout(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return 1, 1, -(-n // cols), cols
 
 
-def mosaic(values: np.ndarray) -> np.ndarray:
+def mosaic(values: np.ndarray, cols: int | None = None) -> np.ndarray:
     """(C, H, W) → one (rows·(H+gap), cols·(W+gap)) array of tiles; (N,) → rows of STRIP_COLS. Gaps NaN."""
     v = np.asarray(values, dtype=np.float32)
     if v.ndim == 1:
@@ -67,7 +69,9 @@ def mosaic(values: np.ndarray) -> np.ndarray:
         out = np.full(h * w, np.nan, np.float32)
         out[:v.size] = v
         return out.reshape(h, w)
-    rows, cols, h, w = mosaic_layout(v.shape)
+    rows, auto, h, w = mosaic_layout(v.shape)
+    cols = min(cols or auto, v.shape[0])
+    rows = -(-v.shape[0] // cols)
     out = np.full((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP), np.nan, np.float32)
     for i, tile in enumerate(v):
         r, q = divmod(i, cols)
@@ -75,13 +79,12 @@ def mosaic(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def mosaic_cell(shape: tuple[int, ...], unit: tuple[int, ...]) -> tuple[int, int]:
-    """Where a unit lies in ``mosaic``: (row, col) of the mosaic array."""
-    if len(shape) == 1:
-        return divmod(unit[0], mosaic_layout(shape)[3])
-    _, cols, h, w = mosaic_layout(shape)
-    tr, tq = divmod(unit[0], cols)
-    return tr * (h + GAP) + unit[1], tq * (w + GAP) + unit[2]
+def png(rgb: np.ndarray) -> bytes:
+    """PNG bytes with light compression: ``st.image`` sends bytes as they are, and zlib level 1 is several
+    times faster than Pillow's default for these flat-coloured pictures (a few KB more each)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def upscale(rgb: np.ndarray, target: int = TARGET_PX, most: int = 24) -> tuple[np.ndarray, int]:
@@ -100,13 +103,11 @@ def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[i
     rgb[y0:y1 + 1, x1 - t + 1:x1 + 1] = colour
 
 
-def layer_picture(view: nw.LayerView, value: np.ndarray, unit: tuple[int, ...] | None = None) -> np.ndarray:
-    """The overview's picture of one layer, scaled per layer, with the selected unit outlined."""
-    rgb, f = upscale(to_rgb(mosaic(value), view.signed), most=12 if len(view.shape) == 3 else 40)
-    if unit is not None:
-        r, q = mosaic_cell(tuple(value.shape), unit)
-        outline(rgb, r, q, r, q, HIGHLIGHT, f)
-    return rgb
+def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
+    """The overview's picture of one layer, scaled per layer."""
+    most = 8 if view.key == "input" else 12 if len(view.shape) == 3 else 40
+    signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: grey
+    return upscale(to_rgb(mosaic(value), signed), most=most)[0]
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
@@ -120,20 +121,21 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 # The overview
 
 
-def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
-             selected: str, unit: tuple[int, ...] | None) -> None:
-    """Every layer in order, one picture each; the selected layer's unit outlined."""
+def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray) -> None:
+    """Every layer in order, one picture each."""
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
         left.markdown(f"**{literal(view.title)}**  \n`{shape}`")
         left.caption(view.caption)
         if view.key == "softmax":
-            right.plotly_chart(prob_bars(probs), key="network.overview.softmax", config={"displayModeBar": False})
+            top = np.argsort(-probs)[:3]
+            right.image(png(upscale(to_rgb(mosaic(probs), signed=False, bound=1.0), most=40)[0]),
+                        caption="black 0 → white 1, digits 0–9 left to right; most likely: "
+                                + " · ".join(f"{d}: {probs[d]:.1%}" for d in top))
             continue
         value = values[view.output]
-        right.image(layer_picture(view, value, unit if view.key == selected else None), output_format="PNG",
-                    caption=_range_text(value))
+        right.image(png(layer_picture(view, value)), caption=_range_text(value))
 
 
 def _range_text(value: np.ndarray) -> str:
@@ -162,34 +164,54 @@ def prob_bars(probs: np.ndarray, title: str = "", other: np.ndarray | None = Non
 # The unit picker: a clickable picture of one layer
 
 
-def clickable_layer(view: nw.LayerView, value: np.ndarray, unit: tuple[int, ...], key: str, on_select) -> None:
-    """The layer's mosaic as a heatmap; a click on a cell selects that unit (plotly selection event)."""
-    z = mosaic(value)
-    r, q = mosaic_cell(tuple(value.shape), unit)
-    fig = grid_figure(z, colorscale="RdBu_r" if view.signed else "gray", zmid=0 if view.signed else None,
-                      boxes=[Box(r, q, r, q, "#f59e0b", 3)], cell_px=12, max_px=520,
-                      hover="%{z:.4g}<extra>click to open</extra>")
-    if view.signed:
-        b = float(np.nanmax(np.abs(z))) or 1.0
-        fig.update_traces(zmin=-b, zmax=b, selector={"type": "heatmap"})
-    rows, cols = np.nonzero(~np.isnan(z))
-    # Heatmap cells do not send selection events; an invisible marker on every cell does.
-    fig.add_trace(go.Scattergl(x=cols, y=rows, mode="markers", marker={"size": 8, "opacity": 0.01},
-                               hoverinfo="skip", showlegend=False))
-    fig.update_layout(clickmode="event+select", dragmode=False)
-    st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points",
-                    config={"displayModeBar": False})
+def pick_cols(shape: tuple[int, ...]) -> int:
+    """Columns of the clickable picture: a conv map's width, or a wrapped strip of units."""
+    if len(shape) == 3:
+        return shape[2]
+    return shape[0] if shape[0] <= 16 else 16 if shape[0] <= 256 else 32
 
 
-def unit_at(shape: tuple[int, ...], row: int, col: int) -> tuple[int, ...] | None:
-    """Inverse of ``mosaic_cell``: the unit under a mosaic cell, None in a gap."""
-    if len(shape) == 1:
-        i = row * mosaic_layout(shape)[3] + col
-        return (i,) if 0 <= i < shape[0] else None
-    _, cols, h, w = mosaic_layout(shape)
-    (tr, r), (tq, q) = divmod(row, h + GAP), divmod(col, w + GAP)
-    c = tr * cols + tq
-    return (c, r, q) if r < h and q < w and c < shape[0] else None
+def pick_grid(value: np.ndarray, channel: int) -> np.ndarray:
+    """What the unit picker shows: one channel's map (H, W), or the units wrapped into rows (NaN-padded)."""
+    if value.ndim == 3:
+        return np.asarray(value[channel], np.float32)
+    cols = pick_cols(value.shape)
+    out = np.full(-(-value.size // cols) * cols, np.nan, np.float32)
+    out[:value.size] = value
+    return out.reshape(-1, cols)
+
+
+def unit_at(shape: tuple[int, ...], channel: int, row: int, col: int) -> tuple[int, ...] | None:
+    """The unit under cell (row, col) of ``pick_grid``; None outside the layer."""
+    if len(shape) == 3:
+        return (channel, row, col) if 0 <= row < shape[1] and 0 <= col < shape[2] else None
+    i = row * pick_cols(shape) + col
+    return (i,) if 0 <= col < pick_cols(shape) and 0 <= i < shape[0] else None
+
+
+def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_select) -> None:
+    """One channel (or the strip of units) as a heatmap; clicking a cell selects that unit."""
+    z = pick_grid(value, unit[0])
+    rows, cols = z.shape
+    signed = float(np.nanmin(z)) < 0
+    bound = float(np.nanmax(np.abs(z))) or 1.0
+    r, q = (unit[1], unit[2]) if value.ndim == 3 else divmod(unit[0], cols)
+    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r" if signed else "gray", zmin=-bound if signed else 0,
+                               zmax=bound, showscale=False, hoverinfo="skip"))
+    yy, xx = np.nonzero(~np.isnan(z))
+    # Heatmap cells send no selection events; a transparent marker on every cell does.
+    fig.add_scatter(x=xx, y=yy, mode="markers", showlegend=False, customdata=z[yy, xx],
+                    marker={"size": max(6, min(28, 420 // cols)), "color": "rgba(0,0,0,0)"},
+                    hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>")
+    fig.add_shape(type="rect", x0=q - 0.5, x1=q + 0.5, y0=r - 0.5, y1=r + 0.5, line={"color": "#f59e0b", "width": 3})
+    # Fixed ranges: the plot area is exactly the cells (markers would otherwise pad the axes).
+    fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
+                     showticklabels=rows <= 28, fixedrange=True)
+    fig.update_xaxes(range=[-0.5, cols - 0.5], constrain="domain", showgrid=False, zeroline=False, side="top",
+                     showticklabels=cols <= 28, fixedrange=True)
+    fig.update_layout(height=int(min(560, max(120, 400 * rows / cols + 40))), margin={"l": 10, "r": 10, "t": 25, "b": 5},
+                      clickmode="event+select", plot_bgcolor="rgba(0,0,0,0)")
+    st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points", config={"displayModeBar": False})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,10 +219,11 @@ def unit_at(shape: tuple[int, ...], row: int, col: int) -> tuple[int, ...] | Non
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+    return f"{v + 0.0:.4g}"  # + 0.0 turns −0 into 0
 
 
-def conv_detail(u: nw.ConvUnit, source_title: str, act: str) -> None:
+def conv_detail(u: nw.ConvUnit, source_title: str, act: str, shown: int) -> None:
+    """The unit's arithmetic; ``shown`` is the input channel whose window and kernel slice are drawn."""
     s = u.step
     order = np.argsort(-np.abs(u.per_channel), kind="stable")
     st.markdown(f"**Channel {u.channel}, row {u.row}, column {u.col}** reads a {s.kernel[0]}×{s.kernel[1]} "
@@ -209,27 +232,34 @@ def conv_detail(u: nw.ConvUnit, source_title: str, act: str) -> None:
     if s.folded_bn:
         st.caption(f"The exporter folded batch norm {s.folded_bn} into this conv's kernel and bias, "
                    "so these are the weights the exported model really uses.")
-    shown = [int(i) for i in order[:3]]
-    for i in shown:
-        c1, c2, c3 = st.columns(3)
-        mask = ~u.inside
-        text_w = np.where(mask, "pad", np.vectorize(_fmt)(u.window[i]))
-        c1.plotly_chart(grid_figure(u.window[i], text=text_w, colorscale="gray", title=f"input ch {i}: window",
-                                    cell_px=30, max_px=200, font_size=9), key=f"network.win{i}")
-        c2.plotly_chart(grid_figure(u.kernel[i], text=np.vectorize(_fmt)(u.kernel[i]), colorscale="RdBu_r",
-                                    zmid=0, title=f"kernel slice {i}", cell_px=30, max_px=200, font_size=9),
-                        key=f"network.ker{i}")
-        prod = u.window[i] * u.kernel[i]
-        c3.plotly_chart(grid_figure(prod, text=np.vectorize(_fmt)(prod), colorscale="RdBu_r", zmid=0,
-                                    title=f"× → sum {_fmt(u.per_channel[i])}", cell_px=30, max_px=200, font_size=9),
-                        key=f"network.prod{i}")
-    if len(order) > len(shown):
-        st.caption(f"The {len(shown)} input channels that contribute most are shown; the table lists all "
-                   f"{len(order)}.")
-    st.dataframe({"input channel": [int(i) for i in order], "Σ window × kernel": [float(u.per_channel[i]) for i in order]},
+    st.plotly_chart(window_figure(u, shown), key="network.window", config=NO_BAR)
+    st.dataframe({"input channel": [int(c) for c in order], "Σ window × kernel": [float(u.per_channel[c]) for c in order]},
                  hide_index=True, height=min(35 * len(order) + 38, 240))
     _equation(float(u.per_channel.sum()), len(u.per_channel), "channel sums", u.bias, u.pre, act, u.post,
               u.onnx_post)
+
+
+def window_figure(u: nw.ConvUnit, i: int) -> go.Figure:
+    """Input window, kernel slice and their product for input channel ``i``, side by side in ONE figure
+    (one plotly figure costs the server far less than three)."""
+    k = u.kernel.shape[-1]
+    prod = u.window[i] * u.kernel[i]
+    panels = [(u.window[i], np.where(~u.inside, "pad", np.vectorize(_fmt)(u.window[i])), "gray", False,
+               f"input ch {i}: window"),
+              (u.kernel[i], np.vectorize(_fmt)(u.kernel[i]), "RdBu_r", True, f"× kernel slice {i}"),
+              (prod, np.vectorize(_fmt)(prod), "RdBu_r", True, f"= products, sum {_fmt(u.per_channel[i])}")]
+    fig = go.Figure()
+    for n, (z, text, scale, signed, title) in enumerate(panels):
+        x0 = n * (k + 1)  # one empty column between panels
+        b = float(np.abs(z).max()) or 1.0
+        fig.add_heatmap(z=z, x=np.arange(x0, x0 + k), y=np.arange(k), text=text, texttemplate="%{text}",
+                        textfont={"size": 10 if k <= 3 else 8}, colorscale=scale, zmin=-b if signed else None,
+                        zmax=b if signed else None, showscale=False, xgap=1, ygap=1, hoverinfo="skip")
+        fig.add_annotation(x=x0 + (k - 1) / 2, y=-0.9, text=title, showarrow=False, font={"size": 12})
+    fig.update_yaxes(range=[k - 0.5, -1.3], visible=False, scaleanchor="x")
+    fig.update_xaxes(range=[-0.5, 3 * k + 1.5], visible=False, constrain="domain")
+    fig.update_layout(height=60 + 48 * k, margin={"l": 5, "r": 5, "t": 5, "b": 5}, plot_bgcolor="rgba(0,0,0,0)")
+    return fig
 
 
 def _equation(total: float, n: int, what: str, bias: float, pre: float, act: str, post: float, onnx: float) -> None:
@@ -247,7 +277,7 @@ def pool_detail(u: nw.PoolUnit) -> None:
     c1, c2 = st.columns([1, 2], vertical_alignment="center")
     c1.plotly_chart(grid_figure(np.nan_to_num(u.window), text=text, colorscale="gray", boxes=boxes,
                                 title=f"window of channel {u.channel}", cell_px=48, max_px=220),
-                    key="network.poolwin")
+                    key="network.poolwin", config=NO_BAR)
     how = "the largest value wins (outlined)" if u.winner is not None else "the average of the window"
     c2.markdown(f"Pooling looks at one channel at a time: {how}. Result **{_fmt(u.value)}**.")
     c2.success(f"onnxruntime: {_fmt(u.onnx_value)}", icon="✅")
@@ -292,24 +322,26 @@ def softmax_table(sm: nw.SoftmaxSteps, label: int) -> None:
     }, hide_index=True)
 
 
-def occlusion_figures(occ: nw.Occlusion, image: np.ndarray) -> tuple[go.Figure, go.Figure]:
+def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> tuple[bytes, bytes, float]:
+    """Both drop maps as pictures on one shared blue-white-red scale, the digit's outline drawn on top
+    (pictures, not plotly: this redraws on every stroke). Returns them and the scale's bound."""
     bound = float(np.abs(occ.drops).max()) or 1.0
-    figs = []
-    for i, c in enumerate(occ.classes):
-        fig = image_figure(occ.drops[i], title=f"digit {c} (p = {occ.probs[c]:.1%})", diverging=True, max_px=300,
-                           zmin=-bound, zmax=bound, show_scale=i == 1)
-        # the digit's outline on top, so the map can be read against the strokes
-        fig.add_contour(z=image, contours={"start": 0.5, "end": 0.5, "coloring": "none"}, showscale=False,
-                        line={"color": "#111827", "width": 1}, hoverinfo="skip")
-        figs.append(fig)
-    return figs[0], figs[1]
+    pics = []
+    for drop in occ.drops:  # (H, W) each
+        rgb, f = upscale(to_rgb(drop, signed=True, bound=bound), px)
+        ink = np.repeat(np.repeat(np.asarray(image) > 0.5, f, axis=0), f, axis=1)
+        inner = ink.copy()
+        inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
+        rgb[ink & ~inner] = (17, 24, 39)  # a one-pixel outline of the strokes over the map
+        pics.append(png(rgb))
+    return pics[0], pics[1], bound
 
 
-def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> np.ndarray:
+def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> bytes:
     """(out, in, k, k) first-layer kernels (first input channel) as one blue-white-red picture."""
     k = np.asarray(kernels)[:, 0]
-    return upscale(to_rgb(mosaic(k), signed=True), px, most=24)[0]
+    return png(upscale(to_rgb(mosaic(k, cols=8), signed=True), px, most=24)[0])
 
 
-def template_mosaic(templates: np.ndarray, px: int = 560) -> np.ndarray:
-    return upscale(to_rgb(mosaic(templates), signed=True), px, most=8)[0]
+def template_mosaic(templates: np.ndarray, px: int = 560) -> bytes:
+    return png(upscale(to_rgb(mosaic(templates, cols=5), signed=True), px, most=8)[0])

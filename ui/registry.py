@@ -33,6 +33,10 @@ LESSONS: tuple[PageInfo, ...] = (
         "Max, average, sum and global pooling window by window; shift tolerance; pooling vs strided conv.",
     ),
     PageInfo(
+        "pages/data.py", "data", "Look at the data", "🔎",
+        "Pixels as numbers, one image as a vector, normalisation, every class at a glance: MNIST, Fashion-MNIST, CIFAR-10.",
+    ),
+    PageInfo(
         "pages/train.py", "train", "Train a CNN", "🏋️",
         "Build a network layer by layer, train it live on MNIST, then inspect its mistakes and kernels.",
     ),

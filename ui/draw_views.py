@@ -1,0 +1,331 @@
+"""The Draw page's settings, model picker and views (the page itself only routes; no torch here).
+
+Text from a model's sidecar or file name is a stranger's text for a model trained in this session (its
+sidecar was written from what a student typed), so it is shown through ``ui.text.literal``; shipped
+models' cards are ConvLab's own files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, make_dataclass
+from functools import lru_cache
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from core.inference import LoadedModel, ModelEntry
+from core.model_card import sidecar_path
+from core.predict import Prediction
+from core.preprocess import Steps
+from core.settings import Settings, choice, flag, integer
+from ui import state
+from ui.text import literal, literal_code
+
+CANVAS_PX = 280
+SEEN_PX = 224  # the 28×28 input drawn 8× (one crisp square per pixel, no gaps)
+STEP_LABELS = {
+    "invert": ("Auto-invert", "Dark ink on a light background is inverted: MNIST digits are white on black."),
+    "crop": ("Crop to the ink", "Cut away the empty canvas around the digit."),
+    "fit": ("Scale to 20 px", "Scale the longer side to 20 px, keeping the aspect ratio (off: squash to 28×28)."),
+    "center": ("Centre by mass", "Shift so the centre of mass sits at the centre of the 28×28 frame."),
+}
+SOURCES = {"draw": "✏️ Draw", "test": "🔢 A real test digit"}
+INKS = {"white": "white on black", "black": "black on white"}
+SESSION_MODEL_NOTE = ("This link opens the default model: models you trained live only in your session, "
+                      "so a link cannot carry them.")
+
+
+@dataclass(frozen=True)
+class DrawSettings(Settings, page="draw"):
+    # The shipped models are only known at run time (tests repoint the folder): ``settings_for`` derives
+    # the class whose ``m`` lists them. A model trained in this session is never a setting (see the page).
+    m: str = choice("", ("",), label="model", hidden=True)
+    src: str = choice("draw", SOURCES, label="input")
+    w: int = integer(22, lo=4, hi=48, label="stroke width", hidden=True)
+    ink: str = choice("white", INKS, label="ink colour", hidden=True)
+    invert: bool = flag(True, label="auto-invert", hidden=True)
+    crop: bool = flag(True, label="crop", hidden=True)
+    fit: bool = flag(True, label="scale to 20 px", hidden=True)
+    center: bool = flag(True, label="centre by mass", hidden=True)
+    t: int = integer(0, lo=0, hi=9999, label="test digit")
+
+    def steps(self) -> Steps:
+        return Steps(invert=self.invert, crop=self.crop, fit=self.fit, center=self.center)
+
+    def pen(self) -> tuple[str, str]:
+        """(paper, pen) colours of the canvas."""
+        return ("#000000", "#FFFFFF") if self.ink == "white" else ("#FFFFFF", "#000000")
+
+
+@lru_cache(maxsize=8)
+def _settings_class(shipped: tuple[tuple[str, str], ...]) -> type[DrawSettings]:
+    names = dict(shipped) or {"": "no model"}
+    m = choice(next(iter(names)), names, label="model", hidden=True)
+    return make_dataclass("DrawSettings", [("m", str, m)], bases=(DrawSettings,), frozen=True)
+
+
+def settings_for(entries: list[ModelEntry]) -> type[DrawSettings]:
+    """The settings class whose model field offers these shipped models (best first = the default)."""
+    return _settings_class(tuple((e.path.stem, e.card.title) for e in entries
+                                 if e.source == "shipped" and e.card is not None))
+
+
+def entry_key(e: ModelEntry) -> str:
+    return e.path.stem if e.source == "shipped" else f"session/{e.path.stem}"
+
+
+def pick_model(cls: type[DrawSettings], keys: state.Keys, entries: list[ModelEntry]) -> ModelEntry | None:
+    """The model picker: shipped models and this session's own. Only a shipped model is a setting.
+    (Option labels are plain text in a select box, never Markdown.)"""
+    usable = {entry_key(e): e for e in entries if e.card is not None}
+    broken = [e for e in entries if e.card is None]
+    if broken:
+        # a problem quotes a file name verbatim (a code span: never a link, words as typed)
+        st.warning("Some model files were skipped:\n\n" + "\n".join(f"- {literal_code(e.problem, 300)}" for e in broken))
+    if not usable:
+        return None
+    # The picker's value may be a session model, which the settings object cannot hold; a session folder
+    # can also vanish (cleanup), so the raw widget value is checked against today's options here.
+    if st.session_state.get(keys.m) not in usable:
+        state.put(cls, m=next(iter(usable)))
+    if not keys.offered("m"):  # classroom: the teacher's (shipped) model
+        return usable.get(state.current(cls).m, next(iter(usable.values())))
+    choice_ = st.selectbox("Model", tuple(usable), format_func=lambda k: usable[k].label, key=keys.m,
+                           help="Shipped models, plus any model you trained and exported in this session.")
+    return usable[choice_]
+
+
+def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
+    card = model.card
+    own = entry.source == "shipped"
+
+    def text(v: object) -> str:
+        return str(v) if own else literal(v, 120)
+
+    with st.expander(f"About **{text(card.title)}**: {card.test_accuracy:.2%} on the 10,000 test digits"):
+        t = card.training
+        parity = "not recorded" if card.parity_max_abs_diff is None else f"{card.parity_max_abs_diff:.1e}"
+        convs = ", ".join(text(a.layer) for a in card.activations) or "none"
+        st.markdown(
+            f"- **Architecture**: {text(card.architecture.get('title', card.name))}, {card.params:,} parameters; "
+            f"conv layers: {convs}\n"
+            f"- **Trained on**: {text(card.dataset)}\n"
+            f"- **Training**: {text(t.get('optimizer'))} lr {text(t.get('lr'))}, batch {text(t.get('batch_size'))}, "
+            f"{text(t.get('epochs_trained', t.get('epochs')))} epochs, seed {text(t.get('seed'))}, "
+            f"augmentation: {text(t.get('augmentation', 'none'))}\n"
+            f"- **File**: {text(model.path.name)}, {model.size_bytes / 1024:.0f} KB, ONNX opset {card.opset}, "
+            f"{text(card.exporter)}, SHA-256 `{card.sha256[:16]}…`\n"
+            f"- **Parity**: onnxruntime vs torch max |Δ logits| = {parity}\n"
+            f"- **Input**: (N, 1, 28, 28), x = (pixel/255 − {card.mean}) / {card.std}; created {text(card.created)}"
+        )
+        if card.notes:
+            st.caption(text(card.notes) if own else literal(card.notes, 1000))
+        # Callables: the bytes are read only when a download is clicked, not on every redraw.
+        d1, d2 = st.columns(2)
+        d1.download_button("⬇️ Model (.onnx)", model.path.read_bytes, file_name=model.path.name,
+                           mime="application/octet-stream", key="draw.dl_onnx")
+        d2.download_button("⬇️ Sidecar (.json)", sidecar_path(model.path).read_bytes,
+                           file_name=sidecar_path(model.path).name, mime="application/json", key="draw.dl_json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures: PNGs of exactly the size shown (compact, and no plotly work per stroke)
+
+
+def big(image: np.ndarray, px: int) -> np.ndarray:
+    """Nearest-neighbour upscale so each pixel of a small image stays a crisp square."""
+    h, w = image.shape
+    scale = max(1, px // max(h, w))
+    return np.kron(np.clip(image, 0, 1), np.ones((scale, scale), dtype=np.float32))
+
+
+def fit_display(img: np.ndarray, px: int = 140) -> np.ndarray:
+    """Any step's image in the same px×px square: scaled to fit, letterboxed in grey so the image's own
+    shape (e.g. the tall crop of a "1") stays visible."""
+    h, w = img.shape
+    if max(h, w) >= px:
+        small = Image.fromarray(np.ascontiguousarray(img, np.float32)).resize(
+            (max(1, round(w * px / max(h, w))), max(1, round(h * px / max(h, w)))), Image.Resampling.BOX)
+        img = np.clip(np.asarray(small), 0, 1)
+    else:
+        img = big(img, px)
+    out = np.full((px, px), 0.35, dtype=np.float32)
+    top, left = (px - img.shape[0]) // 2, (px - img.shape[1]) // 2
+    out[top:top + img.shape[0], left:left + img.shape[1]] = img
+    return out
+
+
+def mosaic(maps: np.ndarray, cols: int = 8, tile_px: int = 84) -> np.ndarray:
+    """(C, H, W) → one image of up to ``cols`` tiles per row, 2-px gaps, scaled by the layer's maximum."""
+    c, h, w = maps.shape
+    scale = max(1, tile_px // max(h, w))
+    tiles = np.kron(maps / (float(maps.max()) or 1.0), np.ones((scale, scale), dtype=np.float32))
+    rows = -(-c // cols)
+    th, tw = tiles.shape[1:]
+    out = np.full((rows * (th + 2), min(c, cols) * (tw + 2)), 0.25, dtype=np.float32)
+    for i, tile in enumerate(tiles):
+        r, q = divmod(i, cols)
+        out[r * (th + 2):r * (th + 2) + th, q * (tw + 2):q * (tw + 2) + tw] = tile
+    return out
+
+
+def png(img: np.ndarray) -> bytes:
+    """A grey image in 0..1 as PNG bytes, encoded for speed (zlib level 1: these pictures change with every
+    stroke, and flat digit images compress well at any level)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), mode="L").save(
+        buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def png_data_uri(img: np.ndarray) -> str:
+    """A grey image in 0..1 as a PNG data URI (a 28×28 digit is a few hundred bytes). ``st.image`` passes a
+    data URI through as it is: no media file stored and no HTTP request per picture per stroke."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png(img)).decode("ascii")
+
+
+def seen_image(pred: Prediction) -> None:
+    """The model's 28×28 input as one picture, its pixels edge to edge (a heat map's gaps between cells
+    drew a white mesh that hid a white digit). The PNG is sent at 28×28 and the browser scales it up
+    without smoothing, so it costs a few hundred bytes per stroke."""
+    st.markdown(
+        f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' "
+        f"alt='The 28×28 image the model reads' data-testid='draw-seen' "
+        f"style='image-rendering:pixelated;display:block;width:{SEEN_PX}px;height:{SEEN_PX}px;"
+        f"max-width:100%;object-fit:contain;margin:0'>"
+        f"<figcaption style='font-size:0.85rem;opacity:0.7'>What the model sees (28×28)</figcaption></figure>",
+        unsafe_allow_html=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The answer
+
+
+def prediction(pred: Prediction, label: int | None) -> None:
+    if pred.digit is None:
+        st.markdown("<div style='font-size:4.5rem;line-height:1;color:#bbb'>?</div>", unsafe_allow_html=True)
+        st.info(f"No digit: {pred.pre.reason}", icon="✏️")
+        return
+    verdict = "" if label is None else (" ✓" if pred.digit == label else f" ✗ (label {label})")
+    st.markdown(f"<div data-testid='draw-prediction' style='font-size:4.5rem;font-weight:700;line-height:1'>"
+                f"{pred.digit}</div>", unsafe_allow_html=True)
+    st.markdown(f"**Prediction: {pred.digit}**{verdict}")
+    st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in pred.top(3)))
+
+
+def timing(pred: Prediction) -> None:
+    st.caption(f"⏱ preprocessing {pred.preprocess_ms:.2f} ms + inference {pred.inference_ms:.2f} ms "
+               f"= {pred.total_ms:.2f} ms (onnxruntime, one thread)")
+
+
+@st.cache_resource(show_spinner=False)
+def _prob_layout() -> dict:
+    """The probability chart's layout, validated once (plotly validation costs more than everything else
+    a stroke does); per stroke only the ten bars are new. Streamlit's theme supplies the template."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar())
+    fig.update_xaxes(type="category", tickmode="array", tickvals=[str(d) for d in range(10)])
+    fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_range=[0, 1.12],
+                      yaxis_tickformat=".0%", title={"text": "Probability of each digit", "font": {"size": 14}})
+    layout = fig.to_plotly_json()["layout"]
+    layout["template"] = {}  # an empty one: plotly would otherwise deep-copy its default template per stroke
+    return layout
+
+
+def prob_chart(pred: Prediction) -> None:
+    import plotly.graph_objects as go
+
+    probs = pred.probs if pred.probs is not None else np.zeros(10)
+    bar = {"type": "bar", "x": [str(d) for d in range(10)], "y": [float(p) for p in probs],
+           "marker": {"color": ["#2563eb" if d == pred.digit else "#94a3b8" for d in range(10)]},
+           "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probs], "textposition": "outside",
+           "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>"}
+    fig = go.Figure({"data": [bar], "layout": _prob_layout()}, _validate=False)  # the layout is read-only here
+    st.plotly_chart(fig, key="draw.probs", config={"displayModeBar": False})
+
+
+def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Prediction | None]) -> None:
+    st.subheader("From your drawing to the model's 28×28 input")
+    pre = pred.pre
+    shown = [(pre.gray, "1. grayscale" + (", inverted" if pre.inverted else "")),
+             (pre.cropped, "2. cropped" if steps.crop else "2. (not cropped)"),
+             (pre.scaled, f"3. scaled to {pre.scaled.shape[1]}×{pre.scaled.shape[0]}"),
+             (pre.placed, "4. pasted in 28×28"),
+             (pre.image, f"5. centred by mass, shift {pre.shift}" if steps.center else "5. (not centred)")]
+    st.image([png_data_uri(fit_display(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
+    st.markdown("**What if a step were skipped?** (everything else as set above)")
+    rows = []
+    for field, (title, _) in STEP_LABELS.items():
+        other = alternatives[field]
+        if other is None:
+            what = "nothing: the model fails on that input"
+        else:
+            what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
+        now = getattr(steps, field)
+        rows.append({"step": title, "now": "on" if now else "off",
+                     "if you switch it": f"{'off' if now else 'on'} → the model says {what}"})
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
+    st.subheader("Feature maps: what each conv layer detects in your digit")
+    if not model.card.activations:
+        st.info("This model has no convolution layers, so there are no feature maps to show.")
+        return
+    if pred.digit is None:
+        st.caption("Draw a digit to see its feature maps.")
+        return
+    st.caption("Each small square is one filter's output (after ReLU): bright where the filter's pattern "
+               "appears. Up to 16 filters per layer; brightness is scaled per layer.")
+    tabs = st.tabs([a.layer if trusted else literal(a.layer, 60) for a in model.card.activations])
+    for tab, act in zip(tabs, model.card.activations):
+        fmap = pred.activations[act.name]  # (C, H, W)
+        name = act.name if trusted else literal(act.name, 60)
+        tab.image(png_data_uri(mosaic(fmap[:16])), caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Clear, in the browser
+
+_CLEAR_HTML = '<button type="button" class="cl-clear">🧽 Clear</button>'
+_CLEAR_CSS = """
+.cl-clear { font: inherit; font-family: var(--st-font, sans-serif); cursor: pointer; border-radius: 0.5rem;
+  padding: 0.35rem 0.8rem; border: 1px solid var(--st-border-color, #d5d7de);
+  background: var(--st-background-color, #fff); color: var(--st-text-color, #31333f); }
+.cl-clear:hover { border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b); }
+"""
+# Clear presses the canvas's own "Reset canvas & history" (in the canvas component's shadow root): the
+# canvas empties at once in the browser and sends the empty drawing itself. A server rerun that replaced
+# the canvas would instead wipe a stroke the student had already started (issue 11 part 7).
+_CLEAR_JS = """
+export default function (component) {
+  const root = component.parentElement;
+  const button = root.querySelector('.cl-clear');
+  if (!button || button.dataset.ready) return;
+  button.dataset.ready = '1';
+  const resetButtons = (node, found) => {
+    for (const el of node.querySelectorAll('*')) {
+      if (el.matches("button[aria-label='Reset canvas & history']")) found.push(el);
+      if (el.shadowRoot) resetButtons(el.shadowRoot, found);
+    }
+    return found;
+  };
+  button.addEventListener('click', () => resetButtons(document, []).forEach((b) => b.click()));
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def _clear_renderer():
+    """Registered once per server process (registering again each run would log a warning)."""
+    return st.components.v2.component("convlab_canvas_clear", html=_CLEAR_HTML, css=_CLEAR_CSS, js=_CLEAR_JS)
+
+
+def clear_button() -> None:
+    _clear_renderer()(key="draw.clear")
