@@ -194,6 +194,7 @@ def legend(v: View) -> str:
     if v.op == "max":
         parts.append("Red squares: each window's winning (argmax) input cell, the only one that gets a gradient "
                      "in training (windows holding one repeated value are not marked).")
+    parts.append("Rows and columns are numbered from 0, as in PyTorch and NumPy; windows are counted 1, 2, 3, …")
     return " ".join(parts)
 
 
