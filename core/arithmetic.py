@@ -15,7 +15,7 @@ turn that reason into a ``ValueError``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
 
 PaddingMode = Literal["explicit", "valid", "same", "full"]
@@ -61,6 +61,7 @@ class Shape2D:
     width: AxisResult
     in_channels: int = 1
     out_channels: int = 1
+    problem: str | None = None  # a reason beyond the axes (e.g. 'same' padding with stride 2)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +69,8 @@ class Shape2D:
 
     @property
     def reason(self) -> str | None:
+        if self.problem:
+            return self.problem
         for ax in (self.height, self.width):
             if ax.reason:
                 return ax.reason
@@ -375,27 +378,57 @@ class FormulaStep:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class _Notation:
+    """How the one conv/pool formula is written: LaTeX for st.latex, plain Unicode for sentences."""
+
+    latex: bool
+
+    def floor_frac(self, num: str, den: object, simple: bool = False) -> str:
+        if self.latex:
+            return rf"\left\lfloor \frac{{{num}}}{{{den}}} \right\rfloor"
+        return f"⌊{num}/{den}⌋" if simple else f"⌊({num}) / {den}⌋"
+
+    def sub(self, text: str) -> str:  # the minus sign and the multiplication dot
+        return text if self.latex else text.replace("-", "−").replace(r"\cdot", "·")
+
+
+def _conv_formula_lines(ax: AxisResult, notation: _Notation) -> list[str]:
+    """The conv/pool output-size formula for one axis: general, with the numbers, worked out.
+
+    The only place the formula is written out; LaTeX and plain text come from the same terms.
+    """
+    n, k, s, d, lo, hi = ax.n, ax.k, ax.s, ax.d, ax.pad_lo, ax.pad_hi
+    pad_sym = "2p" if lo == hi else ("p_{lo} + p_{hi}" if notation.latex else "p_before + p_after")
+    pad_num = f"2\\cdot{lo}" if lo == hi else f"{lo} + {hi}"
+    nt = notation
+    lines = [
+        "o = " + nt.floor_frac(nt.sub(f"n + {pad_sym} - d(k-1) - 1"), "s") + " + 1",
+        "o = " + nt.floor_frac(nt.sub(f"{n} + {pad_num} - {d}\\cdot({k}-1) - 1"), s) + " + 1",
+    ]
+    if ax.ok:
+        frac = ax.numerator / s
+        floor = (rf"\lfloor {_fmt(frac)} \rfloor" if nt.latex else f"⌊{_fmt(frac)}⌋")
+        lines.append("o = " + nt.floor_frac(str(ax.numerator), s, simple=True)
+                     + f" + 1 = {floor} + 1 = {ax.numerator // s} + 1 = {ax.numerator // s + 1}")
+    return lines
+
+
+def conv_formula_text(ax: AxisResult) -> str:
+    """The formula with the numbers, worked out, as one line of plain text (for captions and messages)."""
+    lines = _conv_formula_lines(ax, _Notation(latex=False))
+    worked = [line.removeprefix("o = ") for line in lines[1:]]
+    return " = ".join(worked)
+
+
 def conv_formula_steps(ax: AxisResult) -> list[FormulaStep]:
     """The conv/pool formula for one axis, worked step by step with the given numbers (LaTeX)."""
-    n, k, s, d, lo, hi = ax.n, ax.k, ax.s, ax.d, ax.pad_lo, ax.pad_hi
-    pad_sym = r"2p" if lo == hi else r"p_{lo} + p_{hi}"
-    pad_num = f"2\\cdot{lo}" if lo == hi else f"{lo} + {hi}"
-    steps = [
-        FormulaStep(
-            rf"o = \left\lfloor \frac{{n + {pad_sym} - d(k-1) - 1}}{{s}} \right\rfloor + 1",
-            "n = input size, p = padding, d = dilation, k = kernel size, s = stride",
-        ),
-        FormulaStep(
-            rf"o = \left\lfloor \frac{{{n} + {pad_num} - {d}\cdot({k}-1) - 1}}{{{s}}} \right\rfloor + 1"
-        ),
-    ]
+    general, *rest = _conv_formula_lines(ax, _Notation(latex=True))
+    steps = [FormulaStep(general, "n = input size, p = padding, d = dilation, k = kernel size, s = stride")]
+    steps += [FormulaStep(line) for line in rest]
     if not ax.ok:
         return steps
-    frac = ax.numerator / s
-    steps.append(
-        FormulaStep(rf"o = \left\lfloor \frac{{{ax.numerator}}}{{{s}}} \right\rfloor + 1"
-                    rf" = \lfloor {_fmt(frac)} \rfloor + 1 = {ax.numerator // s} + 1 = {ax.numerator // s + 1}")
-    )
+    frac = ax.numerator / ax.s
     if ax.ceil_extra:
         steps.append(FormulaStep(
             rf"\text{{ceil mode: }} \lceil {_fmt(frac)} \rceil + 1 = {ax.out}",
@@ -408,7 +441,7 @@ def conv_formula_steps(ax: AxisResult) -> list[FormulaStep]:
         which = "padding" if ax.unused <= ax.pad_hi else "input"
         steps.append(FormulaStep(
             "",
-            f"The floor drops {_fmt(frac - ax.numerator // s)} of a step: the last {ax.unused} {what}{plural} "
+            f"The floor drops {_fmt(frac - ax.numerator // ax.s)} of a step: the last {ax.unused} {what}{plural} "
             f"at the {edge} edge ({which}) {'is' if ax.unused == 1 else 'are'} never visited by the kernel.",
         ))
     return steps
@@ -439,7 +472,7 @@ def check_downsample_puzzle(n_in: int, n_target: int, k: int, s: int, p: int, d:
     if not ax.ok:
         return False, ax.reason or ""
     if ax.out == n_target:
-        return True, (f"Yes: floor(({n_in} + 2·{p} − {d}·({k}−1) − 1) / {s}) + 1 = {ax.out}. "
+        return True, (f"Yes: {conv_formula_text(ax)}. "
                       f"kernel {k}, stride {s}, padding {p} takes {n_in} to {n_target}.")
     return False, f"Not quite: that gives {ax.out}, not {n_target}. Try a different stride or padding."
 
@@ -522,3 +555,104 @@ def torch_layer_code(
     if transposed and output_padding != (0, 0):
         args.append(f"output_padding={pair(output_padding)}")
     return f"nn.{'ConvTranspose2d' if transposed else 'Conv2d'}({', '.join(args)})"
+
+
+# ---------------------------------------------------------------------------------------------
+# One layer as a config: what pages and the PyTorch check take instead of 6-9 positional numbers
+
+Pair = tuple[int, int]  # (height, width)
+
+
+@dataclass(frozen=True)
+class Conv2dSpec:
+    """One ``nn.Conv2d`` (or ``nn.ConvTranspose2d``) layer, every value as a (height, width) pair."""
+
+    kernel: Pair = (3, 3)
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)  # zeros on each side; used by padding_mode "explicit" and by transposed convs
+    padding_mode: str = "explicit"  # "explicit" | "valid" | "same" | "full" (conv only)
+    dilation: Pair = (1, 1)
+    in_channels: int = 1
+    out_channels: int = 1
+    transposed: bool = False
+    output_padding: int = 0  # transposed only: extra cells on one side of the output
+
+    def resolved_padding(self) -> tuple[tuple[Pair, Pair], str | None]:
+        """((top, bottom), (left, right)) padding and the reason the padding mode does not apply, if any."""
+        if self.transposed:
+            return ((self.padding[0],) * 2, (self.padding[1],) * 2), None
+        pads, reasons = [], []
+        for ax in (0, 1):
+            pad, why = resolve_padding(self.padding_mode, self.kernel[ax], self.stride[ax], self.dilation[ax],
+                                       self.padding[ax])
+            pads.append(pad)
+            reasons.append(why)
+        return (pads[0], pads[1]), reasons[0] or reasons[1]
+
+    def torch_padding(self) -> Pair | str:
+        """The ``padding=`` argument PyTorch takes for this layer ('valid'/'same' by name)."""
+        if not self.transposed and self.padding_mode in ("valid", "same"):
+            return self.padding_mode
+        (top, _), (left, _) = self.resolved_padding()[0]
+        return (top, left)
+
+    def shape(self, in_hw: Pair) -> Shape2D:
+        """The output shape for an (H, W) input; ``problem`` carries a padding mode PyTorch refuses."""
+        if self.transposed:
+            op = (self.output_padding, self.output_padding)
+            return transposed2d_shape(in_hw, self.kernel, self.stride, self.padding, self.dilation, op,
+                                      self.in_channels, self.out_channels)
+        pads, why = self.resolved_padding()
+        shape = conv2d_shape(in_hw, self.kernel, self.stride, pads, self.dilation, self.in_channels,
+                             self.out_channels)
+        return replace(shape, problem=why) if why else shape
+
+    def cost(self, shape: Shape2D) -> LayerCost | None:
+        return conv_cost(shape, self.kernel, bias=True, transposed=self.transposed)
+
+    def torch_code(self) -> str:
+        return torch_layer_code(self.transposed, self.in_channels, self.out_channels, self.kernel, self.stride,
+                                self.torch_padding(), self.dilation, (self.output_padding, self.output_padding))
+
+    def rf_layer(self, name: str) -> RFLayer:
+        """This layer (height axis) as one step of a receptive-field stack."""
+        (top, _), _ = self.resolved_padding()[0]
+        return RFLayer(name, self.kernel[0], self.stride[0], top, self.dilation[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Several input channels: one output value is the sum over channels (plus the bias)
+
+
+@dataclass(frozen=True)
+class ChannelSums:
+    """How output cell (row, col) of a multi-channel convolution adds up.
+
+    ``windows[c]`` are the input values channel c's kernel slice meets (kh, kw; padding zeros included),
+    ``sums[c]`` = Σ windows[c] × kernel[c]; the output value is Σ sums + bias.
+    """
+
+    windows: tuple  # (C, kh, kw) nested tuples of floats
+    sums: tuple[float, ...]
+    bias: float
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.sums) + self.bias)
+
+
+def channel_sums(x, kernel, bias: float, shape: Shape2D, row: int, col: int) -> ChannelSums:
+    """Output (row, col) of a conv with input ``x`` (C, H, W), one output channel's ``kernel`` (C, kh, kw)
+    and ``bias``, channel by channel; the taps (stride, padding, dilation) come from ``shape``."""
+    import numpy as np
+
+    x, kernel = np.asarray(x, dtype=float), np.asarray(kernel, dtype=float)
+    h, w = shape.height, shape.width
+    if x.shape[1:] != (h.n, w.n) or kernel.shape != (x.shape[0], h.k, w.k):
+        raise ValueError(f"Input {x.shape} and kernel {kernel.shape} do not fit the layer "
+                         f"({h.n}×{w.n} input, {h.k}×{w.k} kernel).")
+    padded = np.pad(x, ((0, 0), (h.pad_lo, h.pad_hi), (w.pad_lo, w.pad_hi)))  # (C, H + pads, W + pads)
+    win = conv_window(shape, row, col)
+    windows = padded[:, list(win.rows)][:, :, list(win.cols)]  # (C, kh, kw)
+    sums = tuple(float(v) for v in (windows * kernel).sum(axis=(1, 2)))
+    return ChannelSums(tuple(map(lambda m: tuple(map(tuple, m.tolist())), windows)), sums, float(bias))

@@ -154,6 +154,49 @@ def window_cells(shape: Shape2D, index: int) -> tuple[int, int, int, int]:
     return r, c, r * shape.height.s, c * shape.width.s
 
 
+@dataclass(frozen=True)
+class PoolSpec:
+    """One pooling layer: what the page and the shift/cost demos take instead of six loose numbers.
+
+    ``op`` "gap" is global average pooling (one window as big as the map: size, stride and padding
+    do not apply).
+    """
+
+    op: str = "max"  # "max" | "avg" | "sum" | "gap"
+    k: int = 2
+    s: int = 2
+    p: int = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+    @property
+    def is_global(self) -> bool:
+        return self.op == "gap"
+
+    def __call__(self, x: np.ndarray) -> PoolResult:
+        """Pool ``x`` (..., H, W); raises ``PoolingError`` with the reason for an impossible setting."""
+        if self.is_global:
+            return global_avg_pool(x)
+        return pool2d(x, self.k, self.s, self.p, self.ceil_mode, self.op, self.count_include_pad)
+
+    def window(self, in_hw: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """(kernel, stride, padding) pairs as applied to an (H, W) map (global: the whole map)."""
+        if self.is_global:
+            return in_hw, in_hw, (0, 0)
+        return (self.k, self.k), (self.s, self.s), (self.p, self.p)
+
+    def torch_code(self) -> str:
+        """The PyTorch layer for this pooling (sum pooling is average pooling with divisor 1)."""
+        if self.is_global:
+            return "nn.AdaptiveAvgPool2d(1)"
+        args = [str(self.k)] + ([f"stride={self.s}"] if self.s != self.k else [])
+        args += [f"padding={self.p}"] if self.p else []
+        args += ["ceil_mode=True"] if self.ceil_mode else []
+        args += ["count_include_pad=False"] if self.op == "avg" and self.p and not self.count_include_pad else []
+        args += ["divisor_override=1"] if self.op == "sum" else []
+        return f"nn.{'MaxPool2d' if self.op == 'max' else 'AvgPool2d'}({', '.join(args)})"
+
+
 # ---------------------------------------------------------------------------------------------
 # Small translations: how much does a shift change the map before and after pooling?
 
@@ -249,6 +292,12 @@ class DownsampleCost:
     params: int
     ops: int  # comparisons/adds for pooling, multiply-adds for the convolution
     reason: str | None = None
+
+
+def layer_costs(in_hw: tuple[int, int], channels: int, spec: PoolSpec) -> tuple[DownsampleCost, DownsampleCost]:
+    """``downsample_costs`` for a pooling layer's spec (global pooling: one window over the whole map)."""
+    kk, ss, pp = spec.window(in_hw)
+    return downsample_costs(in_hw, channels, kk, ss, pp)
 
 
 def downsample_costs(in_hw: tuple[int, int], channels: int, k: IntPair, stride: IntPair,

@@ -43,3 +43,10 @@ def torch_output_shape(
         return TorchCheck(None, str(exc).strip().split("\n")[0], reduced)
     shape = (out.shape[0], out_channels, out.shape[2], out.shape[3])
     return TorchCheck(tuple(int(x) for x in shape), None, reduced)
+
+
+def check_layer(spec, in_hw: tuple[int, int]) -> TorchCheck:
+    """``torch_output_shape`` for a ``core.arithmetic.Conv2dSpec`` (the page's one layer config)."""
+    return torch_output_shape(spec.transposed, in_hw, spec.in_channels, spec.out_channels, spec.kernel,
+                              spec.stride, spec.torch_padding(), spec.dilation,
+                              (spec.output_padding, spec.output_padding))

@@ -7,7 +7,15 @@ from ui.registry import LESSONS
 
 ensure_navigation()
 
-st.title("🧠 ConvLab: how convolutional networks see")
+from ui.share_control import share_control  # noqa: E402
+
+CARDS_PER_ROW = 3
+
+# The same top as every lesson (ui.state.header): title, and the Share control right of it.
+head, share_col = st.columns([6, 1], vertical_alignment="center")
+head.title("🧠 ConvLab: how convolutional networks see")
+with share_col:
+    share_control()
 st.markdown(
     "Hands-on lessons on the ideas inside a convolutional neural network (CNN). Every number on these "
     "pages is computed live (checked against PyTorch where it matters), every view can be shared as a "
@@ -29,12 +37,15 @@ st.markdown(
 )
 
 st.subheader("Lessons")
-cols = st.columns(min(3, len(LESSONS)) or 1)
-for i, page in enumerate(LESSONS):
-    with cols[i % len(cols)].container(border=True):
-        st.markdown(f"### {page.icon} {page.title}")
-        st.write(page.blurb)
-        st.page_link(page.file, label=f"Open {page.title}", icon="➡️")
+# One row of columns per three cards: on a phone the columns stack row by row, so the cards keep the
+# lessons' order (one set of three columns filled round-robin stacked as 1, 4, 2, 5, 3).
+for first in range(0, len(LESSONS), CARDS_PER_ROW):
+    row = LESSONS[first:first + CARDS_PER_ROW]
+    for col, page in zip(st.columns(CARDS_PER_ROW), row):
+        with col.container(border=True):
+            st.markdown(f"### {page.icon} {page.title}")
+            st.write(page.blurb)
+            st.page_link(page.file, label=f"Open {page.title}", icon="➡️")
 
 st.caption(
     "MNIST digits © Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0. "

@@ -167,3 +167,22 @@ def test_torch_check_agrees_and_reports_refusals():
     assert ok.shape == (1, 6, 24, 24) and ok.error is None
     bad = torch_output_shape(True, (5, 5), 1, 1, (3, 3), (2, 2), (1, 1), (1, 1), (2, 2))
     assert bad.shape is None and "output padding" in bad.error
+
+
+@pytest.mark.parametrize("pad, stride, dil", [(0, 1, 1), (1, 2, 1), (2, 1, 2)])
+def test_channel_sums_add_up_to_torch_conv(pad, stride, dil):
+    """Each channel's window × kernel slice, summed over channels, plus the bias: torch's output value."""
+    gen = torch.Generator().manual_seed(pad * 10 + stride + dil)
+    x = torch.randint(0, 10, (3, 6, 7), generator=gen).double()  # a colour input (C, H, W)
+    k = torch.randint(-2, 3, (3, 3, 3), generator=gen).double()  # one output channel's kernel (C, kh, kw)
+    out = F.conv2d(x[None], k[None], torch.tensor([1.5], dtype=torch.double), stride=stride, padding=pad,
+                   dilation=dil)[0, 0]
+    shape = ar.conv2d_shape((6, 7), (3, 3), (stride, stride), (pad, pad), (dil, dil), 3, 1)
+    assert shape.out_hw == tuple(out.shape)
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            cs = ar.channel_sums(x.numpy(), k.numpy(), 1.5, shape, r, c)
+            assert cs.total == pytest.approx(float(out[r, c]))
+            per_channel = [float(F.conv2d(x[None, i:i + 1], k[None, i:i + 1], stride=stride, padding=pad,
+                                          dilation=dil)[0, 0, r, c]) for i in range(3)]
+            assert cs.sums == pytest.approx(per_channel)

@@ -129,3 +129,21 @@ def test_classroom_link_hides_advanced_controls():
     assert any("Advanced" in e.label for e in normal.expander)
     at = open_page(classroom=1)
     assert not any("Advanced" in e.label for e in at.expander)
+
+
+def test_colour_channels_add_up_at_the_current_cell():
+    """Three channel sums plus the bias make the output value, at the window the picture shows."""
+    import numpy as np
+
+    from core import arithmetic as ar
+    from ui.arithmetic_views import colour_example
+
+    at = open_page(h=6, k=3, s=1, p=0, step=5)  # 4×4 output: cell (1, 1)
+    latex = [e.proto.body.strip("$\n") for e in at.latex]  # st.latex sends "$$\n…\n$$"
+    total = next(t for t in latex if t.startswith(r"\text{output}"))
+    shape = ar.conv2d_shape((6, 6), (3, 3), (1, 1), (0, 0))
+    x, kernel, bias = colour_example(shape)
+    expected = sum(float((x[ch, 1:4, 1:4] * kernel[ch]).sum()) for ch in range(3)) + bias
+    assert total.endswith(f"= {expected:g}")
+    assert sum(t.startswith(f"{name}:") for name in "RGB" for t in latex) == 3
+    assert np.isclose(ar.channel_sums(x, kernel, bias, shape, 1, 1).total, expected)

@@ -1,0 +1,367 @@
+"""Per-interaction cost in a real browser: server CPU and time until the answer is visible (issue 13's table).
+
+One real ``streamlit run`` on 127.0.0.1 and one headless Chromium (Debian's ``/usr/bin/chromium``). With
+``taskset`` and at least two cores, the server is pinned to one core and this process (and so the
+browser it launches) to another, so the browser's rendering does not bill the server's core.
+
+For each row a student's interaction is repeated (one warm-up, then ``repeats``):
+
+* **server CPU per interaction**: utime + stime of the server process (``/proc/<pid>/stat``, all its
+  threads) from just before the interaction until the page has shown the answer *and* Streamlit reports
+  the script run finished;
+* **answer visible**: on the page's own clock, from the last input event (key press, mouse-up, click) to
+  the first DOM mutation after which the row's answer is on the page (a MutationObserver; no sleeps).
+
+Rows: draw a digit (mouse-up → "Prediction: N"), arithmetic kernel-size slider step (whole page) and
+kernel-position step (the sliding window), pooling window step, filters kernel change and image change,
+a Train settings widget (Epochs; no visible answer, CPU only).
+
+``python -m benchmarks.bench_interactions [--repeats 8] [--only arithmetic,pooling]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from benchmarks.common import Result, check, p95_ms, print_table
+from benchmarks.serverprobe import cpu_seconds
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CONVLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 60_000
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+
+# Armed before each interaction: records the last input event, the first moment the answer predicate
+# holds, and the script-state transitions of Streamlit's app element (all on performance.now()).
+ARM_JS = """(predSrc) => {
+  const pred = predSrc ? eval(predSrc) : null;
+  const cl = window.__cl || (window.__cl = {installed: false});
+  Object.assign(cl, {t0: null, done: null, running: null, idle: null, pred});
+  if (pred && pred()) throw new Error('the answer is on the page before the interaction: ' + predSrc);
+  if (!cl.installed) {
+    cl.installed = true;
+    const input = () => { cl.t0 = performance.now(); cl.done = null; cl.running = null; cl.idle = null; };
+    for (const ev of ['keydown', 'mouseup', 'click']) window.addEventListener(ev, input, true);
+    new MutationObserver(() => {
+      if (cl.t0 !== null && cl.done === null && cl.pred && cl.pred()) cl.done = performance.now();
+      const app = document.querySelector('[data-testid="stApp"]');
+      const state = app && app.getAttribute('data-test-script-state');
+      if (cl.t0 !== null && state === 'running' && cl.running === null) cl.running = performance.now();
+      if (cl.t0 !== null && state === 'notRunning' && cl.running !== null && cl.idle === null) cl.idle = performance.now();
+    }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+  }
+}"""
+
+# Settled: the answer is shown (when there is one) and the run it came from is over.
+SETTLED_JS = """() => {
+  const cl = window.__cl;
+  const app = document.querySelector('[data-testid="stApp"]');
+  const idleNow = app && app.getAttribute('data-test-script-state') === 'notRunning';
+  if (cl.t0 === null || !idleNow) return false;
+  if (cl.pred && cl.done === null && cl.pred()) cl.done = performance.now();  // e.g. the URL: no DOM mutation
+  const shown = !cl.pred || cl.done !== null;
+  return shown && (cl.idle !== null || (cl.done !== null && performance.now() - cl.done > 1000));
+}"""
+
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  return app && app.getAttribute('data-test-script-state') === 'notRunning' && main && main.textContent.trim().length > 0;
+}"""
+
+
+def text_pred(text: str) -> str:
+    """JS predicate: the main column contains ``text``."""
+    return ("() => { const m = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+            f" return !!m && m.textContent.includes({text!r}); }}")
+
+
+def metric_pred(label: str, value: str) -> str:
+    return ("() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m => "
+            f"m.textContent.includes({label!r}) && m.querySelector('[data-testid=\"stMetricValue\"]')"
+            f".textContent.trim() === {value!r})")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    path: str
+    cpu_target_ms: float | None
+    p95_target_s: float | None
+    act: Callable  # (page, i) -> (JS predicate that holds once the server answered, the interaction)
+    visible: bool = True  # False: the predicate is not something a student sees (no answer time reported)
+
+
+# ---------------------------------------------------------------------------------------------
+# The interactions
+
+
+def _press(page, slider_name: str, key: str) -> None:
+    slider = page.get_by_role("slider", name=slider_name).first
+    slider.focus()
+    slider.press(key)
+
+
+def arithmetic_kernel(page, i: int) -> str:
+    # h=5, s=2, p=1: kernel 4 → 2×2, kernel 3 → 3×3
+    up = i % 2 == 0
+    pred = metric_pred("Output shape", "(1, 1, 2, 2)" if up else "(1, 1, 3, 3)")
+    return pred, lambda: _press(page, "Kernel size", "ArrowRight" if up else "ArrowLeft")
+
+
+def arithmetic_position(page, i: int) -> str:
+    up = i % 2 == 0
+    return text_pred("Output cell (0, 1)" if up else "Output cell (0, 0)"), \
+        lambda: _press(page, "Kernel position", "ArrowRight" if up else "ArrowLeft")
+
+
+def pooling_step(page, i: int) -> str:
+    up = i % 2 == 0
+    return text_pred("Window 2 of 4" if up else "Window 1 of 4"), \
+        lambda: _press(page, "Window", "ArrowRight" if up else "ArrowLeft")
+
+
+def _choose(page, box_label: str, option: str) -> None:
+    page.get_by_role("combobox", name=box_label).first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def filters_kernel(page, i: int) -> str:
+    from core.filters import KERNEL_PRESETS
+
+    names = [k for k in KERNEL_PRESETS if k not in ("custom",)][1:3]
+    preset = KERNEL_PRESETS[names[i % 2]]
+    return text_pred(preset.explanation[:60]), lambda: _choose(page, "Kernel", preset.label)
+
+
+def filters_image(page, i: int) -> str:
+    from core.images import BUILTIN_IMAGES
+
+    keys = list(BUILTIN_IMAGES)[1:3]
+    image = BUILTIN_IMAGES[keys[i % 2]]
+    return text_pred(image.description[:60]), lambda: _choose(page, "Image", image.label)
+
+
+def train_epochs(page, i: int) -> str:
+    # Nothing on the page shows the epochs but the slider itself (drawn by the browser at once): the
+    # server's answer is the link it writes at the end of the run (ep=11, then ep=10).
+    pred = f"() => new URLSearchParams(location.search).get('ep') === '{11 if i % 2 == 0 else 10}'"
+    return pred, lambda: _press(page, "Epochs", "ArrowRight" if i % 2 == 0 else "ArrowLeft")
+
+
+def _stroke(page, digit: str) -> None:
+    canvas = page.locator(CANVAS).first
+    canvas.wait_for()
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    scale = box["width"] / 280
+    strokes = {"1": [(130, 50), (150, 35), (148, 245)], "7": [(60, 50), (215, 45), (120, 240)]}[digit]
+    page.mouse.move(box["x"] + strokes[0][0] * scale, box["y"] + strokes[0][1] * scale)
+    page.mouse.down()
+    for x, y in strokes[1:]:
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=18)
+    page.mouse.up()
+
+
+def draw_digit(page, i: int) -> str:
+    if i > 0:  # clear the previous digit first (not measured): the answer is a prediction appearing
+        page.get_by_role("button", name="Clear").first.click()
+        page.wait_for_function(text_pred("No digit"), timeout=TIMEOUT_MS, polling=100)
+        page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS, polling=100)
+    return text_pred("Prediction:"), lambda: _stroke(page, "1" if i % 2 == 0 else "7")
+
+
+ROWS = (
+    Row("draw a digit", "/draw", 25, 0.30, draw_digit),
+    Row("arithmetic: kernel size slider step (whole page)", "/arithmetic", 30, 0.15, arithmetic_kernel),
+    Row("arithmetic: kernel position step (sliding window)", "/arithmetic", 30, 0.15, arithmetic_position),
+    Row("pooling: window step", "/pooling", 30, 0.15, pooling_step),
+    Row("filters: choose another kernel", "/filters", 60, 0.15, filters_kernel),
+    Row("filters: choose another image", "/filters", 60, 0.15, filters_image),
+    Row("train: Epochs slider step", "/train", 40, None, train_epochs, visible=False),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Server, browser, measurement
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pinning() -> tuple[int, int] | None:
+    """(server core, browser core) when taskset and two cores are available."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") is None or len(cores) < 2:
+        return None
+    return cores[0], cores[1]
+
+
+@contextlib.contextmanager
+def server(core: int | None):
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile("w+", prefix="convlab-bench-", suffix=".log", delete=False)
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    if core is not None:
+        cmd = ["taskset", "-c", str(core), *cmd]  # taskset execs: the pid stays the server's
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the streamlit server did not start: " + Path(log.name).read_text()[-2000:])
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)  # polling the health endpoint while the server boots
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+
+
+@dataclass
+class Measured:
+    row: Row
+    cpu_ms: list[float]
+    visible_s: list[float]
+    error: str = ""
+
+
+def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    out = Measured(row, [], [])
+    try:
+        page.goto(url + row.path)
+        for _ in range(2):  # a page may rerun itself right after its first run
+            page.wait_for_function(IDLE_JS, timeout=90_000, polling=100)
+            page.wait_for_timeout(300)
+        for i in range(repeats + 1):  # the first one warms caches up and is not counted
+            pred, act = row.act(page, i)
+            page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS, polling=100)
+            page.evaluate(ARM_JS, pred)
+            cpu0 = cpu_seconds(pid)
+            act()
+            page.wait_for_function(SETTLED_JS, timeout=TIMEOUT_MS, polling=50)
+            cpu = cpu_seconds(pid) - cpu0
+            t = page.evaluate("() => [window.__cl.t0, window.__cl.done]")
+            if i == 0:
+                continue
+            out.cpu_ms.append(cpu * 1e3)
+            if row.visible:
+                out.visible_s.append((t[1] - t[0]) / 1e3)
+    except Exception as exc:  # noqa: BLE001 - one row failing must not lose the others
+        out.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    finally:
+        context.close()
+    return out
+
+
+def measure(rows=ROWS, repeats: int = 8) -> tuple[list[Measured], dict]:
+    from playwright.sync_api import sync_playwright
+
+    pins = pinning()
+    info = {"load_before": Path("/proc/loadavg").read_text().strip(), "pinned": pins}
+    before_affinity = os.sched_getaffinity(0)
+    with server(pins[0] if pins else None) as (url, pid):
+        if pins:
+            os.sched_setaffinity(0, {pins[1]})  # Chromium and Playwright's driver inherit this
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    measured = [measure_row(browser, url, pid, row, repeats) for row in rows]
+                finally:
+                    browser.close()
+        finally:
+            os.sched_setaffinity(0, before_affinity)
+    info["load_after"] = Path("/proc/loadavg").read_text().strip()
+    return measured, info
+
+
+def results(measured: list[Measured], info: dict) -> list[Result]:
+    pins = info["pinned"]
+    where = (f"server on core {pins[0]}, browser on core {pins[1]}" if pins else "not pinned")
+    note = f"{where}; load {info['load_before'].split()[0]} → {info['load_after'].split()[0]}"
+    out = []
+    for m in measured:
+        if m.error or not m.cpu_ms:
+            out.append(Result(f"{m.row.name}: FAILED", float("nan"), "ms", note=m.error or "no samples"))
+            continue
+        n = len(m.cpu_ms)
+        out.append(check(f"{m.row.name}: server CPU per interaction (median of {n})", statistics.median(m.cpu_ms),
+                         "ms", m.row.cpu_target_ms, note=note))
+        if m.visible_s:
+            out.append(check(f"{m.row.name}: answer visible p50", statistics.median(m.visible_s) * 1e3, "ms"))
+            limit = m.row.p95_target_s * 1e3 if m.row.p95_target_s else None
+            out.append(check(f"{m.row.name}: answer visible p95", p95_ms(m.visible_s), "ms", limit,
+                             note="target is for a quiet machine"))
+    return out
+
+
+def markdown_table(measured: list[Measured], info: dict) -> str:
+    lines = ["| interaction | server CPU median (ms) | CPU min–max (ms) | answer visible p50 / p95 (ms) | n |",
+             "|---|---:|---:|---:|---:|"]
+    for m in measured:
+        if m.error or not m.cpu_ms:
+            lines.append(f"| {m.row.name} | failed: {m.error or 'no samples'} | | | |")
+            continue
+        vis = (f"{statistics.median(m.visible_s) * 1e3:.0f} / {p95_ms(m.visible_s):.0f}" if m.visible_s else "—")
+        lines.append(f"| {m.row.name} | {statistics.median(m.cpu_ms):.0f} | {min(m.cpu_ms):.0f}–{max(m.cpu_ms):.0f} "
+                     f"| {vis} | {len(m.cpu_ms)} |")
+    lines.append(f"\nPinned (server core, browser core): {info['pinned']}; /proc/loadavg before: "
+                 f"`{info['load_before']}`, after: `{info['load_after']}`.")
+    return "\n".join(lines)
+
+
+def run(quick: bool = False) -> list[Result]:
+    measured, info = measure(repeats=6 if quick else 8)
+    return results(measured, info)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--only", default="", help="comma-separated words; rows whose name contains one run")
+    args = parser.parse_args()
+    words = [w for w in args.only.split(",") if w]
+    rows = [r for r in ROWS if not words or any(w in r.name for w in words)]
+    measured, info = measure(rows, args.repeats)
+    print(markdown_table(measured, info))
+    print()
+    print_table(results(measured, info))
+
+
+if __name__ == "__main__":
+    main()

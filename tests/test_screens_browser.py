@@ -1,0 +1,154 @@
+"""Every page at 1280×900 (a projector) and at 390×844 (a phone, touch): what a screenshot reviewer checks first.
+
+For every registered page (``ui.registry``: a new page joins without an edit here):
+
+* nothing scrolls the page sideways (the document and Streamlit's main scroll container fit the width);
+* no metric value is cut off (CSS ellipsis or a literal "…");
+* the Share control (``button.cl-open``, placed by ``ui.state.header``) is there, near the top of the main
+  column; on a desktop right of the title, at the same distance from the right edge on every page;
+* a full-page screenshot lands in ``test-artifacts/screens/<page>-<desktop|phone>.png`` for a human to look at.
+
+One server for the module; each page opens in a fresh browser context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.conftest import REPO, StreamlitServer, wait_for_app_idle
+from ui.registry import HOME, LESSONS
+
+pytestmark = pytest.mark.browser
+
+PAGES = [HOME, *LESSONS]
+SCREENS = REPO / "test-artifacts" / "screens"
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True},
+}
+_share_right: dict[str, float] = {}  # page -> distance of the Share control from the viewport's right edge
+
+# Every chart drawn (plotly has replaced its placeholder with an SVG), so screenshots are not blank.
+CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+    .every(c => c.querySelector('.main-svg'))"""
+
+OVERFLOW_JS = """() => {
+  const out = [];
+  const els = [document.scrollingElement, document.querySelector('[data-testid="stAppViewContainer"]'),
+               document.querySelector('[data-testid="stMain"]')];
+  for (const el of els) {
+    if (el && el.scrollWidth > el.clientWidth + 1) out.push(`${el.tagName}.${el.getAttribute('data-testid') || ''}: `
+        + `${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  if (document.scrollingElement.scrollWidth > window.innerWidth + 1)
+    out.push(`document ${document.scrollingElement.scrollWidth} > ${window.innerWidth}`);
+  // the widest culprit, to say what to fix
+  if (out.length) {
+    let worst = null;
+    for (const el of document.querySelectorAll('[data-testid="stMain"] *')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > window.innerWidth + 1 && (!worst || r.width < worst.w))
+        worst = {w: r.width, what: `${el.tagName} ${el.getAttribute('data-testid') || el.className}`.slice(0, 120)};
+    }
+    if (worst) out.push('sticks out: ' + worst.what);
+  }
+  return out;
+}"""
+
+TRUNCATED_METRICS_JS = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')].flatMap(m => {
+  const cut = [m, ...m.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1);
+  const text = m.textContent.trim();
+  return cut || text.endsWith('…') ? [text] : [];
+})"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = StreamlitServer()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def open_page(browser, server, page, kind: str):
+    context = browser.new_context(**VIEWPORTS[kind])
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(f"{server.url}/{'' if page is HOME else page.url_path}")
+    wait_for_app_idle(pg, 180_000)
+    pg.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+    with contextlib.suppress(PlaywrightTimeout):  # the Share control mounts after the run; absent is reported
+        pg.locator("button.cl-open").first.wait_for(state="attached", timeout=20_000)
+    return context, pg
+
+
+@pytest.mark.parametrize("kind", list(VIEWPORTS))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.url_path)
+def test_page_fits_the_screen(browser, server, page, kind):
+    context, pg = open_page(browser, server, page, kind)
+    try:
+        problems = []
+        overflow = pg.evaluate(OVERFLOW_JS)
+        if overflow:
+            problems.append(f"scrolls sideways: {overflow}")
+        cut = pg.evaluate(TRUNCATED_METRICS_JS)
+        if cut:
+            problems.append(f"metric values cut off: {cut}")
+        problems += share_control_problems(pg, page, kind)
+        screenshot(pg, SCREENS / f"{page.url_path}-{kind}.png")
+        assert not problems, f"{page.url_path} at {kind}: " + "; ".join(problems)
+    finally:
+        context.close()
+
+
+def screenshot(pg, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main element, so grow the viewport to its height."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height = pg.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    pg.set_viewport_size({"width": pg.viewport_size["width"], "height": min(int(height) + 40, 12_000)})
+    pg.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+    pg.screenshot(path=str(path), full_page=True)
+
+
+def share_control_problems(pg, page, kind: str) -> list[str]:
+    share = pg.locator("button.cl-open")
+    if share.count() != 1:
+        return [f"{share.count()} Share controls (want exactly one)"]
+    box = share.bounding_box()
+    title = pg.locator("[data-testid='stMainBlockContainer'] h1").first.bounding_box()
+    if box is None or title is None:
+        return ["the Share control or the title is not visible"]
+    width = pg.viewport_size["width"]
+    problems = []
+    if box["y"] > title["y"] + title["height"] + 80:
+        problems.append(f"the Share control is {box['y'] - title['y']:.0f} px below the title, not at the top")
+    if kind == "desktop":
+        if box["x"] < title["x"] + 200 or box["y"] > title["y"] + title["height"]:
+            problems.append("the Share control is not right of the title")
+        right = width - (box["x"] + box["width"])
+        _share_right.setdefault("first", right)
+        if abs(right - _share_right["first"]) > 8:
+            problems.append(f"the Share control is {right:.0f} px from the right edge, other pages "
+                            f"{_share_right['first']:.0f} px")
+    return problems
+
+
+@pytest.mark.parametrize("kind", list(VIEWPORTS))
+def test_big_layer_numbers_fit_on_the_arithmetic_page(browser, server, kind):
+    """The largest numbers the arithmetic page can show still fit their metrics."""
+    context = browser.new_context(**VIEWPORTS[kind])
+    pg = context.new_page()
+    try:
+        pg.goto(f"{server.url}/arithmetic?h=64&k=11&s=1&p=5&cin=64&cout=64")
+        wait_for_app_idle(pg, 180_000)
+        pg.get_by_text("(1, 64, 64, 64)").first.wait_for()
+        pg.get_by_text("2,030,043,136").first.wait_for()  # 64·64 outputs × 64 × 64·11·11 multiply-adds
+        assert not pg.evaluate(TRUNCATED_METRICS_JS)
+        assert not pg.evaluate(OVERFLOW_JS)
+    finally:
+        context.close()

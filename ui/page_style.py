@@ -1,0 +1,20 @@
+"""Small CSS adjustments the lesson pages share (sent as one style element, it takes no space on the page)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+_CSS = """<style>
+/* "(1, 64, 64, 64)" fits half of a lesson column at 1280 px a size smaller than Streamlit's default */
+[data-testid='stMetricValue'] { font-size: 1.75rem; }
+/* On a touch screen the table/chart toolbars stay up and cover titles and sliders: nobody needs them here */
+[data-testid='stElementToolbar'] { display: none; }
+/* A wide Markdown table scrolls inside itself instead of pushing the whole page sideways on a phone */
+[data-testid='stMarkdownContainer'] table { display: block; overflow-x: auto; max-width: 100%; }
+/* so does a long worked formula (KaTeX): 544 px of it scrolled the pooling page sideways at 390 px */
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 2px; }
+</style>"""
+
+
+def lesson_css() -> None:
+    st.html(_CSS)
