@@ -44,7 +44,7 @@ def _page_params(params: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in params.items() if k not in share.GLOBAL_KEYS}
 
 
-def start(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
+def _seed(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
     """Seed the page's widget state from the URL or from the session; returns the seeded values."""
     params = _query()
     _read_classroom(params)
@@ -97,7 +97,7 @@ class Keys:
 
 def bind(cls: type[Settings]) -> Keys:
     """Before any widget: seed the page's widget state from a link just opened or from this session."""
-    start(cls.PAGE, cls.schema())
+    _seed(cls.PAGE, cls.schema())
     return Keys(cls)
 
 
@@ -199,10 +199,6 @@ def _snapshot(page: str, schema: Sequence[share.Param]) -> dict[str, str]:
     return out
 
 
-def get(page: str, key: str) -> Any:
-    return st.session_state[wkey(page, key)]
-
-
 def clamp(page: str, key: str, lo: int | float, hi: int | float) -> None:
     """Keep a stored value inside a widget's current range (ranges can depend on other widgets)."""
     k = wkey(page, key)
@@ -210,17 +206,9 @@ def clamp(page: str, key: str, lo: int | float, hi: int | float) -> None:
         st.session_state[k] = type(st.session_state[k])(min(max(st.session_state[k], lo), hi))
 
 
-def finish(page: str | Settings, schema: Sequence[share.Param] | None = None,
-           values: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """Write the current view into the URL (so the address bar is always a share link).
-
-    ``finish(cfg)`` with a settings object; ``finish(page, schema, values)`` for pages not yet moved to
-    typed settings.
-    """
-    if isinstance(page, Settings):
-        return _write_link(page)
-    assert schema is not None and values is not None
-    return _finish_values(page, schema, values)
+def finish(cfg: Settings) -> dict[str, str]:
+    """Last in a full run: write the view into the URL (so the address bar is always a share link)."""
+    return _write_link(cfg)
 
 
 def _write_link(cfg: Settings) -> dict[str, str]:
@@ -262,23 +250,3 @@ def is_classroom() -> bool:
     return bool(st.session_state.get("_classroom", False))
 
 
-def share_box(params: Mapping[str, str] | None = None) -> None:
-    """The Share control (pages not yet using ``header`` call this where their old popover was)."""
-    from ui.share_control import share_control
-
-    share_control()
-
-
-def set_param(page: str, param: share.Param, value: Any) -> None:
-    """Update one parameter of the URL from inside a fragment (fragment reruns skip ``finish``)."""
-    text = param.format(value)
-    sent = st.session_state.get(f"_qp_sent.{page}") or [{}]
-    written = dict(sent[-1])
-    saved = dict(st.session_state.get(f"_saved.{page}") or {})
-    saved[param.key] = value
-    st.session_state[f"_saved.{page}"] = saved
-    st.session_state.setdefault(f"_end.{page}", {})[param.key] = text
-    if written.get(param.key) != text:
-        written[param.key] = text
-        _sent(page, written)
-        st.query_params[param.key] = text
