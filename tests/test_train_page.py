@@ -499,3 +499,10 @@ def test_dataset_not_downloaded_offers_its_download(tmp_path, monkeypatch):
     assert table_column(at, 0, "output shape")[0] == "(1, 28, 28)"
     train_button(at).click().run()
     assert not at.exception and any("not been downloaded" in e.value for e in at.error)
+
+
+def test_memory_caption_states_the_budget_in_words(monkeypatch):
+    monkeypatch.setenv("CONVLAB_MAX_JOB_MEMORY_MB", "300")
+    at = open_page()
+    (caption,) = [c.value for c in at.caption if "gives one training job at most" in c.value]
+    assert "at most 300.0 MB" in caption and "{" not in caption

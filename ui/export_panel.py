@@ -50,6 +50,19 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
     }
 
 
+def _next_steps(name: str) -> None:
+    """Links to the pages that use the exported model (absent when the panel runs outside the app)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    l1, l2 = st.columns(2)
+    try:
+        l1.page_link("pages/draw.py", icon="✏️", label="Draw a digit for it (pick it in the model list)")
+        l2.page_link("pages/network.py", icon="🔬", label="Look inside it, layer by layer",
+                     query_params={"m": f"session/{name}", "src": "test"})
+    except StreamlitPageNotFoundError:  # a bare script (the panel's own tests) has no page list
+        pass
+
+
 def _show(info: dict[str, Any]) -> None:
     from pathlib import Path
 
@@ -60,10 +73,7 @@ def _show(info: dict[str, Any]) -> None:
     st.success(f"Saved **{literal(info['name'])}.onnx** for this session: pick it on the Draw page.", icon="✅")
     st.caption("Kept for this browser session only: a reload, a server restart or a move to another server "
                "loses it. Download it below to keep a copy.")
-    l1, l2 = st.columns(2)
-    l1.page_link("pages/draw.py", icon="✏️", label="Draw a digit for it (pick it in the model list)")
-    l2.page_link("pages/network.py", icon="🔬", label="Look inside it, layer by layer",
-                 query_params={"m": f"session/{info['name']}", "src": "test"})
+    _next_steps(info["name"])
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("File size", f"{info['size'] / 1024:.0f} KB")
     c2.metric("ONNX opset", info["opset"])

@@ -102,8 +102,8 @@ def render_memory(spec: cm.ArchSpec, config: ct.TrainConfig) -> str | None:
     c1.metric("Training memory (estimate)", cm.format_bytes(est.total))
     c2.caption(f"Estimated from the layer table before training: {cm.format_bytes(est.total)} ≈ {est.text()} "
                "(what autograd keeps per image × the batch size, gradients in flight, parameters with their "
-               "gradients and optimizer state, and the images). This server gives one training job at most {cm.format_bytes(budget)}. Evaluation "
-               f"runs in batches of {est.eval_batch} to stay inside it.")
+               f"gradients and optimizer state, and the images). This server gives one training job at most "
+               f"{cm.format_bytes(budget)}. Evaluation runs in batches of {est.eval_batch} to stay inside it.")
     reason = ct.memory_reason(spec, config)
     if reason:
         st.error(reason, icon="🧠")
