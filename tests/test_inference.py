@@ -244,7 +244,10 @@ def test_card_of_every_shipped_model_is_complete() -> None:
         assert bool(card.activations) == any(layer["kind"] == "conv" for layer in card.architecture["layers"])
         assert card.parity_max_abs_diff is not None and card.parity_max_abs_diff <= 1e-4
         assert len(card.per_class_accuracy) == 10 and card.notes
-        assert card.training["seed"] is not None and card.training["epochs"] >= 1
+        seeded = card.training.get("seed") is not None or bool(card.training.get("seeds"))  # one net / an ensemble
+        assert seeded and card.training["epochs"] >= 1
+        assert {"digits", "raw", "drawn"} <= set(card.robustness)  # scripts/evaluate_robustness.py --write
+        assert all(0.0 <= a <= card.robustness["drawn"]["clean"] + 0.01 for a in card.robustness["drawn"].values())
 
 
 # ---------------------------------------------------------------------------------------------
