@@ -51,6 +51,22 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float, what: str, log) -> None:
+    """Poll ``url``/_stcore/health until it answers 200; ``RuntimeError`` with ``log()`` if ``proc`` exits
+    first or ``timeout_s`` passes (a slow start under load is what the loop is for)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited at start:\n{log()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer in {timeout_s:.0f} s:\n{log()}")
+
+
 def _free_port() -> int:
     with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -73,18 +89,11 @@ class StreamlitServer:
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"streamlit did not become healthy in 60 s:\n{self.log()}")
+        try:
+            wait_healthy(self.url, self.proc, 60, "streamlit", self.log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def log(self) -> str:
         self._log.flush()

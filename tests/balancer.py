@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.harness import REPO, _free_port
+from benchmarks.harness import REPO, _free_port, wait_healthy
 
 SHIPPED_CONF = REPO / "deploy" / "nginx.conf"
 NGINX = Path("/usr/sbin/nginx")
@@ -78,19 +76,11 @@ class Balancer:
             raise RuntimeError(f"nginx -t rejected the configuration:\n{check.stderr}")
         self.proc = subprocess.Popen([*args, "-g", "daemon off;"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:  # nginx answers within milliseconds; the loop only covers a slow start under load
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited at start:\n{self.error_log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"nginx did not answer in 30 s:\n{self.error_log()}")
-                time.sleep(0.1)
+        try:
+            wait_healthy(self.url, self.proc, 30, "nginx", self.error_log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def access_lines(self) -> list[AccessLine]:
         out = []

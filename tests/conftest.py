@@ -37,6 +37,16 @@ def fresh_server() -> Iterator[StreamlitServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[StreamlitServer]:
+    """One server for a test module whose tests need a server but not a fresh first request."""
+    server = StreamlitServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_server() -> Iterator[StreamlitServer]:
     server = StreamlitServer()

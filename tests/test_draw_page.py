@@ -120,16 +120,21 @@ def test_broken_link_falls_back_to_defaults_with_a_notice() -> None:
     assert at.number_input(key="draw.t").value == 0
 
 
-def test_session_models_are_offered_but_not_put_in_links(tmp_path, monkeypatch) -> None:
+def _session_model(tmp_path, monkeypatch, token: str, name: str, title: str) -> str:
+    """A copy of the shipped LeNet-5 exported "in this session" as ``name``; returns the session token."""
     monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
-    token = "d" * 32
     folder = session_dir(token)
     folder.mkdir(parents=True)
     src = SHIPPED_DIR / "lenet5.onnx"
-    shutil.copyfile(src, folder / "my-net.onnx")
+    shutil.copyfile(src, folder / f"{name}.onnx")
     card = json.loads(sidecar_path(src).read_text())
-    card.update(name="my-net", title="My net")
-    (folder / "my-net.json").write_text(json.dumps(card))
+    card.update(name=name, title=title)
+    (folder / f"{name}.json").write_text(json.dumps(card))
+    return token
+
+
+def test_session_models_are_offered_but_not_put_in_links(tmp_path, monkeypatch) -> None:
+    token = _session_model(tmp_path, monkeypatch, "d" * 32, "my-net", "My net")
     at = open_page({"src": "test"}, token=token)
     assert "my-net: My net (trained this session)" in at.selectbox(key="draw.m").options
     at.selectbox(key="draw.m").set_value("session/my-net").run()
@@ -176,15 +181,7 @@ def test_classroom_link_keeps_the_teachers_model_and_steps() -> None:
 
 
 def test_a_session_model_says_the_link_cannot_carry_it(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
-    token = "e" * 32
-    folder = session_dir(token)
-    folder.mkdir(parents=True)
-    src = SHIPPED_DIR / "lenet5.onnx"
-    shutil.copyfile(src, folder / "mine.onnx")
-    card = json.loads(sidecar_path(src).read_text())
-    card.update(name="mine", title="Mine")
-    (folder / "mine.json").write_text(json.dumps(card))
+    token = _session_model(tmp_path, monkeypatch, "e" * 32, "mine", "Mine")
     at = open_page({"src": "test"}, token=token)
     note = "models you trained live only in your session"
     assert not any(note in c.value for c in at.caption)  # a shipped model: the link carries it

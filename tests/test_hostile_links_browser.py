@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from tests.conftest import StreamlitServer, wait_for_app_idle
+from tests.conftest import wait_for_app_idle
 from ui.registry import HOME, LESSONS
 
 FOREIGN = "example.invalid"
@@ -41,36 +41,27 @@ FOREIGN_JS = """(host) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = StreamlitServer()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def own_keys(page, server, path: str) -> list[str]:
+def own_keys(page, module_server, path: str) -> list[str]:
     """The keys the page writes into its own link (its share-link schema), read from the address bar."""
-    page.goto(f"{server.url}/{path}")
+    page.goto(f"{module_server.url}/{path}")
     wait_for_app_idle(page, 120_000)
     return [k for k, _ in parse_qsl(urlsplit(page.url).query, keep_blank_values=True) if k != "classroom"]
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: p.url_path)
-def test_link_text_never_becomes_a_link_or_an_image(server, browser, info) -> None:
+def test_link_text_never_becomes_a_link_or_an_image(module_server, browser, info) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     foreign: list[str] = []
     context.on("request", lambda req: foreign.append(req.url) if urlsplit(req.url).hostname == FOREIGN else None)
     try:
         page = context.new_page()
         page.set_default_timeout(60_000)
-        keys = own_keys(page, server, info.url_path)
+        keys = own_keys(page, module_server, info.url_path)
         for name, value in PAYLOADS.items():
             params = {k: value for k in keys}
             params.update({"zzz": value, value: "1"})  # unknown keys, one named by the payload itself
-            page.goto(f"{server.url}/{info.url_path}?{urlencode(params)}")
+            page.goto(f"{module_server.url}/{info.url_path}?{urlencode(params)}")
             wait_for_app_idle(page, 120_000)
             page.locator("h1").first.wait_for()
             if keys:  # the page read the link and said what it could not use, quoting it

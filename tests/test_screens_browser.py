@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.conftest import REPO, StreamlitServer, wait_for_app_idle
+from tests.conftest import REPO, wait_for_app_idle
 from ui.registry import HOME, LESSONS
 
 pytestmark = pytest.mark.browser
@@ -66,20 +66,11 @@ TRUNCATED_METRICS_JS = """() => [...document.querySelectorAll('[data-testid="stM
 })"""
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = StreamlitServer()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def open_page(browser, server, page, kind: str):
+def open_page(browser, module_server, page, kind: str):
     context = browser.new_context(**VIEWPORTS[kind])
     pg = context.new_page()
     pg.set_default_timeout(60_000)
-    pg.goto(f"{server.url}/{'' if page is HOME else page.url_path}")
+    pg.goto(f"{module_server.url}/{'' if page is HOME else page.url_path}")
     wait_for_app_idle(pg, 180_000)
     pg.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
     with contextlib.suppress(PlaywrightTimeout):  # the Share control mounts after the run; absent is reported
@@ -89,8 +80,8 @@ def open_page(browser, server, page, kind: str):
 
 @pytest.mark.parametrize("kind", list(VIEWPORTS))
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.url_path)
-def test_page_fits_the_screen(browser, server, page, kind):
-    context, pg = open_page(browser, server, page, kind)
+def test_page_fits_the_screen(browser, module_server, page, kind):
+    context, pg = open_page(browser, module_server, page, kind)
     try:
         problems = []
         overflow = pg.evaluate(OVERFLOW_JS)
@@ -139,12 +130,12 @@ def share_control_problems(pg, page, kind: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", list(VIEWPORTS))
-def test_big_layer_numbers_fit_on_the_arithmetic_page(browser, server, kind):
+def test_big_layer_numbers_fit_on_the_arithmetic_page(browser, module_server, kind):
     """The largest numbers the arithmetic page can show still fit their metrics."""
     context = browser.new_context(**VIEWPORTS[kind])
     pg = context.new_page()
     try:
-        pg.goto(f"{server.url}/arithmetic?h=64&k=11&s=1&p=5&cin=64&cout=64")
+        pg.goto(f"{module_server.url}/arithmetic?h=64&k=11&s=1&p=5&cin=64&cout=64")
         wait_for_app_idle(pg, 180_000)
         pg.get_by_text("(1, 64, 64, 64)").first.wait_for()
         pg.get_by_text("2,030,043,136").first.wait_for()  # 64·64 outputs × 64 × 64·11·11 multiply-adds
