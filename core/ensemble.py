@@ -18,8 +18,6 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from core.model_card import ENSEMBLE_KEY  # noqa: F401 - the sidecar's extra entry: {"members": n, "seeds": [...]}
-
 TINY = 1e-30  # floor under a mean probability before the log: finite logits even for a certain answer
 
 

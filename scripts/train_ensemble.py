@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from core.data import load_test
-from core.ensemble import ENSEMBLE_KEY, Ensemble
+from core.ensemble import Ensemble
 from core.export import Provenance, export_model
 from core.inference import SHIPPED_DIR
+from core.model_card import ENSEMBLE_KEY
 from core.models import build_model, count_params
 from core.training import evaluate, fit, pick_device
 from scripts.train_shipped_models import BNCNN_CONFIG, SHIPPED_CNN

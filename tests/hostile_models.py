@@ -109,9 +109,10 @@ def fails_on_digits(folder: Path) -> Path:
     return _save(_graph(nodes, inits, 10), folder, "fails_on_digits")
 
 
-def copy_shipped(folder: Path, stem: str) -> Path:
-    """A real shipped model under another name (its sidecar's name field follows)."""
-    src = sorted(SHIPPED.glob("*.onnx"))[-1]
+def copy_shipped(folder: Path, stem: str, src: Path | None = None) -> Path:
+    """A real shipped model (``src``, else one of ``exported_models/``) under another name (its sidecar's
+    name field follows)."""
+    src = src or sorted(SHIPPED.glob("*.onnx"))[-1]
     dst = folder / f"{stem}.onnx"
     shutil.copyfile(src, dst)
     card = json.loads(sidecar_path(src).read_text())

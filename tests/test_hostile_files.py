@@ -24,6 +24,7 @@ from core import data, images
 from core.inference import ModelRefused, default_model_path, list_models, load_model
 from core.model_card import sha256_file, sidecar_path
 from tests.apptest_checks import assert_clean, open_page, texts
+from tests.hostile_models import copy_shipped
 
 def encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
     buf = io.BytesIO()
@@ -284,14 +285,8 @@ _REAL_MODEL: Path | None = None  # the best real shipped model, found before SHI
 
 
 def _copy_shipped(folder: Path, stem: str) -> Path:
-    src = _REAL_MODEL
-    assert src is not None
-    dst = folder / f"{stem}.onnx"
-    shutil.copyfile(src, dst)
-    card = json.loads(sidecar_path(src).read_text())
-    card.update(name=stem)
-    sidecar_path(dst).write_text(json.dumps(card))
-    return dst
+    assert _REAL_MODEL is not None
+    return copy_shipped(folder, stem, _REAL_MODEL)
 
 
 def test_draw_page_without_any_model_explains(shipped_dir):

@@ -51,11 +51,10 @@ def test_small_shrinks_about_the_centre():
 def test_slant_and_rotation_tilt_a_vertical_stroke():
     for key, sign in (("slant", +1), ("rot+15", -1), ("rot-15", +1)):  # PIL: + is anticlockwise
         out = rb.make_set(bar(2)[None], key)[0].astype(float)
-        rows = np.arange(28)
         centre_x = [(out[r] * np.arange(28)).sum() / out[r].sum() for r in (6, 21)]
         lean = centre_x[0] - centre_x[1]  # top minus bottom: > 0 leans right at the top
         expected = {"slant": 0.3 * 15, "rot+15": np.tan(np.radians(15)) * 15, "rot-15": np.tan(np.radians(15)) * 15}
-        assert sign * lean == pytest.approx(expected[key], abs=1.2), (key, lean, rows.size)
+        assert sign * lean == pytest.approx(expected[key], abs=1.2), (key, lean)
 
 
 def test_unknown_variant_and_bad_shape_are_refused():
