@@ -8,7 +8,7 @@ from ui.nav import ensure_navigation
 ensure_navigation()
 
 from core import arithmetic as ar  # noqa: E402
-from ui import state  # noqa: E402
+from ui import fastfig, state  # noqa: E402
 from ui.arithmetic_views import (  # noqa: E402
     CHANNEL_NAMES, INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, channel_latex,
     colour_example, conv_input_figure, legend_html, output_figure, total_latex, transposed_input_figure,
@@ -105,12 +105,14 @@ def picture(shape: ar.Shape2D, transposed: bool, keys: state.Keys) -> None:
     if transposed:
         left.plotly_chart(transposed_input_figure(shape, r, c), key=CLICK, on_select="rerun",
                           selection_mode="points", config=no_bar)
-        right.plotly_chart(transposed_output_figure(shape, r, c), config=no_bar)
+        with right:
+            fastfig.show(transposed_output_figure(shape, r, c), "arithmetic.output_fig")
         st.caption(f"Input cell ({r}, {c}) is multiplied by the whole kernel and added into the blue output cells; "
                    "overlapping footprints add up. Cropping by padding removes the outer rows and columns. "
                    "Rows and columns count from 0, as in PyTorch.")
         return
-    left.plotly_chart(conv_input_figure(shape, r, c), config=no_bar)
+    with left:
+        fastfig.show(conv_input_figure(shape, r, c), "arithmetic.input_fig")
     right.plotly_chart(output_figure(shape, step, f"Output {oh}×{ow}"), key=CLICK, on_select="rerun",
                        selection_mode="points", config=no_bar)
     st.markdown(legend_html(LEGEND_INPUT, INPUT_COLORS), unsafe_allow_html=True)

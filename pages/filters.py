@@ -208,16 +208,14 @@ def microscope_controls(keys: state.Keys, output: np.ndarray) -> tuple[int, int]
     return int(r), int(c)
 
 
-def colour_part(keys: state.Keys, kernel: np.ndarray, conv) -> None:
+def colour_part(keys: state.Keys, kernel: np.ndarray, conv, cfg: FiltersSettings) -> None:
     st.subheader("🎨 Colour images: one kernel slice per channel")
-    cfg = state.current(S)
     key = cfg.img if cfg.img in photos.PHOTOS else next(iter(photos.PHOTOS))
     a, b = st.columns([2, 1])
     a.selectbox("Slices for R, G and B", tuple(filters.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
                 format_func=lambda m: filters.COLOUR_MIXES[m][0])
-    b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)
-    cfg = state.current(S)
-    fv.colour_section(photos.photo_rgb(key), kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
+    b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)  # its value is in cfg already (set before the run)
+    fv.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
 
 
 OUTPUT_NOTES = {
@@ -290,9 +288,9 @@ def lesson() -> None:
     if ok:
         st.subheader("↔️ Convolution or cross-correlation?")
         fv.flip_section(image, kernels[0], conv, cfg.k)
-        colour_part(keys, kernels[0], conv)
-        st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
-        fv.im2col_section(image, conv)
+        colour_part(keys, kernels[0], conv, cfg)
+        st.subheader("🗂️ A bank of kernels on this image")
+        fv.bank_maps(image, conv)
     state.sync(S)
 
 
@@ -306,6 +304,8 @@ if missing_upload:
     st.info("This link was made with an uploaded picture, and links cannot carry pictures: showing the "
             "landscape instead. Choose “Upload your own…” to use yours.", icon="🔗")
 lesson()
+st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
+fv.im2col_section()  # the worked example: outside the lesson's fragment, a change does not redraw it
 st.subheader("🎓 A CNN learns kernels like these")
 fv.closing_section()
 state.finish(state.current(S))

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 
 from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, never_visited, transposed_footprint
 from core.settings import Settings, choice, flag, integer
-from ui.grid import Box, as_figure, category_spec
+from ui.fastfig import from_spec
+from ui.grid import Box, category_spec
 
 OPS = {"conv": "Convolution", "transposed": "Transposed convolution"}
 PADDING_LABELS = {"explicit": "Explicit", "valid": "Valid (none)", "same": "Same", "full": "Full"}
@@ -111,7 +112,7 @@ def conv_input_figure(shape: Shape2D, out_row: int, out_col: int) -> go.Figure:
     spec = category_spec(codes, INPUT_COLORS, boxes=[inner, k_eff_box], text=text, title=title, max_px=INPUT_PX)
     if text is not None:
         spec["data"][0]["textfont"]["color"] = "#334155"  # dark zeros on the pale padding, readable
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def _tap_text(codes: np.ndarray) -> np.ndarray:
@@ -133,7 +134,7 @@ def output_figure(shape: Shape2D, step: int, title: str) -> go.Figure:
     codes = output_codes(shape, step)
     spec = category_spec(codes, OUTPUT_COLORS, title=title, max_px=OUTPUT_PX)
     _add_click_targets(spec, codes.shape)
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def _add_click_targets(spec: dict, hw: tuple[int, int]) -> None:
@@ -153,7 +154,7 @@ def transposed_input_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figu
     codes[in_row, in_col] = 2
     spec = category_spec(codes, OUTPUT_COLORS[:1] + ("#bbf7d0", "#2563eb"), title=f"Input {h.n}×{w.n}")
     _add_click_targets(spec, codes.shape)
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def transposed_output_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figure:
@@ -165,7 +166,7 @@ def transposed_output_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Fig
             codes[cell] = 1
     for cell in transposed_footprint(shape, in_row, in_col):
         codes[cell] = 2
-    return as_figure(category_spec(codes, ("#e2e8f0", "#bbf7d0", "#2563eb"), title=f"Output {oh}×{ow}"))
+    return from_spec(category_spec(codes, ("#e2e8f0", "#bbf7d0", "#2563eb"), title=f"Output {oh}×{ow}"))
 
 
 def legend_html(labels: tuple[str, ...], colors: tuple[str, ...]) -> str:
