@@ -76,18 +76,21 @@ def image_for(key: str) -> tuple[np.ndarray, str]:
         return images.builtin_image(key), images.BUILTIN_IMAGES[key].label
 
 
-def image_controls(keys: state.Keys) -> tuple[np.ndarray, str]:
+def image_controls(keys: state.Keys) -> tuple[np.ndarray, str, str]:
+    """The picker → (pixels, label, token). The token names the pixels (a shipped image's key, or the
+    upload's SHA-256): cached convolutions are keyed by it instead of hashing the pixels on every run."""
     choice = st.selectbox("Image", tuple(IMAGES), key=keys.img, format_func=IMAGES.get)
     if choice != "upload":
         about = photos.PHOTOS[choice] if choice in photos.PHOTOS else images.BUILTIN_IMAGES[choice]
         st.caption(about.description)
-        return image_for(choice)
+        return (*image_for(choice), choice)
     upload = upload_widget()
     if upload is None:
         st.info("Until you upload a picture, the landscape is shown.", icon="🖼️")
-        return image_for(DEFAULT_IMAGE)
+        return (*image_for(DEFAULT_IMAGE), DEFAULT_IMAGE)
     # the label becomes a plotly title, which renders HTML: a file name goes in escaped
-    return upload.pixels, f"your picture “{literal_html(st.session_state[UPLOAD]['name'], 60)}”"
+    stored = st.session_state[UPLOAD]
+    return upload.pixels, f"your picture “{literal_html(stored['name'], 60)}”", "upload:" + stored["digest"]
 
 
 def upload_widget() -> images.DecodedImage | None:
@@ -237,7 +240,7 @@ def lesson() -> None:
     with st.container(border=True):
         c_img, c_kernel, c_view = st.columns([1.1, 1.3, 1])
         with c_img:
-            image, image_label = image_controls(keys)
+            image, image_label, token = image_controls(keys)
         with c_kernel:
             try:
                 kernels = kernel_controls(keys)
@@ -261,7 +264,7 @@ def lesson() -> None:
     fig_cols = st.columns([1.2, 0.9, 1.2])
     in_boxes: list[Box] = []
     if ok:
-        responses = fv.run_conv(image, kernels, *conv)  # (K, H', W')
+        responses = fv.run_conv(token, image, kernels, *conv)  # (K, H', W')
         output = filters.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
         st.subheader("🔬 Microscope: one output pixel")
         r, c = microscope_controls(keys, output)
@@ -287,10 +290,10 @@ def lesson() -> None:
             st.warning("No output to show with these settings: change the stride, padding or dilation.")
     if ok:
         st.subheader("↔️ Convolution or cross-correlation?")
-        fv.flip_section(image, kernels[0], conv, cfg.k)
+        fv.flip_section(token, image, kernels[0], conv, cfg.k)
         colour_part(keys, kernels[0], conv, cfg)
         st.subheader("🗂️ A bank of kernels on this image")
-        fv.bank_maps(image, conv)
+        fv.bank_maps(token, image, conv)
     state.sync(S)
 
 

@@ -17,6 +17,7 @@ travel as float32 (hover shows 4 significant digits; float32 keeps 7) to halve t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -84,7 +85,7 @@ class Finished(go.Figure):
         return self._sent.get("layout", {}).get("height") or "content"
 
 
-@st.cache_resource(show_spinner=False)
+@functools.lru_cache(maxsize=1)  # the same for every student: plotly's default template
 def _template() -> dict:
     """The template plotly puts into every figure's layout (the current default), once."""
     return wire(go.Figure())["layout"]["template"]

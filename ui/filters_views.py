@@ -49,23 +49,24 @@ def fmt_grid(z: np.ndarray) -> np.ndarray:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def run_conv(image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilation: int) -> np.ndarray:
-    return filters.conv2d(image, kernels, stride, padding, dilation)
+def run_conv(token: str, _image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilation: int) -> np.ndarray:
+    """``filters.conv2d`` of the image that ``token`` names (see pages/filters.image_controls): the key is the
+    token, not the pixels (hashing a 192×192 picture cost ~0.7 ms a call, four calls a run)."""
+    return filters.conv2d(_image, kernels, stride, padding, dilation)
 
 
 # ---------------------------------------------------------------------------------------------
 # Figures
 
 
-@st.cache_resource(max_entries=96, show_spinner=False)
 def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = False, boxes=(), px: int = 330,
             scale: bool = True):
     """An image or feature map: grey, or blue–white–red centred on 0 when ``signed``; numbers when small.
 
     ``photo``: grey from 0 (black) to 1 (white) with anything outside drawn as black or white, i.e. the
     way the picture looks once saved as an 8-bit image (values clipped to 0…255); hovering still shows
-    the true value. Built figures are cached for every student (they are never changed after building):
-    an interaction pays only for the figures whose data changed.
+    the true value. Not cached: looking a picture up hashed its pixels and outlines (~1 ms), more than
+    building it from the cached frame (``ui.fastfig.grid``: float32 → base64, ~0.2 ms; JSON once, when shown).
     """
     z = np.asarray(z, dtype=float)
     small = max(z.shape) <= NUMBERS_UP_TO
@@ -158,11 +159,11 @@ def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> No
                icon="🔬")
 
 
-def flip_section(image, kernel, conv, name) -> None:
+def flip_section(token, image, kernel, conv, name) -> None:
     relation = filters.flip_relation(kernel)
     flipped = filters.flip_kernel(kernel)
-    xcorr = run_conv(image, kernel, *conv)[0]
-    true = run_conv(image, np.ascontiguousarray(flipped), *conv)[0]
+    xcorr = run_conv(token, image, kernel, *conv)[0]
+    true = run_conv(token, image, np.ascontiguousarray(flipped), *conv)[0]
     st.markdown(
         "PyTorch's `conv2d` and every deep-learning library slide the kernel **as it is**: mathematically that is "
         "*cross-correlation*. Textbook convolution first **rotates the kernel by 180°** (flips rows and columns). "
@@ -261,7 +262,7 @@ def worked_figures() -> dict:
     }
 
 
-def bank_maps(image, conv) -> None:
+def bank_maps(token, image, conv) -> None:
     """Four kernels on the current image in one call: a conv layer with four output channels (inside the
     lesson's fragment; the im2col section below, outside it, explains how such a bank is computed)."""
     names = filters.BANK
@@ -270,7 +271,7 @@ def bank_maps(image, conv) -> None:
         f"A conv layer applies **many kernels to the same input at once**. Here a bank of {len(names)} "
         f"({', '.join(labels)}) on the current image, computed in one call: {len(names)} feature maps, one per "
         f"output channel. The next section shows how a layer does it, with im2col.")
-    maps = run_conv(image, filters.kernel_bank(names), *conv)  # (4, H', W')
+    maps = run_conv(token, image, filters.kernel_bank(names), *conv)  # (4, H', W')
     for i, (col, label) in enumerate(zip(st.columns(len(names)), labels)):
         with col:
             show(picture(maps[i], f"{label} map", signed=maps[i].min() < 0, px=240, scale=False), f"bm{i}")
