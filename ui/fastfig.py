@@ -52,10 +52,14 @@ def wire(fig: go.Figure) -> dict:
 
 
 class Finished(go.Figure):
-    """A figure that is never changed after it is built (share it freely between runs and students)."""
+    """A figure that is never changed after it is built (share it freely between runs and students).
 
-    def __init__(self, sent: dict) -> None:
-        super().__init__(layout={"template": {}}, _validate=False)  # an empty shell: no template copy
+    Only ``to_dict`` (what st.plotly_chart reads) and the properties below are for use: the plotly
+    Figure machinery is deliberately not initialised (``go.Figure.__init__`` sets up a layout and a
+    template, ~0.5 ms a figure, for nothing). It subclasses go.Figure so that st.plotly_chart takes it
+    as a figure (charts with selections still go through st.plotly_chart)."""
+
+    def __init__(self, sent: dict) -> None:  # noqa: D107 - no super().__init__ on purpose (see above)
         self._sent = sent
         self._json: str | None = None
         self._digest = ""
@@ -101,8 +105,17 @@ def from_spec(spec: dict) -> Finished:
     return Finished(spec)
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
 def _frame(shape: tuple[int, int], labelled: bool, options: tuple) -> dict:
+    """The cached frame (``_cached_frame``); options that cannot be hashed (a colour scale given as a list)
+    are built each time."""
+    try:
+        return _cached_frame(shape, labelled, options)
+    except TypeError:
+        return _cached_frame.__wrapped__(shape, labelled, options)
+
+
+@functools.lru_cache(maxsize=256)  # a pure function of its arguments (hashed in microseconds, unlike st.cache_*)
+def _cached_frame(shape: tuple[int, int], labelled: bool, options: tuple) -> dict:
     kwargs = dict(options)
     gaps = kwargs.pop("gaps", True)
     fig = grid_figure(np.zeros(shape), text=np.full(shape, "", dtype=object) if labelled else None, **kwargs)

@@ -5,6 +5,8 @@ All numbers come from ``core.filters``; nothing here reads widgets except throug
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -83,8 +85,14 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = Fa
                         cell_px=48 if small else px, max_px=px, show_scale=scale, gaps=small, **colors)
 
 
-@st.cache_resource(max_entries=96, show_spinner=False)
 def kernel_figure(k: np.ndarray, title: str, px: int = 240):
+    k = np.asarray(k, dtype=float)
+    return _kernel_figure(k.tobytes(), k.shape, title, px)
+
+
+@functools.lru_cache(maxsize=128)  # a kernel is a few numbers: keyed by its bytes, hashed in microseconds
+def _kernel_figure(raw: bytes, shape: tuple[int, int], title: str, px: int):
+    k = np.frombuffer(raw, dtype=float).reshape(shape)
     bound = float(np.max(np.abs(k))) or 1.0
     return fastfig.grid(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
                         cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
