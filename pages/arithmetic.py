@@ -21,6 +21,7 @@ Cfg = ArithmeticSettings
 PLAY = "arithmetic.play"  # UI state, not a setting: playing is never shared
 CLICK = "arithmetic.click"  # the output grid's point selection
 LAST_CLICK = "arithmetic.last_click"
+FULL_RUN = "arithmetic._full_run"  # Play was switched: the next fragment run asks for a full run
 REVEALED = "arithmetic.revealed"  # the layer (spec, input size) the student has answered for
 TICK_S = 0.8
 INTRO = ("Drag the sliders: the kernel slides over the (padded) input, and the output size follows one "
@@ -252,7 +253,7 @@ def lesson(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys) -> bool:
         st.error(f"**This layer is impossible.** {shape.reason}", icon="🚫")
         return True
     show_summary(cfg, shape)
-    playing = st.toggle("▶ Play (move the kernel automatically)", key=PLAY)
+    playing = st.toggle("▶ Play (move the kernel automatically)", key=PLAY, on_change=_play_changed)
     st.fragment(run_every=TICK_S if playing else None)(picture)(shape, cfg.transposed, keys)
     return True
 
@@ -267,10 +268,18 @@ def square_up() -> Cfg:
     return end
 
 
-def main() -> None:
-    keys = state.bind(Cfg)
-    state.header(Cfg, "📐 Convolution arithmetic", INTRO)
-    lesson_css()
+def _play_changed() -> None:
+    st.session_state[FULL_RUN] = True
+
+
+@st.fragment
+def layer_view(keys: state.Keys) -> None:
+    """Everything a setting changes: a slider step reruns only this, not the header or the puzzle.
+
+    Play's timer is the sliding window's ``run_every``, which the browser (re)arms on a full run of the
+    page: starting or stopping Play therefore asks for one (as the pooling page does)."""
+    if st.session_state.pop(FULL_RUN, False):
+        st.rerun(scope="app")
     left, right = st.columns([1, 2.3], gap="large")
     with left, st.container(border=True):
         controls(keys)
@@ -286,6 +295,14 @@ def main() -> None:
     if not cfg.transposed and (shape.ok or not revealed):
         st.subheader("Stack it: receptive field")
         receptive_field_section(cfg, keys, revealed)
+    state.sync(Cfg)  # a fragment run writes the link here; a full run also at the page's end (same link)
+
+
+def main() -> None:
+    keys = state.bind(Cfg)
+    state.header(Cfg, "📐 Convolution arithmetic", INTRO)
+    lesson_css()
+    layer_view(keys)
     with st.expander("🧩 Puzzle: halve an MNIST image"):
         puzzle()
     state.finish(state.current(Cfg))  # the fragment may have moved the step during this run
