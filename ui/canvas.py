@@ -7,11 +7,13 @@ in 280×280 drawing coordinates, whatever size CSS shows the canvas at), so Undo
 ink colour redraw there and never remount the canvas: a stroke started right after Clear is never lost
 (issue 11 part 7).
 
-On pointer-up (no debounce) the browser renders the strokes once more, white on transparent, into a
-280×280 PNG and sends it as the component's state value ``png`` (2–8 KB for a digit; the earlier
-streamlit-drawable-canvas sent a full-size RGBA PNG plus the Fabric.js JSON of every stroke, 200 ms after
-the pen lifted). The server checks and decodes it with ``core.drawing`` and lays the ink on the page's
-paper colour. Under AppTest (no browser) the canvas returns None, like an empty canvas.
+On pointer-up (no debounce) the browser renders the strokes once more, white on transparent, at 280×280
+and sends their alpha channel, deflated, as the component's state value ``ink`` (2–6 KB for a digit; the
+earlier streamlit-drawable-canvas sent a full-size RGBA PNG plus the Fabric.js JSON of every stroke,
+200 ms after the pen lifted). 280×280 keeps every preprocessing picture of the Draw page as it was (the
+crop of a small digit is shown at up to 140 px). The server checks and unpacks it with ``core.drawing``
+and lays the ink on the page's paper colour. Under AppTest (no browser) the canvas returns None, like an
+empty canvas.
 """
 
 from __future__ import annotations
@@ -86,6 +88,21 @@ function paint(ctx, s, from) {
   ctx.stroke();
 }
 
+// The ink's alpha, one byte per pixel, deflated where the browser can (core.drawing reads both forms).
+async function pack(rgba) {
+  const alpha = new Uint8Array(SIZE * SIZE);
+  for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[4 * i + 3];
+  if (typeof CompressionStream !== 'function') return 'ink280/raw;base64,' + base64(alpha);
+  const stream = new Blob([alpha]).stream().pipeThrough(new CompressionStream('deflate'));
+  return 'ink280/deflate;base64,' + base64(new Uint8Array(await new Response(stream).arrayBuffer()));
+}
+
+function base64(bytes) {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
 function setup(pad) {
   const canvas = pad.querySelector('.cl-canvas');
   const undo = pad.querySelector('.cl-undo');
@@ -94,7 +111,7 @@ function setup(pad) {
   const off = document.createElement('canvas');  // what is sent: white ink on transparent, 280×280
   off.width = SIZE;
   off.height = SIZE;
-  const offCtx = off.getContext('2d');
+  const offCtx = off.getContext('2d', {willReadFrequently: true});
   const st = pad.__cl;
 
   st.redraw = () => {
@@ -103,15 +120,16 @@ function setup(pad) {
     render(ctx, px / SIZE, st.strokes, st.data.pen, st.data.paper);
     undo.disabled = clear.disabled = st.strokes.length === 0;
   };
-  const send = () => {
-    let png = null;
+  const send = async () => {
+    const seq = ++st.seq;
+    let payload = null;
     if (st.strokes.length) {
       render(offCtx, 1, st.strokes, '#ffffff', null);
-      png = off.toDataURL('image/png');
+      payload = await pack(offCtx.getImageData(0, 0, SIZE, SIZE).data);
     }
-    if (png === st.sent) return;  // nothing changed (e.g. Clear on an empty canvas): no rerun
-    st.sent = png;
-    st.setStateValue('png', png);
+    if (seq !== st.seq || payload === st.sent) return;  // a newer drawing is on its way, or no change
+    st.sent = payload;
+    st.setStateValue('ink', payload);
   };
   const at = (e) => {
     const r = canvas.getBoundingClientRect();
@@ -156,7 +174,7 @@ export default function (component) {
   const pad = component.parentElement.querySelector('.cl-pad');
   if (!pad) return;
   const first = !pad.__cl;
-  if (first) pad.__cl = {strokes: [], active: null, sent: null};
+  if (first) pad.__cl = {strokes: [], active: null, sent: null, seq: 0};
   const st = pad.__cl;
   st.data = component.data;
   st.setStateValue = component.setStateValue;
@@ -185,7 +203,7 @@ def drawing_canvas(key: str, width: int, pen: str = "#FFFFFF", paper: str = "#00
     canvas is refused with a warning, and counts as nothing drawn."""
     result = _renderer()(key=key, data={"width": int(width), "pen": pen, "paper": paper})
     try:
-        ink = ink_from_payload(result.get("png"))
+        ink = ink_from_payload(result.get("ink"))
     except DrawingRefused as exc:
         st.warning(literal(exc, 400), icon="✏️")  # Pillow's words about a stranger's bytes
         return None
