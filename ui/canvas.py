@@ -24,7 +24,7 @@ import streamlit as st
 from core.drawing import SIZE, DrawingRefused, ink_from_payload, on_paper
 from ui.text import literal
 
-CANVAS_PX = SIZE  # the canvas's drawing coordinates, and its largest size on the page (CSS pixels)
+CANVAS_PX = SIZE  # the canvas's drawing coordinates, and its size on a desktop page (CSS pixels)
 # Where a browser test or benchmark finds the drawing surface (Playwright's CSS pierces the shadow root).
 SELECTOR = "[data-testid='stBidiComponentIsolated'] canvas.cl-canvas"
 
@@ -42,6 +42,8 @@ _HTML = """
 _CSS = """
 .cl-pad { font-family: var(--st-font, sans-serif); width: min(280px, 100%); user-select: none;
   -webkit-user-select: none; }
+/* A phone (Streamlit stacks columns below 640 px): the whole column's width, a bigger target for a finger */
+@media (max-width: 640px) { .cl-pad { width: min(100%, 420px); } }
 .cl-canvas { display: block; width: 100%; aspect-ratio: 1 / 1; height: auto; box-sizing: border-box;
   touch-action: none; cursor: crosshair; border-radius: 0.5rem;
   border: 1px solid var(--st-border-color, #d5d7de); }
