@@ -194,9 +194,8 @@ def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> N
     st.caption(f"Per axis: out = ⌊(n + p_before + p_after − d·(k−1) − 1) / s⌋ + 1;  {worked}")
 
 
-def microscope_controls(keys: state.Keys, output: np.ndarray) -> tuple[int, int]:
+def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettings) -> tuple[int, int]:
     out_h, out_w = output.shape
-    cfg = state.current(S)
     if cfg.r >= out_h or cfg.c >= out_w:  # keep the pixel inside a smaller output
         state.put(S, r=min(cfg.r, out_h - 1), c=min(cfg.c, out_w - 1))
     a, b, jump, note = st.columns([1, 1, 1.3, 3])
@@ -267,7 +266,7 @@ def lesson() -> None:
         responses = fv.run_conv(token, image, kernels, *conv)  # (K, H', W')
         output = filters.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
         st.subheader("🔬 Microscope: one output pixel")
-        r, c = microscope_controls(keys, output)
+        r, c = microscope_controls(keys, output, cfg)
         in_boxes = fv.window_boxes(arithmetic.conv_window(shape, r, c), padding, cfg.d)
         fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
     with fig_cols[0]:

@@ -201,6 +201,13 @@ def flip_section(token, image, kernel, conv, name) -> None:
                 f"{fmt(diff)}.")
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def colour_output(key: str, k3: np.ndarray, bias: float, stride: int, padding, dilation: int) -> np.ndarray:
+    """``filters.colour_conv2d`` of shipped photo ``key`` (keyed by the name, not its pixels): a class trying
+    the same presets shares the result."""
+    return filters.colour_conv2d(photos.photo_rgb(key), k3, bias, stride, padding, dilation)
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
 def colour_photo_uri(key: str) -> str:
     """A shipped colour photo as a PNG data URI, encoded once per server (st.image re-encoded the array
@@ -222,7 +229,7 @@ def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, ph
     summed, + bias."""
     rgb = photos.photo_rgb(key)
     k3 = filters.colour_kernel(kernel, mix)  # (3, kh, kw)
-    out = filters.colour_conv2d(rgb, k3, bias, *conv)  # (H', W')
+    out = colour_output(key, k3, bias, *conv)  # (H', W')
     r, c = out.shape[0] // 2, out.shape[1] // 2
     px = filters.colour_pixel(rgb, k3, bias, r, c, *conv)
     st.markdown(
