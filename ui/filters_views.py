@@ -239,7 +239,7 @@ def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, ph
         f"({rgb.shape[1]}×{rgb.shape[2]}×3) and your kernel, weighted per channel.")
     cols = st.columns([1.2, 0.8, 0.8, 0.8, 1.2])
     with cols[0]:
-        st.image(colour_photo_uri(key), caption="Colour input", width=230)
+        st.image(colour_photo_uri(key), caption="Colour input", width="stretch")  # 230 px overflowed its column
     for col, ch, name in zip(cols[1:4], range(3), ("R", "G", "B")):
         with col:
             show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
