@@ -6,12 +6,18 @@ reconstructor named ``numpy.core.multiarray``), so the loader is tested on the o
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
+import http.server
 import io
 import pickle
 import struct
 import tarfile
+import threading
+from functools import partial
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -107,3 +113,44 @@ def write_cifar_cache(root: Path, n: int = 60, seed: int = 1) -> tuple[np.ndarra
 
 def idx_gz(array: np.ndarray) -> bytes:
     return gzip.compress(data.encode_idx(array))
+
+
+# ---------------------------------------------------------------------------------------------
+# A local web server standing in for the publishers (tests never reach the internet)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def local_server(root: Path) -> Iterator[str]:
+    """A static file server for ``root`` on 127.0.0.1; yields its base URL (ending in "/")."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def remote_for(url: str, files: dict[str, bytes], **kw) -> datasets.Remote:
+    """A ``Remote`` for ``files`` served at ``url``, with their digests computed here."""
+    entries = tuple(datasets.fetch.RemoteFile(name, hashlib.md5(raw).hexdigest(), 1_000_000)
+                    for name, raw in files.items())
+    return datasets.Remote((url,), entries, **kw)
+
+
+def idx_files(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> dict[str, bytes]:
+    """The four gzip-compressed IDX files of an MNIST-style dataset (Fashion-MNIST's names and format)."""
+    return {name: idx_gz(a) for name, a in zip(datasets.IDX_NAMES, (*train, *test))}
+
+
+def download_fake(key: str, cache: Path, www: Path, url: str, files: dict[str, bytes], **kw) -> Path:
+    """Serve ``files`` from ``www`` and download them into ``cache`` the way a student's click does."""
+    www.mkdir(parents=True, exist_ok=True)
+    for name, raw in files.items():
+        (www / name).write_bytes(raw)
+    return datasets.download(key, cache, remote=remote_for(url, files, **kw), timeout=5.0)

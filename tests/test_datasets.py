@@ -8,14 +8,12 @@ checksums computed here and passed in as the dataset's ``Remote``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.server
 import os
 import pickle
 import socket
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ import pytest
 
 from core import cifar, data, datasets, download
 from core.errors import DataError
-from benchmarks.fake_datasets import cifar_batch, cifar_rows, py2_pickle, tar_gz
+from benchmarks.fake_datasets import QuietHandler, cifar_batch, cifar_rows, local_server, py2_pickle, remote_for, tar_gz
 from benchmarks.fake_datasets import cifar_members as _members
 
 ROWS = 4  # rows per fake CIFAR batch (the real ones hold 10,000)
@@ -37,18 +35,8 @@ def cifar_members(**replace: bytes) -> dict[str, bytes]:
 # Files in the real formats
 
 
-def remote_for(url: str, files: dict[str, bytes], **kw) -> datasets.Remote:
-    entries = tuple(download.RemoteFile(name, hashlib.md5(raw).hexdigest(), 1_000_000) for name, raw in files.items())
-    return datasets.Remote((url,), entries, **kw)
-
-
 # ---------------------------------------------------------------------------------------------
 # A local web server
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture
@@ -56,13 +44,8 @@ def www(tmp_path):
     """(root folder, base URL) of a static server on 127.0.0.1 with nothing in it yet."""
     root = tmp_path / "www"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(root) as url:
+        yield root, url
 
 
 def serve(root: Path, files: dict[str, bytes], sub: str = "") -> None:
