@@ -122,7 +122,7 @@ def test_names_without_letters_are_refused(raw: str) -> None:
 
 def _fast_export(monkeypatch, graph_bytes: bytes) -> None:
     """Skip re-running the exporter (a few seconds) where the test is about what happens after it."""
-    monkeypatch.setattr(export, "onnx_bytes", lambda net, spec: graph_bytes)
+    monkeypatch.setattr(export, "onnx_bytes", lambda net, spec, in_shape=None: graph_bytes)
 
 
 def test_existing_names_are_not_overwritten(trained, graph_bytes, tmp_path, monkeypatch) -> None:

@@ -4,19 +4,23 @@ formats (benchmarks/fake_datasets.py); old sidecars still read as MNIST digit mo
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 import core.export as export
 from benchmarks.fake_datasets import cifar_members, download_fake, idx_files, local_server, tar_gz
 from core import datasets as cds
-from core.inference import SHIPPED_DIR, load_model, run_model
+from core.inference import SHIPPED_DIR, load_model, run_model, session_dir
 from core.model_card import ModelCardError, card_from_dict, read_card, sidecar_path
 from core.models import PRESETS
 from core.training import TrainConfig, fit, to_tensor
+from tests.conftest import REPO
 
 SPEC = PRESETS["lenet5"]  # pads 28×28 to 32×32 in its first conv, so it takes both sizes
 CIFAR_ROWS = 20  # per fake batch: 100 training, 20 test images
@@ -115,3 +119,74 @@ def test_export_without_the_cached_test_images_says_so(cifar, tmp_path, monkeypa
     with pytest.raises(export.ExportError, match="No test images.*Download"):
         export.export_model(result.model, SPEC, export.provenance(result), tmp_path / "out", "gone")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# The Draw and Network pages with a CIFAR-10 model of this session: a test-image picker, not the canvas
+
+
+def _session_copy(out, tmp_path, monkeypatch, token: str) -> str:
+    monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
+    folder = session_dir(token)
+    folder.mkdir(parents=True)
+    shutil.copyfile(out.onnx_path, folder / out.onnx_path.name)
+    shutil.copyfile(out.card_path, folder / out.card_path.name)
+    return token
+
+
+def _open(page: str, token: str, query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.session_state["convlab.session_token"] = token
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _bars(at: AppTest) -> tuple[list[str], np.ndarray]:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        bar = spec["data"][0]
+        if bar["type"] == "bar" and "airplane" in bar["x"]:
+            y = bar["y"]
+            y = np.frombuffer(base64.b64decode(y["bdata"]), y["dtype"]) if isinstance(y, dict) else np.asarray(y)
+            return bar["x"], y
+    raise AssertionError("no chart with CIFAR-10's class names")
+
+
+def _image_captions(at: AppTest) -> str:
+    return "\n".join(img.caption for element in at.get("image") for img in element.proto.imgs)
+
+
+def test_draw_page_gives_a_cifar_model_a_test_image_picker(cifar, tmp_path, monkeypatch) -> None:
+    _, out = cifar
+    token = _session_copy(out, tmp_path, monkeypatch, "c" * 32)
+    at = _open("pages/draw.py", token, {"t": "3"})
+    key = f"session/{out.onnx_path.stem}"
+    assert "test images, not drawings" in at.selectbox(key="draw.m").format_func(key)
+    at.selectbox(key="draw.m").set_value(key).run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="draw.t").value == 3  # the link's test-image number
+    assert not any(r.key == "draw.src" for r in at.radio)  # no canvas / digit input for this model
+    names, probs = _bars(at)
+    test = cds.load_test("cifar10")
+    expected = run_model(load_model(out.onnx_path), read_card(out.onnx_path).normalise(test.images[3:4] / 255.0))
+    assert names == list(cds.CIFAR10_CLASSES)
+    np.testing.assert_allclose(probs, expected.probs[0], atol=1e-6)
+    assert f"test image #3: labelled **{cds.CIFAR10_CLASSES[test.labels[3]]}**" in _image_captions(at)
+    at.number_input(key="draw.t").set_value(CIFAR_ROWS + 50).run()  # beyond this test set: clamped, no traceback
+    assert not at.exception and at.number_input(key="draw.t").value <= CIFAR_ROWS - 1
+
+
+def test_network_page_shows_every_layer_of_a_colour_model(cifar, tmp_path, monkeypatch) -> None:
+    _, out = cifar
+    token = _session_copy(out, tmp_path, monkeypatch, "f" * 32)
+    at = _open("pages/network.py", token, {"m": f"session/{out.onnx_path.stem}", "t": "2"})
+    text = "\n".join(m.value for m in at.markdown)
+    assert not at.warning and not at.error, [w.value for w in (*at.warning, *at.error)]
+    assert "`3×32×32`" in text  # the input view: the colour image
+    assert "6×32×32" in text  # conv1's maps on 32×32 (pad 2, 5×5)
+    assert not any("linear model learns" in h.value for h in at.subheader)  # digit templates: not for photos
+    assert "test image #2: labelled" in _image_captions(at)

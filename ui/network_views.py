@@ -111,7 +111,10 @@ def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
-    rgb, f = upscale(to_rgb(image, signed=False, bound=1.0), px)
+    """The input, (H, W) grey or (H, W, 3) colour in 0..1, enlarged; ``box`` outlined in red."""
+    colour = np.asarray(image).ndim == 3
+    pixels = (np.clip(image, 0, 1) * 255).astype(np.uint8) if colour else to_rgb(image, signed=False, bound=1.0)
+    rgb, f = upscale(pixels, px)
     if box is not None:
         outline(rgb, box[0], box[1], box[2], box[3], RF_COLOUR, f)
     return rgb
@@ -329,7 +332,9 @@ def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> t
     pics = []
     for drop in occ.drops:  # (H, W) each
         rgb, f = upscale(to_rgb(drop, signed=True, bound=bound), px)
-        ink = np.repeat(np.repeat(np.asarray(image) > 0.5, f, axis=0), f, axis=1)
+        grey = np.asarray(image)
+        grey = grey.mean(axis=-1) if grey.ndim == 3 else grey  # a colour photo: outline its bright parts
+        ink = np.repeat(np.repeat(grey > 0.5, f, axis=0), f, axis=1)
         inner = ink.copy()
         inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
         rgb[ink & ~inner] = (17, 24, 39)  # a one-pixel outline of the strokes over the map
