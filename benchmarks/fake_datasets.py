@@ -101,10 +101,14 @@ def write_cifar_archive(path: Path, rows: int, level: int = 1) -> None:
             tar.addfile(entry, io.BytesIO(raw))
 
 
-def write_cifar_cache(root: Path, n: int = 60, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Converted CIFAR-10 files (as ``datasets.download`` leaves them) holding random images."""
+def write_cifar_cache(root: Path, n: int = 60, seed: int = 1, random: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Converted CIFAR-10 files (as ``datasets.download`` leaves them) holding random images (or, with
+    ``random=False``, a cheap repeating pattern: a full-size set for memory checks in a second)."""
     rng = np.random.default_rng(seed)
-    images, labels = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
+    shape = (n, 32, 32, 3)
+    images = (rng.integers(0, 256, shape, dtype=np.uint8) if random else
+              np.broadcast_to((np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(1, 32, 32, 3), shape))
+    labels = (np.arange(n) % 10).astype(np.uint8)
     where = root / "cifar-10"
     for name, array in zip(datasets.CIFAR_NAMES, (images, labels, images[:20], labels[:20])):
         data.write_idx(where / name, array)

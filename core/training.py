@@ -279,10 +279,21 @@ class TensorData:
         return int(self.val_y.shape[0])
 
 
-def to_bytes(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, H, W) grey or (N, H, W, 3) colour → uint8 (N, C, H, W) on ``device`` (one copy)."""
-    x = torch.tensor(np.asarray(images), dtype=torch.uint8, device=device)  # copies: shipped arrays are read-only
-    return (x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)).contiguous()  # (N, C, H, W)
+TO_DEVICE_CHUNK = 1024  # images copied per step: the set's peak is the result plus one chunk
+
+
+def to_bytes(images: np.ndarray, device: torch.device, index: np.ndarray | None = None) -> torch.Tensor:
+    """uint8 (N, H, W) grey or (N, H, W, 3) colour, rows ``index`` (all by default) → uint8 (N, C, H, W)
+    on ``device``. Filled a chunk at a time: selecting, reordering to channels-first and moving in one go
+    would hold two or three copies of the set at once (CIFAR-10: 150 MB each)."""
+    images = np.asarray(images)
+    rows = np.arange(images.shape[0]) if index is None else np.asarray(index)
+    channels = 1 if images.ndim == 3 else images.shape[3]
+    out = torch.empty((len(rows), channels, *images.shape[1:3]), dtype=torch.uint8, device=device)
+    for start in range(0, len(rows), TO_DEVICE_CHUNK):
+        part = torch.from_numpy(images[rows[start:start + TO_DEVICE_CHUNK]])  # a copy: arrays are read-only
+        out[start:start + len(part)] = (part.unsqueeze(1) if part.ndim == 3 else part.permute(0, 3, 1, 2)).to(device)
+    return out
 
 
 def as_float(x: torch.Tensor, meta: cds.DatasetInfo | None = None) -> torch.Tensor:
@@ -319,12 +330,13 @@ def load_digits(dataset: str) -> cds.ImageSet:
 def prepare_data(config: TrainConfig, device: torch.device, digits: Any = None) -> TensorData:
     """Load the training digits, hold out a stratified validation split, put both on ``device``."""
     digits = digits or load_digits(config.dataset)
-    images, labels = digits.images, digits.labels
+    images, labels = digits.images, digits.labels  # never copied whole: rows are picked by index
+    rows = np.arange(len(labels))
     if config.subset is not None and config.subset < len(labels):
         keep_fraction = config.subset / len(labels)
         _, keep = cdata.stratified_split(labels, keep_fraction, config.seed + 7919)
-        keep = np.sort(keep)
-        images, labels = images[keep], labels[keep]
+        rows = np.sort(keep)
+    labels = labels[rows]
     train_idx, val_idx = cdata.stratified_split(labels, config.val_fraction, config.seed)
     if config.train_size is not None and config.train_size < len(train_idx):
         train_idx = _stratified_sample(train_idx, labels, config.train_size, config.seed)
@@ -332,8 +344,8 @@ def prepare_data(config: TrainConfig, device: torch.device, digits: Any = None) 
     desc = (f"{digits.name}{' (subset)' if config.subset else ''}: {len(train_idx):,} training / "
             f"{len(val_idx):,} validation {what}")
     return TensorData(
-        to_bytes(images[train_idx], device), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
-        to_bytes(images[val_idx], device), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
+        to_bytes(images, device, rows[train_idx]), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
+        to_bytes(images, device, rows[val_idx]), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
         desc, cds.info(config.dataset),
     )
 
