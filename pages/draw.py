@@ -164,7 +164,7 @@ def picture_lesson(cls: type[dv.DrawSettings], model: LoadedModel) -> None:
     left, right = st.columns([1, 1], gap="medium")
     with left:
         index = ti.pick_index(test, state.Keys(cls).t, lambda i: state.put(cls, t=i), "draw.random_image")
-        st.image(ti.picture(test.images[index]), caption=ti.caption(test, index))
+        st.image(ti.picture(test.images[index]), caption=ti.caption(test, index), width=ti.PICTURE_PX)
     try:
         probs = classify_images(model, test.images[index:index + 1])[0]
     except (ModelRefused, ValueError) as exc:  # onnxruntime failed, or a shape the sidecar promised wrongly

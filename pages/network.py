@@ -121,7 +121,7 @@ def _input_picture(keys: state.Keys, model: LoadedModel) -> tuple[np.ndarray | N
     if test is None:
         return None, None, "test"
     index = ti.pick_index(test, keys.t, lambda i: state.put(NetworkSettings, t=i), "network.random_image")
-    st.image(ti.picture(test.images[index], 168), caption=ti.caption(test, index))
+    st.image(ti.picture(test.images[index], 168), caption=ti.caption(test, index), width=168)
     return test.images[index].astype(np.float32) / 255.0, int(test.labels[index]), "test"
 
 

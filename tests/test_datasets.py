@@ -92,7 +92,9 @@ def test_registry_describes_each_dataset():
 
 def test_shipped_and_full_mnist_keys(tmp_path):
     train, test = datasets.load_train("shipped5k"), datasets.load_test("full60k")
-    assert train.images.shape == (5000, 28, 28) and len(test) == 10000 and train.name.startswith("5,000")
+    assert train.images.shape == (5000, 28, 28) and len(test) == 10000 and train.name == "MNIST 5k training digits"
+    assert train.info.key == "shipped5k" and test.info.key == "full60k"  # one container: core.data.ImageSet
+    assert type(train) is type(data.load_test()) is data.ImageSet
     assert datasets.is_cached("shipped5k", tmp_path) and not datasets.is_cached("full60k", tmp_path)
     with pytest.raises(DataError, match="not been downloaded"):
         datasets.load_train("cifar10", tmp_path)
