@@ -175,11 +175,11 @@ def _read_split(key: str, split: str, where: Path) -> ImageSet:
 
 def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
     """uint8 (B, H, W) or (B, H, W, 3) → float32 (B, C, H, W): x / 255, then (x - mean) / std per channel."""
-    x = np.asarray(images, dtype=np.float32) / np.float32(255.0)
-    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-    mean = np.asarray(meta.mean, np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(meta.std, np.float32).reshape(1, -1, 1, 1)
-    return (x - mean) / std
+    from core.preprocess import to_model_input  # Pillow: only where images are turned into model input
+
+    grey = meta.channels == 1
+    return to_model_input(np.asarray(images, dtype=np.float32) / np.float32(255.0),
+                          meta.mean[0] if grey else meta.mean, meta.std[0] if grey else meta.std, sides=None)
 
 
 # ---------------------------------------------------------------------------------------------

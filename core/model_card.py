@@ -107,13 +107,14 @@ class ModelCard:
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
         """Images in 0..1, (N, H, W) grey or (N, H, W, 3) colour → the model's (N, C, H, W) float32 input."""
-        x = np.asarray(pixels, dtype=np.float32)
-        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+        from core.preprocess import to_model_input
+
+        grey = self.input_shape[0] == 1
+        x = to_model_input(pixels, self.channel_mean[0] if grey else self.channel_mean,
+                           self.channel_std[0] if grey else self.channel_std)
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"The model reads images of shape {self.input_shape}, got {x.shape[1:]}.")
-        mean = np.asarray(self.channel_mean, np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(self.channel_std, np.float32).reshape(1, -1, 1, 1)
-        return np.ascontiguousarray((x - mean) / std)
+        return x
 
 
 def _per_channel(value: float | tuple[float, ...], channels: int) -> tuple[float, ...]:

@@ -24,6 +24,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from core.preprocess import to_model_input
+
 LAYER_OUTPUTS_KEY = "layer_outputs"
 PLAN_VERSION = 1
 MAX_STEPS = 64  # a ConvLab network has at most 24 layers: a longer list is not ours
@@ -212,23 +214,12 @@ def layer_views(plan: LayerOutputs, in_shape: tuple[int, int, int] = (1, 28, 28)
 
 
 Runner = Callable[[list[str], np.ndarray], list[np.ndarray]]  # (output names, batch) → arrays
+normalise = to_model_input  # pixels 0..1 → model input, grey or colour (core.preprocess: one implementation)
 
 
 def session_runner(session: Any, input_name: str = IMAGE) -> Runner:
     """A ``Runner`` over an onnxruntime session."""
     return lambda names, batch: session.run(names, {input_name: np.ascontiguousarray(batch, np.float32)})
-
-
-def normalise(image: np.ndarray, mean: float | tuple[float, ...], std: float | tuple[float, ...]) -> np.ndarray:
-    """Pixels in 0..1 → float32 model input (N, C, H, W). Grey (one number each for ``mean``/``std``):
-    (H, W) or (N, H, W). Colour (one per channel, as a colour model's card has): (H, W, 3) or (N, H, W, 3)."""
-    x = np.asarray(image, dtype=np.float32)
-    if not isinstance(mean, (tuple, list)):
-        x = x[None] if x.ndim == 2 else x
-        return ((x - np.float32(mean)) / np.float32(std))[:, None]
-    x = (x[None] if x.ndim == 3 else x).transpose(0, 3, 1, 2)
-    m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
-    return np.ascontiguousarray((x - m) / np.asarray(std, np.float32).reshape(1, -1, 1, 1))
 
 
 def run_layers(run: Runner, plan: LayerOutputs, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -373,7 +373,8 @@ def main() -> None:
         st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, "
                    "scaled on its own: blue negative, white zero, red positive; after a ReLU, black is zero and "
                    "white the layer's largest value. Every channel of every layer is shown.")
-        views.overview(plan.views(model.card.input_shape), values, probs)
+        views.overview(plan.views(model.card.input_shape), values, probs,
+                       None if model.card.reads_digits else model.card.labels)
         _unit_section(keys, plan, values, params, image)
     _softmax_section(keys, logits, label)
     _occlusion_section(keys, model, mkey, image)

@@ -124,8 +124,10 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 # The overview
 
 
-def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray) -> None:
-    """Every layer in order, one picture each."""
+def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
+             labels: Sequence[str] | None = None) -> None:
+    """Every layer in order, one picture each (``labels``: class names of a model that does not read digits,
+    shown literally)."""
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
@@ -134,8 +136,10 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
         if view.key == "softmax":
             top = np.argsort(-probs)[:3]
             right.image(png(upscale(to_rgb(mosaic(probs), signed=False, bound=1.0), most=40)[0]),
-                        caption="black 0 → white 1, digits 0–9 left to right; most likely: "
-                                + " · ".join(f"{d}: {probs[d]:.1%}" for d in top))
+                        caption=("black 0 → white 1, digits 0–9 left to right; most likely: "
+                                 + " · ".join(f"{d}: {probs[d]:.1%}" for d in top)) if labels is None else
+                        ("black 0 → white 1, classes left to right as the model lists them; most likely: "
+                         + " · ".join(f"{literal(labels[d], 40)}: {probs[d]:.1%}" for d in top)))
             continue
         value = values[view.output]
         right.image(png(layer_picture(view, value)), caption=_range_text(value))
