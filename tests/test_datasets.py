@@ -292,7 +292,8 @@ def test_nothing_downloads_at_import():
     code = ("import socket\n"
             "def refuse(*a, **k): raise SystemExit('network used at import')\n"
             "socket.socket.connect = refuse\n"
-            "import core.datasets, core.cifar, core.download\n"
+            "import core.datasets, core.cifar, core.download, core.data, core.arithmetic, core.share\n"
+            "core.data.load_shipped_train(); core.data.load_test()\n"
             "print(core.datasets.is_cached('cifar10'), len(core.datasets.load_train('shipped5k')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
