@@ -18,7 +18,7 @@ from core.predict import Prediction, classify, classify_images  # noqa: E402
 from core.preprocess import Steps  # noqa: E402
 from ui import draw_views as dv  # noqa: E402
 from ui import state  # noqa: E402
-from ui import test_images as ti  # noqa: E402
+from ui import image_picker as ti  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.export_panel import session_token  # noqa: E402
 from ui.text import literal_code  # noqa: E402

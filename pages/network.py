@@ -21,7 +21,7 @@ from core.onnx_wire import keep_outputs
 from core.preprocess import Steps, preprocess
 from ui import network_views as views
 from ui import state
-from ui import test_images as ti
+from ui import image_picker as ti
 from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.text import literal
