@@ -493,12 +493,12 @@ def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.
     """Accuracy, per-class accuracy, confusion matrix and probabilities (``model.eval()``, no grad).
 
     ``images`` are normalised float tensors (N, C, H, W), uint8 tensors (N, C, H, W) normalised batch
-    by batch with ``meta``'s statistics, or raw uint8 MNIST digits (N, 28, 28). ``batch_size``
+    by batch with ``meta``'s statistics (MNIST's when None), or raw uint8 images (N, H, W[, 3]). ``batch_size``
     bounds the memory (the job's estimate picks it); past ``deadline`` (``time.monotonic()``) the
     evaluation ends after the current batch and reports on the images seen (``cut_short``).
     """
     if isinstance(images, np.ndarray):
-        images = to_tensor(images, device)
+        images = to_bytes(images, device)  # normalised batch by batch below, with ``meta``
     if isinstance(labels, np.ndarray):
         labels = torch.from_numpy(labels.astype(np.int64))
     labels = labels.to(device)

@@ -73,3 +73,25 @@ def test_measured_peak_of_full_cifar10_training_matches_the_estimate(tmp_path):
     ratio = m["peak"] / m["estimate"]
     assert MARGIN[0] <= ratio <= MARGIN[1], m
     assert m["peak"] <= jobs.DEFAULT_JOB_MEMORY_MB * 2**20, m
+
+
+def test_bytes_float_and_numpy_inputs_evaluate_alike():
+    """uint8 on the device, normalised per batch, gives what normalising the whole set first gives."""
+    import numpy as np
+    import torch
+
+    from core import datasets as cds
+    from core.convnet import build_model
+
+    meta = cds.DATASETS["cifar10"]
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 10
+    model = build_model(cm.PRESETS[SPEC], meta.shape, generator=torch.Generator().manual_seed(0))
+    cpu = torch.device("cpu")
+    as_bytes = ct.evaluate(model, ct.to_bytes(images, cpu), labels, cpu, batch_size=16, meta=meta)
+    as_numpy = ct.evaluate(model, images, labels, cpu, batch_size=7, meta=meta)
+    as_floats = ct.evaluate(model, torch.from_numpy(cds.to_float(images, meta)), labels, cpu, batch_size=40)
+    np.testing.assert_allclose(as_bytes.probabilities, as_floats.probabilities, atol=1e-6)
+    np.testing.assert_allclose(as_numpy.probabilities, as_floats.probabilities, atol=1e-6)
+    assert ct.to_bytes(images, cpu, np.array([5, 2])).shape == (2, 3, 32, 32)
+    assert int(ct.to_bytes(images, cpu, np.array([5, 2]))[1, 2, 3, 4]) == int(images[2, 3, 4, 2])  # (N, H, W, C) → (N, C, H, W)
