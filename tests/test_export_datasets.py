@@ -145,15 +145,15 @@ def _open(page: str, token: str, query: dict[str, str] | None = None) -> AppTest
     return at
 
 
-def _bars(at: AppTest) -> tuple[list[str], np.ndarray]:
+def _bars(at: AppTest, first_class: str = "airplane") -> tuple[list[str], np.ndarray]:
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
         bar = spec["data"][0]
-        if bar["type"] == "bar" and "airplane" in bar["x"]:
+        if bar["type"] == "bar" and first_class in bar["x"]:
             y = bar["y"]
             y = np.frombuffer(base64.b64decode(y["bdata"]), y["dtype"]) if isinstance(y, dict) else np.asarray(y)
             return bar["x"], y
-    raise AssertionError("no chart with CIFAR-10's class names")
+    raise AssertionError(f"no chart with the class names ({first_class}, …)")
 
 
 def _image_captions(at: AppTest) -> str:
@@ -178,6 +178,21 @@ def test_draw_page_gives_a_cifar_model_a_test_image_picker(cifar, tmp_path, monk
     assert f"test image #3: labelled **{cds.CIFAR10_CLASSES[test.labels[3]]}**" in _image_captions(at)
     at.number_input(key="draw.t").set_value(CIFAR_ROWS + 50).run()  # beyond this test set: clamped, no traceback
     assert not at.exception and at.number_input(key="draw.t").value <= CIFAR_ROWS - 1
+
+
+def test_draw_page_gives_a_fashion_model_the_picker_too(fashion, tmp_path, monkeypatch) -> None:
+    """Grey and 28×28 like MNIST, but clothing: not a model for drawn digits."""
+    _, out = fashion
+    token = _session_copy(out, tmp_path, monkeypatch, "a" * 32)
+    at = _open("pages/draw.py", token)
+    at.selectbox(key="draw.m").set_value(f"session/{out.onnx_path.stem}").run()
+    assert not at.exception, at.exception
+    assert not any(r.key == "draw.src" for r in at.radio)
+    names, probs = _bars(at, "T-shirt/top")
+    test = cds.load_test("fashion")
+    expected = run_model(load_model(out.onnx_path), read_card(out.onnx_path).normalise(test.images[:1] / 255.0))
+    assert names == list(cds.FASHION_CLASSES)
+    np.testing.assert_allclose(probs, expected.probs[0], atol=1e-6)
 
 
 def test_network_page_shows_every_layer_of_a_colour_model(cifar, tmp_path, monkeypatch) -> None:
