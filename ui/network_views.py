@@ -111,7 +111,10 @@ def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
-    rgb, f = upscale(to_rgb(image, signed=False, bound=1.0), px)
+    """The input, (H, W) grey or (H, W, 3) colour in 0..1, enlarged; ``box`` outlined in red."""
+    colour = np.asarray(image).ndim == 3
+    pixels = (np.clip(image, 0, 1) * 255).astype(np.uint8) if colour else to_rgb(image, signed=False, bound=1.0)
+    rgb, f = upscale(pixels, px)
     if box is not None:
         outline(rgb, box[0], box[1], box[2], box[3], RF_COLOUR, f)
     return rgb
@@ -121,8 +124,10 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 # The overview
 
 
-def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray) -> None:
-    """Every layer in order, one picture each."""
+def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
+             labels: Sequence[str] | None = None) -> None:
+    """Every layer in order, one picture each (``labels``: class names of a model that does not read digits,
+    shown literally)."""
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
@@ -131,8 +136,10 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
         if view.key == "softmax":
             top = np.argsort(-probs)[:3]
             right.image(png(upscale(to_rgb(mosaic(probs), signed=False, bound=1.0), most=40)[0]),
-                        caption="black 0 → white 1, digits 0–9 left to right; most likely: "
-                                + " · ".join(f"{d}: {probs[d]:.1%}" for d in top))
+                        caption=("black 0 → white 1, digits 0–9 left to right; most likely: "
+                                 + " · ".join(f"{d}: {probs[d]:.1%}" for d in top)) if labels is None else
+                        ("black 0 → white 1, classes left to right as the model lists them; most likely: "
+                         + " · ".join(f"{literal(labels[d], 40)}: {probs[d]:.1%}" for d in top)))
             continue
         value = values[view.output]
         right.image(png(layer_picture(view, value)), caption=_range_text(value))
@@ -329,7 +336,9 @@ def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> t
     pics = []
     for drop in occ.drops:  # (H, W) each
         rgb, f = upscale(to_rgb(drop, signed=True, bound=bound), px)
-        ink = np.repeat(np.repeat(np.asarray(image) > 0.5, f, axis=0), f, axis=1)
+        grey = np.asarray(image)
+        grey = grey.mean(axis=-1) if grey.ndim == 3 else grey  # a colour photo: outline its bright parts
+        ink = np.repeat(np.repeat(grey > 0.5, f, axis=0), f, axis=1)
         inner = ink.copy()
         inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
         rgb[ink & ~inner] = (17, 24, 39)  # a one-pixel outline of the strokes over the map

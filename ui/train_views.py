@@ -39,7 +39,8 @@ def device():
 
 @st.cache_resource(show_spinner=False)
 def test_set(_device, device_name: str, dataset: str = "shipped5k"):
-    """The dataset's official test set as normalised tensors (read-only, shared by all sessions)."""
+    """The dataset's official test set as uint8 tensors (read-only, shared by all sessions; ``evaluate``
+    normalises each batch)."""
     return ct.test_tensors(_device, dataset=dataset)
 
 
