@@ -1,0 +1,394 @@
+"""Capacity: students per server core (p95 answer ≤ 1 s), with simulated students on Streamlit's own protocol.
+
+One real ``streamlit run`` pinned to one core (``taskset``); this process, the load generator, pinned to
+another. It measures the server, not the browsers:
+
+1. **Record** what a real browser sends. Headless Chromium runs ``bench_interactions``' rows "draw a digit"
+   and "arithmetic: kernel size slider step" (so whatever those rows do — the drawing component on the
+   Draw page included — is what gets recorded) while ``stclient.FrameRecorder`` keeps every websocket
+   frame. Each ``rerun_script`` the browser sent is named by the answer it got (a prediction, "No digit"
+   after Clear, the new output shape). Those rows also give the browser's server CPU and answer time.
+2. **Validate** one simulated student alone (``stclient.SimStudent``: opens the page like a browser,
+   learns widget and fragment ids from the deltas, replays the recorded messages with its own page hash
+   and query string): its server CPU and answer time per interaction next to the browser's.
+3. **Ramp** simulated students: each acts every ``period`` seconds (±30 % jitter) — a drawing student
+   draws a digit and, half a period later, presses Clear; a slider student moves Kernel size one step —
+   and waits for its answer (send → the run's ``script_finished``; the answer text must be in the run's
+   messages). For each count a measuring window gives interactions/s, answer p50/p95, the server's CPU %,
+   what other processes used of the server's core (``/proc/stat``) and the load generator's own CPU %.
+   Students per core = the largest count whose p95 ≤ 1 s with no failed or unanswered interaction.
+
+``python -m benchmarks.bench_capacity [--steps 5,10,20,40] [--window 12] [--period 5] [--full] [--only draw]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.common import Result, check, print_table
+from benchmarks.serverprobe import core_busy_seconds, cpu_seconds
+from benchmarks.stclient import ClientState, FrameRecorder, SimStudent, varied
+
+import numpy as np
+
+P95_LIMIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    row: str  # the bench_interactions row whose browser run is recorded
+    needles: dict  # answer name → bytes that the answer's messages contain (first match wins)
+    measured: tuple[str, ...]  # the answer names whose times count (a Clear is load, not the figure)
+    per_period: int  # interactions a student makes per period
+
+
+SCENARIOS = (
+    Scenario("draw", "/draw", "draw a digit", {"digit": b"Prediction:", "clear": b"No digit"}, ("digit",), 2),
+    Scenario("slider", "/arithmetic", "arithmetic: kernel size slider step (whole page)",
+             {"2x2": b"(1, 1, 2, 2)", "3x3": b"(1, 1, 3, 3)"}, ("2x2", "3x3"), 1),
+)
+
+
+@dataclass
+class Recorded:
+    scenario: Scenario
+    load: ClientState
+    cycle: list  # [(answer name, recorded ClientState)], replayed in order, round and round
+    browser_cpu_ms: list[float]
+    browser_visible_s: list[float]
+
+
+@dataclass
+class Sample:
+    name: str
+    t_send: float
+    seconds: float | None = None
+    found: bool = False
+
+
+@dataclass
+class Step:
+    students: int
+    window_s: float
+    samples: list[Sample]
+    server_cpu_pct: float
+    others_pct: float  # other processes on the server's core
+    generator_pct: float
+    errors: list[str]
+
+    def measured(self, scenario: Scenario, now: float) -> list[float]:
+        """Answer times of the measured interactions sent in the window (unanswered: time waited so far)."""
+        return [s.seconds if s.seconds is not None else now - s.t_send
+                for s in self.samples if s.name in scenario.measured]
+
+    def p(self, q: float, times: list[float]) -> float:
+        ordered = sorted(times)
+        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+@dataclass
+class Ramp:
+    scenario: Scenario
+    steps: list[Step] = field(default_factory=list)
+    lines: list[tuple] = field(default_factory=list)  # (students, rate/s, p50, p95, cpu %, others %, gen %, ok)
+    sim_cpu_ms: list[float] = field(default_factory=list)  # alone, the browser's own messages replayed
+    sim_answer_s: list[float] = field(default_factory=list)
+    sim_varied_cpu_ms: list[float] = field(default_factory=list)  # alone, each drawing a new image
+    error: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Record a real browser
+
+
+def record(url: str, pid: int, scenarios, repeats: int = 4) -> dict[str, Recorded]:
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.bench_interactions import CHROMIUM, CHROMIUM_ARGS, ROWS, measure_row
+
+    rows = {r.name: r for r in ROWS}
+    out = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for sc in scenarios:
+                recorder = FrameRecorder(browser)
+                m = measure_row(recorder, url, pid, rows[sc.row], repeats)
+                if m.error:
+                    raise RuntimeError(f"recording {sc.name} in the browser failed: {m.error}")
+                cycle = recorder.interactions(sc.needles)
+                cycle = cycle[:len(cycle) - len(cycle) % 2]  # even: the cycle ends where it starts
+                load = recorder.page_load()
+                if load is None or not any(name in sc.measured for name, _ in cycle):
+                    raise RuntimeError(f"recording {sc.name}: no page load or no answered interaction "
+                                       f"among {len(recorder.frames)} frames")
+                out[sc.name] = Recorded(sc, load, cycle, m.cpu_ms, m.visible_s)
+        finally:
+            browser.close()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. One simulated student alone; 3. the ramp
+
+
+async def _student(url: str, rec: Recorded) -> SimStudent:
+    student = SimStudent(url, rec.scenario.path)
+    await student.connect()
+    await student.open_page(rec.load.query_string, rec.load)
+    return student
+
+
+async def validate(url: str, pid: int, rec: Recorded, ramp: Ramp, rounds: int = 2) -> None:
+    """Interactions back to back, alone: server CPU from just before one send to just before the next.
+    First the browser's messages exactly (as bench_interactions repeats the same strokes), then with
+    each drawing varied (what the ramp sends)."""
+    student = await _student(url, rec)
+    rng = np.random.default_rng(0)
+    try:
+        for k, (name, state) in enumerate(rec.cycle * (rounds + 1)):
+            exact = k < len(rec.cycle) * rounds
+            cpu0 = cpu_seconds(pid)
+            answer = await student.replay(state if exact else varied(state, rng), rec.scenario.needles[name])
+            await asyncio.sleep(0.1)  # the run's last messages leave the server after script_finished
+            if name in rec.scenario.measured:
+                (ramp.sim_cpu_ms if exact else ramp.sim_varied_cpu_ms).append((cpu_seconds(pid) - cpu0) * 1e3)
+                if exact:
+                    ramp.sim_answer_s.append(answer.seconds)
+            if not answer.found:
+                raise RuntimeError(f"alone, the answer {name!r} did not arrive")
+    finally:
+        await student.close()
+
+
+async def _act(student: SimStudent, rec: Recorded, period: float, samples: list, errors: list,
+               stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    gap = period / rec.scenario.per_period
+    k = 0  # the cycle starts from the page as opened (a later message names widgets an earlier one made)
+    rng = np.random.default_rng(random.randrange(2**32))
+    await asyncio.sleep(random.uniform(0, period))
+    try:
+        while not stop.is_set():
+            name, state = rec.cycle[k % len(rec.cycle)]
+            k += 1
+            sample = Sample(name, loop.time())
+            samples.append(sample)
+            answer = await student.replay(varied(state, rng), rec.scenario.needles[name])
+            sample.seconds, sample.found = answer.seconds, answer.found
+            delay = sample.t_send + gap * random.uniform(0.7, 1.3) - loop.time()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except asyncio.TimeoutError:
+                    pass
+    except Exception as exc:  # noqa: BLE001 - a failed student is counted, the others go on
+        errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+    finally:
+        await student.close()
+
+
+async def ramp(url: str, pid: int, core: int | None, rec: Recorded, counts: list[int], window_s: float,
+               period: float, log=print) -> Ramp:
+    out = Ramp(rec.scenario)
+    await validate(url, pid, rec, out)
+    loop = asyncio.get_running_loop()
+    samples: list[Sample] = []
+    errors: list[str] = []
+    stop = asyncio.Event()
+    tasks = []
+    opening = asyncio.Semaphore(4)  # students arrive a few at a time, as a class does
+
+    async def arrive() -> None:
+        async with opening:
+            student = await _student(url, rec)
+        tasks.append(asyncio.ensure_future(_act(student, rec, period, samples, errors, stop)))
+
+    try:
+        for n in counts:
+            await asyncio.gather(*(arrive() for _ in range(n - len(tasks))))
+            await asyncio.sleep(period)  # everyone has started acting (each waits up to one period)
+            t0, cpu0, gen0 = loop.time(), cpu_seconds(pid), time.process_time()
+            busy0, first = core_busy_seconds(core), len(samples)
+            await asyncio.sleep(window_s)
+            t1 = loop.time()
+            cpu, gen, busy = cpu_seconds(pid) - cpu0, time.process_time() - gen0, core_busy_seconds(core) - busy0
+            in_window = [s for s in samples[first:] if s.t_send < t1]
+            await _settle(in_window, t1 + 2 * P95_LIMIT_S)
+            step = Step(n, t1 - t0, in_window, 100 * cpu / (t1 - t0), 100 * max(0.0, busy - cpu) / (t1 - t0),
+                        100 * gen / (t1 - t0), list(errors))  # a student lost earlier fails this count too
+            out.steps.append(step)
+            line = _line(rec.scenario, step, loop.time())
+            out.lines.append(line)
+            log(f"{rec.scenario.name}: {n} students, {line[1]:.1f}/s, p50 {line[2]:.2f} s, p95 {line[3]:.2f} s, "
+                f"server CPU {line[4]:.0f} %, others on its core {line[5]:.0f} %, generator {line[6]:.0f} %"
+                + ("" if line[7] else " — over the limit"))
+            if not line[7]:
+                break
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return out
+
+
+async def _settle(samples: list[Sample], deadline: float) -> None:
+    """Until every sample sent in the window has its answer, or ``deadline`` (event loop clock)."""
+    loop = asyncio.get_running_loop()
+    while any(s.seconds is None for s in samples) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _line(sc: Scenario, step: Step, now: float) -> tuple:
+    times = step.measured(sc, now)
+    answered = [s for s in step.samples if s.seconds is not None]
+    missing = len(step.samples) - len(answered) + sum(not s.found for s in answered)
+    p95 = step.p(0.95, times)
+    ok = bool(times) and p95 <= P95_LIMIT_S and missing == 0 and not step.errors
+    return (step.students, len(answered) / step.window_s, step.p(0.5, times), p95, step.server_cpu_pct,
+            step.others_pct, step.generator_pct, ok)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole run
+
+
+@dataclass
+class Run:
+    ramps: list[Ramp]
+    recorded: dict[str, Recorded]
+    info: dict
+
+
+def measure(counts: list[int], window_s: float, period: float, names: tuple[str, ...] = ("draw", "slider"),
+            repeats: int = 4, log=print) -> Run:
+    from benchmarks.bench_interactions import pinning, server
+
+    scenarios = [s for s in SCENARIOS if s.name in names]
+    pins = pinning()
+    info = {"load_before": Path("/proc/loadavg").read_text().strip(), "pinned": pins, "period": period,
+            "window": window_s}
+    before = os.sched_getaffinity(0)
+    ramps = []
+    with server(pins[0] if pins else None) as (url, pid):
+        if pins:
+            os.sched_setaffinity(0, {pins[1]})  # the browser (recording) and the simulated students
+        try:
+            recorded = record(url, pid, scenarios, repeats)
+            for sc in scenarios:
+                try:
+                    ramps.append(asyncio.run(ramp(url, pid, pins[0] if pins else None, recorded[sc.name], counts,
+                                                  window_s, period, log)))
+                except Exception as exc:  # noqa: BLE001 - one scenario failing must not lose the other
+                    ramps.append(Ramp(sc, error=f"{type(exc).__name__}: {str(exc)[:300]}"))
+        finally:
+            os.sched_setaffinity(0, before)
+    info["load_after"] = Path("/proc/loadavg").read_text().strip()
+    return Run(ramps, recorded, info)
+
+
+def capacity(r: Ramp) -> tuple[int, str]:
+    """(largest count within the limit, "≥" when the ramp never went over it)."""
+    good = [line[0] for line in r.lines if line[7]]
+    best = max(good, default=0)
+    return best, ("≥ " if r.lines and r.lines[-1][7] else "")
+
+
+def markdown(run: Run) -> str:
+    pins = run.info["pinned"]
+    out = [f"Server pinned to core {pins[0]}, load generator (and the recording browser) to core {pins[1]}; "
+           if pins else "Not pinned (taskset or a second core missing); ",
+           f"each student acts every {run.info['period']:g} s ± 30 %; {run.info['window']:g} s measuring window "
+           f"per count. /proc/loadavg before `{run.info['load_before']}`, after `{run.info['load_after']}`.\n",
+           "| interaction | students | interactions/s | answer p50 (s) | answer p95 (s) | server CPU % "
+           "| others on its core % | generator CPU % | p95 ≤ 1 s |", "|---|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+    for r in run.ramps:
+        if r.error:
+            out.append(f"| {r.scenario.name} | failed: {r.error} | | | | | | | |")
+        for n, rate, p50, p95, cpu, others, gen, ok in r.lines:
+            out.append(f"| {r.scenario.name} | {n} | {rate:.1f} | {p50:.2f} | {p95:.2f} | {cpu:.0f} | {others:.0f} "
+                       f"| {gen:.0f} | {'yes' if ok else '**no**'} |")
+    return "\n".join(out)
+
+
+def results(run: Run) -> list[Result]:
+    pins = run.info["pinned"]
+    where = f"server on core {pins[0]}, generator on core {pins[1]}" if pins else "not pinned"
+    load = f"load {run.info['load_before'].split()[0]} → {run.info['load_after'].split()[0]}"
+    out = []
+    for r in run.ramps:
+        sc = r.scenario
+        if r.error:
+            out.append(Result(f"{sc.name}: FAILED", float("nan"), "students", note=r.error))
+            continue
+        rec = run.recorded[sc.name]
+        best, sign = capacity(r)
+        out.append(Result(f"{sc.name}: students per server core (p95 ≤ 1 s)", float(best), "students",
+                          note=f"{sign}{best}; one action every {run.info['period']:g} s"
+                               + (" (a digit, then Clear)" if sc.per_period == 2 else "") + f"; {where}; {load}"))
+        out.append(check(f"{sc.name}: server CPU per interaction, browser (median of {len(rec.browser_cpu_ms)})",
+                         statistics.median(rec.browser_cpu_ms), "ms",
+                         note=f"answer visible p50 {1e3 * statistics.median(rec.browser_visible_s):.0f} ms "
+                              "(bench_interactions' method)"))
+        out.append(check(f"{sc.name}: server CPU per interaction, simulated student (median of {len(r.sim_cpu_ms)})",
+                         statistics.median(r.sim_cpu_ms), "ms",
+                         note=f"the browser's messages replayed; answer (send → script_finished) p50 "
+                              f"{1e3 * statistics.median(r.sim_answer_s):.0f} ms" + _varied_note(r)))
+        for n, rate, p50, p95, cpu, others, gen, ok in r.lines:
+            out.append(check(f"{sc.name}: {n} students, answer p95", p95, "s", P95_LIMIT_S,
+                             note=f"{rate:.1f} interactions/s, p50 {p50:.2f} s, server CPU {cpu:.0f} %, "
+                                  f"others on its core {others:.0f} %, generator {gen:.0f} %"))
+    return out
+
+
+def _varied_note(r: Ramp) -> str:
+    if not r.sim_varied_cpu_ms or r.sim_varied_cpu_ms == r.sim_cpu_ms:
+        return ""
+    return (f"; each drawing a new image (as in the ramp): {statistics.median(r.sim_varied_cpu_ms):.0f} ms "
+            f"(median of {len(r.sim_varied_cpu_ms)})")
+
+
+DEFAULT = {"counts": [5, 10, 20, 40], "window_s": 12.0}
+QUICK = {"counts": [5, 10, 20], "window_s": 8.0}
+FULL = {"counts": [5, 10, 20, 40, 80, 160], "window_s": 30.0}
+
+
+def run(quick: bool = False) -> list[Result]:
+    cfg = QUICK if quick else DEFAULT
+    measured = measure(cfg["counts"], cfg["window_s"], 5.0)
+    print(markdown(measured), flush=True)
+    return results(measured)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", help=f"student counts (default {','.join(map(str, DEFAULT['counts']))})")
+    parser.add_argument("--window", type=float, help=f"seconds measured per count (default {DEFAULT['window_s']:g})")
+    parser.add_argument("--period", type=float, default=5.0, help="seconds between a student's actions")
+    parser.add_argument("--full", action="store_true",
+                        help=f"counts {','.join(map(str, FULL['counts']))}, {FULL['window_s']:g} s windows (minutes)")
+    parser.add_argument("--only", default="draw,slider", help="draw, slider or both")
+    args = parser.parse_args()
+    cfg = dict(FULL if args.full else DEFAULT)
+    if args.steps:
+        cfg["counts"] = sorted(int(n) for n in args.steps.split(","))
+    if args.window:
+        cfg["window_s"] = args.window
+    if min(cfg["counts"]) < 1 or cfg["window_s"] <= 0 or args.period <= 0:
+        parser.error("counts ≥ 1, window and period > 0")
+    measured = measure(cfg["counts"], cfg["window_s"], args.period, tuple(args.only.split(",")))
+    print(markdown(measured))
+    print()
+    print_table(results(measured))
+
+
+if __name__ == "__main__":
+    main()
