@@ -103,6 +103,7 @@ class Ramp:
     sim_cpu_ms: list[float] = field(default_factory=list)  # alone, the browser's own messages replayed
     sim_answer_s: list[float] = field(default_factory=list)
     sim_varied_cpu_ms: list[float] = field(default_factory=list)  # alone, each drawing a new image
+    sim_period_cpu_ms: float = float("nan")  # alone: a student's whole period (a digit and its Clear)
     error: str = ""
 
 
@@ -154,20 +155,24 @@ async def validate(url: str, pid: int, rec: Recorded, ramp: Ramp, rounds: int = 
     each drawing varied (what the ramp sends)."""
     student = await _student(url, rec)
     rng = np.random.default_rng(0)
+    varied_total_ms = 0.0
     try:
         for k, (name, state) in enumerate(rec.cycle * (rounds + 1)):
             exact = k < len(rec.cycle) * rounds
             cpu0 = cpu_seconds(pid)
             answer = await student.replay(state if exact else varied(state, rng), rec.scenario.needles[name])
             await asyncio.sleep(0.1)  # the run's last messages leave the server after script_finished
+            cpu_ms = (cpu_seconds(pid) - cpu0) * 1e3
+            varied_total_ms += 0.0 if exact else cpu_ms
             if name in rec.scenario.measured:
-                (ramp.sim_cpu_ms if exact else ramp.sim_varied_cpu_ms).append((cpu_seconds(pid) - cpu0) * 1e3)
+                (ramp.sim_cpu_ms if exact else ramp.sim_varied_cpu_ms).append(cpu_ms)
                 if exact:
                     ramp.sim_answer_s.append(answer.seconds)
             if not answer.found:
                 raise RuntimeError(f"alone, the answer {name!r} did not arrive")
     finally:
         await student.close()
+    ramp.sim_period_cpu_ms = varied_total_ms / (len(rec.cycle) / rec.scenario.per_period)
 
 
 async def _act(student: SimStudent, rec: Recorded, period: float, samples: list, errors: list,
@@ -176,68 +181,113 @@ async def _act(student: SimStudent, rec: Recorded, period: float, samples: list,
     gap = period / rec.scenario.per_period
     k = 0  # the cycle starts from the page as opened (a later message names widgets an earlier one made)
     rng = np.random.default_rng(random.randrange(2**32))
-    await asyncio.sleep(random.uniform(0, period))
     try:
-        while not stop.is_set():
+        if await _stopped(stop, random.uniform(0, period)):
+            return
+        while True:
             name, state = rec.cycle[k % len(rec.cycle)]
             k += 1
             sample = Sample(name, loop.time())
             samples.append(sample)
             answer = await student.replay(varied(state, rng), rec.scenario.needles[name])
             sample.seconds, sample.found = answer.seconds, answer.found
-            delay = sample.t_send + gap * random.uniform(0.7, 1.3) - loop.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except asyncio.TimeoutError:
-                    pass
+            if await _stopped(stop, sample.t_send + gap * random.uniform(0.7, 1.3) - loop.time()):
+                return
     except Exception as exc:  # noqa: BLE001 - a failed student is counted, the others go on
         errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
     finally:
         await student.close()
 
 
+async def _stopped(stop: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds unless ``stop`` is set first; whether it was."""
+    if delay > 0:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            pass
+    return stop.is_set()
+
+
+@dataclass
+class Classroom:
+    """The simulated students acting now; ``resize`` lets more arrive or sends some home."""
+
+    url: str
+    rec: Recorded
+    period: float
+    samples: list[Sample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    present: list[tuple[asyncio.Task, asyncio.Event]] = field(default_factory=list)
+
+    async def resize(self, n: int) -> None:
+        opening = asyncio.Semaphore(4)  # students arrive a few at a time, as a class does
+
+        async def arrive() -> None:
+            async with opening:
+                student = await _student(self.url, self.rec)
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(_act(student, self.rec, self.period, self.samples, self.errors, stop))
+            self.present.append((task, stop))
+
+        await asyncio.gather(*(arrive() for _ in range(n - len(self.present))))
+        leaving, self.present = self.present[n:], self.present[:n]
+        await self.leave(leaving)
+
+    async def leave(self, students=None) -> None:
+        students = self.present if students is None else students
+        for _, stop in students:
+            stop.set()
+        await asyncio.gather(*(task for task, _ in students), return_exceptions=True)
+
+    def alive(self) -> int:
+        return sum(not task.done() for task, _ in self.present)
+
+
 async def ramp(url: str, pid: int, core: int | None, rec: Recorded, counts: list[int], window_s: float,
-               period: float, log=print) -> Ramp:
+               period: float, refine: bool = True, log=print) -> Ramp:
+    """Students arrive in ``counts`` until one count is over the limit; with ``refine``, then one count
+    halfway between the last within it and that one."""
     out = Ramp(rec.scenario)
     await validate(url, pid, rec, out)
-    loop = asyncio.get_running_loop()
-    samples: list[Sample] = []
-    errors: list[str] = []
-    stop = asyncio.Event()
-    tasks = []
-    opening = asyncio.Semaphore(4)  # students arrive a few at a time, as a class does
-
-    async def arrive() -> None:
-        async with opening:
-            student = await _student(url, rec)
-        tasks.append(asyncio.ensure_future(_act(student, rec, period, samples, errors, stop)))
-
+    room = Classroom(url, rec, period)
     try:
         for n in counts:
-            await asyncio.gather(*(arrive() for _ in range(n - len(tasks))))
-            await asyncio.sleep(period)  # everyone has started acting (each waits up to one period)
-            t0, cpu0, gen0 = loop.time(), cpu_seconds(pid), time.process_time()
-            busy0, first = core_busy_seconds(core), len(samples)
-            await asyncio.sleep(window_s)
-            t1 = loop.time()
-            cpu, gen, busy = cpu_seconds(pid) - cpu0, time.process_time() - gen0, core_busy_seconds(core) - busy0
-            in_window = [s for s in samples[first:] if s.t_send < t1]
-            await _settle(in_window, t1 + 2 * P95_LIMIT_S)
-            step = Step(n, t1 - t0, in_window, 100 * cpu / (t1 - t0), 100 * max(0.0, busy - cpu) / (t1 - t0),
-                        100 * gen / (t1 - t0), list(errors))  # a student lost earlier fails this count too
-            out.steps.append(step)
-            line = _line(rec.scenario, step, loop.time())
-            out.lines.append(line)
-            log(f"{rec.scenario.name}: {n} students, {line[1]:.1f}/s, p50 {line[2]:.2f} s, p95 {line[3]:.2f} s, "
-                f"server CPU {line[4]:.0f} %, others on its core {line[5]:.0f} %, generator {line[6]:.0f} %"
-                + ("" if line[7] else " — over the limit"))
-            if not line[7]:
+            if not await _step(room, n, pid, core, window_s, out, log):
                 break
+        good = [line[0] for line in out.lines if line[7]]
+        bad = [line[0] for line in out.lines if not line[7]]
+        mid = (max(good) + min(bad)) // 2 if good and bad else 0
+        if refine and mid > max(good, default=0):
+            await _step(room, mid, pid, core, window_s, out, log)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await room.leave()
     return out
+
+
+async def _step(room: Classroom, n: int, pid: int, core: int | None, window_s: float, out: Ramp, log) -> bool:
+    """``n`` students acting; one measuring window; whether it was within the limit."""
+    loop = asyncio.get_running_loop()
+    errs0 = len(room.errors)
+    await room.resize(n)
+    await asyncio.sleep(room.period)  # everyone has started acting (each waits up to one period)
+    t0, cpu0, gen0 = loop.time(), cpu_seconds(pid), time.process_time()
+    busy0, first = core_busy_seconds(core), len(room.samples)
+    await asyncio.sleep(window_s)
+    t1 = loop.time()
+    cpu, gen, busy = cpu_seconds(pid) - cpu0, time.process_time() - gen0, core_busy_seconds(core) - busy0
+    in_window = [s for s in room.samples[first:] if s.t_send < t1]
+    await _settle(in_window, t1 + 2 * P95_LIMIT_S)
+    lost = room.errors[errs0:] + [f"{n - room.alive()} of {n} students not acting"] * (room.alive() < n)
+    step = Step(n, t1 - t0, in_window, 100 * cpu / (t1 - t0), 100 * max(0.0, busy - cpu) / (t1 - t0),
+                100 * gen / (t1 - t0), lost)
+    out.steps.append(step)
+    line = _line(room.rec.scenario, step, loop.time())
+    out.lines.append(line)
+    log(f"{room.rec.scenario.name}: {n} students, {line[1]:.1f}/s, p50 {line[2]:.2f} s, p95 {line[3]:.2f} s, "
+        f"server CPU {line[4]:.0f} %, others on its core {line[5]:.0f} %, generator {line[6]:.0f} %"
+        + ("" if line[7] else " — over the limit"))
+    return line[7]
 
 
 async def _settle(samples: list[Sample], deadline: float) -> None:
@@ -269,7 +319,7 @@ class Run:
 
 
 def measure(counts: list[int], window_s: float, period: float, names: tuple[str, ...] = ("draw", "slider"),
-            repeats: int = 4, log=print) -> Run:
+            repeats: int = 4, refine: bool = True, log=print) -> Run:
     from benchmarks.bench_interactions import pinning, server
 
     scenarios = [s for s in SCENARIOS if s.name in names]
@@ -282,11 +332,13 @@ def measure(counts: list[int], window_s: float, period: float, names: tuple[str,
         if pins:
             os.sched_setaffinity(0, {pins[1]})  # the browser (recording) and the simulated students
         try:
+            t0 = time.monotonic()
             recorded = record(url, pid, scenarios, repeats)
+            log(f"recorded the browser's messages in {time.monotonic() - t0:.0f} s")
             for sc in scenarios:
                 try:
                     ramps.append(asyncio.run(ramp(url, pid, pins[0] if pins else None, recorded[sc.name], counts,
-                                                  window_s, period, log)))
+                                                  window_s, period, refine, log)))
                 except Exception as exc:  # noqa: BLE001 - one scenario failing must not lose the other
                     ramps.append(Ramp(sc, error=f"{type(exc).__name__}: {str(exc)[:300]}"))
         finally:
@@ -295,11 +347,11 @@ def measure(counts: list[int], window_s: float, period: float, names: tuple[str,
     return Run(ramps, recorded, info)
 
 
-def capacity(r: Ramp) -> tuple[int, str]:
-    """(largest count within the limit, "≥" when the ramp never went over it)."""
-    good = [line[0] for line in r.lines if line[7]]
-    best = max(good, default=0)
-    return best, ("≥ " if r.lines and r.lines[-1][7] else "")
+def capacity(r: Ramp) -> tuple[int, int | None]:
+    """(largest count within the limit below the smallest one over it, that one or None)."""
+    bad = min((line[0] for line in r.lines if not line[7]), default=None)
+    best = max((line[0] for line in r.lines if line[7] and (bad is None or line[0] < bad)), default=0)
+    return best, bad
 
 
 def markdown(run: Run) -> str:
@@ -313,9 +365,22 @@ def markdown(run: Run) -> str:
     for r in run.ramps:
         if r.error:
             out.append(f"| {r.scenario.name} | failed: {r.error} | | | | | | | |")
-        for n, rate, p50, p95, cpu, others, gen, ok in r.lines:
+        for n, rate, p50, p95, cpu, others, gen, ok in sorted(r.lines):
             out.append(f"| {r.scenario.name} | {n} | {rate:.1f} | {p50:.2f} | {p95:.2f} | {cpu:.0f} | {others:.0f} "
                        f"| {gen:.0f} | {'yes' if ok else '**no**'} |")
+    out += ["", "Simulated student against the browser, one student alone (medians):", "",
+            "| interaction | server CPU/interaction, browser (ms) | simulated, browser's messages (ms) "
+            "| simulated, new drawings (ms) | browser: answer visible p50 (ms) | simulated: send → script_finished "
+            "p50 (ms) | server CPU per student per period (ms) | CPU-only ceiling (students/core) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in run.ramps:
+        rec = run.recorded.get(r.scenario.name)
+        if r.error or rec is None or not r.sim_cpu_ms:
+            continue
+        med = statistics.median
+        out.append(f"| {r.scenario.name} | {med(rec.browser_cpu_ms):.0f} | {med(r.sim_cpu_ms):.0f} "
+                   f"| {med(r.sim_varied_cpu_ms):.0f} | {1e3 * med(rec.browser_visible_s):.0f} "
+                   f"| {1e3 * med(r.sim_answer_s):.0f} | {r.sim_period_cpu_ms:.0f} | {ceiling(r, run):.0f} |")
     return "\n".join(out)
 
 
@@ -330,9 +395,10 @@ def results(run: Run) -> list[Result]:
             out.append(Result(f"{sc.name}: FAILED", float("nan"), "students", note=r.error))
             continue
         rec = run.recorded[sc.name]
-        best, sign = capacity(r)
+        best, bad = capacity(r)
         out.append(Result(f"{sc.name}: students per server core (p95 ≤ 1 s)", float(best), "students",
-                          note=f"{sign}{best}; one action every {run.info['period']:g} s"
+                          note=(f"{bad} were over the limit" if bad else "at least: no count tried was over it")
+                               + f"; one action every {run.info['period']:g} s"
                                + (" (a digit, then Clear)" if sc.per_period == 2 else "") + f"; {where}; {load}"))
         out.append(check(f"{sc.name}: server CPU per interaction, browser (median of {len(rec.browser_cpu_ms)})",
                          statistics.median(rec.browser_cpu_ms), "ms",
@@ -342,11 +408,20 @@ def results(run: Run) -> list[Result]:
                          statistics.median(r.sim_cpu_ms), "ms",
                          note=f"the browser's messages replayed; answer (send → script_finished) p50 "
                               f"{1e3 * statistics.median(r.sim_answer_s):.0f} ms" + _varied_note(r)))
-        for n, rate, p50, p95, cpu, others, gen, ok in r.lines:
+        out.append(Result(f"{sc.name}: students a whole core could serve, from CPU alone", ceiling(r, run),
+                          "students", note=f"{run.info['period']:g} s ÷ {r.sim_period_cpu_ms:.0f} ms of server CPU per "
+                                           "student per period (measured alone); an upper bound: no queueing, "
+                                           "no other process on the core"))
+        for step, (n, rate, p50, p95, cpu, others, gen, ok) in sorted(zip(r.steps, r.lines), key=lambda x: x[0].students):
+            lost = f"; {len(step.errors)} student(s) failed: {step.errors[0]}" if step.errors else ""
             out.append(check(f"{sc.name}: {n} students, answer p95", p95, "s", P95_LIMIT_S,
                              note=f"{rate:.1f} interactions/s, p50 {p50:.2f} s, server CPU {cpu:.0f} %, "
-                                  f"others on its core {others:.0f} %, generator {gen:.0f} %"))
+                                  f"others on its core {others:.0f} %, generator {gen:.0f} %{lost}"))
     return out
+
+
+def ceiling(r: Ramp, run: Run) -> float:
+    return 1e3 * run.info["period"] / r.sim_period_cpu_ms if r.sim_period_cpu_ms > 0 else float("nan")
 
 
 def _varied_note(r: Ramp) -> str:
@@ -356,16 +431,20 @@ def _varied_note(r: Ramp) -> str:
             f"(median of {len(r.sim_varied_cpu_ms)})")
 
 
-DEFAULT = {"counts": [5, 10, 20, 40], "window_s": 12.0}
-QUICK = {"counts": [5, 10, 20], "window_s": 8.0}
-FULL = {"counts": [5, 10, 20, 40, 80, 160], "window_s": 30.0}
+DEFAULT = {"counts": [10, 20, 40], "window_s": 12.0, "refine": True, "repeats": 3}
+QUICK = {"counts": [5, 10, 20], "window_s": 8.0, "refine": False, "repeats": 2}
+FULL = {"counts": [5, 10, 20, 40, 80, 160], "window_s": 30.0, "refine": True, "repeats": 6}
+
+
+def run_with_markdown(quick: bool = False) -> tuple[list[Result], str]:
+    """What ``run_all`` calls: the result rows and the students-per-core tables for docs/benchmarks.md."""
+    cfg = QUICK if quick else DEFAULT
+    measured = measure(cfg["counts"], cfg["window_s"], 5.0, refine=cfg["refine"], repeats=cfg["repeats"])
+    return results(measured), markdown(measured)
 
 
 def run(quick: bool = False) -> list[Result]:
-    cfg = QUICK if quick else DEFAULT
-    measured = measure(cfg["counts"], cfg["window_s"], 5.0)
-    print(markdown(measured), flush=True)
-    return results(measured)
+    return run_with_markdown(quick)[0]
 
 
 def main() -> None:
@@ -376,6 +455,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true",
                         help=f"counts {','.join(map(str, FULL['counts']))}, {FULL['window_s']:g} s windows (minutes)")
     parser.add_argument("--only", default="draw,slider", help="draw, slider or both")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="no extra count halfway between the last within the limit and the first over it")
     args = parser.parse_args()
     cfg = dict(FULL if args.full else DEFAULT)
     if args.steps:
@@ -384,7 +465,8 @@ def main() -> None:
         cfg["window_s"] = args.window
     if min(cfg["counts"]) < 1 or cfg["window_s"] <= 0 or args.period <= 0:
         parser.error("counts ≥ 1, window and period > 0")
-    measured = measure(cfg["counts"], cfg["window_s"], args.period, tuple(args.only.split(",")))
+    measured = measure(cfg["counts"], cfg["window_s"], args.period, tuple(args.only.split(",")),
+                       refine=cfg["refine"] and not args.no_refine, repeats=cfg["repeats"])
     print(markdown(measured))
     print()
     print_table(results(measured))

@@ -84,3 +84,19 @@ def core_busy_seconds(core: int | None) -> float:
             values = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
             return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
     raise ValueError(f"no core {core} in /proc/stat")
+
+
+def two_cores() -> tuple[int, int] | None:
+    """(server core, client core) when this process may use at least two cores; else None."""
+    cores = sorted(os.sched_getaffinity(0))
+    return (cores[0], cores[1]) if len(cores) >= 2 else None
+
+
+def pin_process(pid: int, core: int) -> None:
+    """Every thread of a running process onto ``core`` (what ``taskset -a -p`` does); threads it starts
+    later inherit it. A thread that ends meanwhile is skipped."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), {core})
+        except ProcessLookupError:
+            pass
