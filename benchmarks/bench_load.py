@@ -18,12 +18,13 @@ it measured (a cut run counts its unfinished drawings as failed).
 
 The browsers run on the same machine as the server. On a 2-core machine they use most of the CPU
 (the "CPU used" row says how much), so the latencies here are an upper bound for a host whose
-students bring their own browsers. With ``pin`` (the benchmark's default; ``--no-pin`` to turn it off)
-the server runs on one core (every thread, ``taskset -a`` style) and the browsers on another, so the
-browsers cannot take the server's core; how many students one server core serves, measured without
-browsers, is ``benchmarks/bench_capacity.py``.
+students bring their own browsers. With ``--pin`` the server runs on one core (every thread, as
+``taskset -a`` does) and the browsers on another, so the browsers cannot take the server's core; the
+trainers then share that one core with the drawing students (a 1-core host), which is why it is not the
+default. How many students one server core serves, measured without browsers, is
+``benchmarks/bench_capacity.py``.
 
-``python -m benchmarks.bench_load [--sessions 10] [--drawings 2] [--trainers 2] [--cap 240] [--short] [--no-pin] [--verbose]``
+``python -m benchmarks.bench_load [--sessions 10] [--drawings 2] [--trainers 2] [--cap 240] [--short] [--pin] [--verbose]``
 """
 
 from __future__ import annotations
@@ -589,7 +590,7 @@ FULL = {"sessions": 10, "drawings": 2, "trainers": 2, "cap_s": 240.0, "baseline"
 
 
 def run(quick: bool = False) -> list[Result]:
-    return results(run_load(pin=True, **(SHORT if quick else FULL)))
+    return results(run_load(**(SHORT if quick else FULL)))
 
 
 def main() -> None:
@@ -603,8 +604,8 @@ def main() -> None:
                         help=f"drawings by one student alone before the load (default {FULL['baseline']}, short "
                              f"{SHORT['baseline']}; 0: none)")
     parser.add_argument("--verbose", action="store_true", help="print the run's timeline as it goes")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="let the server and the browsers share every core (default: one core each)")
+    parser.add_argument("--pin", action="store_true",
+                        help="server on one core, browsers on another (default: both share every core)")
     parser.add_argument("--short", action="store_true",
                         help=f"CI size: {SHORT['sessions']} sessions × {SHORT['drawings']} digits, "
                              f"{SHORT['trainers']} trainer ({SHORT['arch']}), cap {SHORT['cap_s']:g} s")
@@ -616,7 +617,7 @@ def main() -> None:
             cfg[name] = value
     if min(cfg["sessions"], cfg["drawings"], cfg["trainers"], cfg["baseline"]) < 0 or cfg["cap_s"] <= 0:
         parser.error("counts must be ≥ 0 and the cap > 0")
-    print_table(results(run_load(verbose=args.verbose, pin=not args.no_pin, **cfg)))
+    print_table(results(run_load(verbose=args.verbose, pin=args.pin, **cfg)))
 
 
 if __name__ == "__main__":
