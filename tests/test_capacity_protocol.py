@@ -3,15 +3,24 @@ server: the slider steps it builds from the page's deltas change what the page s
 
 No browser: ``benchmarks.stclient.SimStudent`` opens the page, learns the widget and fragment ids, and
 sends ``rerun_script`` messages; every wait is for the run's ``script_finished`` message (no sleeps).
+Two unit tests without a server cover the replay side: how recorded browser frames are named by their
+answer, and how a replayed drawing becomes a new image.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
+import json
 
+import numpy as np
+from PIL import Image
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks.stclient import SimStudent
+from benchmarks.stclient import Frame, FrameRecorder, SimStudent, varied
 
 TWO_BY_TWO, THREE_BY_THREE = b"(1, 1, 2, 2)", b"(1, 1, 3, 3)"  # output shape for kernel 4 / 3 (h 5, s 2, p 1)
 
@@ -42,3 +51,61 @@ def test_simulated_student_slider_steps_change_the_output_shape(shared_server) -
     assert seen["fragment_id"], "the kernel position slider lives in a fragment: its step names it"
     assert seen["window"].found
     assert seen["window"].status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY  # only the fragment reran
+
+
+def _png_url(image: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _pixels(url: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
+def test_a_replayed_drawing_is_a_new_image_and_a_blank_one_stays_blank() -> None:
+    ink = np.zeros((28, 28, 4), np.uint8)
+    ink[..., 3] = 255
+    ink[8:20, 13:15, :3] = 255  # a "1"
+    blank = ink.copy()
+    blank[..., :3] = 0
+    state = ClientState()
+    for wid, image in (("canvas", ink), ("empty", blank)):
+        w = state.widget_states.widgets.add()
+        w.id, w.json_value = wid, json.dumps({"png": _png_url(image), "other": 1})
+    out = varied(state, np.random.default_rng(1))
+    moved, kept = (json.loads(w.json_value) for w in out.widget_states.widgets)
+    assert moved["other"] == 1 and _pixels(moved["png"]).shape == ink.shape
+    assert not np.array_equal(_pixels(moved["png"]), ink)  # moved and/or dimmed
+    assert (_pixels(moved["png"])[..., :3] > 200).sum() == (ink[..., :3] > 200).sum()  # the same stroke
+    assert kept["png"] == json.loads(state.widget_states.widgets[1].json_value)["png"]
+
+
+def _frame(sent: bool, msg) -> Frame:
+    return Frame(0.0, sent, msg.SerializeToString())
+
+
+def test_recorded_frames_are_named_by_the_answer_they_got() -> None:
+    def rerun(value: float | None) -> BackMsg:
+        msg = BackMsg()
+        msg.rerun_script.page_name = "arithmetic"
+        msg.rerun_script.widget_states.SetInParent()
+        if value is not None:
+            w = msg.rerun_script.widget_states.widgets.add(id="k")
+            w.double_array_value.data.append(value)
+        return msg
+
+    def answer(text: str) -> ForwardMsg:
+        msg = ForwardMsg()
+        msg.delta.new_element.metric.body = text
+        return msg
+
+    recorder = FrameRecorder(browser=None)
+    recorder.frames = [_frame(True, rerun(None)), _frame(False, answer("(1, 1, 3, 3)")),
+                       _frame(True, rerun(4)), _frame(False, answer("(1, 1, 2, 2)")),
+                       _frame(True, rerun(5)), _frame(False, answer("(1, 1, 1, 1)")),
+                       _frame(True, rerun(3)), _frame(False, answer("(1, 1, 3, 3)"))]
+    named = recorder.interactions({"2x2": TWO_BY_TWO, "3x3": THREE_BY_THREE})
+    assert [(name, list(s.widget_states.widgets[0].double_array_value.data)) for name, s in named] == [
+        ("2x2", [4.0]), ("3x3", [3.0])]  # the page load and the unanswered step are left out
+    assert recorder.page_load().page_name == "arithmetic"
