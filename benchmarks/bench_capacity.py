@@ -382,7 +382,7 @@ def markdown(run: Run) -> str:
         out.append(f"| {r.scenario.name} | {med(rec.browser_cpu_ms):.0f} | {med(r.sim_cpu_ms):.0f} "
                    f"| {med(r.sim_varied_cpu_ms):.0f} | {1e3 * med(rec.browser_visible_s):.0f} "
                    f"| {1e3 * med(r.sim_answer_s):.0f} | {r.sim_period_cpu_ms:.0f} | {ceiling(r, run):.0f} "
-                   f"| {projected(r):.0f} |")
+                   f"| {projected(r, run.info['period']):.0f} |")
     return "\n".join(out)
 
 
@@ -392,36 +392,44 @@ def results(run: Run) -> list[Result]:
     load = f"load {run.info['load_before'].split()[0]} → {run.info['load_after'].split()[0]}"
     out = []
     for r in run.ramps:
-        sc = r.scenario
         if r.error:
-            out.append(Result(f"{sc.name}: FAILED", float("nan"), "students", note=r.error))
+            out.append(Result(f"{r.scenario.name}: FAILED", float("nan"), "students", note=r.error))
             continue
-        rec = run.recorded[sc.name]
         best, bad = capacity(r)
-        out.append(Result(f"{sc.name}: students per server core (p95 ≤ 1 s)", float(best), "students",
+        out.append(Result(f"{r.scenario.name}: students per server core (p95 ≤ 1 s)", float(best), "students",
                           note=(f"{bad} were over the limit" if bad else "at least: no count tried was over it")
                                + f"; one action every {run.info['period']:g} s"
-                               + (" (a digit, then Clear)" if sc.per_period == 2 else "") + f"; {where}; {load}"))
-        out.append(check(f"{sc.name}: server CPU per interaction, browser (median of {len(rec.browser_cpu_ms)})",
-                         statistics.median(rec.browser_cpu_ms), "ms",
-                         note=f"answer visible p50 {1e3 * statistics.median(rec.browser_visible_s):.0f} ms "
-                              "(bench_interactions' method)"))
-        out.append(check(f"{sc.name}: server CPU per interaction, simulated student (median of {len(r.sim_cpu_ms)})",
-                         statistics.median(r.sim_cpu_ms), "ms",
-                         note=f"the browser's messages replayed; answer (send → script_finished) p50 "
-                              f"{1e3 * statistics.median(r.sim_answer_s):.0f} ms" + _varied_note(r)))
-        out.append(Result(f"{sc.name}: students a whole core could serve, from CPU alone", ceiling(r, run),
-                          "students", note=f"{run.info['period']:g} s ÷ {r.sim_period_cpu_ms:.0f} ms of server CPU per "
-                                           "student per period (measured alone); an upper bound: no queueing, "
-                                           "no other process on the core"))
-        out.append(Result(f"{sc.name}: students a quiet core would serve, projected", projected(r), "students",
-                          note=f"{BUSY_OK:.0f} % busy ÷ the server CPU % per student the ramp measured "
-                               "(median over the counts within the limit); not measured, see the method"))
-        for step, (n, rate, p50, p95, cpu, others, gen, ok) in sorted(zip(r.steps, r.lines), key=lambda x: x[0].students):
-            lost = f"; {len(step.errors)} student(s) failed: {step.errors[0]}" if step.errors else ""
-            out.append(check(f"{sc.name}: {n} students, answer p95", p95, "s", P95_LIMIT_S,
-                             note=f"{rate:.1f} interactions/s, p50 {p50:.2f} s, server CPU {cpu:.0f} %, "
-                                  f"others on its core {others:.0f} %, generator {gen:.0f} %{lost}"))
+                               + (" (a digit, then Clear)" if r.scenario.per_period == 2 else "")
+                               + f"; {where}; {load}"))
+        out += _per_interaction(r, run) + _per_count(r)
+    return out
+
+
+def _per_interaction(r: Ramp, run: Run) -> list[Result]:
+    name, rec, med = r.scenario.name, run.recorded[r.scenario.name], statistics.median
+    return [
+        check(f"{name}: server CPU per interaction, browser (median of {len(rec.browser_cpu_ms)})",
+              med(rec.browser_cpu_ms), "ms",
+              note=f"answer visible p50 {1e3 * med(rec.browser_visible_s):.0f} ms (bench_interactions' method)"),
+        check(f"{name}: server CPU per interaction, simulated student (median of {len(r.sim_cpu_ms)})",
+              med(r.sim_cpu_ms), "ms", note=f"the browser's messages replayed; answer (send → script_finished) p50 "
+                                            f"{1e3 * med(r.sim_answer_s):.0f} ms" + _varied_note(r)),
+        Result(f"{name}: students a whole core could serve, from CPU alone", ceiling(r, run), "students",
+               note=f"{run.info['period']:g} s ÷ {r.sim_period_cpu_ms:.0f} ms of server CPU per student per period "
+                    "(measured alone); an upper bound: no queueing, no other process on the core"),
+        Result(f"{name}: students a quiet core would serve, projected", projected(r, run.info["period"]), "students",
+               note=f"{BUSY_OK:.0f} % busy ÷ the server CPU % per student the ramp measured (median over the counts "
+                    "where the students kept their pace); not measured, see the method"),
+    ]
+
+
+def _per_count(r: Ramp) -> list[Result]:
+    out = []
+    for step, (n, rate, p50, p95, cpu, others, gen, ok) in sorted(zip(r.steps, r.lines), key=lambda x: x[1][0]):
+        lost = f"; {len(step.errors)} student(s) failed: {step.errors[0]}" if step.errors else ""
+        out.append(check(f"{r.scenario.name}: {n} students, answer p95", p95, "s", P95_LIMIT_S,
+                         note=f"{rate:.1f} interactions/s, p50 {p50:.2f} s, server CPU {cpu:.0f} %, "
+                              f"others on its core {others:.0f} %, generator {gen:.0f} %{lost}"))
     return out
 
 
@@ -432,13 +440,15 @@ def ceiling(r: Ramp, run: Run) -> float:
 BUSY_OK = 80.0  # % of a core a server can be busy with answers still well under 1 s (see projected)
 
 
-def projected(r: Ramp) -> float:
+def projected(r: Ramp, period: float) -> float:
     """Students a core of its own would serve at ``BUSY_OK`` % busy, from the server CPU % per student the
-    ramp measured (the median over the counts within the limit). On a shared machine the server gets only
+    ramp measured (the median over the counts where the students kept their pace, i.e. the server was not
+    saturated: at least 90 % of the interactions a second they would make). On a shared machine the server gets only
     part of its core (the "others" column), so the measured count understates a quiet core; this does not
     depend on that share. A processor-shared server answers in about S / (1 − busy): 5× the work of one
     answer at 80 %, a quarter of a second for 50 ms of work."""
-    per_student = [line[4] / line[0] for line in r.lines if line[7] and line[4] > 0]
+    pace = {step.students: step.students * r.scenario.per_period / period for step in r.steps}
+    per_student = [line[4] / line[0] for line in r.lines if line[4] > 0 and line[1] >= 0.9 * pace[line[0]]]
     return BUSY_OK / statistics.median(per_student) if per_student else float("nan")
 
 
@@ -449,8 +459,8 @@ def _varied_note(r: Ramp) -> str:
             f"(median of {len(r.sim_varied_cpu_ms)})")
 
 
-DEFAULT = {"counts": [10, 20, 40], "window_s": 12.0, "refine": True, "repeats": 3}
-QUICK = {"counts": [5, 10, 20], "window_s": 8.0, "refine": False, "repeats": 2}
+DEFAULT = {"counts": [5, 10, 20, 40], "window_s": 10.0, "refine": False, "repeats": 2}
+QUICK = {"counts": [5, 10, 20], "window_s": 8.0, "refine": False, "repeats": 1}
 FULL = {"counts": [5, 10, 20, 40, 80, 160], "window_s": 30.0, "refine": True, "repeats": 6}
 
 
