@@ -232,17 +232,30 @@ class Frame:
 
 class FrameRecorder:
     """Wraps a sync Playwright ``Browser``: every page of every context it makes has its websocket
-    frames recorded in ``frames`` (both directions, in order), so a benchmark can replay exactly what
-    the browser sent after a stroke or a slider step."""
+    frames recorded in ``frames`` (both directions, in order; Playwright's ``page.on("websocket")``), so a
+    benchmark can replay exactly what the browser sent after a stroke or a slider step. In Chromium the
+    same frames are also kept with the browser's own timestamps (DevTools ``Network.webSocketFrame*``) in
+    ``timed``: Playwright's events reach Python late on a busy machine, the browser's clock does not."""
 
     def __init__(self, browser) -> None:
         self._browser = browser
         self.frames: list[Frame] = []
+        self.timed: list[Frame] = []
 
     def new_context(self, **kwargs):
         context = self._browser.new_context(**kwargs)
-        context.on("page", lambda page: page.on("websocket", self._watch))
+        context.on("page", lambda page: self._page(context, page))
         return context
+
+    def _page(self, context, page) -> None:
+        page.on("websocket", self._watch)
+        try:
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+        except Exception:  # noqa: BLE001 - not Chromium: Playwright's own times are used
+            return
+        cdp.on("Network.webSocketFrameSent", lambda e: self._keep_timed(True, e))
+        cdp.on("Network.webSocketFrameReceived", lambda e: self._keep_timed(False, e))
 
     def _watch(self, ws) -> None:
         if not ws.url.endswith("/_stcore/stream"):
@@ -254,23 +267,27 @@ class FrameRecorder:
         if isinstance(payload, (bytes, bytearray)):
             self.frames.append(Frame(time.monotonic(), sent, bytes(payload)))
 
+    def _keep_timed(self, sent: bool, event: dict) -> None:
+        frame = event["response"]
+        if frame.get("opcode") == 2:  # binary: Streamlit's protobufs
+            self.timed.append(Frame(event["timestamp"], sent, base64.b64decode(frame["payloadData"])))
+
     def interactions(self, needles: dict[str, bytes]) -> list[tuple[str, ClientState]]:
         """Each ``rerun_script`` the browser sent, named by the needle its answer contained (the first
         of ``needles`` found in the frames received before the next one sent); page loads (no widget
         values) and reruns whose answer had none of them are left out."""
-        out: list[tuple[str, ClientState]] = []
-        for i, frame in enumerate(self.frames):
-            if not frame.sent:
-                continue
-            msg = BackMsg()
-            msg.ParseFromString(frame.data)
-            if msg.WhichOneof("type") != "rerun_script" or not msg.rerun_script.widget_states.widgets:
-                continue
-            answer = b"".join(f.data for f in _until_next_sent(self.frames, i))
-            name = next((n for n, needle in needles.items() if needle in answer), None)
-            if name is not None:
-                out.append((name, msg.rerun_script))
-        return out
+        return [(name, state) for name, state, _ in self.answered(needles)]
+
+    def answered(self, needles: dict[str, bytes]) -> list[tuple[str, ClientState, float | None]]:
+        """``interactions`` with, for each, the seconds from the browser sending it to the browser
+        receiving its run's ``script_finished`` (what a simulated student's answer time is): on the
+        browser's clock when ``timed`` holds the same frames, else on Playwright's; None when not seen."""
+        named = _named(self.frames, needles)
+        sent = sum(f.sent for f in self.frames)
+        if self.timed and sum(f.sent for f in self.timed) == sent:
+            times = {k: t for k, _, _, t in _named(self.timed, needles)}
+            return [(name, state, times.get(k)) for k, name, state, _ in named]
+        return [(name, state, t) for _, name, state, t in named]
 
     def page_load(self) -> ClientState | None:
         """The first ``rerun_script`` without widget values: how the browser opened the page."""
@@ -281,6 +298,33 @@ class FrameRecorder:
                 if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.widget_states.widgets:
                     return msg.rerun_script
         return None
+
+
+def _named(frames: list[Frame], needles: dict[str, bytes]) -> list[tuple[int, str, ClientState, float | None]]:
+    """(index among the sent frames, answer name, the rerun_script, send → script_finished seconds)."""
+    out = []
+    k = -1
+    for i, frame in enumerate(frames):
+        if not frame.sent:
+            continue
+        k += 1
+        msg = BackMsg()
+        msg.ParseFromString(frame.data)
+        if msg.WhichOneof("type") != "rerun_script" or not msg.rerun_script.widget_states.widgets:
+            continue
+        answer = _until_next_sent(frames, i)
+        joined = b"".join(f.data for f in answer)
+        name = next((n for n, needle in needles.items() if needle in joined), None)
+        if name is not None:
+            done = next((f.t for f in answer if _finishes(f.data)), None)
+            out.append((k, name, msg.rerun_script, None if done is None else done - frame.t))
+    return out
+
+
+def _finishes(data: bytes) -> bool:
+    msg = ForwardMsg()
+    msg.ParseFromString(data)
+    return msg.WhichOneof("type") == "script_finished" and msg.script_finished in ANSWERED
 
 
 def _until_next_sent(frames: list[Frame], i: int) -> list[Frame]:
