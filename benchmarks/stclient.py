@@ -22,6 +22,7 @@ import functools
 import io
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 # A run that ended normally; FINISHED_EARLY_FOR_RERUN (st.rerun, or a newer message) is not an answer yet.
 ANSWERED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 PNG_RE = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+INK_RE = re.compile(r"ink(\d+)/(deflate|raw);base64,([A-Za-z0-9+/=]+)")  # ConvLab's canvas (ui/canvas.py)
 MAX_FRAME = 64 * 2**20  # the server bounds its own messages (server.maxMessageSize, 200 MB); a page is far less
 
 
@@ -189,16 +191,19 @@ class SimStudent:
 
 
 def varied(state: ClientState, rng: np.random.Generator) -> ClientState:
-    """``state`` with every drawing in it (a PNG data URL in a widget's value, as drawing components
-    send them) moved by up to 3 pixels and its ink dimmed by up to 10 %: each replayed digit is a new
-    image, as a real student's is, so the page's caches keyed by the drawing do not answer it for free.
+    """``state`` with every drawing in it moved by up to 3 pixels and its ink dimmed by up to 10 %: each
+    replayed digit is a new image, as a real student's is, so the page's caches keyed by the drawing do not
+    answer it for free. A drawing is a PNG data URL (streamlit-drawable-canvas) or ConvLab's canvas payload
+    ``ink280/deflate;base64,…`` / ``ink280/raw;base64,…`` (280×280 ink bytes), inside a widget's value.
     A blank drawing (after Clear) stays as it is."""
     out = ClientState()
     out.CopyFrom(state)
     for w in out.widget_states.widgets:
         kind = w.WhichOneof("value")
-        if kind in ("json_value", "string_value") and "data:image/png" in getattr(w, kind):
-            setattr(w, kind, PNG_RE.sub(lambda m: _moved_png(m.group(1), rng), getattr(w, kind)))
+        if kind in ("json_value", "string_value"):
+            text = getattr(w, kind)
+            text = PNG_RE.sub(lambda m: _moved_png(m.group(1), rng), text)
+            setattr(w, kind, INK_RE.sub(lambda m: _moved_ink(m, rng), text))
     return out
 
 
@@ -207,16 +212,33 @@ def _decoded(b64: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
+def _moved(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    dy, dx = (int(v) for v in rng.integers(-3, 4, size=2))
+    out = np.roll(image, (dy, dx), axis=(0, 1)).copy()
+    ink = out[..., :3] if out.ndim == 3 else out  # RGBA: the colour, not the alpha
+    ink[...] = (ink * rng.uniform(0.9, 1.0)).astype(np.uint8)
+    return out
+
+
 def _moved_png(b64: str, rng: np.random.Generator) -> str:
     image = _decoded(b64)
     if not image[..., :3].any():
         return "data:image/png;base64," + b64
-    dy, dx = (int(v) for v in rng.integers(-3, 4, size=2))
-    out = np.roll(image, (dy, dx), axis=(0, 1)).copy()
-    out[..., :3] = (out[..., :3] * rng.uniform(0.9, 1.0)).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(out).save(buf, format="PNG")
+    Image.fromarray(_moved(image, rng)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _moved_ink(m: re.Match, rng: np.random.Generator) -> str:
+    side, form, b64 = int(m.group(1)), m.group(2), m.group(3)
+    packed = base64.b64decode(b64)
+    raw = zlib.decompress(packed) if form == "deflate" else packed
+    ink = np.frombuffer(raw, np.uint8)
+    if ink.size != side * side or not ink.any():
+        return m.group(0)
+    moved = _moved(ink.reshape(side, side), rng).tobytes()
+    body = zlib.compress(moved) if form == "deflate" else moved
+    return f"ink{side}/{form};base64," + base64.b64encode(body).decode()
 
 
 # ---------------------------------------------------------------------------------------------

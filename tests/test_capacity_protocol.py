@@ -13,8 +13,10 @@ import asyncio
 import base64
 import io
 import json
+import zlib
 
 import numpy as np
+import pytest
 from PIL import Image
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
@@ -53,32 +55,42 @@ def test_simulated_student_slider_steps_change_the_output_shape(shared_server) -
     assert seen["window"].status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY  # only the fragment reran
 
 
-def _png_url(image: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+def _payload(form: str, ink: np.ndarray) -> str:
+    """A drawing as a component sends it: a PNG data URL (RGBA), or ConvLab's canvas ink bytes."""
+    if form == "png":
+        rgba = np.zeros((*ink.shape, 4), np.uint8)
+        rgba[..., :3], rgba[..., 3] = ink[..., None], 255
+        buf = io.BytesIO()
+        Image.fromarray(rgba).save(buf, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    body = zlib.compress(ink.tobytes()) if form == "deflate" else ink.tobytes()
+    return f"ink{ink.shape[0]}/{form};base64," + base64.b64encode(body).decode()
 
 
-def _pixels(url: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+def _ink(payload: str) -> np.ndarray:
+    head, b64 = payload.split(",", 1)
+    data = base64.b64decode(b64)
+    if head.startswith("data:image/png"):
+        return np.asarray(Image.open(io.BytesIO(data)))[..., 0]
+    raw = zlib.decompress(data) if "/deflate;" in head else data
+    side = int(head[3:].split("/")[0])
+    return np.frombuffer(raw, np.uint8).reshape(side, side)
 
 
-def test_a_replayed_drawing_is_a_new_image_and_a_blank_one_stays_blank() -> None:
-    ink = np.zeros((28, 28, 4), np.uint8)
-    ink[..., 3] = 255
-    ink[8:20, 13:15, :3] = 255  # a "1"
-    blank = ink.copy()
-    blank[..., :3] = 0
+@pytest.mark.parametrize("form", ["png", "deflate", "raw"])
+def test_a_replayed_drawing_is_a_new_image_and_a_blank_one_stays_blank(form: str) -> None:
+    ink = np.zeros((28, 28), np.uint8)
+    ink[8:20, 13:15] = 255  # a "1"
     state = ClientState()
-    for wid, image in (("canvas", ink), ("empty", blank)):
+    for wid, image in (("canvas", ink), ("empty", np.zeros_like(ink))):
         w = state.widget_states.widgets.add()
-        w.id, w.json_value = wid, json.dumps({"png": _png_url(image), "other": 1})
+        w.id, w.json_value = wid, json.dumps({"drawing": _payload(form, image), "other": 1})
     out = varied(state, np.random.default_rng(1))
     moved, kept = (json.loads(w.json_value) for w in out.widget_states.widgets)
-    assert moved["other"] == 1 and _pixels(moved["png"]).shape == ink.shape
-    assert not np.array_equal(_pixels(moved["png"]), ink)  # moved and/or dimmed
-    assert (_pixels(moved["png"])[..., :3] > 200).sum() == (ink[..., :3] > 200).sum()  # the same stroke
-    assert kept["png"] == json.loads(state.widget_states.widgets[1].json_value)["png"]
+    assert moved["other"] == 1 and moved["drawing"].split(",")[0] == _payload(form, ink).split(",")[0]
+    assert not np.array_equal(_ink(moved["drawing"]), ink)  # moved and/or dimmed
+    assert (_ink(moved["drawing"]) > 200).sum() == (ink > 200).sum()  # the same stroke
+    assert kept["drawing"] == _payload(form, np.zeros_like(ink))
 
 
 def _frame(sent: bool, msg) -> Frame:
