@@ -337,7 +337,9 @@ def measure(counts: list[int], window_s: float, period: float, names: tuple[str,
         try:
             t0 = time.monotonic()
             recorded = record(url, pid, scenarios, repeats)
-            log(f"recorded the browser's messages in {time.monotonic() - t0:.0f} s")
+            log(f"recorded the browser's messages in {time.monotonic() - t0:.0f} s: " + "; ".join(
+                f"{name}: {len(rec.cycle)} interactions, {_drawings(rec)} with a drawing the ramp varies"
+                for name, rec in recorded.items()))
             for sc in scenarios:
                 try:
                     ramps.append(asyncio.run(ramp(url, pid, pins[0] if pins else None, recorded[sc.name], counts,
@@ -348,6 +350,11 @@ def measure(counts: list[int], window_s: float, period: float, names: tuple[str,
             os.sched_setaffinity(0, before)
     info["load_after"] = Path("/proc/loadavg").read_text().strip()
     return Run(ramps, recorded, info)
+
+
+def _drawings(rec: Recorded) -> int:
+    rng = np.random.default_rng(0)
+    return sum(varied(state, rng) != state for _, state in rec.cycle)
 
 
 def capacity(r: Ramp) -> tuple[int, int | None]:
