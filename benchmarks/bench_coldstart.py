@@ -61,7 +61,7 @@ def _one_cold_start(browser, with_session: bool) -> dict:
         out["three_pages"] = memory_mb(pid)
         out["torch_after_three"] = mapped_libraries(pid, "libtorch")
         _sidebar_to(page, "Draw a digit", "draw")
-        page.locator("[data-testid='stBidiComponentIsolated'] canvas.upper-canvas").first.wait_for()
+        page.locator("[data-testid='stBidiComponentIsolated'] canvas.cl-canvas").first.wait_for()
         time.sleep(IDLE_SETTLE_S)
         out["draw"] = memory_mb(pid)
         out["torch_after_draw"] = mapped_libraries(pid, "libtorch")

@@ -100,7 +100,7 @@ def bench_server_rss() -> list[Result]:
             browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{server.url}/draw")  # the first and only page this server renders
-            canvas = page.locator("[data-testid='stBidiComponentIsolated'] canvas.upper-canvas").first
+            canvas = page.locator("[data-testid='stBidiComponentIsolated'] canvas.cl-canvas").first
             canvas.wait_for(timeout=60_000)
             box = canvas.bounding_box()
             s = box["width"] / 280

@@ -38,13 +38,14 @@ from typing import Callable
 
 from benchmarks.common import Result, check, p95_ms, print_table
 from benchmarks.serverprobe import cpu_seconds
+from ui.canvas import CANVAS_PX, SELECTOR
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CONVLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 60_000
-CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+CANVAS = SELECTOR  # ConvLab's drawing canvas (ui.canvas)
 
 # Armed before each interaction: records the last input event, the first moment the answer predicate
 # holds, and the script-state transitions of Streamlit's app element (all on performance.now()).
@@ -169,7 +170,7 @@ def _stroke(page, digit: str) -> None:
     canvas.wait_for()
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    scale = box["width"] / 280
+    scale = box["width"] / CANVAS_PX
     strokes = {"1": [(130, 50), (150, 35), (148, 245)], "7": [(60, 50), (215, 45), (120, 240)]}[digit]
     page.mouse.move(box["x"] + strokes[0][0] * scale, box["y"] + strokes[0][1] * scale)
     page.mouse.down()

@@ -46,7 +46,7 @@ from benchmarks.serverprobe import (
     cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb, pin_process, two_cores,
 )
 
-CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.cl-canvas"
 OLD_MARK = "data-convlab-old"  # set on a canvas just before Clear replaces it
 FRESH_CANVAS = f"{CANVAS}:not([{OLD_MARK}])"
 PREDICTION = "[data-testid='draw-prediction']"
@@ -75,7 +75,7 @@ TIMING_JS = """
 CANVAS_AT_POINT_JS = """([x, y]) => {
     for (const host of document.querySelectorAll("[data-testid='stBidiComponentIsolated']")) {
         const el = host.shadowRoot && host.shadowRoot.elementFromPoint(x, y);
-        if (el && el.matches('canvas.upper-canvas') && !el.hasAttribute('%s')) return true;
+        if (el && el.matches('canvas.cl-canvas') && !el.hasAttribute('%s')) return true;
     }
     return false;
 }""" % OLD_MARK

@@ -393,17 +393,26 @@ class _Notation:
         return text if self.latex else text.replace("-", "−").replace(r"\cdot", "·")
 
 
+def _general_line(nt: _Notation, symmetric: bool = True) -> str:
+    pad_sym = "2p" if symmetric else ("p_{lo} + p_{hi}" if nt.latex else "p_before + p_after")
+    return "o = " + nt.floor_frac(nt.sub(f"n + {pad_sym} - d(k-1) - 1"), "s") + " + 1"
+
+
+def general_formula(latex: bool = True) -> str:
+    """The conv/pool output-size formula in symbols, as every lesson writes it."""
+    return _general_line(_Notation(latex=latex))
+
+
 def _conv_formula_lines(ax: AxisResult, notation: _Notation) -> list[str]:
     """The conv/pool output-size formula for one axis: general, with the numbers, worked out.
 
     The only place the formula is written out; LaTeX and plain text come from the same terms.
     """
     n, k, s, d, lo, hi = ax.n, ax.k, ax.s, ax.d, ax.pad_lo, ax.pad_hi
-    pad_sym = "2p" if lo == hi else ("p_{lo} + p_{hi}" if notation.latex else "p_before + p_after")
     pad_num = f"2\\cdot{lo}" if lo == hi else f"{lo} + {hi}"
     nt = notation
     lines = [
-        "o = " + nt.floor_frac(nt.sub(f"n + {pad_sym} - d(k-1) - 1"), "s") + " + 1",
+        _general_line(nt, symmetric=lo == hi),
         "o = " + nt.floor_frac(nt.sub(f"{n} + {pad_num} - {d}\\cdot({k}-1) - 1"), s) + " + 1",
     ]
     if ax.ok:

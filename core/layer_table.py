@@ -111,15 +111,6 @@ class _Walk:
         return len(self.shape) == 3
 
 
-def _axis_text(ax: ar.AxisResult) -> str:
-    pad = f"2·{ax.pad_lo}" if ax.pad_lo == ax.pad_hi else f"{ax.pad_lo}+{ax.pad_hi}"
-    kterm = f"({ax.k}−1)" if ax.d == 1 else f"{ax.d}·({ax.k}−1)"
-    head = f"⌊({ax.n} + {pad} − {kterm} − 1) / {ax.s}⌋ + 1"
-    if not ax.ok:
-        return head
-    return f"{head} = ⌊{ax.numerator}/{ax.s}⌋ + 1 = {ax.out}"
-
-
 def _act_copies(activation: str) -> int:
     """Extra output-sized tensors the nonlinearity keeps: ReLU runs in place, the others do not."""
     return 0 if activation == "relu" else 1
@@ -148,9 +139,9 @@ def _window_rows(i: int, name: str, layer: LayerSpec, walk: _Walk) -> list[Layer
     if is_conv and layer.padding:
         label += f", pad {layer.padding}"
     latex = tuple(step.latex for step in ar.conv_formula_steps(result.height) if step.latex)
-    formula = f"H: {_axis_text(result.height)}"
+    formula = f"H: {ar.conv_formula_text(result.height)}"
     if h != w:
-        formula += f";  W: {_axis_text(result.width)}"
+        formula += f";  W: {ar.conv_formula_text(result.width)}"
     if not result.ok:
         return [LayerRow(i, name, layer.kind, label, None, in_shape=walk.shape, formula=formula,
                          formula_latex=latex, reason=f"{name}: the {h}×{w} feature map is too small here. "

@@ -18,6 +18,7 @@ from core.predict import Prediction, classify  # noqa: E402
 from core.preprocess import Steps  # noqa: E402
 from ui import draw_views as dv  # noqa: E402
 from ui import state  # noqa: E402
+from ui.canvas import drawing_canvas  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.export_panel import session_token  # noqa: E402
 from ui.text import literal_code  # noqa: E402
@@ -75,15 +76,10 @@ def _step_toggles(keys: state.Keys, cfg: dv.DrawSettings) -> None:
 
 
 def _canvas(cfg: dv.DrawSettings) -> np.ndarray:
-    from streamlit_drawable_canvas import st_canvas  # only inside a running page (0.13 needs the runtime)
-
     paper, pen = cfg.pen()
-    # One key for the page's life: the canvas is never remounted (Clear empties it in the browser).
-    result = st_canvas(stroke_width=cfg.w, stroke_color=pen, background_color=paper, height=dv.CANVAS_PX,
-                       width=dv.CANVAS_PX, drawing_mode="freedraw", return_image_data=True, key="draw.canvas")
-    dv.clear_button()
-    image = result.image_data
-    return np.zeros((dv.CANVAS_PX, dv.CANVAS_PX, 4), np.uint8) if image is None else image
+    # One key for the page's life: the canvas is never remounted (Undo and Clear work in the browser).
+    image = drawing_canvas("draw.canvas", cfg.w, pen=pen, paper=paper)
+    return np.zeros((dv.CANVAS_PX, dv.CANVAS_PX), np.float32) if image is None else image
 
 
 def _test_digit(cls: type[dv.DrawSettings], keys: state.Keys) -> tuple[np.ndarray, int]:

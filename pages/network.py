@@ -21,12 +21,12 @@ from core.onnx_wire import keep_outputs
 from core.preprocess import Steps, preprocess
 from ui import network_views as views
 from ui import state
+from ui.canvas import drawing_canvas
 from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.text import literal
 
 PAGE = NetworkSettings.PAGE
-CANVAS_PX = 280
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -84,18 +84,11 @@ def _pick_model(keys: state.Keys, entries: list[ModelEntry]) -> ModelEntry | Non
 
 
 def _canvas_digit() -> np.ndarray | None:
-    from streamlit_drawable_canvas import st_canvas  # only inside a running page (0.13 needs the runtime)
-
-    n = st.session_state.setdefault("network.canvas_n", 0)
     st.caption("Draw one digit; every layer below updates when you lift the pen.")
-    result = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_PX,
-                       width=CANVAS_PX, drawing_mode="freedraw", return_image_data=True, key=f"network.canvas.{n}")
-    if st.button("🧽 Clear", key="network.clear"):
-        st.session_state["network.canvas_n"] = n + 1
-        st.rerun()
-    if result.image_data is None:
+    drawing = drawing_canvas("network.canvas", 22)  # white on black, as the Draw page's default
+    if drawing is None:
         return None
-    pre = preprocess(result.image_data, Steps())
+    pre = preprocess(drawing, Steps())
     return None if pre.empty else pre.image
 
 

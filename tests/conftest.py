@@ -6,8 +6,11 @@ they are skipped locally, but when ``CI=true`` a missing browser is a failure, n
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -22,14 +25,21 @@ from benchmarks.harness import apptest_like_a_running_server  # noqa: E402
 apptest_like_a_running_server()
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Every test process (each pytest-xdist worker) writes session models and dataset downloads into its own
+# temporary folder, and the servers it starts inherit it: runs never see each other's files, the
+# developer's download cache or a real host's session folder.
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="convlab-tests-"))
+os.environ["CONVLAB_SESSION_MODELS"] = str(_RUN_DIR / "session-models")
+os.environ["CONVLAB_CACHE"] = str(_RUN_DIR / "cache")
+atexit.register(shutil.rmtree, _RUN_DIR, ignore_errors=True)
+
 from benchmarks.harness import (  # noqa: E402,F401  (after the sys.path line; re-exported for tests)
     CHROMIUM_ARGS, StreamlitServer, chromium_path, wait_for_app_idle,
 )
 
 
-@pytest.fixture
-def fresh_server() -> Iterator[StreamlitServer]:
-    """A newly started server whose first request is the test's own."""
+def _serve() -> Iterator[StreamlitServer]:
     server = StreamlitServer()
     try:
         yield server
@@ -37,23 +47,11 @@ def fresh_server() -> Iterator[StreamlitServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def module_server() -> Iterator[StreamlitServer]:
-    """One server for a test module whose tests need a server but not a fresh first request."""
-    server = StreamlitServer()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def shared_server() -> Iterator[StreamlitServer]:
-    server = StreamlitServer()
-    try:
-        yield server
-    finally:
-        server.stop()
+# One server, three lifetimes: a fresh one per test (its first request is the test's own, as deep-link
+# tests need), one per module (tests that need a server but not a fresh first request), one per session.
+fresh_server = pytest.fixture(_serve, name="fresh_server")
+module_server = pytest.fixture(_serve, scope="module", name="module_server")
+shared_server = pytest.fixture(_serve, scope="session", name="shared_server")
 
 
 @pytest.fixture(scope="session")

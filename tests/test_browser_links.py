@@ -7,6 +7,7 @@ The first request to a freshly started server is a deep link: that is exactly wh
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.conftest import StreamlitServer, wait_for_app_idle
@@ -31,6 +32,26 @@ def first_visit(browser, server: StreamlitServer, path: str, height: int = 1000)
     wait_for_app_idle(pg, 90_000)
     assert_convlab_menu(pg)
     return context, pg
+
+
+def open_cell_editor(pg, dx: int, dy: int):
+    """Open the editor of the layer table's cell at (dx, dy) from the grid's corner; returns its input.
+
+    The grid is a canvas that takes keyboard focus only once it has drawn its rows: a click that lands
+    earlier selects nothing and Enter opens no editor. Waiting on the editor's input (and clicking again
+    when it did not open) is the event to wait for; a loaded machine only makes it take longer."""
+    grid = pg.locator("[data-testid='stDataFrame']").first  # the editor comes first
+    cell = pg.locator("#portal input.gdg-input")
+    for _ in range(6):
+        box = grid.bounding_box()
+        pg.mouse.click(box["x"] + dx, box["y"] + dy)
+        pg.keyboard.press("Enter")  # opens the cell's editor
+        try:
+            cell.wait_for(state="visible", timeout=10_000)
+            return cell
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError("the layer table's cell editor never opened")
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.url_path)
@@ -116,10 +137,7 @@ def test_teachers_custom_network_classroom_link_on_fresh_server(browser, fresh_s
 def test_editing_the_custom_network_updates_the_link(browser, shared_server):
     """A cell edit in the layer editor goes into the link; the link rebuilds that network elsewhere."""
     a, pa = first_visit(browser, shared_server, "/train?arch=custom&layers=c8k3-max2", height=1400)
-    box = pa.locator("[data-testid='stDataFrame']").first.bounding_box()  # the editor comes first
-    pa.mouse.click(box["x"] + 172, box["y"] + 52)  # row 1, "channels / units"
-    pa.keyboard.press("Enter")  # opens the cell's editor
-    cell = pa.locator("#portal input.gdg-input")
+    cell = open_cell_editor(pa, dx=172, dy=52)  # row 1, "channels / units"
     cell.fill("16")
     expect(cell).to_have_value("16")
     cell.press("Enter")

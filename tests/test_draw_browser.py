@@ -1,4 +1,5 @@
-"""Real browser: draw digits with the mouse on the draw page's canvas and read the prediction."""
+"""Real browser: draw digits on the draw page's canvas (ui.canvas) with the mouse and with a finger, and
+read the prediction; Undo, Clear and the ink colour work in the browser without losing a stroke."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import pytest
 
 from tests.conftest import wait_for_app_idle
 from tests.test_preprocess import stroke_points
-
-CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+from ui.canvas import CANVAS_PX
+from ui.canvas import SELECTOR as CANVAS
 
 # Where each digit is drawn on the 280×280 canvas (left, top, width, height), like a student would.
 DRAWINGS = {
@@ -21,7 +22,7 @@ def draw(page, digit: str) -> None:
     canvas = page.locator(CANVAS).first
     canvas.wait_for()
     box = canvas.bounding_box()
-    scale = box["width"] / 280
+    scale = box["width"] / CANVAS_PX
 
     def to_page(p: tuple[float, float]) -> tuple[float, float]:
         return box["x"] + p[0] * scale, box["y"] + p[1] * scale
@@ -78,12 +79,47 @@ def test_a_stroke_drawn_right_after_clear_is_kept(shared_server, page) -> None:
     page.get_by_text("No digit").first.wait_for(timeout=30_000)
 
 
+# The canvas's own pixels at a point of its 280×280 drawing grid (read in the page: its shadow root is open).
+PIXEL_JS = """([x, y]) => {
+  const c = [...document.querySelectorAll("[data-testid='stBidiComponentIsolated']")]
+    .map((h) => h.shadowRoot && h.shadowRoot.querySelector('canvas.cl-canvas')).find(Boolean);
+  const s = c.width / 280;
+  return Array.from(c.getContext('2d').getImageData(Math.floor(x * s), Math.floor(y * s), 1, 1).data);
+}"""
+
+
+@pytest.mark.browser
+def test_undo_takes_back_the_last_stroke_and_the_ink_colour_redraws(shared_server, page) -> None:
+    """Undo and the ink colour act in the browser: Undo sends the drawing without its last stroke; black
+    ink on white redraws the same strokes (nothing is lost) and the page reads the same digit, inverted."""
+    page.goto(f"{shared_server.url}/draw")
+    wait_for_app_idle(page)
+    draw(page, "7")
+    page.get_by_text("Prediction: 7", exact=True).wait_for(timeout=30_000)
+    wait_for_app_idle(page)
+    seen = page.locator("[data-testid='draw-seen']")
+    seven = seen.get_attribute("src")  # the 28×28 picture the model read
+    draw(page, "1")  # a second stroke on top of the 7 ...
+    page.wait_for_function("(s) => document.querySelector(\"[data-testid='draw-seen']\").src !== s", arg=seven)
+    page.get_by_role("button", name="↶ Undo").click()  # ... taken back: the model reads the 7 again
+    page.wait_for_function("(s) => document.querySelector(\"[data-testid='draw-seen']\").src === s", arg=seven)
+    page.get_by_text("Prediction: 7", exact=True).wait_for(timeout=30_000)
+    wait_for_app_idle(page)
+    assert page.evaluate(PIXEL_JS, [5, 5])[:3] == [0, 0, 0]  # paper
+    page.get_by_text("black on white").click()
+    page.get_by_text("1. grayscale, inverted").wait_for(timeout=30_000)
+    page.get_by_text("Prediction: 7", exact=True).wait_for(timeout=30_000)
+    assert page.evaluate(PIXEL_JS, [5, 5])[:3] == [255, 255, 255]  # the paper is white now ...
+    assert page.evaluate(PIXEL_JS, [137, 50])[:3] == [0, 0, 0]  # ... and the 7's bar black
+    page.get_by_role("button", name="↶ Undo").click()  # the only stroke left: the canvas is empty
+    page.get_by_text("No digit").first.wait_for(timeout=30_000)
+    assert page.get_by_role("button", name="↶ Undo").is_disabled()
+
+
 def touch_draw(page, cdp, digit: str) -> None:
     """Draw ``digit`` with a finger: CDP touch events (Playwright has a tap but no touch drag)."""
-    canvas = page.locator(CANVAS).first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    scale = box["width"] / 280
+    box = page.locator(CANVAS).first.bounding_box()
+    scale = box["width"] / CANVAS_PX
     for stroke in stroke_points(digit, DRAWINGS[digit]):
         points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in stroke]
         dense = [points[0]]
@@ -109,10 +145,20 @@ def test_drawing_with_a_finger_on_a_phone(shared_server, browser) -> None:
         page.get_by_text("with your finger or mouse").wait_for()
         cdp = context.new_cdp_session(page)
         for digit in ("7", "1"):
+            # the page scrolled down to centre the canvas: a finger moving down could scroll it back up
+            canvas = page.locator(CANVAS).first
+            page.evaluate("() => document.querySelector('h1').scrollIntoView()")  # back to the top first
+            top = canvas.evaluate("(c) => c.getBoundingClientRect().top")
+            canvas.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+            scrolled = canvas.evaluate("(c) => c.getBoundingClientRect().top")
+            assert scrolled < top - 50, (top, scrolled)
             touch_draw(page, cdp, digit)
+            # touch-action: none: the finger drew, it did not scroll the page (the strokes run downwards)
+            assert canvas.evaluate("(c) => c.getBoundingClientRect().top") == scrolled
             answer = page.get_by_text(f"Prediction: {digit}", exact=True)
             answer.wait_for(timeout=30_000)
             canvas = page.locator(CANVAS).first.bounding_box()
+            assert canvas["x"] >= 0 and canvas["x"] + canvas["width"] <= 390, canvas  # fits the phone's width
             shown = answer.bounding_box()
             assert shown["y"] + shown["height"] - canvas["y"] <= 844, (canvas, shown)  # both on one screen
             page.get_by_role("button", name="🧽 Clear").tap()

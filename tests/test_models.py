@@ -52,7 +52,7 @@ def test_lenet5_numbers_by_hand():
     assert rows["flatten"].out_shape == (400,)  # computed, never typed in
     assert rows["dense1"].params == 400 * 120 + 120
     assert rows["output"].params == 84 * 10 + 10
-    assert "⌊(28 + 2·2 − (5−1) − 1) / 1⌋ + 1" in rows["conv1"].formula
+    assert "⌊(28 + 2·2 − 1·(5−1) − 1) / 1⌋ + 1 = ⌊27/1⌋ + 1" in rows["conv1"].formula
     assert cm.activation_labels(cm.PRESETS["lenet5"]) == ["conv1 5×5, 6 ch, pad 2", "conv2 5×5, 16 ch"]
 
 

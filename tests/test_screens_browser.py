@@ -33,8 +33,12 @@ VIEWPORTS = {
 _share_right: dict[str, float] = {}  # page -> distance of the Share control from the viewport's right edge
 
 # Every chart drawn (plotly has replaced its placeholder with an SVG), so screenshots are not blank.
+# Every chart drawn, and KaTeX's stylesheet applied: it arrives with the formula's own lazily loaded
+# chunk, and until then a formula's hidden MathML copy lies in the page at full width (a loaded machine
+# measured the pooling page 544 px wide at 390 px before it had loaded, never after).
 CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-    .every(c => c.querySelector('.main-svg'))"""
+    .every(c => c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('.katex-mathml')].every(m => getComputedStyle(m).position === 'absolute')"""
 
 OVERFLOW_JS = """() => {
   const out = [];

@@ -283,12 +283,17 @@ def test_without_torch_the_page_explains(monkeypatch):
     assert not at.get("plotly_chart")
 
 
-def test_selected_cell_reads_plotly_points():
-    from ui import train_views
+def test_clicked_cell_reads_plotly_points_in_both_shapes():
+    from types import SimpleNamespace
 
-    assert train_views.selected_cell({"selection": {"points": [{"x": 7, "y": 2}]}}) == (2, 7)
-    assert train_views.selected_cell({"selection": {"points": []}}) is None
-    assert train_views.selected_cell(None) is None
+    from ui.plot_click import clicked_cell
+
+    assert clicked_cell({"selection": {"points": [{"x": 7, "y": 2}]}}) == (2, 7)
+    assert clicked_cell({"selection": {"points": [{"x": 6.6, "y": 1.2}]}}) == (1, 7)  # nearest cell
+    assert clicked_cell(SimpleNamespace(selection=SimpleNamespace(points=[{"x": 3, "y": 4}]))) == (4, 3)
+    assert clicked_cell({"selection": {"points": [{"x": None, "y": 1}, {"x": 0, "y": 5}]}}) == (5, 0)
+    assert clicked_cell({"selection": {"points": []}}) is None
+    assert clicked_cell(None) is None
 
 
 def test_editor_rows_round_trip():

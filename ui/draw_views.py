@@ -20,9 +20,9 @@ from core.predict import Prediction
 from core.preprocess import Steps
 from core.settings import Settings, choice, flag, integer
 from ui import state
+from ui.canvas import CANVAS_PX  # noqa: F401  (pages show a test digit at the canvas's size)
 from ui.text import literal, literal_code
 
-CANVAS_PX = 280
 SEEN_PX = 224  # the 28×28 input drawn 8× (one crisp square per pixel, no gaps)
 STEP_LABELS = {
     "invert": ("Auto-invert", "Dark ink on a light background is inverted: MNIST digits are white on black."),
@@ -288,44 +288,3 @@ def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
         fmap = pred.activations[act.name]  # (C, H, W)
         name = act.name if trusted else literal(act.name, 60)
         tab.image(png_data_uri(mosaic(fmap[:16])), caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Clear, in the browser
-
-_CLEAR_HTML = '<button type="button" class="cl-clear">🧽 Clear</button>'
-_CLEAR_CSS = """
-.cl-clear { font: inherit; font-family: var(--st-font, sans-serif); cursor: pointer; border-radius: 0.5rem;
-  padding: 0.35rem 0.8rem; border: 1px solid var(--st-border-color, #d5d7de);
-  background: var(--st-background-color, #fff); color: var(--st-text-color, #31333f); }
-.cl-clear:hover { border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b); }
-"""
-# Clear presses the canvas's own "Reset canvas & history" (in the canvas component's shadow root): the
-# canvas empties at once in the browser and sends the empty drawing itself. A server rerun that replaced
-# the canvas would instead wipe a stroke the student had already started (issue 11 part 7).
-_CLEAR_JS = """
-export default function (component) {
-  const root = component.parentElement;
-  const button = root.querySelector('.cl-clear');
-  if (!button || button.dataset.ready) return;
-  button.dataset.ready = '1';
-  const resetButtons = (node, found) => {
-    for (const el of node.querySelectorAll('*')) {
-      if (el.matches("button[aria-label='Reset canvas & history']")) found.push(el);
-      if (el.shadowRoot) resetButtons(el.shadowRoot, found);
-    }
-    return found;
-  };
-  button.addEventListener('click', () => resetButtons(document, []).forEach((b) => b.click()));
-}
-"""
-
-
-@st.cache_resource(show_spinner=False)
-def _clear_renderer():
-    """Registered once per server process (registering again each run would log a warning)."""
-    return st.components.v2.component("convlab_canvas_clear", html=_CLEAR_HTML, css=_CLEAR_CSS, js=_CLEAR_JS)
-
-
-def clear_button() -> None:
-    _clear_renderer()(key="draw.clear")

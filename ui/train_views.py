@@ -13,11 +13,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from core import arithmetic as ar
 from core import data as cdata
 from core import datasets as cds
 from core import models as cm
 from core import training as ct
 from core.jobs import JobLimiter
+from ui.plot_click import clicked_cell
 
 # ---------------------------------------------------------------------------------------------
 # Server-wide and process-wide resources
@@ -81,14 +83,14 @@ def render_layer_table(spec: cm.ArchSpec, in_shape: tuple[int, int, int] = cm.IN
     c3.metric("Largest receptive field (conv/pool)", last_rf[-1].rf_text if last_rf else "none (no conv)")
     with st.expander("How each output shape follows from the formula"):
         st.markdown(
-            "Conv and pooling layers: $o = \\lfloor (n + 2p - (k-1) - 1)/s \\rfloor + 1$ per axis; the "
+            f"Conv and pooling layers: ${ar.general_formula()}$ per axis; the "
             "receptive field grows by $(k-1)\\times$ the product of the strides before the layer. The "
             "flatten size is computed, not typed in: it is what the dense layer after it is built with."
         )
         for r in rows[1:]:
             if r.formula_latex:
                 st.markdown(f"**{r.name}** ({r.label}): input {r.in_shape} → output {r.shape_text}")
-                st.latex(r.formula_latex[-1] if len(r.formula_latex) > 2 else r.formula_latex[-1])
+                st.latex(r.formula_latex[-1])
             elif r.formula:
                 st.markdown(f"**{r.name}** ({r.label}): {r.formula}")
     return None
@@ -256,19 +258,6 @@ def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = N
     return fig
 
 
-def selected_cell(selection: Any) -> tuple[int, int] | None:
-    """(true, predicted) from a plotly point selection on the confusion matrix, if any."""
-    if selection is None:
-        return None
-    sel = selection.get("selection", {}) if isinstance(selection, dict) else getattr(selection, "selection", {})
-    points = sel.get("points", []) if isinstance(sel, dict) else getattr(sel, "points", [])
-    for point in points or []:
-        x, y = point.get("x"), point.get("y")
-        if x is not None and y is not None:
-            return int(round(float(y))), int(round(float(x)))
-    return None
-
-
 def top3_caption(probs: np.ndarray, label: int) -> str:
     """E.g. "true 4 → 9: 84%\n4: 14%\n7: 1%": one guess a line, so narrow gallery columns never run into
     each other (they did on one line: "84% · 4: 14%83% · 4: 11%")."""
@@ -421,7 +410,7 @@ def results_section(result: ct.TrainResult) -> None:
 
 
 def _take_cm_click() -> None:
-    cell = selected_cell(st.session_state.get("train.cm_chart"))
+    cell = clicked_cell(st.session_state.get("train.cm_chart"))
     if cell is not None:
         st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = cell
 

@@ -33,7 +33,7 @@ TRAIN = next(p for p in LESSONS if p.url_path == "train")
 def test_this_venv_really_lacks_the_training_stack():
     for name in ("torch", "onnx", "onnxscript", "hypothesis", "playwright"):
         assert importlib.util.find_spec(name) is None, f"{name} is installed: not an inference-only venv"
-    for name in ("streamlit", "streamlit_drawable_canvas", "plotly", "numpy", "PIL", "onnxruntime"):
+    for name in ("streamlit", "plotly", "numpy", "PIL", "onnxruntime"):
         assert importlib.util.find_spec(name) is not None, f"{name} is missing from requirements-inference.txt"
 
 
