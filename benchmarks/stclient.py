@@ -153,13 +153,13 @@ class SimStudent:
             raw = await asyncio.wait_for(self._ws.recv(), timeout=self.timeout_s)
             size += len(raw)
             found = found or needle in raw
-            fmsg = ForwardMsg()
-            fmsg.ParseFromString(raw)
-            fmsg = self._resolve(fmsg)
+            received = ForwardMsg()
+            received.ParseFromString(raw)
+            fmsg = self._resolve(received)
             if fmsg.WhichOneof("type") == "script_finished" and fmsg.script_finished in ANSWERED:
                 return Answer(time.perf_counter() - t0, found, fmsg.script_finished, size)
-            if needle is not None and not found and fmsg.WhichOneof("type") == "delta":
-                found = needle in fmsg.delta.SerializeToString()  # a cached message resolved by ref_hash
+            if not found and fmsg is not received:  # a cached message named by its ref_hash
+                found = needle in fmsg.SerializeToString()
             self._learn(fmsg)
 
     def _resolve(self, fmsg: ForwardMsg) -> ForwardMsg:
