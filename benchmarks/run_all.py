@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         if outcome.results:
             print(format_table(outcome.results))
+        if outcome.markdown:
+            print("\n" + outcome.markdown)
         if outcome.error:
             print(f"FAILED: {outcome.error}")
         print(f"({outcome.seconds:.0f} s)", flush=True)
