@@ -382,7 +382,8 @@ def markdown(run: Run) -> str:
     out = [f"Server pinned to core {pins[0]}, load generator (and the recording browser) to core {pins[1]}; "
            if pins else "Not pinned (taskset or a second core missing); ",
            f"each student acts every {run.info['period']:g} s ± 30 %; {run.info['window']:g} s measuring window "
-           f"per count (one over the limit: again over twice that, which decides). /proc/loadavg before `{run.info['load_before']}`, after `{run.info['load_after']}`.\n",
+           "per count (one over the limit: again over twice that, which decides). "
+           f"/proc/loadavg before `{run.info['load_before']}`, after `{run.info['load_after']}`.\n",
            "| interaction | students | interactions/s | answer p50 (s) | answer p95 (s) | server CPU % "
            "| others on its core % | generator CPU % | p95 ≤ 1 s |", "|---|---:|---:|---:|---:|---:|---:|---:|:---:|"]
     for r in run.ramps:
