@@ -17,10 +17,10 @@ another. It measures the server, not the browsers:
    messages). For each count a measuring window gives interactions/s, answer p50/p95, the server's CPU %,
    what other processes used of the server's core (``/proc/stat``) and the load generator's own CPU %;
    a count over the limit is measured again over a window twice as long, which decides. Students per
-   core = the largest count whose p95 ≤ 1 s with no failed or unanswered interaction. Default: 5, 10,
-   20, 40 students, 10 s windows, about 3 minutes; ``--full``: up to 160, 30 s windows.
+   core = the largest count whose p95 ≤ 1 s with no failed or unanswered interaction. Default: 10, 20,
+   40 students, 10 s windows, about 3 minutes; ``--full``: 5 to 160, 30 s windows (about 15 minutes).
 
-``python -m benchmarks.bench_capacity [--steps 5,10,20,40] [--window 10] [--period 5] [--full] [--only draw]``
+``python -m benchmarks.bench_capacity [--steps 10,20,40] [--window 10] [--period 5] [--full] [--only draw]``
 """
 
 from __future__ import annotations
@@ -491,7 +491,7 @@ def _varied_note(r: Ramp) -> str:
             f"(median of {len(r.sim_varied_cpu_ms)})")
 
 
-DEFAULT = {"counts": [5, 10, 20, 40], "window_s": 10.0, "refine": False, "repeats": 2}
+DEFAULT = {"counts": [10, 20, 40], "window_s": 10.0, "refine": False, "repeats": 2}
 QUICK = {"counts": [5, 10, 20], "window_s": 8.0, "refine": False, "repeats": 1}
 FULL = {"counts": [5, 10, 20, 40, 80, 160], "window_s": 30.0, "refine": True, "repeats": 6}
 
