@@ -523,9 +523,12 @@ def main() -> None:
         cfg["counts"] = sorted(int(n) for n in args.steps.split(","))
     if args.window:
         cfg["window_s"] = args.window
+    names = tuple(n for n in args.only.split(",") if n)
     if min(cfg["counts"]) < 1 or cfg["window_s"] <= 0 or args.period <= 0:
         parser.error("counts ≥ 1, window and period > 0")
-    measured = measure(cfg["counts"], cfg["window_s"], args.period, tuple(args.only.split(",")),
+    if not names or not set(names) <= {s.name for s in SCENARIOS}:
+        parser.error(f"--only takes {', '.join(s.name for s in SCENARIOS)}")
+    measured = measure(cfg["counts"], cfg["window_s"], args.period, names,
                        refine=cfg["refine"] and not args.no_refine, repeats=cfg["repeats"])
     print(markdown(measured))
     print()
