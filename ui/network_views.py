@@ -7,16 +7,15 @@ clicks (the unit picker) or reads numbers (windows, kernels, probabilities, occl
 
 from __future__ import annotations
 
-import io
 from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 
 from core import network as nw
 from ui.grid import Box, grid_figure
+from ui.pictures import enlarge, factor_for, png, tile
 from ui.text import literal
 
 GAP = 2  # pixels between the tiles of a mosaic
@@ -69,28 +68,14 @@ def mosaic(values: np.ndarray, cols: int | None = None) -> np.ndarray:
         out = np.full(h * w, np.nan, np.float32)
         out[:v.size] = v
         return out.reshape(h, w)
-    rows, auto, h, w = mosaic_layout(v.shape)
-    cols = min(cols or auto, v.shape[0])
-    rows = -(-v.shape[0] // cols)
-    out = np.full((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP), np.nan, np.float32)
-    for i, tile in enumerate(v):
-        r, q = divmod(i, cols)
-        out[r * (h + GAP):r * (h + GAP) + h, q * (w + GAP):q * (w + GAP) + w] = tile
-    return out
-
-
-def png(rgb: np.ndarray) -> bytes:
-    """PNG bytes with light compression: ``st.image`` sends bytes as they are, and zlib level 1 is several
-    times faster than Pillow's default for these flat-coloured pictures (a few KB more each)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    _, auto, _, _ = mosaic_layout(v.shape)
+    return tile(v, cols or auto, GAP, np.nan)
 
 
 def upscale(rgb: np.ndarray, target: int = TARGET_PX, most: int = 24) -> tuple[np.ndarray, int]:
     """Nearest-neighbour enlargement by a whole factor so the picture is about ``target`` px wide."""
-    f = int(max(1, min(most, target // max(rgb.shape[1], 1))))
-    return np.repeat(np.repeat(rgb, f, axis=0), f, axis=1), f
+    f = factor_for(rgb.shape[1], target, most)
+    return enlarge(rgb, f), f
 
 
 def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[int, int, int], f: int) -> None:

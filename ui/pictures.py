@@ -43,13 +43,13 @@ def tile(maps: np.ndarray, cols: int, gap: int, fill: float) -> np.ndarray:
     return out
 
 
-def png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 image, or of a float image in 0..1 (grey or RGB). zlib level 1: several times
-    faster than Pillow's default for these flat pictures, which change with every interaction, for a
-    few KB more each."""
+def png(image: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes of a uint8 image, or of a float image in 0..1 (grey or RGB). zlib level 1 by default:
+    several times faster than Pillow's default for these flat pictures, which change with every
+    interaction, for a few KB more each (a picture encoded once and cached can afford level 9)."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
