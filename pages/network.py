@@ -25,6 +25,7 @@ from ui import image_picker as ti
 from ui.canvas import drawing_canvas
 from ui.errors import shipped_data
 from ui.export_panel import session_token
+from ui.plot_click import clicked_cell
 from ui.text import literal
 
 PAGE = NetworkSettings.PAGE
@@ -205,10 +206,10 @@ def _unit_inputs(keys: state.Keys, view: nw.LayerView) -> tuple[int, ...]:
 
 
 def _on_pick(chart_key: str, shape: tuple[int, ...], channel: int) -> None:
-    points = (st.session_state.get(chart_key) or {}).get("selection", {}).get("points", [])
-    if not points:
+    cell = clicked_cell(st.session_state.get(chart_key))
+    if cell is None:
         return
-    unit = views.unit_at(shape, channel, int(round(points[0]["y"])), int(round(points[0]["x"])))
+    unit = views.unit_at(shape, channel, *cell)
     if unit is None:
         return
     state.put(NetworkSettings, **{name: int(v) for name, v in zip(("c", "r", "q"), unit)})

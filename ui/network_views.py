@@ -16,6 +16,7 @@ import streamlit as st
 from core import network as nw
 from ui.grid import Box, grid_figure
 from ui.pictures import enlarge, factor_for, png, tile
+from ui.plot_click import cell_targets
 from ui.text import literal
 
 GAP = 2  # pixels between the tiles of a mosaic
@@ -192,9 +193,8 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
                                zmax=bound, showscale=False, hoverinfo="skip"))
     yy, xx = np.nonzero(~np.isnan(z))
     # Heatmap cells send no selection events; a transparent marker on every cell does.
-    fig.add_scatter(x=xx, y=yy, mode="markers", showlegend=False, customdata=z[yy, xx],
-                    marker={"size": max(6, min(28, 420 // cols)), "color": "rgba(0,0,0,0)"},
-                    hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>")
+    fig.add_trace(cell_targets(yy, xx, size=max(6, min(28, 420 // cols)), customdata=z[yy, xx],
+                               hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>"))
     fig.add_shape(type="rect", x0=q - 0.5, x1=q + 0.5, y0=r - 0.5, y1=r + 0.5, line={"color": "#f59e0b", "width": 3})
     # Fixed ranges: the plot area is exactly the cells (markers would otherwise pad the axes).
     fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
