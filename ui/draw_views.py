@@ -91,9 +91,15 @@ def pick_model(cls: type[DrawSettings], keys: state.Keys, entries: list[ModelEnt
         state.put(cls, m=next(iter(usable)))
     if not keys.offered("m"):  # classroom: the teacher's (shipped) model
         return usable.get(state.current(cls).m, next(iter(usable.values())))
-    choice_ = st.selectbox("Model", tuple(usable), format_func=lambda k: usable[k].label, key=keys.m,
-                           help="Shipped models, plus any model you trained and exported in this session.")
+    choice_ = st.selectbox("Model", tuple(usable), format_func=lambda k: _option(usable[k]), key=keys.m,
+                           help="Shipped models, plus any model you trained and exported in this session. Only "
+                                "digit models read your drawing; the others are tried on their own test images.")
     return usable[choice_]
+
+
+def _option(entry: ModelEntry) -> str:
+    card = entry.card
+    return entry.label if card is None or card.reads_digits else f"{entry.label} · test images, not drawings"
 
 
 def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
@@ -103,7 +109,8 @@ def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
     def text(v: object) -> str:
         return str(v) if own else literal(v, 120)
 
-    with st.expander(f"About **{text(card.title)}**: {card.test_accuracy:.2%} on the 10,000 test digits"):
+    tested_on = "the 10,000 test digits" if card.reads_digits else "its dataset's test images"
+    with st.expander(f"About **{text(card.title)}**: {card.test_accuracy:.2%} on {tested_on}"):
         t = card.training
         parity = "not recorded" if card.parity_max_abs_diff is None else f"{card.parity_max_abs_diff:.1e}"
         convs = ", ".join(text(a.layer) for a in card.activations) or "none"
@@ -117,7 +124,9 @@ def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
             f"- **File**: {text(model.path.name)}, {model.size_bytes / 1024:.0f} KB, ONNX opset {card.opset}, "
             f"{text(card.exporter)}, SHA-256 `{card.sha256[:16]}…`\n"
             f"- **Parity**: onnxruntime vs torch max |Δ logits| = {parity}\n"
-            f"- **Input**: (N, 1, 28, 28), x = (pixel/255 − {card.mean}) / {card.std}; created {text(card.created)}"
+            f"- **Input**: (N, {', '.join(map(str, card.input_shape))}), x = (pixel/255 − {_norm(card.mean)}) / "
+            f"{_norm(card.std)}{'' if card.input_shape[0] == 1 else ' per channel (red, green, blue)'}; "
+            f"created {text(card.created)}"
         )
         if card.notes:
             st.caption(text(card.notes) if own else literal(card.notes, 1000))
@@ -127,6 +136,10 @@ def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
                            mime="application/octet-stream", key="draw.dl_onnx")
         d2.download_button("⬇️ Sidecar (.json)", sidecar_path(model.path).read_bytes,
                            file_name=sidecar_path(model.path).name, mime="application/json", key="draw.dl_json")
+
+
+def _norm(value: float | tuple[float, ...]) -> str:
+    return f"{value:g}" if isinstance(value, float) else "(" + ", ".join(f"{v:g}" for v in value) + ")"
 
 
 # ---------------------------------------------------------------------------------------------
