@@ -15,6 +15,7 @@ from ui.arithmetic_views import (  # noqa: E402
     transposed_output_figure,
 )
 from ui.formula import formula_block  # noqa: E402
+from ui.plot_click import clicked_cell  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
 
 Cfg = ArithmeticSettings
@@ -139,16 +140,11 @@ def colour_channels(shape: ar.Shape2D, r: int, c: int) -> None:
 
 def _clicked_step(grid_w: int, step: int) -> int:
     """The step a new click on a grid cell (a plotly point selection) asks for, else ``step``."""
-    sel = st.session_state.get(CLICK)
-    points = (sel or {}).get("selection", {}).get("points", []) if isinstance(sel, dict) else \
-        (getattr(getattr(sel, "selection", None), "points", None) or [])
-    if not points:
+    cell = clicked_cell(st.session_state.get(CLICK))
+    if cell is None or cell == st.session_state.get(LAST_CLICK):
         return step
-    marker = (points[0].get("x"), points[0].get("y"))
-    if marker == st.session_state.get(LAST_CLICK) or None in marker:
-        return step
-    st.session_state[LAST_CLICK] = marker
-    return int(marker[1]) * grid_w + int(marker[0])
+    st.session_state[LAST_CLICK] = cell
+    return cell[0] * grid_w + cell[1]
 
 
 def show_formula(cfg: Cfg, shape: ar.Shape2D) -> None:

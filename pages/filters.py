@@ -187,11 +187,10 @@ def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> N
         f"{h.pad_lo}/{h.pad_hi} rows, {w.pad_lo}/{w.pad_hi} columns")
     st.markdown(f"**Output size: {h.out}×{w.out}** — input {h.n}×{w.n}, kernel {kernel_hw[0]}×{kernel_hw[1]}, "
                 f"stride {h.s}, padding {pad}, dilation {h.d}")
-    worked = " · ".join(
-        f"{'' if same else ax.axis + ': '}⌊({ax.n} + {ax.pad_lo} + {ax.pad_hi} − {ax.d}·({ax.k}−1) − 1) / {ax.s}⌋ + 1"
-        f" = {ax.out}" for ax in ([h] if same else [h, w])
-    )
-    st.caption(f"Per axis: out = ⌊(n + p_before + p_after − d·(k−1) − 1) / s⌋ + 1;  {worked}")
+    worked = " · ".join(f"{'' if same else ax.axis + ': '}{arithmetic.conv_formula_text(ax)}"
+                        for ax in ([h] if same else [h, w]))
+    symmetric = h.pad_lo == h.pad_hi and w.pad_lo == w.pad_hi
+    st.caption(f"Per axis: {arithmetic.general_formula(latex=False, symmetric=symmetric)};  {worked}")
 
 
 def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettings) -> tuple[int, int]:

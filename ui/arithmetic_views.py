@@ -11,6 +11,7 @@ from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, nev
 from core.settings import Settings, choice, flag, integer
 from ui.fastfig import from_spec
 from ui.grid import Box, category_spec
+from ui.plot_click import cell_targets
 
 OPS = {"conv": "Convolution", "transposed": "Transposed convolution"}
 PADDING_LABELS = {"explicit": "Explicit", "valid": "Valid (none)", "same": "Same", "full": "Full"}
@@ -138,13 +139,9 @@ def output_figure(shape: Shape2D, step: int, title: str) -> go.Figure:
 
 
 def _add_click_targets(spec: dict, hw: tuple[int, int]) -> None:
-    """Invisible markers on every cell so a click selects that cell (heatmaps have no point selection)."""
     rows, cols = np.divmod(np.arange(hw[0] * hw[1]), hw[1])
-    spec["data"].append({
-        "type": "scatter", "x": cols, "y": rows, "mode": "markers",
-        "marker": {"size": 18, "opacity": 0.01, "symbol": "square"},
-        "hovertemplate": "output row %{y}, col %{x}: click to select<extra></extra>", "showlegend": False,
-    })
+    spec["data"].append(cell_targets(rows, cols, size=18,
+                                     hovertemplate="output row %{y}, col %{x}: click to select<extra></extra>"))
 
 
 def transposed_input_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figure:
