@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import io
 import json
 import zlib
@@ -45,7 +46,10 @@ async def _session(url: str) -> dict:
 
 
 def test_simulated_student_slider_steps_change_the_output_shape(shared_server) -> None:
-    seen = asyncio.run(_session(shared_server.url))
+    # In its own thread: a browser test that ran earlier in this worker leaves Playwright's event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(asyncio.run, _session(shared_server.url)).result()
     assert seen["open"].found and not seen["open_has_2x2"]  # the link's kernel 3 gives 3×3, not 2×2
     assert seen["up"].found, "kernel size 3 → 4 must answer with the 2×2 output shape"
     assert "k=4" in seen["query_up"].split("&")

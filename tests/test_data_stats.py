@@ -78,7 +78,7 @@ def test_pictures():
     assert strip[-1, 0].tolist() == [220, 38, 38] and strip[-1, 3071].tolist() == [37, 99, 235]  # red … blue
     m = dv.montage(images, gap=2)
     assert m.shape == (32, 3 * 34 - 2, 3) and np.array_equal(m[:, 34:66], images[1])
-    assert dv.upscale(images[0], 3).shape == (96, 96, 3)
+    assert dv.enlarge(images[0], 3).shape == (96, 96, 3)
     t = dv.tint(images[0], 1)
     assert np.array_equal(t[..., 1], images[0][..., 1]) and not t[..., 0].any() and not t[..., 2].any()
     rows = dv.labelled_rows([images[:2]] * 10, [f"class {i}" for i in range(10)])
