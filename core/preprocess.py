@@ -12,7 +12,9 @@ pixels. No torch here (the draw page and the CLI must run on numpy + Pillow + on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Sequence
+
 import numpy as np
 from PIL import Image
 
@@ -35,6 +37,10 @@ class Steps:
     crop: bool = True  # crop to the ink's bounding box
     fit: bool = True  # scale the longer side to 20 px keeping the aspect ratio (off: stretch to 28×28)
     center: bool = True  # move the centre of mass to the centre of the 28×28 frame
+
+    def each_switched(self) -> dict[str, "Steps"]:
+        """Step name → these steps with that one step switched (the draw page's "what if" table)."""
+        return {f.name: replace(self, **{f.name: not getattr(self, f.name)}) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -213,10 +219,27 @@ def centre_by_mass(image: np.ndarray, target: float = MASS_CENTRE) -> tuple[np.n
 
 def preprocess(image: np.ndarray, steps: Steps = Steps()) -> Preprocessed:
     """Run the MNIST pipeline on an image (any size; canvas RGBA, RGB or grayscale), keeping each step."""
+    return preprocess_variants(image, (steps,))[0]
+
+
+def preprocess_variants(image: np.ndarray, variants: Sequence[Steps]) -> list[Preprocessed]:
+    """``preprocess`` of one image under several step settings: the grayscale conversion is done once and
+    the ink levelling once per auto-invert setting (they are most of the work on a 280×280 canvas)."""
     raw = to_gray(image)  # (H, W)
-    gray, inverted, reason = normalise_ink(raw, auto_invert=steps.invert)
-    bbox = ink_bbox(gray) if not reason else None
-    reason = reason or _too_little_ink(gray, bbox)
+    levelled: dict[bool, tuple[np.ndarray, bool, tuple[int, int, int, int] | None, str]] = {}
+    out = []
+    for steps in variants:
+        if steps.invert not in levelled:
+            gray, inverted, reason = normalise_ink(raw, auto_invert=steps.invert)
+            bbox = ink_bbox(gray) if not reason else None
+            levelled[steps.invert] = (gray, inverted, bbox, reason or _too_little_ink(gray, bbox))
+        out.append(_steps_after_levelling(*levelled[steps.invert], steps))
+    return out
+
+
+def _steps_after_levelling(gray: np.ndarray, inverted: bool, bbox: tuple[int, int, int, int] | None,
+                           reason: str, steps: Steps) -> Preprocessed:
+    """Crop, scale, paste and centre a levelled image (``reason``: why it counts as empty, or "")."""
     if reason:
         blank = np.zeros((FRAME, FRAME), dtype=np.float32)
         return Preprocessed(gray, inverted, bbox, gray, blank, blank, blank, (0, 0), True, reason)

@@ -140,34 +140,50 @@ def big(image: np.ndarray, px: int) -> np.ndarray:
     return np.kron(np.clip(image, 0, 1), np.ones((scale, scale), dtype=np.float32))
 
 
-def fit_display(img: np.ndarray, px: int = 140) -> np.ndarray:
-    """Any step's image in the same px×px square: scaled to fit, letterboxed in grey so the image's own
-    shape (e.g. the tall crop of a "1") stays visible."""
+def shrink(img: np.ndarray, px: int = 140) -> np.ndarray:
+    """An image whose longer side is over ``px``, box-filtered down to ``px``; smaller ones as they are
+    (the browser enlarges those without smoothing: a few hundred bytes instead of a 140×140 PNG)."""
     h, w = img.shape
-    if max(h, w) >= px:
-        small = Image.fromarray(np.ascontiguousarray(img, np.float32)).resize(
-            (max(1, round(w * px / max(h, w))), max(1, round(h * px / max(h, w)))), Image.Resampling.BOX)
-        img = np.clip(np.asarray(small), 0, 1)
-    else:
-        img = big(img, px)
-    out = np.full((px, px), 0.35, dtype=np.float32)
-    top, left = (px - img.shape[0]) // 2, (px - img.shape[1]) // 2
-    out[top:top + img.shape[0], left:left + img.shape[1]] = img
-    return out
+    if max(h, w) <= px:
+        return img
+    small = Image.fromarray(np.ascontiguousarray(img, np.float32)).resize(
+        (max(1, round(w * px / max(h, w))), max(1, round(h * px / max(h, w)))), Image.Resampling.BOX)
+    return np.clip(np.asarray(small), 0, 1)
 
 
-def mosaic(maps: np.ndarray, cols: int = 8, tile_px: int = 84) -> np.ndarray:
-    """(C, H, W) → one image of up to ``cols`` tiles per row, 2-px gaps, scaled by the layer's maximum."""
+def mosaic(maps: np.ndarray, cols: int = 8, scale: int = 1) -> np.ndarray:
+    """(C, H, W) → one image of up to ``cols`` tiles per row, each enlarged ``scale``×, 1-px gaps, scaled by
+    the layer's maximum."""
     c, h, w = maps.shape
-    scale = max(1, tile_px // max(h, w))
-    tiles = np.kron(maps / (float(maps.max()) or 1.0), np.ones((scale, scale), dtype=np.float32))
+    tiles = maps / (float(maps.max()) or 1.0)
+    if scale > 1:
+        tiles = np.repeat(np.repeat(tiles, scale, axis=1), scale, axis=2)
     rows = -(-c // cols)
     th, tw = tiles.shape[1:]
-    out = np.full((rows * (th + 2), min(c, cols) * (tw + 2)), 0.25, dtype=np.float32)
+    out = np.full((rows * (th + 1) - 1, min(c, cols) * (tw + 1) - 1), 0.25, dtype=np.float32)
     for i, tile in enumerate(tiles):
         r, q = divmod(i, cols)
-        out[r * (th + 2):r * (th + 2) + th, q * (tw + 2):q * (tw + 2) + tw] = tile
+        out[r * (th + 1):r * (th + 1) + th, q * (tw + 1):q * (tw + 1) + tw] = tile
     return out
+
+
+def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
+    """(in the PNG, in the browser): tiles of about ``tile_px`` on screen with gaps of 2–3 screen pixels,
+    for a PNG a quarter to a ninth the size of one drawn at screen size."""
+    shown = max(1, tile_px // max(h, w))
+    encoded = max(1, shown // 2)
+    return encoded, shown // encoded
+
+
+# Steps pictures sit in 140-px squares, letterboxed in grey, so a crop's own shape (a tall "1") shows.
+CRISP_CSS = ("<style>[class*='st-key-draw-crisp'] img{image-rendering:pixelated}"
+             ".st-key-draw-crisp-steps img{height:140px;object-fit:contain;background:#595959}</style>")
+
+
+def crisp_pictures() -> None:
+    """Small PNGs drawn larger stay crisp squares (one style for the steps and feature-map pictures; a
+    style-only block takes no room on the page)."""
+    st.html(CRISP_CSS)
 
 
 def png(img: np.ndarray) -> bytes:
@@ -219,8 +235,10 @@ def prediction(pred: Prediction, label: int | None) -> None:
 
 
 def timing(pred: Prediction) -> None:
+    together = f"; {pred.batch} images in one run: your digit and the {pred.batch - 1} what-ifs below" \
+        if pred.batch > 1 else ""
     st.caption(f"⏱ preprocessing {pred.preprocess_ms:.2f} ms + inference {pred.inference_ms:.2f} ms "
-               f"= {pred.total_ms:.2f} ms (onnxruntime, one thread)")
+               f"= {pred.total_ms:.2f} ms (onnxruntime, one thread{together})")
 
 
 @st.cache_resource(show_spinner=False)
@@ -258,7 +276,8 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
              (pre.scaled, f"3. scaled to {pre.scaled.shape[1]}×{pre.scaled.shape[0]}"),
              (pre.placed, "4. pasted in 28×28"),
              (pre.image, f"5. centred by mass, shift {pre.shift}" if steps.center else "5. (not centred)")]
-    st.image([png_data_uri(fit_display(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
+    with st.container(key="draw-crisp-steps"):  # each at most 140 px, the small ones enlarged by the browser
+        st.image([png_data_uri(shrink(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
     st.markdown("**What if a step were skipped?** (everything else as set above)")
     rows = []
     for field, (title, _) in STEP_LABELS.items():
@@ -283,8 +302,12 @@ def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
         return
     st.caption("Each small square is one filter's output (after ReLU): bright where the filter's pattern "
                "appears. Up to 16 filters per layer; brightness is scaled per layer.")
-    tabs = st.tabs([a.layer if trusted else literal(a.layer, 60) for a in model.card.activations])
+    with st.container(key="draw-crisp-maps"):
+        tabs = st.tabs([a.layer if trusted else literal(a.layer, 60) for a in model.card.activations])
     for tab, act in zip(tabs, model.card.activations):
         fmap = pred.activations[act.name]  # (C, H, W)
         name = act.name if trusted else literal(act.name, 60)
-        tab.image(png_data_uri(mosaic(fmap[:16])), caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
+        encoded, shown = mosaic_scales(*fmap.shape[1:])
+        pic = mosaic(fmap[:16], scale=encoded)
+        tab.image(png_data_uri(pic), width=pic.shape[1] * shown,
+                  caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
