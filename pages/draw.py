@@ -119,8 +119,7 @@ def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> Non
         st.error(f"This model cannot be used: {literal_code(exc, 300)}")
         return
     with right:
-        dv.prediction(pred, label)
-        dv.seen_image(pred)
+        dv.prediction(pred, label)  # with the 28×28 picture the model read
     dv.prob_chart(pred)
     dv.timing(pred)
     if not pred.pre.empty:

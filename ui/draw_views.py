@@ -206,17 +206,15 @@ def png_data_uri(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png(img)).decode("ascii")
 
 
-def seen_image(pred: Prediction) -> None:
+def seen_html(pred: Prediction) -> str:
     """The model's 28×28 input as one picture, its pixels edge to edge (a heat map's gaps between cells
     drew a white mesh that hid a white digit). The PNG is sent at 28×28 and the browser scales it up
     without smoothing, so it costs a few hundred bytes per stroke."""
-    st.markdown(
-        f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' "
-        f"alt='The 28×28 image the model reads' data-testid='draw-seen' "
-        f"style='image-rendering:pixelated;display:block;width:{SEEN_PX}px;height:{SEEN_PX}px;"
-        f"max-width:100%;object-fit:contain;margin:0'>"
-        f"<figcaption style='font-size:0.85rem;opacity:0.7'>What the model sees (28×28)</figcaption></figure>",
-        unsafe_allow_html=True)
+    return (f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' "
+            f"alt='The 28×28 image the model reads' data-testid='draw-seen' "
+            f"style='image-rendering:pixelated;display:block;width:{SEEN_PX}px;height:{SEEN_PX}px;"
+            f"max-width:100%;object-fit:contain;margin:0'>"
+            f"<figcaption style='font-size:0.85rem;opacity:0.7'>What the model sees (28×28)</figcaption></figure>")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,15 +222,19 @@ def seen_image(pred: Prediction) -> None:
 
 
 def prediction(pred: Prediction, label: int | None) -> None:
+    """The answer, its top 3 and the 28×28 picture the model read: one element (every element is a
+    message of its own on every stroke)."""
     if pred.digit is None:
         st.markdown("<div style='font-size:4.5rem;line-height:1;color:#bbb'>?</div>", unsafe_allow_html=True)
         st.info(f"No digit: {pred.pre.reason}", icon="✏️")
+        st.markdown(seen_html(pred), unsafe_allow_html=True)
         return
     verdict = "" if label is None else (" ✓" if pred.digit == label else f" ✗ (label {label})")
+    # blank lines end each HTML block, so the lines between are Markdown
     st.markdown(f"<div data-testid='draw-prediction' style='font-size:4.5rem;font-weight:700;line-height:1'>"
-                f"{pred.digit}</div>", unsafe_allow_html=True)
-    st.markdown(f"**Prediction: {pred.digit}**{verdict}")
-    st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in pred.top(3)))
+                f"{pred.digit}</div>\n\n**Prediction: {pred.digit}**{verdict}\n\n"
+                "Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in pred.top(3)) + f"\n\n{seen_html(pred)}",
+                unsafe_allow_html=True)
 
 
 def timing(pred: Prediction) -> None:
