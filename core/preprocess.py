@@ -223,36 +223,42 @@ def preprocess(image: np.ndarray, steps: Steps = Steps()) -> Preprocessed:
 
 
 def preprocess_variants(image: np.ndarray, variants: Sequence[Steps]) -> list[Preprocessed]:
-    """``preprocess`` of one image under several step settings: the grayscale conversion is done once and
-    the ink levelling once per auto-invert setting (they are most of the work on a 280×280 canvas)."""
+    """``preprocess`` of one image under several step settings, each piece of work done once: the
+    grayscale conversion, the ink levelling per auto-invert setting, the crop and resize per
+    (invert, crop, fit) (the resize is most of the work on a 280×280 canvas)."""
     raw = to_gray(image)  # (H, W)
     levelled: dict[bool, tuple[np.ndarray, bool, tuple[int, int, int, int] | None, str]] = {}
+    placed: dict[tuple[bool, bool, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     out = []
     for steps in variants:
         if steps.invert not in levelled:
             gray, inverted, reason = normalise_ink(raw, auto_invert=steps.invert)
             bbox = ink_bbox(gray) if not reason else None
             levelled[steps.invert] = (gray, inverted, bbox, reason or _too_little_ink(gray, bbox))
-        out.append(_steps_after_levelling(*levelled[steps.invert], steps))
+        gray, inverted, bbox, reason = levelled[steps.invert]
+        if reason:
+            blank = np.zeros((FRAME, FRAME), dtype=np.float32)
+            out.append(Preprocessed(gray, inverted, bbox, gray, blank, blank, blank, (0, 0), True, reason))
+            continue
+        key = (steps.invert, steps.crop, steps.fit)
+        if key not in placed:
+            placed[key] = _crop_and_fit(gray, bbox, steps)
+        cropped, scaled, frame = placed[key]
+        final, shift = centre_by_mass(frame) if steps.center else (frame, (0, 0))
+        out.append(Preprocessed(gray, inverted, bbox, cropped, scaled, frame, final, shift, False))
     return out
 
 
-def _steps_after_levelling(gray: np.ndarray, inverted: bool, bbox: tuple[int, int, int, int] | None,
-                           reason: str, steps: Steps) -> Preprocessed:
-    """Crop, scale, paste and centre a levelled image (``reason``: why it counts as empty, or "")."""
-    if reason:
-        blank = np.zeros((FRAME, FRAME), dtype=np.float32)
-        return Preprocessed(gray, inverted, bbox, gray, blank, blank, blank, (0, 0), True, reason)
+def _crop_and_fit(gray: np.ndarray, bbox: tuple[int, int, int, int] | None,
+                  steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cropped, scaled, placed in the 28×28 frame) of a levelled image with ink in ``bbox``."""
     assert bbox is not None
     cropped = gray[bbox[0]:bbox[2], bbox[1]:bbox[3]] if steps.crop else gray
     if steps.fit:
         scaled = fit_box(cropped)
-        placed = paste_centre(scaled)
-    else:
-        scaled = resize(cropped, FRAME, FRAME)
-        placed = scaled
-    final, shift = centre_by_mass(placed) if steps.center else (placed, (0, 0))
-    return Preprocessed(gray, inverted, bbox, cropped, scaled, placed, final, shift, False)
+        return cropped, scaled, paste_centre(scaled)
+    scaled = resize(cropped, FRAME, FRAME)
+    return cropped, scaled, scaled
 
 
 def to_model_input(images: np.ndarray, mean: float, std: float) -> np.ndarray:

@@ -298,10 +298,18 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
     st.dataframe(pa.table(columns), hide_index=True, width="stretch")
 
 
+MAPS_KEY = "draw_maps_shown"  # not a setting: a link opens the page with them closed, like a new session
+
+
 def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
+    """The conv layers' outputs, drawn only once a student opens them (a third of a stroke's server
+    time went into pictures that most students had not scrolled to)."""
     st.subheader("Feature maps: what each conv layer detects in your digit")
     if not model.card.activations:
         st.info("This model has no convolution layers, so there are no feature maps to show.")
+        return
+    if not st.toggle("Show the feature maps", key=MAPS_KEY,
+                     help="Each conv layer's filter outputs for your digit, redrawn with every stroke."):
         return
     if pred.digit is None:
         st.caption("Draw a digit to see its feature maps.")
