@@ -1,5 +1,6 @@
-"""One drawing under several preprocessing settings (the draw page's answer and its "what if a step were
-skipped" table): one preprocessing pass and ONE onnxruntime batch give exactly what one-by-one runs give."""
+"""A stroke's work on the draw page. One drawing under several preprocessing settings (the answer and its
+"what if a step were skipped" table): one preprocessing pass and ONE onnxruntime batch give exactly what
+one-by-one runs give. The pictures sent per stroke are exact PNGs."""
 
 from __future__ import annotations
 
@@ -106,3 +107,18 @@ def test_a_failed_batch_is_retried_image_by_image(model, monkeypatch) -> None:
     monkeypatch.setattr(predict, "run_model", fussy)
     with pytest.raises(ModelRefused):
         classify_variants(model, SEVEN, (Steps(crop=False), steps))
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (1, 1), (20, 16), (140, 115), (3, 200)])
+def test_draw_pictures_are_pngs_of_exactly_their_pixels(shape) -> None:
+    """The step and feature-map pictures (ui.draw_views.png, written without Pillow) decode to the
+    image's pixels, rounded to 8 bits, in Pillow (what a browser's decoder reads the same way)."""
+    import io
+
+    from ui.draw_views import png
+
+    image = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32) * 1.2 - 0.1  # out of range too
+    decoded = Image.open(io.BytesIO(png(image)))
+    decoded.load()
+    assert decoded.mode == "L" and decoded.size == (shape[1], shape[0])
+    np.testing.assert_array_equal(np.asarray(decoded), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
