@@ -179,8 +179,10 @@ def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
 
 
 # Steps pictures sit in 140-px squares, letterboxed in grey, so a crop's own shape (a tall "1") shows.
+# Feature maps never overflow a phone's width (their PNG is smaller than the size they are shown at).
 CRISP_CSS = ("<style>[class*='st-key-draw-crisp'] img{image-rendering:pixelated}"
-             ".st-key-draw-crisp-steps img{height:140px;object-fit:contain;background:#595959}</style>")
+             ".st-key-draw-crisp-steps img{height:140px;object-fit:contain;background:#595959}"
+             ".st-key-draw-crisp-maps img{max-width:100%;height:auto}</style>")
 
 
 def crisp_pictures() -> None:
