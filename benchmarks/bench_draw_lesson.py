@@ -86,7 +86,9 @@ def main() -> None:
     os.chdir(args.repo)
     sys.path.insert(0, str(args.repo.resolve()))  # its ui/core/pages, imported from here on
     lesson, script = measure(args.n)
-    ms = lambda xs: f"mean {1e3 * statistics.fmean(xs):.1f} ms, median {1e3 * statistics.median(xs):.1f} ms"  # noqa: E731
+    def ms(xs: list[float]) -> str:
+        return f"mean {1e3 * statistics.fmean(xs):.1f} ms, median {1e3 * statistics.median(xs):.1f} ms"
+
     print(f"repo {args.repo}; load {open('/proc/loadavg').read().split()[:3]}; {args.n} drawn strokes")
     print(f"draw lesson fragment, CPU per stroke: {ms(lesson)}")
     print(f"whole script run (AppTest reruns the page too), CPU per stroke: {ms(script)}")

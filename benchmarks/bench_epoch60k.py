@@ -31,13 +31,13 @@ N_IMAGES = 60_000
 BATCH = 128
 
 
-def sixty_thousand() -> cdata.Digits:
+def sixty_thousand() -> cdata.ImageSet:
     if cdata.full_mnist_cached():
         return cdata.load_full_train()
     shipped = cdata.load_shipped_train()
     reps = -(-N_IMAGES // len(shipped))
-    return cdata.Digits(np.tile(shipped.images, (reps, 1, 1))[:N_IMAGES], np.tile(shipped.labels, reps)[:N_IMAGES],
-                        f"{shipped.name} ×{reps}")
+    return cdata.ImageSet(np.tile(shipped.images, (reps, 1, 1))[:N_IMAGES], np.tile(shipped.labels, reps)[:N_IMAGES],
+                          f"{shipped.name} ×{reps}")
 
 
 def devices() -> list[torch.device]:
@@ -47,7 +47,7 @@ def devices() -> list[torch.device]:
     return found
 
 
-def epoch_seconds(arch: str, device: torch.device, digits: cdata.Digits) -> float:
+def epoch_seconds(arch: str, device: torch.device, digits: cdata.ImageSet) -> float:
     config = ct.TrainConfig(optimizer="adam", lr=2e-3, batch_size=BATCH, epochs=1, val_fraction=0.0,
                             time_limit_s=1e9)
     data = ct.prepare_data(config, device, digits)

@@ -18,9 +18,13 @@ it measured (a cut run counts its unfinished drawings as failed).
 
 The browsers run on the same machine as the server. On a 2-core machine they use most of the CPU
 (the "CPU used" row says how much), so the latencies here are an upper bound for a host whose
-students bring their own browsers.
+students bring their own browsers. With ``--pin`` the server runs on one core (every thread, as
+``taskset -a`` does) and the browsers on another, so the browsers cannot take the server's core; the
+trainers then share that one core with the drawing students (a 1-core host), which is why it is not the
+default. How many students one server core serves, measured without browsers, is
+``benchmarks/bench_capacity.py``.
 
-``python -m benchmarks.bench_load [--sessions 10] [--drawings 2] [--trainers 2] [--cap 240] [--short] [--verbose]``
+``python -m benchmarks.bench_load [--sessions 10] [--drawings 2] [--trainers 2] [--cap 240] [--short] [--pin] [--verbose]``
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import Result, check, print_table
-from benchmarks.serverprobe import cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb
+from benchmarks.serverprobe import (
+    cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb, pin_process, two_cores,
+)
 
 CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.cl-canvas"
 OLD_MARK = "data-convlab-old"  # set on a canvas just before Clear replaces it
@@ -109,6 +115,7 @@ class LoadStats:
     sessions: int
     drawings_per_session: int
     trainers: int
+    pinned: tuple[int, int] | None = None  # (server core, browsers' core)
     planned: int = 0
     predicted: int = 0
     correct: int = 0
@@ -475,7 +482,7 @@ async def _drive(url: str, pid: int, stats: LoadStats, arch: str) -> None:
 
 def run_load(sessions: int = 10, drawings: int = 2, trainers: int = 2, cap_s: float = 240.0,
              arch: str = "twoconv", extra_attempt: bool = True, baseline: int = 3,
-             verbose: bool = False) -> LoadStats:
+             verbose: bool = False, pin: bool = False) -> LoadStats:
     """Start a server, run the load, stop everything; returns what was measured (never raises on a cut)."""
     from benchmarks.harness import StreamlitServer
 
@@ -501,10 +508,16 @@ def run_load(sessions: int = 10, drawings: int = 2, trainers: int = 2, cap_s: fl
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 error.append(exc)
 
+        stats.pinned = two_cores() if pin else None
+        before = os.sched_getaffinity(0)
+        if stats.pinned:
+            pin_process(pid, stats.pinned[0])
+            os.sched_setaffinity(0, {stats.pinned[1]})  # the worker thread, Playwright and Chromium inherit it
         # Its own thread, so the asyncio loop never meets a sync Playwright already running in this one.
         thread = threading.Thread(target=worker, name="convlab-load", daemon=True)
         cpu0, t_drive = cpu_seconds(pid), time.monotonic()
         thread.start()
+        os.sched_setaffinity(0, before)
         thread.join(cap_s + 60)
         if thread.is_alive():
             stats.cut = True
@@ -525,6 +538,8 @@ def run_load(sessions: int = 10, drawings: int = 2, trainers: int = 2, cap_s: fl
 def results(stats: LoadStats) -> list[Result]:
     total = stats.planned
     load = f"load average {stats.load_before:.1f} → {stats.load_after:.1f} on {len(os.sched_getaffinity(0))} cores"
+    if stats.pinned:
+        load += f"; server pinned to core {stats.pinned[0]}, browsers to core {stats.pinned[1]}"
     setup = (f"{stats.sessions} drawing sessions × {stats.drawings_per_session} digits + {stats.trainers} training, "
              f"one Chromium, {stats.wall_s:.0f} s{' (CUT by the time cap)' if stats.cut else ''}; {load}")
     fails = "; ".join(stats.failures[:3])
@@ -547,7 +562,8 @@ def results(stats: LoadStats) -> list[Result]:
         check("CPU used by the server", stats.server_cpu_s, "s",
               note=f"browsers (Chromium + driver, same machine, sampled 2/s) used {stats.browser_cpu_s:.0f} s ("
                    + ", ".join(f"{k} {v:.0f}" for k, v in list(browser_cpu_by_kind(stats).items())[:3]) + "); "
-                   f"{stats.drive_s:.0f} s wall × {len(os.sched_getaffinity(0))} cores available"),
+                   f"{stats.drive_s:.0f} s wall × " + ("1 core (pinned)" if stats.pinned
+                                                          else f"{len(os.sched_getaffinity(0))} cores available")),
         check("server RSS peak (VmHWM)", stats.vm_hwm_mb, "MB",
               note="whole run" + (", including each trainer's test-set evaluation after Stop" if stats.trainers else "")),
     ]
@@ -588,6 +604,8 @@ def main() -> None:
                         help=f"drawings by one student alone before the load (default {FULL['baseline']}, short "
                              f"{SHORT['baseline']}; 0: none)")
     parser.add_argument("--verbose", action="store_true", help="print the run's timeline as it goes")
+    parser.add_argument("--pin", action="store_true",
+                        help="server on one core, browsers on another (default: both share every core)")
     parser.add_argument("--short", action="store_true",
                         help=f"CI size: {SHORT['sessions']} sessions × {SHORT['drawings']} digits, "
                              f"{SHORT['trainers']} trainer ({SHORT['arch']}), cap {SHORT['cap_s']:g} s")
@@ -599,7 +617,7 @@ def main() -> None:
             cfg[name] = value
     if min(cfg["sessions"], cfg["drawings"], cfg["trainers"], cfg["baseline"]) < 0 or cfg["cap_s"] <= 0:
         parser.error("counts must be ≥ 0 and the cap > 0")
-    print_table(results(run_load(verbose=args.verbose, **cfg)))
+    print_table(results(run_load(verbose=args.verbose, pin=args.pin, **cfg)))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,18 @@ reconstructor named ``numpy.core.multiarray``), so the loader is tested on the o
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
+import http.server
 import io
 import pickle
 import struct
 import tarfile
+import threading
+from functools import partial
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -95,10 +101,14 @@ def write_cifar_archive(path: Path, rows: int, level: int = 1) -> None:
             tar.addfile(entry, io.BytesIO(raw))
 
 
-def write_cifar_cache(root: Path, n: int = 60, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Converted CIFAR-10 files (as ``datasets.download`` leaves them) holding random images."""
+def write_cifar_cache(root: Path, n: int = 60, seed: int = 1, random: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Converted CIFAR-10 files (as ``datasets.download`` leaves them) holding random images (or, with
+    ``random=False``, a cheap repeating pattern: a full-size set for memory checks in a second)."""
     rng = np.random.default_rng(seed)
-    images, labels = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
+    shape = (n, 32, 32, 3)
+    images = (rng.integers(0, 256, shape, dtype=np.uint8) if random else
+              np.broadcast_to((np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(1, 32, 32, 3), shape))
+    labels = (np.arange(n) % 10).astype(np.uint8)
     where = root / "cifar-10"
     for name, array in zip(datasets.CIFAR_NAMES, (images, labels, images[:20], labels[:20])):
         data.write_idx(where / name, array)
@@ -107,3 +117,44 @@ def write_cifar_cache(root: Path, n: int = 60, seed: int = 1) -> tuple[np.ndarra
 
 def idx_gz(array: np.ndarray) -> bytes:
     return gzip.compress(data.encode_idx(array))
+
+
+# ---------------------------------------------------------------------------------------------
+# A local web server standing in for the publishers (tests never reach the internet)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def local_server(root: Path) -> Iterator[str]:
+    """A static file server for ``root`` on 127.0.0.1; yields its base URL (ending in "/")."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def remote_for(url: str, files: dict[str, bytes], **kw) -> datasets.Remote:
+    """A ``Remote`` for ``files`` served at ``url``, with their digests computed here."""
+    entries = tuple(datasets.fetch.RemoteFile(name, hashlib.md5(raw).hexdigest(), 1_000_000)
+                    for name, raw in files.items())
+    return datasets.Remote((url,), entries, **kw)
+
+
+def idx_files(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> dict[str, bytes]:
+    """The four gzip-compressed IDX files of an MNIST-style dataset (Fashion-MNIST's names and format)."""
+    return {name: idx_gz(a) for name, a in zip(datasets.IDX_NAMES, (*train, *test))}
+
+
+def download_fake(key: str, cache: Path, www: Path, url: str, files: dict[str, bytes], **kw) -> Path:
+    """Serve ``files`` from ``www`` and download them into ``cache`` the way a student's click does."""
+    www.mkdir(parents=True, exist_ok=True)
+    for name, raw in files.items():
+        (www / name).write_bytes(raw)
+    return datasets.download(key, cache, remote=remote_for(url, files, **kw), timeout=5.0)

@@ -7,6 +7,10 @@ or hangs cannot take the others down and memory figures are not inflated by the 
 A benchmark that fails gets its error in the document and the others still run. ``--quick`` passes
 ``quick=True`` to the benchmarks whose ``run`` accepts it (the others run in full). With ``--only``, the
 sections of the benchmarks not run are kept from the existing document, each with its own date.
+
+A benchmark whose table needs more than result rows (``capacity``: students per core, one line per
+count) also defines ``run_with_markdown(quick) -> (results, markdown)``; its markdown goes into its
+section under the result table.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Outcome:
     results: list[Result]
     error: str = ""
     seconds: float = 0.0
+    markdown: str = ""  # from run_with_markdown, shown under the results
 
 
 def discover(bench_dir: Path = BENCH_DIR) -> list[str]:
@@ -79,9 +84,13 @@ def child(name: str, quick: bool, out_path: str, bench_dir: Path = BENCH_DIR) ->
     """In the child process: import one benchmark, run it, write its results (or its error) as JSON."""
     payload: dict = {}
     try:
-        run = _import(name, bench_dir).run
+        module = _import(name, bench_dir)
+        run = getattr(module, "run_with_markdown", module.run)
         kwargs = {"quick": True} if quick and "quick" in inspect.signature(run).parameters else {}
-        payload["results"] = [dataclasses.asdict(r) for r in run(**kwargs)]
+        out = run(**kwargs)
+        if hasattr(module, "run_with_markdown"):
+            out, payload["markdown"] = out
+        payload["results"] = [dataclasses.asdict(r) for r in out]
     except BaseException as exc:  # noqa: BLE001 - any failure is reported, not raised
         payload["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         payload["traceback"] = traceback.format_exc()
@@ -108,7 +117,8 @@ def run_one(name: str, quick: bool, bench_dir: Path = BENCH_DIR, timeout_s: floa
         if "error" in payload:
             print(payload.get("traceback", ""), file=sys.stderr)
         results = [Result(**r) for r in payload.get("results", [])]
-        return Outcome(name, title, results, payload.get("error", ""), time.monotonic() - t0)
+        return Outcome(name, title, results, payload.get("error", ""), time.monotonic() - t0,
+                       payload.get("markdown", ""))
     except subprocess.TimeoutExpired:
         return Outcome(name, title, [], f"timed out after {timeout_s:g} s", time.monotonic() - t0)
     finally:
@@ -163,6 +173,8 @@ def _section(outcome: Outcome, when: str, quick: bool) -> str:
     else:
         verdict = f"{sum(bool(r.ok) for r in met)} of {len(met)} targets met." if met else "Figures only (no targets)."
         body = f"{verdict}\n\n" + format_table(outcome.results)
+    if outcome.markdown:
+        body += "\n\n" + outcome.markdown.strip()
     return f"<!-- bench:{outcome.name} -->\n{head}\n\n{body}\n<!-- /bench:{outcome.name} -->\n"
 
 
@@ -236,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         if outcome.results:
             print(format_table(outcome.results))
+        if outcome.markdown:
+            print("\n" + outcome.markdown)
         if outcome.error:
             print(f"FAILED: {outcome.error}")
         print(f"({outcome.seconds:.0f} s)", flush=True)

@@ -1,6 +1,6 @@
 """Helpers for the benchmarks that drive a real ConvLab server: its memory, its loaded libraries, its log.
 
-Linux only (``/proc``). Used by ``bench_coldstart`` and ``bench_load``; not a benchmark itself.
+Linux only (``/proc``). Used by ``bench_coldstart``, ``bench_load`` and ``bench_capacity``; not a benchmark itself.
 """
 
 from __future__ import annotations
@@ -71,3 +71,32 @@ def error_lines(log: str) -> list[str]:
 def load_average() -> float:
     """The 1-minute load average (how busy the machine was while measuring)."""
     return os.getloadavg()[0]
+
+
+def core_busy_seconds(core: int | None) -> float:
+    """CPU seconds one core has spent busy so far, whoever ran there (``/proc/stat``: everything but idle
+    and iowait); 0 when ``core`` is None. Minus a pinned server's own CPU time: what others took of its core."""
+    if core is None:
+        return 0.0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name == f"cpu{core}":
+            values = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+    raise ValueError(f"no core {core} in /proc/stat")
+
+
+def two_cores() -> tuple[int, int] | None:
+    """(server core, client core) when this process may use at least two cores; else None."""
+    cores = sorted(os.sched_getaffinity(0))
+    return (cores[0], cores[1]) if len(cores) >= 2 else None
+
+
+def pin_process(pid: int, core: int) -> None:
+    """Every thread of a running process onto ``core`` (what ``taskset -a -p`` does); threads it starts
+    later inherit it. A thread that ends meanwhile is skipped."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), {core})
+        except ProcessLookupError:
+            pass

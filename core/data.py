@@ -18,12 +18,15 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
 from core import download
 from core.errors import DataError  # noqa: F401  (re-exported: callers catch core.data.DataError)
+
+if TYPE_CHECKING:
+    from core.datasets import DatasetInfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -157,41 +160,54 @@ def atomic_write_bytes(path: Path, *chunks: bytes | memoryview) -> None:
 
 
 @dataclass(frozen=True)
-class Digits:
-    """A set of 28x28 digits: images (N, 28, 28) uint8 0..255, labels (N,) uint8."""
+class ImageSet:
+    """Labelled images, both arrays read-only: images (N, H, W) grey or (N, H, W, 3) colour uint8 0..255,
+    labels (N,) uint8. What every loader returns: the shipped MNIST digits here, every dataset of the
+    registry in ``core.datasets`` (which describes ``key``: shape, class names, statistics)."""
 
     images: np.ndarray
     labels: np.ndarray
-    name: str
+    name: str  # what run descriptions call it, e.g. "MNIST 5k training digits"
+    key: str = "shipped5k"  # its ``core.datasets.DATASETS`` key
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def info(self) -> DatasetInfo:
+        from core.datasets import DATASETS  # the registry imports this module, so not at the top
 
-def _load_pair(images_path: Path, labels_path: Path, name: str) -> Digits:
-    images = read_idx(images_path, IMAGE_MAGIC)
+        return DATASETS[self.key]
+
+
+def read_pair(images_path: Path, labels_path: Path, name: str, key: str = "shipped5k", *,
+              image_magic: int = IMAGE_MAGIC, image_shape: tuple[int, ...] = (28, 28),
+              n_classes: int = 10) -> ImageSet:
+    """An images file and its labels file (IDX, gzip-compressed or not), every size and label checked."""
+    images = read_idx(images_path, image_magic)
     labels = read_idx(labels_path, LABEL_MAGIC)
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{name}: {images.shape[0]} images but {labels.shape[0]} labels.")
-    if images.shape[1:] != (28, 28):
-        raise DataError(f"{name}: images are {images.shape[1:]}, expected 28x28.")
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{name}: label {int(labels.max())} is not a digit.")
+    if images.shape[1:] != image_shape:
+        raise DataError(f"{name}: images are {images.shape[1:]}, expected {'x'.join(map(str, image_shape))}.")
+    if labels.size and labels.max() >= n_classes:
+        what = "a digit" if n_classes == 10 and key in ("shipped5k", "full60k") else f"one of the {n_classes} classes"
+        raise DataError(f"{name}: label {int(labels.max())} is not {what}.")
     images.setflags(write=False)
     labels.setflags(write=False)
-    return Digits(images, labels, name)
+    return ImageSet(images, labels, name, key)
 
 
 @lru_cache(maxsize=4)
-def load_shipped_train(data_dir: Path = DATA_DIR) -> Digits:
+def load_shipped_train(data_dir: Path = DATA_DIR) -> ImageSet:
     """The 5,000 shipped training digits, in file order (sorted by class: shuffle before use)."""
-    return _load_pair(data_dir / SHIPPED_TRAIN[0], data_dir / SHIPPED_TRAIN[1], "MNIST 5k training digits")
+    return read_pair(data_dir / SHIPPED_TRAIN[0], data_dir / SHIPPED_TRAIN[1], "MNIST 5k training digits")
 
 
 @lru_cache(maxsize=4)
-def load_test(data_dir: Path = DATA_DIR) -> Digits:
+def load_test(data_dir: Path = DATA_DIR) -> ImageSet:
     """The official MNIST 10k test set."""
-    return _load_pair(data_dir / SHIPPED_TEST[0], data_dir / SHIPPED_TEST[1], "MNIST test set")
+    return read_pair(data_dir / SHIPPED_TEST[0], data_dir / SHIPPED_TEST[1], "MNIST test set")
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +233,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     return train_idx, val_idx
 
 
-def sample_digit(digits: Digits, label: int, index: int = 0) -> np.ndarray:
+def sample_digit(digits: ImageSet, label: int, index: int = 0) -> np.ndarray:
     """The ``index``-th digit of class ``label`` (wraps around), as (28, 28) uint8."""
     positions = np.flatnonzero(digits.labels == label)
     if positions.size == 0:
@@ -239,13 +255,13 @@ def full_mnist_cached(cache_dir: Path | None = None) -> bool:
     return all((cache_dir / name).exists() for name in FULL_MNIST_FILES)
 
 
-def load_full_train(cache_dir: Path | None = None) -> Digits:
+def load_full_train(cache_dir: Path | None = None) -> ImageSet:
     """The 60k training set from the cache; ``DataError`` if it has not been downloaded."""
     cache_dir = cache_dir or default_cache_dir()
     if not full_mnist_cached(cache_dir):
         raise DataError("Full MNIST has not been downloaded yet: use 'Download full MNIST' first.")
     names = list(FULL_MNIST_FILES)
-    return _load_pair(cache_dir / names[0], cache_dir / names[1], "MNIST 60k training set")
+    return read_pair(cache_dir / names[0], cache_dir / names[1], "MNIST 60k training set", "full60k")
 
 
 def full_mnist_files(files: dict[str, str] | None = None, max_bytes: int = 20_000_000) -> tuple[download.RemoteFile, ...]:

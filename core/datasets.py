@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +26,7 @@ from typing import Mapping
 import numpy as np
 
 from core import cifar, data
+from core.data import ImageSet  # the one container of labelled images (re-exported: pages use it from here)
 from core import download as fetch  # the module; ``download`` below is this module's function
 from core.errors import DataError
 
@@ -76,22 +77,6 @@ class DatasetInfo:
     @property
     def n_inputs(self) -> int:
         return self.channels * self.size * self.size  # 784 or 3072
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """Images (N, H, W) or (N, H, W, 3) uint8 and labels (N,) uint8, both read-only."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    info: DatasetInfo
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
-    def name(self) -> str:  # what core.data.Digits called its title
-        return self.info.title
 
 
 def _idx_remote(mirrors: tuple[str, ...], md5s: tuple[str, ...], max_bytes: int) -> Remote:
@@ -159,16 +144,14 @@ def is_cached(key: str, cache_dir: Path | None = None) -> bool:
 def load_train(key: str, cache_dir: Path | None = None) -> ImageSet:
     """The training set; ``DataError`` (saying what to do) when a downloadable set is not cached."""
     if not info(key).downloadable:  # the shipped digits (ValueError above for an unknown key)
-        shipped = data.load_shipped_train()
-        return ImageSet(shipped.images, shipped.labels, DATASETS[key])
+        return data.load_shipped_train()
     return _load_cached(key, "train", cache_dir)
 
 
 def load_test(key: str, cache_dir: Path | None = None) -> ImageSet:
     """The test set (both MNIST keys share the shipped official 10,000 test digits)."""
     if info(key).key in ("shipped5k", "full60k"):
-        test = data.load_test()
-        return ImageSet(test.images, test.labels, DATASETS[key])
+        return replace(data.load_test(), key=key)
     return _load_cached(key, "test", cache_dir)
 
 
@@ -184,28 +167,19 @@ def _read_split(key: str, split: str, where: Path) -> ImageSet:
     meta = DATASETS[key]
     names = _file_names(key)
     images_name, labels_name = names[:2] if split == "train" else names[2:]
-    images = data.read_idx(where / images_name, IDX4_MAGIC if meta.channels == 3 else data.IMAGE_MAGIC)
-    labels = data.read_idx(where / labels_name, data.LABEL_MAGIC)
-    expected = (meta.size, meta.size) + ((3,) if meta.channels == 3 else ())
-    title = f"{meta.title} {split} set"
-    if images.shape[1:] != expected:
-        raise DataError(f"{title}: images are {images.shape[1:]}, expected {expected}.")
-    if images.shape[0] != labels.shape[0]:
-        raise DataError(f"{title}: {images.shape[0]} images but {labels.shape[0]} labels.")
-    if labels.size and labels.max() >= meta.n_classes:
-        raise DataError(f"{title}: label {int(labels.max())} is not one of the {meta.n_classes} classes.")
-    images.setflags(write=False)
-    labels.setflags(write=False)
-    return ImageSet(images, labels, meta)
+    return data.read_pair(where / images_name, where / labels_name, f"{meta.title} {split} set", key,
+                          image_magic=IDX4_MAGIC if meta.channels == 3 else data.IMAGE_MAGIC,
+                          image_shape=(meta.size, meta.size) + ((3,) if meta.channels == 3 else ()),
+                          n_classes=meta.n_classes)
 
 
 def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
     """uint8 (B, H, W) or (B, H, W, 3) → float32 (B, C, H, W): x / 255, then (x - mean) / std per channel."""
-    x = np.asarray(images, dtype=np.float32) / np.float32(255.0)
-    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-    mean = np.asarray(meta.mean, np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(meta.std, np.float32).reshape(1, -1, 1, 1)
-    return (x - mean) / std
+    from core.preprocess import to_model_input  # Pillow: only where images are turned into model input
+
+    grey = meta.channels == 1
+    return to_model_input(np.asarray(images, dtype=np.float32) / np.float32(255.0),
+                          meta.mean[0] if grey else meta.mean, meta.std[0] if grey else meta.std, sides=None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 Pipeline (nothing touches the disk until every check has passed):
 
 1. ``onnx_bytes``: torch → ONNX in memory. Graph contract (``core.model_card``): input ``"image"``
-   (N, 1, 28, 28) with a dynamic batch axis, outputs ``"logits"`` then ``"act_<i>"``, the feature map
+   (N, C, H, W), the training dataset's shape ((1, 28, 28) or (3, 32, 32)), with a dynamic batch axis, outputs ``"logits"`` then ``"act_<i>"``, the feature map
    after each conv layer, so the draw page can show feature maps with onnxruntime alone.
 2. ``check_onnx``: ``onnx.checker.check_model(full_check=True)`` (structure + shape inference).
-3. ``parity``: onnxruntime vs torch on a batch of real test digits; max |Δ logits| must be ≤ 1e-4.
+3. ``parity``: onnxruntime vs torch on a batch of that dataset's real test images (at most 256, from the
+   shipped digits or the cached download); max |Δ logits| must be ≤ 1e-4.
 4. ``write_model``: the ONNX file and its sidecar, each written atomically (temp file + rename); if the
    sidecar cannot be written the new ONNX file is taken back, so no half-exported model is left.
 
@@ -39,7 +40,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from core.data import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
+from core import datasets as cds
+from core.data import atomic_write_bytes
+from core.errors import DataError
 from core.inference import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
 from core.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
@@ -92,13 +95,13 @@ class _WithActivations(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:  # (N, 1, 28, 28)
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:  # (N, C, H, W)
         logits, acts = self.net.forward_with_activations(image)
         return (logits, *acts)
 
 
-def output_names(spec: ArchSpec) -> list[str]:
-    return output_names_for(len(activation_shapes(spec)))
+def output_names(spec: ArchSpec, in_shape: tuple[int, int, int] = (1, 28, 28)) -> list[str]:
+    return output_names_for(len(activation_shapes(spec, in_shape)))
 
 
 def output_names_for(n_activations: int) -> list[str]:
@@ -124,15 +127,15 @@ def cpu_copy(net: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(net).to("cpu").eval()
 
 
-def onnx_bytes(net: torch.nn.Module, spec: ArchSpec) -> bytes:
+def onnx_bytes(net: torch.nn.Module, spec: ArchSpec, in_shape: tuple[int, int, int] = (1, 28, 28)) -> bytes:
     """Serialised single-file ONNX model of ``net`` (exported from an eval-mode CPU copy)."""
     wrapper = _WithActivations(cpu_copy(net)).eval()
-    example = torch.zeros(2, 1, 28, 28)
+    example = torch.zeros(2, *in_shape)
     try:
         with _quiet_exporter(), torch.no_grad():
             program = torch.onnx.export(
                 wrapper, (example,), dynamo=True, external_data=False,
-                input_names=[INPUT_NAME], output_names=output_names(spec),
+                input_names=[INPUT_NAME], output_names=output_names(spec, in_shape),
                 dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
                 verbose=False,
             )
@@ -159,10 +162,11 @@ def ort_session(data: bytes, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(data, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def parity_batch(n: int = PARITY_DIGITS) -> np.ndarray:
-    """The first ``n`` official test digits, normalised as in training: (n, 1, 28, 28) float32."""
-    images = load_test().images[:n].astype(np.float32) / 255.0
-    return ((images - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[:, None]
+def parity_batch(n: int = PARITY_DIGITS, dataset: str = "shipped5k") -> np.ndarray:
+    """The first ``n`` test images of ``dataset`` (shipped, or its cached download), normalised as in
+    training: (n, C, H, W) float32. ``DataError`` when a downloaded set is no longer cached."""
+    test = cds.load_test(dataset)
+    return cds.to_float(test.images[:n], test.info)
 
 
 @dataclass(frozen=True)
@@ -177,9 +181,9 @@ class Parity:
         return self.max_abs_logits <= self.tolerance
 
 
-def parity(net: torch.nn.Module, data: bytes, batch: np.ndarray | None = None) -> Parity:
-    """Compare onnxruntime with torch (eval mode) on the same batch of digits."""
-    x = parity_batch() if batch is None else np.ascontiguousarray(batch, dtype=np.float32)
+def parity(net: torch.nn.Module, data: bytes, batch: np.ndarray | None = None, dataset: str = "shipped5k") -> Parity:
+    """Compare onnxruntime with torch (eval mode) on the same batch of ``dataset``'s test images."""
+    x = parity_batch(dataset=dataset) if batch is None else np.ascontiguousarray(batch, dtype=np.float32)
     net = cpu_copy(net)
     with torch.inference_mode():
         logits, acts = net.forward_with_activations(torch.from_numpy(x))
@@ -216,9 +220,9 @@ def _median_ms(fn, repeat: int, warmup: int = 10) -> float:
     return statistics.median(times) * 1e3
 
 
-def latency(net: torch.nn.Module, data: bytes, repeat: int = 200) -> Latency:
-    """Batch-1 latency of torch eager vs onnxruntime on one real digit, measured now, in this process."""
-    x = parity_batch(1)
+def latency(net: torch.nn.Module, data: bytes, repeat: int = 200, dataset: str = "shipped5k") -> Latency:
+    """Batch-1 latency of torch eager vs onnxruntime on one real test image, measured now, in this process."""
+    x = parity_batch(1, dataset)
     net = cpu_copy(net)
     xt = torch.from_numpy(x)
     session = ort_session(data, threads=1)
@@ -253,27 +257,35 @@ class Provenance:
     title: str
     dataset: str
     training: dict[str, Any]
-    test_accuracy: float  # 0..1 on the official 10k test set
+    test_accuracy: float  # 0..1 on the dataset's official test set
     per_class_accuracy: tuple[float, ...] = ()
     notes: str = ""
+    dataset_key: str = "shipped5k"  # core.datasets key: shape, class names, normalisation, parity images
 
 
 def make_card(name: str, spec: ArchSpec, prov: Provenance, proto: onnx.ModelProto, data: bytes,
               par: Parity) -> ModelCard:
-    labels = activation_labels(spec)
-    shapes = activation_shapes(spec)
+    meta = cds.info(prov.dataset_key)
+    labels = activation_labels(spec, meta.shape)
+    shapes = activation_shapes(spec, meta.shape)
     acts = tuple(Activation(f"act_{i}", f"{label} + {spec.activation}", tuple(shape))
                  for i, (label, shape) in enumerate(zip(labels, shapes)))
     return ModelCard(
         name=name, title=prov.title, architecture=spec_to_dict(spec), dataset=prov.dataset,
-        training=dict(prov.training), test_accuracy=float(prov.test_accuracy), params=count_params(spec),
-        mean=MNIST_MEAN, std=MNIST_STD, opset=opset_of(proto), exporter=EXPORTER, versions=versions(),
+        training=dict(prov.training), test_accuracy=float(prov.test_accuracy), params=count_params(spec, meta.shape),
+        mean=_one_or_each(meta.mean), std=_one_or_each(meta.std), opset=opset_of(proto), exporter=EXPORTER, versions=versions(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         sha256=hashlib.sha256(data).hexdigest(), activations=acts,
         parity_max_abs_diff=par.max_abs_logits,
         per_class_accuracy=tuple(float(a) for a in prov.per_class_accuracy), notes=prov.notes,
         extra={"parity_digits": par.digits, "parity_max_abs_diff_activations": par.max_abs_activations},
+        input_shape=meta.shape, labels=meta.class_names, dataset_key=meta.key,
     )
+
+
+def _one_or_each(values: tuple[float, ...]) -> float | tuple[float, ...]:
+    """A grey model's sidecar keeps the single number every sidecar has had; colour gets one per channel."""
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 @dataclass(frozen=True)
@@ -328,9 +340,13 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
     folder.mkdir(parents=True, exist_ok=True)
     if not overwrite:
         stem = unique_stem(folder, stem)
-    data = onnx_bytes(net, spec)
+    in_shape = cds.info(prov.dataset_key).shape
+    data = onnx_bytes(net, spec, in_shape)
     proto = check_onnx(data)
-    par = parity(net, data)
+    try:
+        par = parity(net, data, dataset=prov.dataset_key)
+    except DataError as exc:  # a downloaded set removed from the cache since training
+        raise ExportError(f"No test images to check the export with: {exc}") from exc
     if not par.ok:
         raise ExportError(
             f"onnxruntime and torch disagree by up to {par.max_abs_logits:.2e} on the logits "
@@ -409,6 +425,7 @@ def provenance(result: Any, title: str | None = None, notes: str = "") -> Proven
     return Provenance(
         title=title or result.spec.title, dataset=result.data_description, training=training,
         test_accuracy=float(result.test.accuracy), per_class_accuracy=tuple(per_class.round(5)), notes=notes,
+        dataset_key=cfg.dataset,
     )
 
 

@@ -5,7 +5,8 @@ Pillow and onnxruntime only (checked by a test that imports this module in a fre
 
 A model is a ``NAME.onnx`` file plus its ``NAME.json`` sidecar (``core.model_card``). ``load_model``
 refuses, with a reason a student can read, a file that is too large, has no valid sidecar, does not
-match the sidecar's SHA-256, is not a valid ONNX graph, or does not take (N, 1, 28, 28) images.
+match the sidecar's SHA-256, is not a valid ONNX graph, or does not take the (N, C, H, W) images its
+sidecar states (``input_shape``: (1, 28, 28) for digits and clothing, (3, 32, 32) for CIFAR-10).
 Sessions are cached per file hash, so every page load, rerun and CLI image reuses one session.
 """
 
@@ -20,7 +21,7 @@ import onnxruntime as ort
 
 from core.data import REPO_ROOT
 from core.files import FileRefused, regular_file_size
-from core.model_card import INPUT_SHAPE, LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
+from core.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
 from core.session_folders import (  # noqa: F401  (re-exported: pages and export find session folders here)
     SESSION_MAX_AGE_S, SESSION_TOKEN_RE, ensure_session_dir, prune_stale_sessions, session_dir, sessions_root,
     usable_session_dir,
@@ -88,10 +89,9 @@ def _check_graph(session: ort.InferenceSession, card: ModelCard, name: str) -> t
     if len(inputs) != 1:
         raise ModelRefused(f"{name}: the graph has {len(inputs)} inputs, ConvLab models have exactly one.")
     shape = list(inputs[0].shape)
-    if inputs[0].name != card.input_name or len(shape) != 4 or tuple(shape[1:]) != INPUT_SHAPE:
-        raise ModelRefused(
-            f"{name}: the graph's input is {inputs[0].name!r} {shape}, expected {card.input_name!r} (N, 1, 28, 28)."
-        )
+    if inputs[0].name != card.input_name or len(shape) != 4 or tuple(shape[1:]) != card.input_shape:
+        raise ModelRefused(f"{name}: the graph's input is {inputs[0].name!r} {shape}, expected {card.input_name!r} "
+                           f"(N, {', '.join(map(str, card.input_shape))}).")
     if inputs[0].type != "tensor(float)":
         raise ModelRefused(f"{name}: the graph's input is {inputs[0].type}, expected float32.")
     outputs = tuple(o.name for o in session.get_outputs())
@@ -106,8 +106,9 @@ def _check_graph(session: ort.InferenceSession, card: ModelCard, name: str) -> t
 def _smoke_test(model: LoadedModel) -> None:
     """Run one blank and one mid-grey image through every output: a model that cannot run, gives
     non-finite numbers or the wrong number of scores is refused when chosen, not on a student's digit."""
-    images = np.stack([np.zeros(INPUT_SHAPE, np.float32), np.full(INPUT_SHAPE, 0.5, np.float32)])
-    run_model(model, ((images - np.float32(model.card.mean)) / np.float32(model.card.std)), activations=True)
+    c, h, w = model.card.input_shape
+    images = np.stack([np.zeros((h, w, c), np.float32), np.full((h, w, c), 0.5, np.float32)])
+    run_model(model, model.card.normalise(images[..., 0] if c == 1 else images), activations=True)
 
 
 def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
@@ -188,7 +189,7 @@ def default_model_path(shipped_dir: Path | None = None) -> Path:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (N, 10) logits, numerically stable."""
+    """Row-wise softmax of (N, classes) logits, numerically stable."""
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -202,14 +203,15 @@ class Outputs:
 
 
 def run_model(model: LoadedModel, batch: np.ndarray, activations: bool = False) -> Outputs:
-    """Run a normalised (N, 1, 28, 28) float32 batch through the session.
+    """Run a normalised (N, C, H, W) float32 batch (the card's ``input_shape``) through the session.
 
     ``ModelRefused`` (naming the file) when the normalised input is not finite, onnxruntime fails,
     the logits are not (N, number of labels), or any returned output holds NaN or infinity: a
     probability computed from those would be meaningless (and ``NaN`` is not JSON)."""
     x = np.ascontiguousarray(batch, dtype=np.float32)
-    if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
-        raise ValueError(f"The model takes a batch of shape (N, 1, 28, 28), got {x.shape}.")
+    if x.ndim != 4 or x.shape[1:] != model.card.input_shape:
+        raise ValueError(f"The model takes a batch of shape (N, {', '.join(map(str, model.card.input_shape))}), "
+                         f"got {x.shape}.")
     name = model.path.name
     if not np.isfinite(x).all():
         raise ModelRefused(f"{name}: its normalisation (mean {model.card.mean}, std {model.card.std}) makes the "

@@ -397,8 +397,11 @@ def per_image_eval_values(rows: Sequence[LayerRow]) -> int:
 
 
 def estimate_memory(rows: Sequence[LayerRow], batch_size: int, optimizer_copies: int = 2,
-                    data_values: int = 0, eval_batch: int = 256) -> MemoryEstimate:
-    """The training job's peak memory for these rows (``optimizer_copies``: Adam keeps 2, SGD 1)."""
+                    data_values: int = 0, eval_batch: int = 256, data_bytes: int | None = None) -> MemoryEstimate:
+    """The training job's peak memory for these rows (``optimizer_copies``: Adam keeps 2, SGD 1).
+
+    The images on the device are ``data_bytes`` (training keeps them as uint8: 1 byte per value, each
+    batch made float32 when used, which the input row's kept values count), or ``data_values`` float32s."""
     kept, in_flight = per_image_training_values(rows)
     params = sum(r.params for r in rows)
     return MemoryEstimate(
@@ -406,7 +409,7 @@ def estimate_memory(rows: Sequence[LayerRow], batch_size: int, optimizer_copies:
         activations=kept * batch_size * BYTES_PER_VALUE,
         backward=in_flight * batch_size * BYTES_PER_VALUE,
         parameters=params * (2 + optimizer_copies + OPTIMIZER_TEMPORARIES) * BYTES_PER_VALUE,
-        data=data_values * BYTES_PER_VALUE,
+        data=data_values * BYTES_PER_VALUE if data_bytes is None else data_bytes,
         eval_batch=eval_batch,
         evaluation=per_image_eval_values(rows) * eval_batch * BYTES_PER_VALUE,
     )

@@ -3,9 +3,15 @@
 Contract shared by the exporter (``core.export``, torch side) and inference (``core.inference``,
 onnxruntime side). For ``NAME.onnx`` the sidecar is ``NAME.json``:
 
-* ONNX graph: one input ``"image"`` of shape (batch, 1, 28, 28), float32, already normalised
-  as ``(pixel/255 - mean) / std``; outputs ``"logits"`` (batch, 10) followed by one output per conv
-  layer, named ``"act_<i>"`` with shape (batch, C, H, W), listed in ``activations``.
+* ONNX graph: one input ``"image"`` of shape (batch, C, H, W) = ``input_shape``: (1, 28, 28) grey
+  digits or clothing, (3, 32, 32) colour photos; float32, already normalised as
+  ``(pixel/255 - mean) / std`` per channel; outputs ``"logits"`` (batch, classes) followed by one
+  output per conv layer, named ``"act_<i>"`` with shape (batch, C, H, W), listed in ``activations``.
+* ``dataset_key`` (a ``core.datasets`` key), ``input_shape``, ``labels`` (class names, index = output)
+  and ``mean``/``std`` say what the model reads. A sidecar written before ConvLab trained on anything
+  but MNIST has none of the first three: it reads as an MNIST digit model (the defaults below).
+  ``mean``/``std`` are numbers for one channel (the format every sidecar has always had) and lists of
+  one number per channel for colour models.
 * ``sha256`` is the digest of the ONNX file's bytes; inference refuses a file whose digest differs.
 
 A sidecar is read as untrusted text: at most ``MAX_SIDECAR_BYTES``, a regular file (never a pipe or a
@@ -30,8 +36,13 @@ from core.files import FileRefused, read_regular_file
 SCHEMA_VERSION = 1
 INPUT_NAME = "image"
 LOGITS_NAME = "logits"
-INPUT_SHAPE = (1, 28, 28)  # (C, H, W), batch axis is dynamic
+INPUT_SHAPE = (1, 28, 28)  # (C, H, W) of a digit model (and of every sidecar without the field)
 CLASS_LABELS = tuple(str(d) for d in range(10))
+DIGIT_DATASETS = ("shipped5k", "full60k")  # core.datasets keys whose models read handwritten digits
+DEFAULT_DATASET = "shipped5k"  # what a sidecar without ``dataset_key`` was trained on (MNIST digits)
+CHANNELS = (1, 3)
+SIDES = (28, 32)
+MAX_CLASSES = 100
 MAX_SIDECAR_BYTES = 256 * 1024  # ConvLab writes about 5 KB; the bound comes before any parsing
 MAX_SIDECAR_DEPTH = 16  # ConvLab nests 4 deep; deeper input would only feed recursion to later code
 
@@ -56,8 +67,8 @@ class ModelCard:
     training: dict[str, Any]  # optimizer, lr, epochs, batch size, seed, augmentation, seconds
     test_accuracy: float  # on the official 10k test set, 0..1
     params: int
-    mean: float  # normalisation: x = (pixel/255 - mean) / std
-    std: float
+    mean: float | tuple[float, ...]  # normalisation x = (pixel/255 - mean) / std: a number for grey
+    std: float | tuple[float, ...]  # input, one per channel for colour (see ``channel_mean``)
     opset: int
     exporter: str  # e.g. "torch.onnx.export(dynamo=True)"
     versions: dict[str, str]  # torch, onnx, onnxruntime, numpy, python
@@ -75,10 +86,39 @@ class ModelCard:
     # Accuracy on the robustness set (core.robustness, scripts/evaluate_robustness.py):
     # {"digits": n, "raw": {variant: accuracy}, "drawn": {variant: accuracy}}; empty until measured.
     robustness: dict[str, Any] = field(default_factory=dict)
+    dataset_key: str = DEFAULT_DATASET  # core.datasets key: which test images suit this model
 
     def to_json(self) -> str:
         data = asdict(self)
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+    @property
+    def channel_mean(self) -> tuple[float, ...]:
+        return _per_channel(self.mean, self.input_shape[0])
+
+    @property
+    def channel_std(self) -> tuple[float, ...]:
+        return _per_channel(self.std, self.input_shape[0])
+
+    @property
+    def reads_digits(self) -> bool:
+        """A handwritten-digit model: the Draw page's canvas (and a drawn digit) suit it."""
+        return self.dataset_key in DIGIT_DATASETS and self.input_shape == INPUT_SHAPE
+
+    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """Images in 0..1, (N, H, W) grey or (N, H, W, 3) colour → the model's (N, C, H, W) float32 input."""
+        from core.preprocess import to_model_input
+
+        grey = self.input_shape[0] == 1
+        x = to_model_input(pixels, self.channel_mean[0] if grey else self.channel_mean,
+                           self.channel_std[0] if grey else self.channel_std)
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(f"The model reads images of shape {self.input_shape}, got {x.shape[1:]}.")
+        return x
+
+
+def _per_channel(value: float | tuple[float, ...], channels: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),) * channels
 
 
 ENSEMBLE_KEY = "ensemble"  # ``extra`` entry of a model that averages several networks (core.ensemble)
@@ -104,7 +144,7 @@ def card_from_dict(data: dict[str, Any], source: str = "sidecar") -> ModelCard:
             name=str(data["name"]), title=str(data["title"]), architecture=dict(data["architecture"]),
             dataset=str(data["dataset"]), training=dict(data["training"]),
             test_accuracy=float(data["test_accuracy"]), params=int(data["params"]),
-            mean=float(data["mean"]), std=float(data["std"]), opset=int(data["opset"]),
+            mean=_number_or_list(data["mean"]), std=_number_or_list(data["std"]), opset=int(data["opset"]),
             exporter=str(data["exporter"]), versions={str(k): str(v) for k, v in dict(data["versions"]).items()},
             created=str(data["created"]), sha256=str(data["sha256"]), activations=acts,
             parity_max_abs_diff=None if data.get("parity_max_abs_diff") is None else float(data["parity_max_abs_diff"]),
@@ -115,23 +155,45 @@ def card_from_dict(data: dict[str, Any], source: str = "sidecar") -> ModelCard:
             notes=str(data.get("notes", "")), schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
             extra=dict(data.get("extra", {})),
             robustness=_robustness(data.get("robustness", {})),
+            dataset_key=str(data.get("dataset_key", DEFAULT_DATASET)),
         )
     except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as exc:
         raise ModelCardError(f"{source}: malformed field ({type(exc).__name__}: {exc}).") from exc
-    if not (math.isfinite(card.std) and card.std > 0 and math.isfinite(card.mean)):
-        raise ModelCardError(f"{source}: normalisation std must be a positive number.")
-    if not normalisation_is_finite(card.mean, card.std):
-        raise ModelCardError(
-            f"{source}: normalisation mean {card.mean!r} / std {card.std!r} turns pixels into numbers "
-            f"too large for float32: the model would see infinities."
-        )
+    _check_shape(card, source)
+    for m, sd in zip(card.channel_mean, card.channel_std):
+        if not (math.isfinite(sd) and sd > 0 and math.isfinite(m)):
+            raise ModelCardError(f"{source}: normalisation std must be a positive number.")
+        if not normalisation_is_finite(m, sd):
+            raise ModelCardError(
+                f"{source}: normalisation mean {card.mean!r} / std {card.std!r} turns pixels into numbers "
+                f"too large for float32: the model would see infinities."
+            )
     if not (math.isfinite(card.test_accuracy) and 0 <= card.test_accuracy <= 1):
         raise ModelCardError(f"{source}: test accuracy must be a number between 0 and 1.")
-    if card.input_shape != INPUT_SHAPE:
-        raise ModelCardError(f"{source}: input shape {card.input_shape} is not (1, 28, 28).")
-    if len(card.labels) != 10:
-        raise ModelCardError(f"{source}: expected 10 class labels, got {len(card.labels)}.")
     return card
+
+
+def _number_or_list(raw: Any) -> float | tuple[float, ...]:
+    """A normalisation value: a number (one channel, every sidecar's format) or a list (one per channel)."""
+    if isinstance(raw, list):
+        if not 1 <= len(raw) <= max(CHANNELS):
+            raise ValueError(f"expected one normalisation value per channel, got {len(raw)}")
+        values = tuple(float(v) for v in raw)
+        return values[0] if len(values) == 1 else values
+    return float(raw)
+
+
+def _check_shape(card: ModelCard, source: str) -> None:
+    """The shapes ConvLab's models take: grey or colour, 28 or 32 pixels square, one label per output."""
+    shape = card.input_shape
+    if len(shape) != 3 or shape[0] not in CHANNELS or shape[1] != shape[2] or shape[1] not in SIDES:
+        raise ModelCardError(f"{source}: input shape {shape} is not (channels 1 or 3, 28 or 32, same side).")
+    for name, value in (("mean", card.mean), ("std", card.std)):
+        if isinstance(value, tuple) and len(value) != shape[0]:
+            raise ModelCardError(f"{source}: {len(value)} normalisation {name} values for {shape[0]} channels.")
+    if not 2 <= len(card.labels) <= MAX_CLASSES:
+        raise ModelCardError(f"{source}: expected 2 to {MAX_CLASSES} class labels, got {len(card.labels)}.")
+    # The count of outputs is the graph's: core.inference checks the logits against ``labels``.
 
 
 def _robustness(raw: Any) -> dict[str, Any]:

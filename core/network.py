@@ -24,6 +24,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from core.preprocess import to_model_input
+
 LAYER_OUTPUTS_KEY = "layer_outputs"
 PLAN_VERSION = 1
 MAX_STEPS = 64  # a ConvLab network has at most 24 layers: a longer list is not ours
@@ -96,8 +98,8 @@ class LayerOutputs:
         """What the exporter adds to the sidecar's ``extra``."""
         return {LAYER_OUTPUTS_KEY: self.to_dict()}
 
-    def views(self) -> list[LayerView]:
-        return layer_views(self)
+    def views(self, in_shape: tuple[int, int, int] = (1, 28, 28)) -> list[LayerView]:
+        return layer_views(self, in_shape)
 
 
 class PlanError(ValueError):
@@ -188,9 +190,11 @@ def _step_caption(s: Step) -> str:
     }[s.kind]
 
 
-def layer_views(plan: LayerOutputs) -> list[LayerView]:
-    views = [LayerView("input", "input (normalised)", IMAGE, (1, 28, 28), -1, True,
-                       "The 28×28 digit, normalised as in training: (pixel − mean) / std.")]
+def layer_views(plan: LayerOutputs, in_shape: tuple[int, int, int] = (1, 28, 28)) -> list[LayerView]:
+    c, h, w = in_shape
+    what = "digit" if c == 1 else "colour image (red, green and blue channels)"
+    views = [LayerView("input", "input (normalised)", IMAGE, in_shape, -1, True,
+                       f"The {h}×{w} {what}, normalised as in training: (pixel − mean) / std.")]
     for i, s in enumerate(plan.steps):
         name = "logits" if s.kind == "logits" else s.row
         views.append(LayerView(s.row, f"{name}: {s.label}", s.pre, s.shape, i, True, _step_caption(s)))
@@ -210,6 +214,7 @@ def layer_views(plan: LayerOutputs) -> list[LayerView]:
 
 
 Runner = Callable[[list[str], np.ndarray], list[np.ndarray]]  # (output names, batch) → arrays
+normalise = to_model_input  # pixels 0..1 → model input, grey or colour (core.preprocess: one implementation)
 
 
 def session_runner(session: Any, input_name: str = IMAGE) -> Runner:
@@ -217,28 +222,21 @@ def session_runner(session: Any, input_name: str = IMAGE) -> Runner:
     return lambda names, batch: session.run(names, {input_name: np.ascontiguousarray(batch, np.float32)})
 
 
-def normalise(image: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """(28, 28) or (N, 28, 28) pixels in 0..1 → (N, 1, 28, 28) float32 model input."""
-    x = np.asarray(image, dtype=np.float32)
-    x = x[None] if x.ndim == 2 else x
-    return ((x - np.float32(mean)) / np.float32(std))[:, None]
-
-
 def run_layers(run: Runner, plan: LayerOutputs, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every step's tensor for ONE normalised image (1, 1, 28, 28): graph output name → array without
-    the batch axis, plus IMAGE → (1, 28, 28)."""
+    """Every step's tensor for ONE normalised image (1, C, H, W): graph output name → array without
+    the batch axis, plus IMAGE → (C, H, W)."""
     names = plan.tensor_names()
     values = dict(zip(names, (v[0] for v in run(names, x))))
     values[IMAGE] = np.asarray(x[0], dtype=np.float32)
     return values
 
 
-def read_params(run: Runner, plan: LayerOutputs) -> dict[str, np.ndarray]:
+def read_params(run: Runner, plan: LayerOutputs, in_shape: tuple[int, int, int] = (1, 28, 28)) -> dict[str, np.ndarray]:
     """The model's constants (kernels, biases, BN statistics) as the graph outputs them."""
     names = plan.param_names()
     if not names:
         return {}
-    return dict(zip(names, run(names, np.zeros((1, 1, 28, 28), np.float32))))
+    return dict(zip(names, run(names, np.zeros((1, *in_shape), np.float32))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,19 +473,20 @@ MAX_PATCH = 14
 
 
 def occlusion_images(image: np.ndarray, patch: int, fill: float = 0.0) -> np.ndarray:
-    """(H·W, H, W): ``image`` (H, W) with a ``patch``×``patch`` square of ``fill`` centred on each pixel
-    in turn (clipped at the borders), row by row."""
+    """(H·W, H, W[, 3]): ``image`` (H, W) or colour (H, W, 3) with a ``patch``×``patch`` square of ``fill``
+    centred on each pixel in turn (clipped at the borders), row by row."""
     if not 1 <= patch <= MAX_PATCH:
         raise ValueError(f"The patch must be 1 to {MAX_PATCH} pixels wide.")
     img = np.asarray(image, np.float32)
-    h, w = img.shape
+    h, w = img.shape[:2]
     start = -(patch // 2)
     rows = np.arange(h)[:, None] + start  # (H, 1) first covered row of each position
     covered_r = (np.arange(h)[None, :] >= rows) & (np.arange(h)[None, :] < rows + patch)  # (pos, pixel)
     cols = np.arange(w)[:, None] + start
     covered_c = (np.arange(w)[None, :] >= cols) & (np.arange(w)[None, :] < cols + patch)
     mask = covered_r[:, None, :, None] & covered_c[None, :, None, :]  # (H, W, H, W)
-    return np.where(mask, np.float32(fill), img[None, None]).reshape(h * w, h, w)
+    mask = mask.reshape(h, w, h, w, *(1,) * (img.ndim - 2))  # a colour image: every channel covered
+    return np.where(mask, np.float32(fill), img[None, None]).reshape(h * w, *img.shape)
 
 
 @dataclass(frozen=True)
@@ -498,7 +497,8 @@ class Occlusion:
     patch: int
 
 
-def occlusion(run: Runner, image: np.ndarray, patch: int, mean: float, std: float) -> Occlusion:
+def occlusion(run: Runner, image: np.ndarray, patch: int, mean: float | tuple[float, ...],
+              std: float | tuple[float, ...]) -> Occlusion:
     """Slide a blank patch over the digit; all positions (and the intact digit) in ONE onnxruntime call."""
     from core.inference import softmax
 
@@ -508,7 +508,7 @@ def occlusion(run: Runner, image: np.ndarray, patch: int, mean: float, std: floa
     base = probs[0]
     order = np.argsort(-base, kind="stable")
     classes = (int(order[0]), int(order[1]))
-    drops = np.stack([base[c] - probs[1:, c] for c in classes]).reshape(2, *img.shape)
+    drops = np.stack([base[c] - probs[1:, c] for c in classes]).reshape(2, *img.shape[:2])
     return Occlusion(base, classes, drops, patch)
 
 

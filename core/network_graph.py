@@ -94,13 +94,22 @@ def _chain(graph: onnx.GraphProto) -> list[_Stage]:
     return stages
 
 
-def _rows(architecture: dict):
+def _rows(architecture: dict, in_shape: tuple[int, int, int]):
     from core.models import layer_table, spec_from_dict, table_reason
 
-    rows = layer_table(spec_from_dict(architecture))
+    rows = layer_table(spec_from_dict(architecture), in_shape)
     if table_reason(rows):
         raise GraphMismatch(f"the sidecar's architecture cannot be built: {table_reason(rows)}")
     return rows[1:]  # without the input row
+
+
+def _input_shape(proto: onnx.ModelProto) -> tuple[int, int, int]:
+    """(C, H, W) of the graph's image input: grey 28×28 or colour 32×32, as the model was trained."""
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    shape = tuple(int(d.dim_value) for d in dims[1:])
+    if len(shape) != 3 or not all(shape):
+        raise GraphMismatch(f"the graph's input has no fixed (C, H, W) shape ({shape}).")
+    return shape  # type: ignore[return-value]
 
 
 def _tensor_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
@@ -141,7 +150,7 @@ def plan_layer_outputs(proto: onnx.ModelProto, architecture: dict) -> LayerOutpu
     graph = proto.graph
     shapes = _tensor_shapes(proto)
     inits = {i.name: i for i in graph.initializer}
-    pairs = _match(_chain(graph), _rows(architecture))
+    pairs = _match(_chain(graph), _rows(architecture, _input_shape(proto)))
     steps: list[Step] = []
     source = INPUT_NAME
     folded: dict[str, str] = {}  # conv/dense row name → name of the batch norm folded into it

@@ -109,8 +109,8 @@ class NetworkSettings(Settings, page="network"):
     img: str = custom("", lambda key: DigitParam(key, "", "digit"), label="digit")
     L: str = custom("", lambda key: LayerKeyParam(key, "", "layer"), label="layer")  # "": the first conv
     c: int = integer(0, lo=0, hi=4095, label="channel or unit")
-    r: int = integer(12, lo=0, hi=27, label="row")  # a unit near the middle: its window sees ink
-    q: int = integer(14, lo=0, hi=27, label="column")
+    r: int = integer(12, lo=0, hi=31, label="row")  # a unit near the middle: its window sees ink
+    q: int = integer(14, lo=0, hi=31, label="column")  # (31: CIFAR-10's 32×32 maps; the page clamps per layer)
     T: float = number(1.0, lo=0.1, hi=10.0, label="temperature")
     y: str = choice("pred", LABEL_CHOICES, label="label for the loss")
     p: int = integer(6, lo=2, hi=12, label="occlusion patch")

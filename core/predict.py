@@ -44,6 +44,12 @@ OK, FILE_FAILED, MODEL_FAILED, OUTPUT_CLOSED = 0, 1, 2, 3
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
+def classify_images(model: LoadedModel, images: np.ndarray) -> np.ndarray:
+    """Probabilities (N, classes) for a dataset's own uint8 images, (N, H, W) grey or (N, H, W, 3)
+    colour: no preprocessing (they are already what the model was trained on), just its normalisation."""
+    return run_model(model, model.card.normalise(np.asarray(images, np.float32) / np.float32(255.0))).probs
+
+
 @dataclass(frozen=True)
 class Prediction:
     pre: Preprocessed  # every preprocessing step's image

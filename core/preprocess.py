@@ -261,11 +261,23 @@ def _crop_and_fit(gray: np.ndarray, bbox: tuple[int, int, int, int] | None,
     return cropped, scaled, scaled
 
 
-def to_model_input(images: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """(28, 28) or (N, 28, 28) floats 0..1 → (N, 1, 28, 28) float32 ``(x - mean) / std``, as in training."""
+MODEL_SIDES = (28, 32)  # MNIST and Fashion-MNIST are 28×28, CIFAR-10 32×32
+
+
+def to_model_input(images: np.ndarray, mean: float | tuple[float, ...], std: float | tuple[float, ...],
+                   sides: tuple[int, ...] | None = MODEL_SIDES) -> np.ndarray:
+    """Pixels 0..1 → float32 ``(x - mean) / std``, as in training: the one normalisation of the numpy side.
+
+    Grey (``mean``/``std`` numbers): (H, W) or (N, H, W) → (N, 1, H, W). Colour (one ``mean``/``std``
+    per channel): (H, W, C) or (N, H, W, C) → (N, C, H, W). Images are square, of a side in ``sides``
+    (None: any size, for a dataset's statistics)."""
     x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 2:
+    colour = isinstance(mean, (tuple, list))
+    if x.ndim == (3 if colour else 2):
         x = x[None]
-    if x.shape[1:] != (FRAME, FRAME):
-        raise ValueError(f"The model needs 28×28 images, got {x.shape[1:]}.")
-    return ((x - np.float32(mean)) / np.float32(std))[:, None]  # (N, 1, 28, 28)
+    if x.ndim != (4 if colour else 3) or (sides is not None and (x.shape[1] != x.shape[2] or x.shape[1] not in sides)):
+        raise ValueError(f"The model needs 28×28 or 32×32 {'colour ' if colour else ''}images, got {x.shape[1:]}.")
+    if not colour:
+        return ((x - np.float32(mean)) / np.float32(std))[:, None]  # (N, 1, H, W)
+    m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray((x.transpose(0, 3, 1, 2) - m) / np.asarray(std, np.float32).reshape(1, -1, 1, 1))

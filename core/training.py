@@ -196,11 +196,11 @@ def memory_estimate(spec: ArchSpec, config: TrainConfig,
     in_shape = in_shape or input_shape(config)
     rows = lt.layer_table(spec, in_shape)
     copies = OPTIMIZER_COPIES.get(config.optimizer, 2)
-    data_values = planned_images(config) * int(np.prod(in_shape))
+    data_bytes = planned_images(config) * int(np.prod(in_shape)) * DATA_BYTES_PER_VALUE
     budget = int(config.memory_mb * lt.MB)
-    fixed = lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch=0)
+    fixed = lt.estimate_memory(rows, config.batch_size, copies, data_bytes=data_bytes, eval_batch=0)
     eval_batch = lt.eval_batch_within(rows, budget, fixed.parameters + fixed.data)
-    return lt.estimate_memory(rows, config.batch_size, copies, data_values, eval_batch)
+    return lt.estimate_memory(rows, config.batch_size, copies, data_bytes=data_bytes, eval_batch=eval_batch)
 
 
 def largest_batch_within(spec: ArchSpec, config: TrainConfig, in_shape: tuple[int, int, int] | None = None) -> int:
@@ -249,15 +249,26 @@ def is_out_of_memory(exc: BaseException) -> bool:
 # Data on the device
 
 
+DATA_BYTES_PER_VALUE = 1  # images stay uint8 on the device; each batch becomes float32 when it is used
+
+
 @dataclass(frozen=True)
 class TensorData:
-    """Normalised images (N, C, H, W) float32 and labels (N,) int64, already on the device."""
+    """Images (N, C, H, W) uint8 0..255 and labels (N,) int64, already on the device.
+
+    The images are kept as bytes, a quarter of float32's size (all 50,000 CIFAR-10 images: 154 MB as
+    uint8, 614 MB as float32, over a job's 256 MB), and ``floats`` normalises one batch at a time.
+    """
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
     description: str
+    meta: cds.DatasetInfo = cds.DATASETS["shipped5k"]  # whose mean/std normalise a batch
+
+    def floats(self, x: torch.Tensor) -> torch.Tensor:
+        return as_float(x, self.meta)
 
     @property
     def n_train(self) -> int:
@@ -268,16 +279,38 @@ class TensorData:
         return int(self.val_y.shape[0])
 
 
-def to_tensor(images: np.ndarray, device: torch.device, meta: cds.DatasetInfo | None = None) -> torch.Tensor:
-    """uint8 (N, H, W) grey or (N, H, W, 3) colour → normalised float32 (N, C, H, W) on ``device``:
-    (pixel/255 − mean) / std per channel, the dataset's statistics (MNIST's when ``meta`` is None).
-    The same formula as ``core.datasets.to_float``, done on the device."""
+TO_DEVICE_CHUNK = 1024  # images copied per step: the set's peak is the result plus one chunk
+
+
+def to_bytes(images: np.ndarray, device: torch.device, index: np.ndarray | None = None) -> torch.Tensor:
+    """uint8 (N, H, W) grey or (N, H, W, 3) colour, rows ``index`` (all by default) → uint8 (N, C, H, W)
+    on ``device``. Filled a chunk at a time: selecting, reordering to channels-first and moving in one go
+    would hold two or three copies of the set at once (CIFAR-10: 150 MB each)."""
+    images = np.asarray(images)
+    rows = np.arange(images.shape[0]) if index is None else np.asarray(index)
+    channels = 1 if images.ndim == 3 else images.shape[3]
+    out = torch.empty((len(rows), channels, *images.shape[1:3]), dtype=torch.uint8, device=device)
+    for start in range(0, len(rows), TO_DEVICE_CHUNK):
+        part = torch.from_numpy(images[rows[start:start + TO_DEVICE_CHUNK]])  # a copy: arrays are read-only
+        out[start:start + len(part)] = (part.unsqueeze(1) if part.ndim == 3 else part.permute(0, 3, 1, 2)).to(device)
+    return out
+
+
+def as_float(x: torch.Tensor, meta: cds.DatasetInfo | None = None) -> torch.Tensor:
+    """uint8 (N, C, H, W) → normalised float32: (pixel/255 − mean) / std per channel, the dataset's
+    statistics (MNIST's when ``meta`` is None); the formula of ``core.datasets.to_float``, on the device.
+    A float tensor is taken as already normalised and returned as it is."""
+    if x.dtype != torch.uint8:
+        return x
     meta = meta or cds.DATASETS["shipped5k"]
-    x = torch.tensor(np.asarray(images), dtype=torch.uint8, device=device)  # copies: shipped arrays are read-only
-    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
-    mean = torch.tensor(meta.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(meta.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    return x.to(torch.float32).div_(255.0).sub_(mean).div_(std).contiguous()
+    mean = torch.tensor(meta.mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(meta.std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+    return x.to(torch.float32).div_(255.0).sub_(mean).div_(std)
+
+
+def to_tensor(images: np.ndarray, device: torch.device, meta: cds.DatasetInfo | None = None) -> torch.Tensor:
+    """uint8 (N, H, W) or (N, H, W, 3) → normalised float32 (N, C, H, W) on ``device`` (a few images)."""
+    return as_float(to_bytes(images, device), meta).contiguous()
 
 
 def input_shape(config: TrainConfig) -> tuple[int, int, int]:
@@ -297,23 +330,23 @@ def load_digits(dataset: str) -> cds.ImageSet:
 def prepare_data(config: TrainConfig, device: torch.device, digits: Any = None) -> TensorData:
     """Load the training digits, hold out a stratified validation split, put both on ``device``."""
     digits = digits or load_digits(config.dataset)
-    images, labels = digits.images, digits.labels
+    images, labels = digits.images, digits.labels  # never copied whole: rows are picked by index
+    rows = np.arange(len(labels))
     if config.subset is not None and config.subset < len(labels):
         keep_fraction = config.subset / len(labels)
         _, keep = cdata.stratified_split(labels, keep_fraction, config.seed + 7919)
-        keep = np.sort(keep)
-        images, labels = images[keep], labels[keep]
+        rows = np.sort(keep)
+    labels = labels[rows]
     train_idx, val_idx = cdata.stratified_split(labels, config.val_fraction, config.seed)
     if config.train_size is not None and config.train_size < len(train_idx):
         train_idx = _stratified_sample(train_idx, labels, config.train_size, config.seed)
     what = "digits" if config.dataset in ("shipped5k", "full60k") else "images"
     desc = (f"{digits.name}{' (subset)' if config.subset else ''}: {len(train_idx):,} training / "
             f"{len(val_idx):,} validation {what}")
-    meta = cds.info(config.dataset)
     return TensorData(
-        to_tensor(images[train_idx], device, meta), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
-        to_tensor(images[val_idx], device, meta), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
-        desc,
+        to_bytes(images, device, rows[train_idx]), torch.from_numpy(labels[train_idx].astype(np.int64)).to(device),
+        to_bytes(images, device, rows[val_idx]), torch.from_numpy(labels[val_idx].astype(np.int64)).to(device),
+        desc, cds.info(config.dataset),
     )
 
 
@@ -325,12 +358,13 @@ def _stratified_sample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -
 
 def test_tensors(device: torch.device, limit: int | None = None,
                  dataset: str = "shipped5k") -> tuple[torch.Tensor, torch.Tensor]:
-    """The dataset's official test set on ``device`` (optionally only the first ``limit`` images)."""
+    """The dataset's official test set on ``device`` (optionally only the first ``limit`` images): uint8
+    (N, C, H, W) images, normalised per batch by ``evaluate(..., meta=)``, and int64 labels."""
     test = cds.load_test(dataset)
     images, labels = test.images, test.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    return to_tensor(images, device, cds.info(dataset)), torch.from_numpy(labels.astype(np.int64)).to(device)
+    return to_bytes(images, device), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +446,7 @@ def train_epoch(
         t0 = time.perf_counter()
         start = cursor.next_batch * cursor.batch_size
         idx = cursor.order[start:start + cursor.batch_size]
-        x, y = data.train_x[idx], data.train_y[idx]  # (B, 1, 28, 28), (B,)
+        x, y = data.floats(data.train_x[idx]), data.train_y[idx]  # (B, C, H, W) float32, (B,)
         if augment:
             x = random_affine(x, generator)
         logits = model(x)
@@ -454,15 +488,17 @@ class EvalResult:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-             device: torch.device, batch_size: int = 256, deadline: float | None = None) -> EvalResult:
+             device: torch.device, batch_size: int = 256, deadline: float | None = None,
+             meta: cds.DatasetInfo | None = None) -> EvalResult:
     """Accuracy, per-class accuracy, confusion matrix and probabilities (``model.eval()``, no grad).
 
-    ``images`` are normalised tensors (N, 1, 28, 28) or raw uint8 digits (N, 28, 28). ``batch_size``
+    ``images`` are normalised float tensors (N, C, H, W), uint8 tensors (N, C, H, W) normalised batch
+    by batch with ``meta``'s statistics (MNIST's when None), or raw uint8 images (N, H, W[, 3]). ``batch_size``
     bounds the memory (the job's estimate picks it); past ``deadline`` (``time.monotonic()``) the
     evaluation ends after the current batch and reports on the images seen (``cut_short``).
     """
     if isinstance(images, np.ndarray):
-        images = to_tensor(images, device)
+        images = to_bytes(images, device)  # normalised batch by batch below, with ``meta``
     if isinstance(labels, np.ndarray):
         labels = torch.from_numpy(labels.astype(np.int64))
     labels = labels.to(device)
@@ -473,7 +509,7 @@ def evaluate(model: nn.Module, images: torch.Tensor | np.ndarray, labels: torch.
         for start in range(0, total, max(1, batch_size)):
             if deadline is not None and seen and time.monotonic() > deadline:
                 break
-            logits = model(images[start:start + batch_size].to(device))
+            logits = model(as_float(images[start:start + batch_size].to(device), meta))
             loss_sum += float(F.cross_entropy(logits.float(), labels[start:start + batch_size], reduction="sum"))
             probs.append(torch.softmax(logits.float(), dim=1).cpu())
             seen += int(logits.shape[0])
@@ -744,7 +780,8 @@ class TrainingRun:
         val_loss = val_acc = None
         if self.data.n_val:
             t0 = time.perf_counter()
-            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device, self.memory.eval_batch)
+            ev = evaluate(self.model, self.data.val_x, self.data.val_y, self.device, self.memory.eval_batch,
+                          meta=self.data.meta)
             val_loss, val_acc = ev.loss, ev.accuracy
             self.seconds += time.perf_counter() - t0  # validation is part of the job's time
         epoch = self.epochs_done + (cursor.next_batch / cursor.n_batches if partial else 1)
@@ -782,7 +819,8 @@ class TrainingRun:
             x, y = self._test if self._test is not None else test_tensors(self.device, dataset=self.config.dataset)
             t0 = time.perf_counter()
             deadline = time.monotonic() + max(0.0, self.config.time_limit_s - self.seconds)
-            test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline)
+            test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline,
+                            meta=cds.info(self.config.dataset))
             self.seconds += time.perf_counter() - t0
             if test.cut_short:
                 self.message += (f" The time limit ended the test after {test.n:,} of {int(y.shape[0]):,} test "

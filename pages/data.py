@@ -95,10 +95,10 @@ def pixels_section(info: DatasetInfo, image: np.ndarray, channel: int, caption: 
         + ("A colour image has three such grids, **red, green and blue**, stacked: pick one above."
            if colour else "This is all the network ever sees of the image."))
     left, right = st.columns([1, 4] if colour else [1, 3], gap="medium")
-    left.image(dv.upscale(image, 6), caption=caption, output_format="PNG")
+    left.image(dv.enlarge(image, 6), caption=caption, output_format="PNG")
     if colour:
         planes = np.stack([dv.tint(image, c) for c in range(3)])  # (3, H, W, 3)
-        left.image(dv.upscale(dv.montage(planes, gap=3), 2), caption="red · green · blue", output_format="PNG")
+        left.image(dv.enlarge(dv.montage(planes, gap=3), 2), caption="red · green · blue", output_format="PNG")
     plane = image[..., channel] if colour else image
     with right:
         st.html(dv.pixel_html(plane, plane, channel if colour else None))

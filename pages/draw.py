@@ -14,9 +14,10 @@ from core.data import load_test  # noqa: E402
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model  # noqa: E402
 from core.model_card import ENSEMBLE_KEY  # noqa: E402
 from core.network_link import digit_link  # noqa: E402
-from core.predict import classify_variants  # noqa: E402
+from core.predict import classify_images, classify_variants  # noqa: E402
 from ui import draw_views as dv  # noqa: E402
 from ui import state  # noqa: E402
+from ui import image_picker as ti  # noqa: E402
 from ui.canvas import drawing_canvas  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.export_panel import session_token  # noqa: E402
@@ -132,6 +133,32 @@ def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> Non
     state.sync(cls)
 
 
+@st.fragment
+def picture_lesson(cls: type[dv.DrawSettings], model: LoadedModel) -> None:
+    """A model that does not read handwritten digits (Fashion-MNIST, CIFAR-10): one of its dataset's
+    own test images instead of the canvas, and the model's probabilities with its class names."""
+    card = model.card
+    st.caption(f"This model reads {card.input_shape[1]}×{card.input_shape[2]} "
+               f"{'colour photos' if card.input_shape[0] == 3 else 'grey images'}, not drawn digits: "
+               "pick one of its dataset's test images.")
+    test = ti.test_set(card)
+    if test is None:
+        return
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        index = ti.pick_index(test, state.Keys(cls).t, lambda i: state.put(cls, t=i), "draw.random_image")
+        st.image(ti.picture(test.images[index]), caption=ti.caption(test, index), width=ti.PICTURE_PX)
+    try:
+        probs = classify_images(model, test.images[index:index + 1])[0]
+    except (ModelRefused, ValueError) as exc:  # onnxruntime failed, or a shape the sidecar promised wrongly
+        st.error(f"This model cannot be used: {literal_code(exc, 300)}")
+        return
+    with right:
+        ti.verdict(probs, card.labels, int(test.labels[index]))
+        ti.prob_chart(probs, card.labels, "draw.image_probs")
+    state.sync(cls)
+
+
 def main() -> None:
     entries: list[ModelEntry] = list_models(session_token())  # small JSON files: a new export shows at once
     cls = dv.settings_for(entries)
@@ -151,7 +178,10 @@ def main() -> None:
         st.error(f"This model cannot be used: {literal_code(exc, 300)}")
         return
     dv.model_facts(entry, model)
-    lesson(cls, model, entry.source == "shipped")
+    if model.card.reads_digits:
+        lesson(cls, model, entry.source == "shipped")
+    else:
+        picture_lesson(cls, model)
     state.finish(state.current(cls))
 
 

@@ -21,9 +21,11 @@ from core.onnx_wire import keep_outputs
 from core.preprocess import Steps, preprocess
 from ui import network_views as views
 from ui import state
+from ui import image_picker as ti
 from ui.canvas import drawing_canvas
 from ui.errors import shipped_data
 from ui.export_panel import session_token
+from ui.plot_click import clicked_cell
 from ui.text import literal
 
 PAGE = NetworkSettings.PAGE
@@ -37,7 +39,8 @@ def _model(path: str, size: int, mtime_ns: int) -> LoadedModel:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _params(path: str, size: int, mtime_ns: int, _plan: nw.LayerOutputs) -> dict[str, np.ndarray]:
     """The model's weights as its graph outputs them (read once per file; never mutated)."""
-    return nw.read_params(nw.session_runner(_model(path, size, mtime_ns).session), _plan)
+    model = _model(path, size, mtime_ns)
+    return nw.read_params(nw.session_runner(model.session), _plan, model.card.input_shape)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -105,6 +108,17 @@ def _test_digit(keys: state.Keys) -> tuple[np.ndarray, int]:
     return test.images[index].astype(np.float32) / 255.0, int(test.labels[index])
 
 
+def _input_picture(keys: state.Keys, model: LoadedModel) -> tuple[np.ndarray | None, int | None, str]:
+    """A model that does not read drawn digits: one of its dataset's test images, (H, W) or (H, W, 3) in
+    0..1, and its label. The test-image number is the page's ``t`` setting, so a link carries it."""
+    test = ti.test_set(model.card)
+    if test is None:
+        return None, None, "test"
+    index = ti.pick_index(test, keys.t, lambda i: state.put(NetworkSettings, t=i), "network.random_image")
+    st.image(ti.picture(test.images[index], 168), caption=ti.caption(test, index), width=168)
+    return test.images[index].astype(np.float32) / 255.0, int(test.labels[index]), "test"
+
+
 def _input_digit(keys: state.Keys) -> tuple[np.ndarray | None, int | None, str]:
     """The 28×28 digit (0..1) the network reads, its label if known, and the source."""
     src = st.radio("Input", list(SOURCES), horizontal=True, key=keys.src, format_func=SOURCES.get)
@@ -151,7 +165,7 @@ def _plan(model: LoadedModel) -> nw.LayerOutputs | None:
 @st.fragment
 def _unit_section(keys: state.Keys, plan: nw.LayerOutputs, values, params, image: np.ndarray) -> None:
     st.subheader("2. Open any unit: its arithmetic, on the trained weights")
-    all_views = plan.views()
+    all_views = plan.views(values[nw.IMAGE].shape)
     pickable = [v for v in all_views if v.key not in ("input", "softmax")]
     layer_keys = [v.key for v in pickable]
     if state.current(NetworkSettings).L not in layer_keys:
@@ -192,10 +206,10 @@ def _unit_inputs(keys: state.Keys, view: nw.LayerView) -> tuple[int, ...]:
 
 
 def _on_pick(chart_key: str, shape: tuple[int, ...], channel: int) -> None:
-    points = (st.session_state.get(chart_key) or {}).get("selection", {}).get("points", [])
-    if not points:
+    cell = clicked_cell(st.session_state.get(chart_key))
+    if cell is None:
         return
-    unit = views.unit_at(shape, channel, int(round(points[0]["y"])), int(round(points[0]["x"])))
+    unit = views.unit_at(shape, channel, *cell)
     if unit is None:
         return
     state.put(NetworkSettings, **{name: int(v) for name, v in zip(("c", "r", "q"), unit)})
@@ -213,7 +227,7 @@ def _unit_detail(plan, all_views, step: nw.Step, view: nw.LayerView, values, par
     elif step.kind == "pool":
         views.pool_detail(nw.pool_unit(step, values, *unit))
     elif step.kind in ("dense", "logits"):
-        src_shape = plan.steps[view.step - 1].shape if view.step > 0 else (1, 28, 28)
+        src_shape = plan.steps[view.step - 1].shape if view.step > 0 else values[nw.IMAGE].shape
         if step.source != nw.IMAGE and plan.steps[view.step - 1].kind == "flatten" and view.step > 1:
             src_shape = plan.steps[view.step - 2].shape  # name inputs by the map they were flattened from
         views.dense_detail(nw.dense_unit(step, values, params, unit[0], src_shape), source, act)
@@ -280,6 +294,8 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, in
 
 
 def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel) -> None:
+    if not model.card.reads_digits:  # the linear model's templates are digits: no comparison to make
+        return
     st.subheader("5. What a linear model learns vs a CNN's first filters")
     lin_path = SHIPPED_DIR / "linear.onnx"
     try:
@@ -324,10 +340,12 @@ def main() -> None:
         except (ModelRefused, OSError) as exc:
             st.error(f"This model cannot be used: {literal(exc)}")
             return
-        image, label, src = _input_digit(keys)
+        digits = model.card.reads_digits
+        image, label, src = _input_digit(keys) if digits else _input_picture(keys, model)
     if image is None:
         with top_right:
-            st.info("Draw a digit (or pick a test digit) to look inside the network.", icon="✏️")
+            if digits:
+                st.info("Draw a digit (or pick a test digit) to look inside the network.", icon="✏️")
         _write_link()
         return
     if src == "draw":  # the drawing travels in the share link, so the link reopens this very digit
@@ -343,13 +361,14 @@ def main() -> None:
         logits = run_model(model, x).logits[0]
     probs = nw.softmax_steps(logits).probs
     with top_right:
-        _prediction(image, probs, label)
+        _prediction(image, probs, label, model.card)
     if plan is not None:
         st.subheader("1. The whole network, layer by layer")
         st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, "
                    "scaled on its own: blue negative, white zero, red positive; after a ReLU, black is zero and "
                    "white the layer's largest value. Every channel of every layer is shown.")
-        views.overview(plan.views(), values, probs)
+        views.overview(plan.views(model.card.input_shape), values, probs,
+                       None if model.card.reads_digits else model.card.labels)
         _unit_section(keys, plan, values, params, image)
     _softmax_section(keys, logits, label)
     _occlusion_section(keys, model, mkey, image)
@@ -364,7 +383,10 @@ def _write_link() -> None:
     state.finish(cfg.with_(src="link") if cfg.src == "draw" and cfg.img else cfg)
 
 
-def _prediction(image: np.ndarray, probs: np.ndarray, label: int | None) -> None:
+def _prediction(image: np.ndarray, probs: np.ndarray, label: int | None, card) -> None:
+    if not card.reads_digits:  # clothing or photos: the model's class names (a sidecar's text: literal)
+        ti.verdict(probs, card.labels, label)
+        return
     digit = int(np.argmax(probs))
     verdict = "" if label is None else (" ✓" if digit == label else f" ✗ (label {label})")
     c1, c2 = st.columns([1, 1])

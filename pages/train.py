@@ -423,9 +423,6 @@ def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
 
 
 def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
-    if cds.info(result.config.dataset).shape != cm.INPUT_SHAPE or result.config.dataset == "fashion":
-        st.caption("Export is for digit models (28×28 grey MNIST): the Draw page classifies drawn digits.")
-        return
     try:
         from ui.export_panel import render_export_panel
     except ModuleNotFoundError:

@@ -6,7 +6,6 @@ import http.server
 import threading
 import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,17 +150,3 @@ def test_offline_fails_fast_with_clear_message(tmp_path):
 def test_load_full_train_before_download(tmp_path):
     with pytest.raises(data.DataError, match="not been downloaded"):
         data.load_full_train(tmp_path)
-
-
-def test_nothing_downloads_at_import():
-    import subprocess
-    import sys
-
-    code = ("import socket\n"
-            "def refuse(*a, **k): raise SystemExit('network used at import')\n"
-            "socket.socket.connect = refuse\n"
-            "import core.data, core.arithmetic, core.share\n"
-            "core.data.load_shipped_train(); core.data.load_test(); print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=60)
-    assert out.stdout.strip() == "ok", out.stderr

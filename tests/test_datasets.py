@@ -8,14 +8,12 @@ checksums computed here and passed in as the dataset's ``Remote``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.server
 import os
 import pickle
 import socket
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ import pytest
 
 from core import cifar, data, datasets, download
 from core.errors import DataError
-from benchmarks.fake_datasets import cifar_batch, cifar_rows, py2_pickle, tar_gz
+from benchmarks.fake_datasets import QuietHandler, cifar_batch, cifar_rows, local_server, py2_pickle, remote_for, tar_gz
 from benchmarks.fake_datasets import cifar_members as _members
 
 ROWS = 4  # rows per fake CIFAR batch (the real ones hold 10,000)
@@ -37,18 +35,8 @@ def cifar_members(**replace: bytes) -> dict[str, bytes]:
 # Files in the real formats
 
 
-def remote_for(url: str, files: dict[str, bytes], **kw) -> datasets.Remote:
-    entries = tuple(download.RemoteFile(name, hashlib.md5(raw).hexdigest(), 1_000_000) for name, raw in files.items())
-    return datasets.Remote((url,), entries, **kw)
-
-
 # ---------------------------------------------------------------------------------------------
 # A local web server
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture
@@ -56,13 +44,8 @@ def www(tmp_path):
     """(root folder, base URL) of a static server on 127.0.0.1 with nothing in it yet."""
     root = tmp_path / "www"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(root) as url:
+        yield root, url
 
 
 def serve(root: Path, files: dict[str, bytes], sub: str = "") -> None:
@@ -109,7 +92,9 @@ def test_registry_describes_each_dataset():
 
 def test_shipped_and_full_mnist_keys(tmp_path):
     train, test = datasets.load_train("shipped5k"), datasets.load_test("full60k")
-    assert train.images.shape == (5000, 28, 28) and len(test) == 10000 and train.name.startswith("5,000")
+    assert train.images.shape == (5000, 28, 28) and len(test) == 10000 and train.name == "MNIST 5k training digits"
+    assert train.info.key == "shipped5k" and test.info.key == "full60k"  # one container: core.data.ImageSet
+    assert type(train) is type(data.load_test()) is data.ImageSet
     assert datasets.is_cached("shipped5k", tmp_path) and not datasets.is_cached("full60k", tmp_path)
     with pytest.raises(DataError, match="not been downloaded"):
         datasets.load_train("cifar10", tmp_path)
@@ -307,7 +292,8 @@ def test_nothing_downloads_at_import():
     code = ("import socket\n"
             "def refuse(*a, **k): raise SystemExit('network used at import')\n"
             "socket.socket.connect = refuse\n"
-            "import core.datasets, core.cifar, core.download\n"
+            "import core.datasets, core.cifar, core.download, core.data, core.arithmetic, core.share\n"
+            "core.data.load_shipped_train(); core.data.load_test()\n"
             "print(core.datasets.is_cached('cifar10'), len(core.datasets.load_train('shipped5k')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)

@@ -111,14 +111,14 @@ def test_a_failed_batch_is_retried_image_by_image(model, monkeypatch) -> None:
 
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (20, 16), (140, 115), (3, 200)])
 def test_draw_pictures_are_pngs_of_exactly_their_pixels(shape) -> None:
-    """The step and feature-map pictures (ui.draw_views.png, written without Pillow) decode to the
-    image's pixels, rounded to 8 bits, in Pillow (what a browser's decoder reads the same way)."""
+    """The step and feature-map pictures (ui.pictures.png writes grey ones without Pillow) decode, in
+    Pillow, to the image's pixels rounded to 8 bits."""
     import io
 
-    from ui.draw_views import png
+    from ui.pictures import png
 
     image = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32) * 1.2 - 0.1  # out of range too
     decoded = Image.open(io.BytesIO(png(image)))
     decoded.load()
     assert decoded.mode == "L" and decoded.size == (shape[1], shape[0])
-    np.testing.assert_array_equal(np.asarray(decoded), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    np.testing.assert_array_equal(np.asarray(decoded), (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8))

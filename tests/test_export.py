@@ -122,7 +122,7 @@ def test_names_without_letters_are_refused(raw: str) -> None:
 
 def _fast_export(monkeypatch, graph_bytes: bytes) -> None:
     """Skip re-running the exporter (a few seconds) where the test is about what happens after it."""
-    monkeypatch.setattr(export, "onnx_bytes", lambda net, spec: graph_bytes)
+    monkeypatch.setattr(export, "onnx_bytes", lambda net, spec, in_shape=None: graph_bytes)
 
 
 def test_existing_names_are_not_overwritten(trained, graph_bytes, tmp_path, monkeypatch) -> None:
@@ -181,7 +181,7 @@ def test_parity_failure_writes_nothing(trained, tmp_path, monkeypatch) -> None:
     torch.manual_seed(123)
     impostor = build_model(SPEC).eval()
     real = export.onnx_bytes
-    monkeypatch.setattr(export, "onnx_bytes", lambda net, spec: real(impostor, spec))
+    monkeypatch.setattr(export, "onnx_bytes", lambda net, spec, in_shape: real(impostor, spec, in_shape))
     with pytest.raises(export.ExportError, match="disagree"):
         export.export_model(trained.model, SPEC, export.provenance(trained), tmp_path, "net")
     assert list(tmp_path.iterdir()) == []

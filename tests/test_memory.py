@@ -240,9 +240,12 @@ def test_out_of_memory_mid_training_is_a_message_frees_the_slot_and_is_not_retri
 
 
 def test_cifar_images_alone_over_budget_point_at_the_training_set_size():
-    """All 50,000 CIFAR-10 images as float32 take 586 MB: the reason names the data, and fewer fit."""
+    """All 50,000 CIFAR-10 images are kept as bytes (146 MB): they fit the default budget; a smaller
+    budget that they alone would fill gets a reason naming the data, and fewer images fit it."""
     config = ct.TrainConfig(dataset="cifar10")
     est = ct.memory_estimate(cm.PRESETS["lenet5"], config)
-    assert est.data == 50_000 * 3 * 32 * 32 * 4
-    assert "choose fewer training images" in ct.memory_reason(cm.PRESETS["lenet5"], config)
-    assert ct.memory_reason(cm.PRESETS["lenet5"], ct.TrainConfig(dataset="cifar10", train_size=3000)) is None
+    assert est.data == 50_000 * 3 * 32 * 32  # uint8: one byte per value
+    assert ct.memory_reason(cm.PRESETS["lenet5"], config) is None
+    small = ct.TrainConfig(dataset="cifar10", memory_mb=160)
+    assert "choose fewer training images" in ct.memory_reason(cm.PRESETS["lenet5"], small)
+    assert ct.memory_reason(cm.PRESETS["lenet5"], ct.TrainConfig(dataset="cifar10", memory_mb=160, train_size=3000)) is None

@@ -87,3 +87,29 @@ def test_the_hand_written_notes_block_survives_a_rewrite(tmp_path):
     run_all.write_doc(good, True, "2026-02-02 00:00 UTC", (0.1, 0.1), names, path=doc)
     text = doc.read_text()
     assert text.count(notes) == 1 and text.index("## good") < text.index("## Failover")
+
+
+TABLED = '''
+"""A benchmark with its own table."""
+from benchmarks.common import Result
+
+
+def run_with_markdown(quick=False):
+    return [Result("students", 20.0, "students")], "| students | p95 |\\n|---:|---:|\\n| 20 | 0.4 |"
+
+
+def run(quick=False):
+    return run_with_markdown(quick)[0]
+'''
+
+
+def test_a_benchmarks_own_markdown_lands_in_its_section(tmp_path):
+    d = tmp_path / "benches"
+    d.mkdir()
+    (d / "bench_tabled.py").write_text(textwrap.dedent(TABLED))
+    outcome = run_all.run_one("tabled", quick=True, bench_dir=d, timeout_s=120)
+    assert not outcome.error and [r.value for r in outcome.results] == [20.0]
+    doc = tmp_path / "benchmarks.md"
+    run_all.write_doc([outcome], True, "2026-01-01 00:00 UTC", (0.1, 0.1), ["tabled"], path=doc)
+    section = run_all.SECTION_RE.search(doc.read_text()).group(0)
+    assert "| students | 20 students |" in section and "| 20 | 0.4 |" in section

@@ -38,17 +38,21 @@ def test_pick_device_falls_back_to_cpu():
 
 def test_prepare_data_normalises_and_splits_stratified():
     data = ct.prepare_data(ct.TrainConfig(val_fraction=0.1), CPU)
-    assert data.train_x.shape == (4500, 1, 28, 28) and data.train_x.dtype == torch.float32
+    # Bytes on the device (a quarter of float32), normalised batch by batch.
+    assert data.train_x.shape == (4500, 1, 28, 28) and data.train_x.dtype == torch.uint8
     assert data.val_x.shape == (500, 1, 28, 28)
     assert np.bincount(data.val_y.numpy(), minlength=10).tolist() == [50] * 10
     raw = cdata.load_shipped_train()
+    x = data.floats(data.train_x)
+    assert x.dtype == torch.float32
     expected_min = (0 - cdata.MNIST_MEAN) / cdata.MNIST_STD
     expected_max = (1 - cdata.MNIST_MEAN) / cdata.MNIST_STD
-    assert float(data.train_x.min()) == pytest.approx(expected_min, abs=1e-6)
-    assert float(data.train_x.max()) == pytest.approx(expected_max, abs=1e-6)
+    assert float(x.min()) == pytest.approx(expected_min, abs=1e-6)
+    assert float(x.max()) == pytest.approx(expected_max, abs=1e-6)
     # The same digits, just reordered: sums over the whole set match the raw pixels.
-    total = (data.train_x.sum() + data.val_x.sum()).item() * cdata.MNIST_STD + cdata.MNIST_MEAN * 5000 * 784
+    total = (x.sum() + data.floats(data.val_x).sum()).item() * cdata.MNIST_STD + cdata.MNIST_MEAN * 5000 * 784
     assert total == pytest.approx(raw.images.astype(np.float64).sum() / 255, rel=1e-4)
+    assert int(data.train_x.sum() + data.val_x.sum()) == int(raw.images.astype(np.int64).sum())
 
 
 def test_subset_is_stratified():

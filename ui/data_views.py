@@ -6,7 +6,6 @@ costs a few hundred bytes; plotly is used only where the numbers themselves are 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 from core import data_stats, datasets
 from core.datasets import DatasetInfo
 from core.errors import DataError
+from ui import pictures
+from ui.pictures import enlarge
 from ui.text import literal
 
 CHANNEL_NAMES = ("red", "green", "blue")
@@ -26,11 +27,6 @@ EXAMPLES_PER_CLASS = 8
 
 # ---------------------------------------------------------------------------------------------
 # Pictures
-
-
-def upscale(image: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement, so the browser shows crisp pixels instead of a blur."""
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def tint(image: np.ndarray, channel: int) -> np.ndarray:
@@ -99,10 +95,8 @@ def pixel_html(text: np.ndarray, background: np.ndarray, channel: int | None, de
 
 
 def png(picture: np.ndarray) -> bytes:
-    """Encoded once and cached: reruns then send the same bytes without encoding a picture again."""
-    buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+    """Encoded once and cached: reruns then send the same bytes, so the smallest file is worth the time."""
+    return pictures.png(picture, compress_level=9)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -111,7 +105,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 def labelled_rows(rows: list[np.ndarray], names: list[str], scale: int = 2, gap: int = 4) -> np.ndarray:
     """One picture: per class a name at the left and its example images to the right."""
-    strips = [upscale(montage(r, gap // 2 or 1), scale) for r in rows]
+    strips = [enlarge(montage(r, gap // 2 or 1), scale) for r in rows]
     h = max(s.shape[0] for s in strips)
     label_w = 12 + max(int(_font(22).getlength(n)) for n in names)
     canvas = Image.new("RGB", (label_w + max(s.shape[1] for s in strips), len(strips) * (h + gap) - gap), "white")
@@ -125,7 +119,7 @@ def labelled_rows(rows: list[np.ndarray], names: list[str], scale: int = 2, gap:
 
 def labelled_tiles(tiles: list[np.ndarray], names: list[str], per_row: int = 5, scale: int = 3) -> np.ndarray:
     """One picture: tiles in rows of ``per_row``, each with its name underneath."""
-    big = [upscale(t, scale) for t in tiles]
+    big = [enlarge(t, scale) for t in tiles]
     th, tw = big[0].shape[:2]
     cell_w, cell_h = max(tw, 10 + max(int(_font(15).getlength(n)) for n in names)) + 8, th + 26
     rows = -(-len(big) // per_row)

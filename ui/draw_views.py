@@ -7,8 +7,6 @@ models' cards are ConvLab's own files.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass, make_dataclass
 from functools import lru_cache
 
@@ -24,6 +22,7 @@ from core.preprocess import Steps
 from core.settings import Settings, choice, flag, integer
 from ui import state
 from ui.canvas import CANVAS_PX  # noqa: F401  (pages show a test digit at the canvas's size)
+from ui.pictures import enlarge, png, tile
 from ui.text import literal, literal_code
 
 SEEN_PX = 224  # the 28×28 input drawn 8× (one crisp square per pixel, no gaps)
@@ -94,9 +93,15 @@ def pick_model(cls: type[DrawSettings], keys: state.Keys, entries: list[ModelEnt
         state.put(cls, m=next(iter(usable)))
     if not keys.offered("m"):  # classroom: the teacher's (shipped) model
         return usable.get(state.current(cls).m, next(iter(usable.values())))
-    choice_ = st.selectbox("Model", tuple(usable), format_func=lambda k: usable[k].label, key=keys.m,
-                           help="Shipped models, plus any model you trained and exported in this session.")
+    choice_ = st.selectbox("Model", tuple(usable), format_func=lambda k: _option(usable[k]), key=keys.m,
+                           help="Shipped models, plus any model you trained and exported in this session. Only "
+                                "digit models read your drawing; the others are tried on their own test images.")
     return usable[choice_]
+
+
+def _option(entry: ModelEntry) -> str:
+    card = entry.card
+    return entry.label if card is None or card.reads_digits else f"{entry.label} · test images, not drawings"
 
 
 def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
@@ -106,7 +111,8 @@ def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
     def text(v: object) -> str:
         return str(v) if own else literal(v, 120)
 
-    with st.expander(f"About **{text(card.title)}**: {card.test_accuracy:.2%} on the 10,000 test digits"):
+    tested_on = "the 10,000 test digits" if card.reads_digits else "its dataset's test images"
+    with st.expander(f"About **{text(card.title)}**: {card.test_accuracy:.2%} on {tested_on}"):
         t = card.training
         parity = "not recorded" if card.parity_max_abs_diff is None else f"{card.parity_max_abs_diff:.1e}"
         convs = ", ".join(text(a.layer) for a in card.activations) or "none"
@@ -120,7 +126,9 @@ def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
             f"- **File**: {text(model.path.name)}, {model.size_bytes / 1024:.0f} KB, ONNX opset {card.opset}, "
             f"{text(card.exporter)}, SHA-256 `{card.sha256[:16]}…`\n"
             f"- **Parity**: onnxruntime vs torch max |Δ logits| = {parity}\n"
-            f"- **Input**: (N, 1, 28, 28), x = (pixel/255 − {card.mean}) / {card.std}; created {text(card.created)}"
+            f"- **Input**: (N, {', '.join(map(str, card.input_shape))}), x = (pixel/255 − {_norm(card.mean)}) / "
+            f"{_norm(card.std)}{'' if card.input_shape[0] == 1 else ' per channel (red, green, blue)'}; "
+            f"created {text(card.created)}"
         )
         if card.notes:
             st.caption(text(card.notes) if own else literal(card.notes, 1000))
@@ -132,15 +140,17 @@ def model_facts(entry: ModelEntry, model: LoadedModel) -> None:
                            file_name=sidecar_path(model.path).name, mime="application/json", key="draw.dl_json")
 
 
+def _norm(value: float | tuple[float, ...]) -> str:
+    return f"{value:g}" if isinstance(value, float) else "(" + ", ".join(f"{v:g}" for v in value) + ")"
+
+
 # ---------------------------------------------------------------------------------------------
 # Pictures: PNGs of exactly the size shown (compact, and no plotly work per stroke)
 
 
 def big(image: np.ndarray, px: int) -> np.ndarray:
     """Nearest-neighbour upscale so each pixel of a small image stays a crisp square."""
-    h, w = image.shape
-    scale = max(1, px // max(h, w))
-    return np.kron(np.clip(image, 0, 1), np.ones((scale, scale), dtype=np.float32))
+    return enlarge(np.clip(image, 0, 1).astype(np.float32), px // max(image.shape))
 
 
 def shrink(img: np.ndarray, px: int = 140) -> np.ndarray:
@@ -157,17 +167,8 @@ def shrink(img: np.ndarray, px: int = 140) -> np.ndarray:
 def mosaic(maps: np.ndarray, cols: int = 8, scale: int = 1) -> np.ndarray:
     """(C, H, W) → one image of up to ``cols`` tiles per row, each enlarged ``scale``×, 1-px gaps, scaled by
     the layer's maximum."""
-    c, h, w = maps.shape
-    tiles = maps / (float(maps.max()) or 1.0)
-    if scale > 1:
-        tiles = np.repeat(np.repeat(tiles, scale, axis=1), scale, axis=2)
-    rows = -(-c // cols)
-    th, tw = tiles.shape[1:]
-    out = np.full((rows * (th + 1) - 1, min(c, cols) * (tw + 1) - 1), 0.25, dtype=np.float32)
-    for i, tile in enumerate(tiles):
-        r, q = divmod(i, cols)
-        out[r * (th + 1):r * (th + 1) + th, q * (tw + 1):q * (tw + 1) + tw] = tile
-    return out
+    maps = maps / (float(maps.max()) or 1.0)
+    return tile(np.stack([enlarge(m, scale) for m in maps]), cols, gap=1, fill=0.25)
 
 
 def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
@@ -189,22 +190,6 @@ def crisp_pictures() -> None:
     """Small PNGs drawn larger stay crisp squares (one style for the steps and feature-map pictures; a
     style-only block takes no room on the page)."""
     st.html(CRISP_CSS)
-
-
-def png(img: np.ndarray) -> bytes:
-    """A grey image in 0..1 as PNG bytes (8-bit grey, no filter, zlib level 1). Written directly: these
-    pictures change with every stroke, and Pillow's encoder costs 0.1 ms of Python per picture before
-    compressing anything (three times what a 28×28 picture needs)."""
-    pixels = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
-    h, w = pixels.shape
-    rows = np.zeros((h, w + 1), np.uint8)  # each row starts with its filter type, 0 = none
-    rows[:, 1:] = pixels
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
 
 
 def png_data_uri(img: np.ndarray) -> str:

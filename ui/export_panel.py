@@ -37,7 +37,7 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
         with st.spinner("Exporting, checking and comparing with torch…"):
             res = export.export_for_session(result.model, spec, export.provenance(result), session_token(), name)
             data = res.onnx_path.read_bytes()
-            lat = export.latency(result.model, data)
+            lat = export.latency(result.model, data, dataset=res.card.dataset_key)
     except (export.ExportError, ValueError, OSError) as exc:
         st.error(f"Export failed: {exc}")
         return None
@@ -47,16 +47,18 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
         "parity_acts": res.parity.max_abs_activations, "digits": res.parity.digits,
         "tolerance": res.parity.tolerance, "seconds": res.seconds,
         "torch_ms": lat.torch_ms, "ort_ms": lat.onnxruntime_ms, "speedup": lat.speedup,
+        "digit_model": res.card.reads_digits,
     }
 
 
-def _next_steps(name: str) -> None:
+def _next_steps(name: str, digits: bool) -> None:
     """Links to the pages that use the exported model (absent when the panel runs outside the app)."""
     from streamlit.errors import StreamlitPageNotFoundError
 
     l1, l2 = st.columns(2)
     try:
-        l1.page_link("pages/draw.py", icon="✏️", label="Draw a digit for it (pick it in the model list)")
+        l1.page_link("pages/draw.py", icon="✏️", label="Draw a digit for it (pick it in the model list)" if digits
+                     else "Try it on test images (pick it in the Draw page's model list)")
         l2.page_link("pages/network.py", icon="🔬", label="Look inside it, layer by layer",
                      query_params={"m": f"session/{name}", "src": "test"})
     except StreamlitPageNotFoundError:  # a bare script (the panel's own tests) has no page list
@@ -73,16 +75,16 @@ def _show(info: dict[str, Any]) -> None:
     st.success(f"Saved **{literal(info['name'])}.onnx** for this session: pick it on the Draw page.", icon="✅")
     st.caption("Kept for this browser session only: a reload, a server restart or a move to another server "
                "loses it. Download it below to keep a copy.")
-    _next_steps(info["name"])
+    _next_steps(info["name"], info.get("digit_model", True))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("File size", f"{info['size'] / 1024:.0f} KB")
     c2.metric("ONNX opset", info["opset"])
     c3.metric("Parity max |Δ logits|", f"{info['parity']:.1e}",
-              help=f"onnxruntime vs torch on {info['digits']} test digits; must be ≤ {info['tolerance']:.0e}. "
+              help=f"onnxruntime vs torch on {info['digits']} test images; must be ≤ {info['tolerance']:.0e}. "
                    f"Feature maps: max |Δ| {info['parity_acts']:.1e}.")
     c4.metric("Batch-1 latency", f"{info['ort_ms'] * 1000:.0f} µs",
               delta=f"{info['speedup']:.1f}× faster than torch ({info['torch_ms'] * 1000:.0f} µs)",
-              delta_color="off", help="Median of 200 runs on one digit, measured just now on this server.")
+              delta_color="off", help="Median of 200 runs on one test image, measured just now on this server.")
     d1, d2 = st.columns(2)
     d1.download_button("⬇️ Download the model (.onnx)", onnx_path.read_bytes(), file_name=onnx_path.name,
                        mime="application/octet-stream", key="export.dl_onnx")
@@ -97,7 +99,7 @@ def render_export_panel(result: Any, spec: Any) -> None:
     st.subheader("Export to ONNX")
     st.caption("ONNX is a portable file format for trained networks: the Draw page runs it with onnxruntime, "
                "without torch. The export is checked (onnx.checker) and compared with torch on real test "
-               "digits before it is saved.")
+               "images of its dataset before it is saved.")
     if result is None or getattr(result, "test", None) is None:
         st.info("Train a model (without it diverging) to export it.")
         return

@@ -7,16 +7,16 @@ clicks (the unit picker) or reads numbers (windows, kernels, probabilities, occl
 
 from __future__ import annotations
 
-import io
 from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 
 from core import network as nw
 from ui.grid import Box, grid_figure
+from ui.pictures import enlarge, factor_for, png, tile
+from ui.plot_click import cell_targets
 from ui.text import literal
 
 GAP = 2  # pixels between the tiles of a mosaic
@@ -69,28 +69,14 @@ def mosaic(values: np.ndarray, cols: int | None = None) -> np.ndarray:
         out = np.full(h * w, np.nan, np.float32)
         out[:v.size] = v
         return out.reshape(h, w)
-    rows, auto, h, w = mosaic_layout(v.shape)
-    cols = min(cols or auto, v.shape[0])
-    rows = -(-v.shape[0] // cols)
-    out = np.full((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP), np.nan, np.float32)
-    for i, tile in enumerate(v):
-        r, q = divmod(i, cols)
-        out[r * (h + GAP):r * (h + GAP) + h, q * (w + GAP):q * (w + GAP) + w] = tile
-    return out
-
-
-def png(rgb: np.ndarray) -> bytes:
-    """PNG bytes with light compression: ``st.image`` sends bytes as they are, and zlib level 1 is several
-    times faster than Pillow's default for these flat-coloured pictures (a few KB more each)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    _, auto, _, _ = mosaic_layout(v.shape)
+    return tile(v, cols or auto, GAP, np.nan)
 
 
 def upscale(rgb: np.ndarray, target: int = TARGET_PX, most: int = 24) -> tuple[np.ndarray, int]:
     """Nearest-neighbour enlargement by a whole factor so the picture is about ``target`` px wide."""
-    f = int(max(1, min(most, target // max(rgb.shape[1], 1))))
-    return np.repeat(np.repeat(rgb, f, axis=0), f, axis=1), f
+    f = factor_for(rgb.shape[1], target, most)
+    return enlarge(rgb, f), f
 
 
 def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[int, int, int], f: int) -> None:
@@ -111,7 +97,10 @@ def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
-    rgb, f = upscale(to_rgb(image, signed=False, bound=1.0), px)
+    """The input, (H, W) grey or (H, W, 3) colour in 0..1, enlarged; ``box`` outlined in red."""
+    colour = np.asarray(image).ndim == 3
+    pixels = (np.clip(image, 0, 1) * 255).astype(np.uint8) if colour else to_rgb(image, signed=False, bound=1.0)
+    rgb, f = upscale(pixels, px)
     if box is not None:
         outline(rgb, box[0], box[1], box[2], box[3], RF_COLOUR, f)
     return rgb
@@ -121,8 +110,10 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 # The overview
 
 
-def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray) -> None:
-    """Every layer in order, one picture each."""
+def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
+             labels: Sequence[str] | None = None) -> None:
+    """Every layer in order, one picture each (``labels``: class names of a model that does not read digits,
+    shown literally)."""
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
@@ -131,8 +122,10 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
         if view.key == "softmax":
             top = np.argsort(-probs)[:3]
             right.image(png(upscale(to_rgb(mosaic(probs), signed=False, bound=1.0), most=40)[0]),
-                        caption="black 0 → white 1, digits 0–9 left to right; most likely: "
-                                + " · ".join(f"{d}: {probs[d]:.1%}" for d in top))
+                        caption=("black 0 → white 1, digits 0–9 left to right; most likely: "
+                                 + " · ".join(f"{d}: {probs[d]:.1%}" for d in top)) if labels is None else
+                        ("black 0 → white 1, classes left to right as the model lists them; most likely: "
+                         + " · ".join(f"{literal(labels[d], 40)}: {probs[d]:.1%}" for d in top)))
             continue
         value = values[view.output]
         right.image(png(layer_picture(view, value)), caption=_range_text(value))
@@ -200,9 +193,8 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
                                zmax=bound, showscale=False, hoverinfo="skip"))
     yy, xx = np.nonzero(~np.isnan(z))
     # Heatmap cells send no selection events; a transparent marker on every cell does.
-    fig.add_scatter(x=xx, y=yy, mode="markers", showlegend=False, customdata=z[yy, xx],
-                    marker={"size": max(6, min(28, 420 // cols)), "color": "rgba(0,0,0,0)"},
-                    hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>")
+    fig.add_trace(cell_targets(yy, xx, size=max(6, min(28, 420 // cols)), customdata=z[yy, xx],
+                               hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<extra>click to open</extra>"))
     fig.add_shape(type="rect", x0=q - 0.5, x1=q + 0.5, y0=r - 0.5, y1=r + 0.5, line={"color": "#f59e0b", "width": 3})
     # Fixed ranges: the plot area is exactly the cells (markers would otherwise pad the axes).
     fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
@@ -329,7 +321,9 @@ def occlusion_pictures(occ: nw.Occlusion, image: np.ndarray, px: int = 280) -> t
     pics = []
     for drop in occ.drops:  # (H, W) each
         rgb, f = upscale(to_rgb(drop, signed=True, bound=bound), px)
-        ink = np.repeat(np.repeat(np.asarray(image) > 0.5, f, axis=0), f, axis=1)
+        grey = np.asarray(image)
+        grey = grey.mean(axis=-1) if grey.ndim == 3 else grey  # a colour photo: outline its bright parts
+        ink = np.repeat(np.repeat(grey > 0.5, f, axis=0), f, axis=1)
         inner = ink.copy()
         inner[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
         rgb[ink & ~inner] = (17, 24, 39)  # a one-pixel outline of the strokes over the map

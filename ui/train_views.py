@@ -19,6 +19,7 @@ from core import datasets as cds
 from core import models as cm
 from core import training as ct
 from core.jobs import JobLimiter
+from ui.pictures import enlarge
 from ui.plot_click import clicked_cell
 
 # ---------------------------------------------------------------------------------------------
@@ -38,7 +39,8 @@ def device():
 
 @st.cache_resource(show_spinner=False)
 def test_set(_device, device_name: str, dataset: str = "shipped5k"):
-    """The dataset's official test set as normalised tensors (read-only, shared by all sessions)."""
+    """The dataset's official test set as uint8 tensors (read-only, shared by all sessions; ``evaluate``
+    normalises each batch)."""
     return ct.test_tensors(_device, dataset=dataset)
 
 
@@ -266,13 +268,6 @@ def top3_caption(probs: np.ndarray, label: int) -> str:
     return "\n".join([f"true {label} → {first}", *rest])
 
 
-def upscale(img: np.ndarray, factor: int = 3) -> np.ndarray:
-    """Each pixel as a factor × factor block, grey (H, W) or colour (H, W, 3)."""
-    img = np.asarray(img, dtype=np.uint8)
-    block = np.ones((factor, factor) + (1,) * (img.ndim - 2), dtype=np.uint8)
-    return np.kron(img, block)
-
-
 def render_gallery(indices: np.ndarray, result: ct.EvalResult, per_row: int = 6, empty: str = "",
                    dataset: str = "shipped5k") -> None:
     """Test digits with the model's top-3 probabilities under each."""
@@ -283,8 +278,8 @@ def render_gallery(indices: np.ndarray, result: ct.EvalResult, per_row: int = 6,
     for start in range(0, len(indices), per_row):
         cols = st.columns(per_row)
         for col, i in zip(cols, indices[start:start + per_row]):
-            col.image(upscale(images[i]), caption=top3_caption(result.probabilities[i], int(result.labels[i])),
-                      width=84)
+            caption = top3_caption(result.probabilities[i], int(result.labels[i]))
+            col.image(enlarge(np.asarray(images[i], np.uint8), 3), caption=caption, width=84)
 
 
 def cell_indices(result: ct.EvalResult, true: int, pred: int, limit: int = 24) -> np.ndarray:
@@ -457,7 +452,7 @@ def kernels_view(result: ct.TrainResult) -> None:
     image = cdata.sample_digit(cds.load_test(dataset), digit, int(which))
     probs, acts = activations_for(result.model, image, device(), dataset)
     with c3:
-        st.image(upscale(image, 4), width=112,
+        st.image(enlarge(np.asarray(image, np.uint8), 4), width=112,
                  caption=f"model says {int(np.argmax(probs))} ({100 * probs.max():.0f}%)")
     for label, act in zip(cm.activation_labels(result.spec), acts):
         st.plotly_chart(maps_figure(act, per_row=16, diverging=False,
