@@ -183,7 +183,7 @@ def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
 # Feature maps never overflow a phone's width (their PNG is smaller than the size they are shown at).
 CRISP_CSS = ("<style>[class*='st-key-draw-crisp'] img{image-rendering:pixelated}"
              ".st-key-draw-crisp-steps img{height:140px;object-fit:contain;background:#595959}"
-             ".st-key-draw-crisp-maps img{max-width:100%;height:auto}</style>")
+             ".st-key-draw-crisp-maps *{max-width:100%}.st-key-draw-crisp-maps img{height:auto}</style>")
 
 
 def crisp_pictures() -> None:
