@@ -398,9 +398,10 @@ def _general_line(nt: _Notation, symmetric: bool = True) -> str:
     return "o = " + nt.floor_frac(nt.sub(f"n + {pad_sym} - d(k-1) - 1"), "s") + " + 1"
 
 
-def general_formula(latex: bool = True) -> str:
-    """The conv/pool output-size formula in symbols, as every lesson writes it."""
-    return _general_line(_Notation(latex=latex))
+def general_formula(latex: bool = True, symmetric: bool = True) -> str:
+    """The conv/pool output-size formula in symbols, as every lesson writes it (``symmetric``: one padding
+    on both sides, written 2p)."""
+    return _general_line(_Notation(latex=latex), symmetric)
 
 
 def _conv_formula_lines(ax: AxisResult, notation: _Notation) -> list[str]:

@@ -8,19 +8,21 @@ from ui.nav import ensure_navigation
 ensure_navigation()
 
 from core import arithmetic as ar  # noqa: E402
-from ui import state  # noqa: E402
+from ui import fastfig, state  # noqa: E402
 from ui.arithmetic_views import (  # noqa: E402
     CHANNEL_NAMES, INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, channel_latex,
     colour_example, conv_input_figure, legend_html, output_figure, total_latex, transposed_input_figure,
     transposed_output_figure,
 )
 from ui.formula import formula_block  # noqa: E402
+from ui.plot_click import clicked_cell  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
 
 Cfg = ArithmeticSettings
 PLAY = "arithmetic.play"  # UI state, not a setting: playing is never shared
 CLICK = "arithmetic.click"  # the output grid's point selection
 LAST_CLICK = "arithmetic.last_click"
+FULL_RUN = "arithmetic._full_run"  # Play was switched: the next fragment run asks for a full run
 REVEALED = "arithmetic.revealed"  # the layer (spec, input size) the student has answered for
 TICK_S = 0.8
 INTRO = ("Drag the sliders: the kernel slides over the (padded) input, and the output size follows one "
@@ -105,12 +107,14 @@ def picture(shape: ar.Shape2D, transposed: bool, keys: state.Keys) -> None:
     if transposed:
         left.plotly_chart(transposed_input_figure(shape, r, c), key=CLICK, on_select="rerun",
                           selection_mode="points", config=no_bar)
-        right.plotly_chart(transposed_output_figure(shape, r, c), config=no_bar)
+        with right:
+            fastfig.show(transposed_output_figure(shape, r, c), "arithmetic.output_fig")
         st.caption(f"Input cell ({r}, {c}) is multiplied by the whole kernel and added into the blue output cells; "
                    "overlapping footprints add up. Cropping by padding removes the outer rows and columns. "
                    "Rows and columns count from 0, as in PyTorch.")
         return
-    left.plotly_chart(conv_input_figure(shape, r, c), config=no_bar)
+    with left:
+        fastfig.show(conv_input_figure(shape, r, c), "arithmetic.input_fig")
     right.plotly_chart(output_figure(shape, step, f"Output {oh}×{ow}"), key=CLICK, on_select="rerun",
                        selection_mode="points", config=no_bar)
     st.markdown(legend_html(LEGEND_INPUT, INPUT_COLORS), unsafe_allow_html=True)
@@ -136,16 +140,11 @@ def colour_channels(shape: ar.Shape2D, r: int, c: int) -> None:
 
 def _clicked_step(grid_w: int, step: int) -> int:
     """The step a new click on a grid cell (a plotly point selection) asks for, else ``step``."""
-    sel = st.session_state.get(CLICK)
-    points = (sel or {}).get("selection", {}).get("points", []) if isinstance(sel, dict) else \
-        (getattr(getattr(sel, "selection", None), "points", None) or [])
-    if not points:
+    cell = clicked_cell(st.session_state.get(CLICK))
+    if cell is None or cell == st.session_state.get(LAST_CLICK):
         return step
-    marker = (points[0].get("x"), points[0].get("y"))
-    if marker == st.session_state.get(LAST_CLICK) or None in marker:
-        return step
-    st.session_state[LAST_CLICK] = marker
-    return int(marker[1]) * grid_w + int(marker[0])
+    st.session_state[LAST_CLICK] = cell
+    return cell[0] * grid_w + cell[1]
 
 
 def show_formula(cfg: Cfg, shape: ar.Shape2D) -> None:
@@ -250,7 +249,7 @@ def lesson(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys) -> bool:
         st.error(f"**This layer is impossible.** {shape.reason}", icon="🚫")
         return True
     show_summary(cfg, shape)
-    playing = st.toggle("▶ Play (move the kernel automatically)", key=PLAY)
+    playing = st.toggle("▶ Play (move the kernel automatically)", key=PLAY, on_change=_play_changed)
     st.fragment(run_every=TICK_S if playing else None)(picture)(shape, cfg.transposed, keys)
     return True
 
@@ -265,10 +264,18 @@ def square_up() -> Cfg:
     return end
 
 
-def main() -> None:
-    keys = state.bind(Cfg)
-    state.header(Cfg, "📐 Convolution arithmetic", INTRO)
-    lesson_css()
+def _play_changed() -> None:
+    st.session_state[FULL_RUN] = True
+
+
+@st.fragment
+def layer_view(keys: state.Keys) -> None:
+    """Everything a setting changes: a slider step reruns only this, not the header or the puzzle.
+
+    Play's timer is the sliding window's ``run_every``, which the browser (re)arms on a full run of the
+    page: starting or stopping Play therefore asks for one (as the pooling page does)."""
+    if st.session_state.pop(FULL_RUN, False):
+        st.rerun(scope="app")
     left, right = st.columns([1, 2.3], gap="large")
     with left, st.container(border=True):
         controls(keys)
@@ -284,6 +291,14 @@ def main() -> None:
     if not cfg.transposed and (shape.ok or not revealed):
         st.subheader("Stack it: receptive field")
         receptive_field_section(cfg, keys, revealed)
+    state.sync(Cfg)  # a fragment run writes the link here; a full run also at the page's end (same link)
+
+
+def main() -> None:
+    keys = state.bind(Cfg)
+    state.header(Cfg, "📐 Convolution arithmetic", INTRO)
+    lesson_css()
+    layer_view(keys)
     with st.expander("🧩 Puzzle: halve an MNIST image"):
         puzzle()
     state.finish(state.current(Cfg))  # the fragment may have moved the step during this run

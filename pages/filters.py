@@ -76,18 +76,21 @@ def image_for(key: str) -> tuple[np.ndarray, str]:
         return images.builtin_image(key), images.BUILTIN_IMAGES[key].label
 
 
-def image_controls(keys: state.Keys) -> tuple[np.ndarray, str]:
+def image_controls(keys: state.Keys) -> tuple[np.ndarray, str, str]:
+    """The picker → (pixels, label, token). The token names the pixels (a shipped image's key, or the
+    upload's SHA-256): cached convolutions are keyed by it instead of hashing the pixels on every run."""
     choice = st.selectbox("Image", tuple(IMAGES), key=keys.img, format_func=IMAGES.get)
     if choice != "upload":
         about = photos.PHOTOS[choice] if choice in photos.PHOTOS else images.BUILTIN_IMAGES[choice]
         st.caption(about.description)
-        return image_for(choice)
+        return (*image_for(choice), choice)
     upload = upload_widget()
     if upload is None:
         st.info("Until you upload a picture, the landscape is shown.", icon="🖼️")
-        return image_for(DEFAULT_IMAGE)
+        return (*image_for(DEFAULT_IMAGE), DEFAULT_IMAGE)
     # the label becomes a plotly title, which renders HTML: a file name goes in escaped
-    return upload.pixels, f"your picture “{literal_html(st.session_state[UPLOAD]['name'], 60)}”"
+    stored = st.session_state[UPLOAD]
+    return upload.pixels, f"your picture “{literal_html(stored['name'], 60)}”", "upload:" + stored["digest"]
 
 
 def upload_widget() -> images.DecodedImage | None:
@@ -184,16 +187,14 @@ def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> N
         f"{h.pad_lo}/{h.pad_hi} rows, {w.pad_lo}/{w.pad_hi} columns")
     st.markdown(f"**Output size: {h.out}×{w.out}** — input {h.n}×{w.n}, kernel {kernel_hw[0]}×{kernel_hw[1]}, "
                 f"stride {h.s}, padding {pad}, dilation {h.d}")
-    worked = " · ".join(
-        f"{'' if same else ax.axis + ': '}⌊({ax.n} + {ax.pad_lo} + {ax.pad_hi} − {ax.d}·({ax.k}−1) − 1) / {ax.s}⌋ + 1"
-        f" = {ax.out}" for ax in ([h] if same else [h, w])
-    )
-    st.caption(f"Per axis: out = ⌊(n + p_before + p_after − d·(k−1) − 1) / s⌋ + 1;  {worked}")
+    worked = " · ".join(f"{'' if same else ax.axis + ': '}{arithmetic.conv_formula_text(ax)}"
+                        for ax in ([h] if same else [h, w]))
+    symmetric = h.pad_lo == h.pad_hi and w.pad_lo == w.pad_hi
+    st.caption(f"Per axis: {arithmetic.general_formula(latex=False, symmetric=symmetric)};  {worked}")
 
 
-def microscope_controls(keys: state.Keys, output: np.ndarray) -> tuple[int, int]:
+def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettings) -> tuple[int, int]:
     out_h, out_w = output.shape
-    cfg = state.current(S)
     if cfg.r >= out_h or cfg.c >= out_w:  # keep the pixel inside a smaller output
         state.put(S, r=min(cfg.r, out_h - 1), c=min(cfg.c, out_w - 1))
     a, b, jump, note = st.columns([1, 1, 1.3, 3])
@@ -208,16 +209,14 @@ def microscope_controls(keys: state.Keys, output: np.ndarray) -> tuple[int, int]
     return int(r), int(c)
 
 
-def colour_part(keys: state.Keys, kernel: np.ndarray, conv) -> None:
+def colour_part(keys: state.Keys, kernel: np.ndarray, conv, cfg: FiltersSettings) -> None:
     st.subheader("🎨 Colour images: one kernel slice per channel")
-    cfg = state.current(S)
     key = cfg.img if cfg.img in photos.PHOTOS else next(iter(photos.PHOTOS))
     a, b = st.columns([2, 1])
     a.selectbox("Slices for R, G and B", tuple(filters.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
                 format_func=lambda m: filters.COLOUR_MIXES[m][0])
-    b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)
-    cfg = state.current(S)
-    fv.colour_section(photos.photo_rgb(key), kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
+    b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)  # its value is in cfg already (set before the run)
+    fv.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
 
 
 OUTPUT_NOTES = {
@@ -239,7 +238,7 @@ def lesson() -> None:
     with st.container(border=True):
         c_img, c_kernel, c_view = st.columns([1.1, 1.3, 1])
         with c_img:
-            image, image_label = image_controls(keys)
+            image, image_label, token = image_controls(keys)
         with c_kernel:
             try:
                 kernels = kernel_controls(keys)
@@ -263,10 +262,10 @@ def lesson() -> None:
     fig_cols = st.columns([1.2, 0.9, 1.2])
     in_boxes: list[Box] = []
     if ok:
-        responses = fv.run_conv(image, kernels, *conv)  # (K, H', W')
+        responses = fv.run_conv(token, image, kernels, *conv)  # (K, H', W')
         output = filters.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
         st.subheader("🔬 Microscope: one output pixel")
-        r, c = microscope_controls(keys, output)
+        r, c = microscope_controls(keys, output, cfg)
         in_boxes = fv.window_boxes(arithmetic.conv_window(shape, r, c), padding, cfg.d)
         fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
     with fig_cols[0]:
@@ -289,10 +288,10 @@ def lesson() -> None:
             st.warning("No output to show with these settings: change the stride, padding or dilation.")
     if ok:
         st.subheader("↔️ Convolution or cross-correlation?")
-        fv.flip_section(image, kernels[0], conv, cfg.k)
-        colour_part(keys, kernels[0], conv)
-        st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
-        fv.im2col_section(image, conv)
+        fv.flip_section(token, image, kernels[0], conv, cfg.k)
+        colour_part(keys, kernels[0], conv, cfg)
+        st.subheader("🗂️ A bank of kernels on this image")
+        fv.bank_maps(token, image, conv)
     state.sync(S)
 
 
@@ -306,6 +305,8 @@ if missing_upload:
     st.info("This link was made with an uploaded picture, and links cannot carry pictures: showing the "
             "landscape instead. Choose “Upload your own…” to use yours.", icon="🔗")
 lesson()
+st.subheader("🧮 How a conv layer computes it: im2col and a kernel bank")
+fv.im2col_section()  # the worked example: outside the lesson's fragment, a change does not redraw it
 st.subheader("🎓 A CNN learns kernels like these")
 fv.closing_section()
 state.finish(state.current(S))

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from core import filters  # noqa: E402
 from core.data import load_shipped_train, sample_digit  # noqa: E402
 from core.pooling import PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo  # noqa: E402
-from ui import state  # noqa: E402
+from ui import fastfig, state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.formula import formula_block  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
@@ -174,9 +174,10 @@ def walkthrough(v: View, keys: state.Keys) -> None:
         st.progress(step / n, text=f"Playing: window {step} of {n}")
     st.markdown(window_story(v, step - 1))
     c_in, c_out = st.columns([3, 2], gap="large")
-    no_bar = {"displayModeBar": False}
-    c_in.plotly_chart(input_figure(v, step - 1), key="pooling.input_fig", config=no_bar)
-    c_out.plotly_chart(output_figure(v, step - 1), key="pooling.output_fig", config=no_bar)
+    with c_in:
+        fastfig.show(input_figure(v, step - 1), "pooling.input_fig")
+    with c_out:
+        fastfig.show(output_figure(v, step - 1), "pooling.output_fig")
     c_out.caption(legend(v))
 
 
@@ -209,9 +210,10 @@ def translation_section(x: np.ndarray, spec: PoolSpec, signed: bool, keys: state
     demo = translation_demo(x, dy, dx, spec)
     cols = st.columns(4)
     pairs = ((demo.pooled, "pooled original"), (demo.pooled_shifted, "pooled shifted"))
-    for col, (z, title) in zip(cols, ((x, "original"), (demo.shifted, f"shifted ({dy:+d}, {dx:+d})")) + pairs):
-        col.plotly_chart(small_grid(z, signed, title, x if spec.op != "sum" else demo.pooled),
-                         config={"displayModeBar": False})
+    for i, (col, (z, title)) in enumerate(zip(cols, ((x, "original"), (demo.shifted, f"shifted ({dy:+d}, {dx:+d})"))
+                                              + pairs)):
+        with col:
+            fastfig.show(small_grid(z, signed, title, x if spec.op != "sum" else demo.pooled), f"pooling.shift{i}")
     m1, m2 = st.columns(2)
     for col, name, cm in ((m1, "Before pooling (the map itself)", demo.before_pool),
                           (m2, "After pooling", demo.after_pool)):
@@ -250,10 +252,11 @@ def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, signed:
     conv = filters.conv2d(x, kernel, stride=ss_, padding=pp)[0]  # (H', W')
     label = OPS[spec.op].lower() + " pooling"
     f1, f2 = c1.columns(2)
-    f1.plotly_chart(small_grid(res.values, signed, label, res.values if spec.op == "sum" else x),
-                    config={"displayModeBar": False})
-    f2.plotly_chart(small_grid(conv, signed or ck == "random", f"conv, stride {ss_[0]}", conv if ck == "random" else x),
-                    config={"displayModeBar": False})
+    with f1:
+        fastfig.show(small_grid(res.values, signed, label, res.values if spec.op == "sum" else x), "pooling.pool_fig")
+    with f2:
+        fastfig.show(small_grid(conv, signed or ck == "random", f"conv, stride {ss_[0]}", conv if ck == "random" else x),
+                     "pooling.conv_fig")
     if ck == "mean" and conv.shape == res.values.shape and spec.op in ("avg", "gap"):
         gap = float(np.max(np.abs(conv - res.values)))
         c1.caption(f"Largest difference from {label}: {gap:.1e} — the same layer.")

@@ -9,7 +9,9 @@ import plotly.graph_objects as go
 
 from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, never_visited, transposed_footprint
 from core.settings import Settings, choice, flag, integer
-from ui.grid import Box, as_figure, category_spec
+from ui.fastfig import from_spec
+from ui.grid import Box, category_spec
+from ui.plot_click import cell_targets
 
 OPS = {"conv": "Convolution", "transposed": "Transposed convolution"}
 PADDING_LABELS = {"explicit": "Explicit", "valid": "Valid (none)", "same": "Same", "full": "Full"}
@@ -111,7 +113,7 @@ def conv_input_figure(shape: Shape2D, out_row: int, out_col: int) -> go.Figure:
     spec = category_spec(codes, INPUT_COLORS, boxes=[inner, k_eff_box], text=text, title=title, max_px=INPUT_PX)
     if text is not None:
         spec["data"][0]["textfont"]["color"] = "#334155"  # dark zeros on the pale padding, readable
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def _tap_text(codes: np.ndarray) -> np.ndarray:
@@ -133,17 +135,13 @@ def output_figure(shape: Shape2D, step: int, title: str) -> go.Figure:
     codes = output_codes(shape, step)
     spec = category_spec(codes, OUTPUT_COLORS, title=title, max_px=OUTPUT_PX)
     _add_click_targets(spec, codes.shape)
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def _add_click_targets(spec: dict, hw: tuple[int, int]) -> None:
-    """Invisible markers on every cell so a click selects that cell (heatmaps have no point selection)."""
     rows, cols = np.divmod(np.arange(hw[0] * hw[1]), hw[1])
-    spec["data"].append({
-        "type": "scatter", "x": cols, "y": rows, "mode": "markers",
-        "marker": {"size": 18, "opacity": 0.01, "symbol": "square"},
-        "hovertemplate": "output row %{y}, col %{x}: click to select<extra></extra>", "showlegend": False,
-    })
+    spec["data"].append(cell_targets(rows, cols, size=18,
+                                     hovertemplate="output row %{y}, col %{x}: click to select<extra></extra>"))
 
 
 def transposed_input_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figure:
@@ -153,7 +151,7 @@ def transposed_input_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figu
     codes[in_row, in_col] = 2
     spec = category_spec(codes, OUTPUT_COLORS[:1] + ("#bbf7d0", "#2563eb"), title=f"Input {h.n}×{w.n}")
     _add_click_targets(spec, codes.shape)
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def transposed_output_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Figure:
@@ -165,7 +163,7 @@ def transposed_output_figure(shape: Shape2D, in_row: int, in_col: int) -> go.Fig
             codes[cell] = 1
     for cell in transposed_footprint(shape, in_row, in_col):
         codes[cell] = 2
-    return as_figure(category_spec(codes, ("#e2e8f0", "#bbf7d0", "#2563eb"), title=f"Output {oh}×{ow}"))
+    return from_spec(category_spec(codes, ("#e2e8f0", "#bbf7d0", "#2563eb"), title=f"Output {oh}×{ow}"))
 
 
 def legend_html(labels: tuple[str, ...], colors: tuple[str, ...]) -> str:

@@ -1,23 +1,36 @@
 """Plotly figures whose wire form is computed once, and heat maps built without plotly's validation.
 
-``st.plotly_chart`` turns a figure into a dict (a deep copy), walks it to turn every NumPy array into
-base64, then into JSON, on every run that draws it, also when the figure came from a cache; and
-building a figure validates every property (10–15 ms a figure on a quiet core, independent of its
-size). Here a heat map's *frame* (layout, axes, outlines, colours: everything but its numbers) is built
-once with ``ui.grid.grid_figure`` and cached; a new picture of the same shape only puts its numbers into
-a copy of that frame. A ``Finished`` figure hands ``st.plotly_chart`` the ready dict.
+``st.plotly_chart`` turns a figure into a dict, then into JSON with plotly's encoder, then hashes that
+JSON for the element's id, on every run that draws it, also when the figure came from a cache. Plotly's
+encoder is slow on pictures for a silly reason: after encoding it searches the text for "NaN" and
+"Infinity" and, if found, parses and re-encodes everything; a base64 picture of a few hundred kB almost
+always contains "NaN" by chance, so a 192×192 picture cost ~4 ms of JSON alone, and the Filters page
+draws up to nine of them per change (measured with py-spy on the real server, docs in
+/work/coord/bench-speed.md).
+
+Here a heat map's *frame* (layout, axes, outlines, colours: everything but its numbers) is built once
+with ``ui.grid.grid_figure`` and cached; a new picture of the same shape only puts its numbers into a
+copy of that frame. A ``Finished`` figure is never changed after it is built, so its JSON and a digest
+of it are computed once (lazily) and ``show`` hands them to the page without re-encoding. Pictures
+travel as float32 (hover shows 4 significant digits; float32 keeps 7) to halve their bytes.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io
 import streamlit as st
 from _plotly_utils.utils import convert_to_base64, to_typed_array_spec
 
 from ui.grid import grid_figure
+
+NO_BAR = {"displayModeBar": False}
 
 
 def _plain(obj: Any) -> Any:
@@ -39,18 +52,70 @@ def wire(fig: go.Figure) -> dict:
 
 
 class Finished(go.Figure):
-    """A figure that is never changed after it is built (share it freely between runs and students)."""
+    """A figure that is never changed after it is built (share it freely between runs and students).
 
-    def __init__(self, sent: dict) -> None:
-        super().__init__(layout={"template": {}}, _validate=False)  # an empty shell: no template copy
+    Only ``to_dict`` (what st.plotly_chart reads) and the properties below are for use: the plotly
+    Figure machinery is deliberately not initialised (``go.Figure.__init__`` sets up a layout and a
+    template, ~0.5 ms a figure, for nothing). It subclasses go.Figure so that st.plotly_chart takes it
+    as a figure (charts with selections still go through st.plotly_chart)."""
+
+    def __init__(self, sent: dict) -> None:  # noqa: D107 - no super().__init__ on purpose (see above)
         self._sent = sent
+        self._json: str | None = None
+        self._digest = ""
 
     def to_dict(self) -> dict:  # what st.plotly_chart serialises: read-only, already encoded
         return self._sent
 
+    @property
+    def json(self) -> str:
+        """The spec as st.plotly_chart would send it, encoded once (plain JSON: the dict holds only
+        str, numbers, lists and dicts; anything else goes through plotly's own encoder)."""
+        if self._json is None:
+            try:
+                self._json = json.dumps(self._sent, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError):
+                self._json = plotly.io.to_json(self._sent, validate=False)
+            self._digest = hashlib.blake2b(self._json.encode(), digest_size=16).hexdigest()
+        return self._json
 
-@st.cache_resource(max_entries=128, show_spinner=False)
+    @property
+    def digest(self) -> str:
+        self.json  # noqa: B018 - computes both once
+        return self._digest
+
+    @property
+    def height(self) -> int | str:
+        return self._sent.get("layout", {}).get("height") or "content"
+
+
+@functools.lru_cache(maxsize=1)  # the same for every student: plotly's default template
+def _template() -> dict:
+    """The template plotly puts into every figure's layout (the current default), once."""
+    return wire(go.Figure())["layout"]["template"]
+
+
+def from_spec(spec: dict) -> Finished:
+    """A plain figure dict (``ui.grid.grid_spec`` and friends) as the figure ``go.Figure(spec).to_dict()``
+    would give, without the deep copy and the template set-up that cost ~10 ms a figure: arrays to
+    base64 in place, the default template added. ``spec`` is consumed (do not reuse it)."""
+    convert_to_base64(spec)
+    spec = _plain(spec)
+    spec.setdefault("layout", {}).setdefault("template", _template())
+    return Finished(spec)
+
+
 def _frame(shape: tuple[int, int], labelled: bool, options: tuple) -> dict:
+    """The cached frame (``_cached_frame``); options that cannot be hashed (a colour scale given as a list)
+    are built each time."""
+    try:
+        return _cached_frame(shape, labelled, options)
+    except TypeError:
+        return _cached_frame.__wrapped__(shape, labelled, options)
+
+
+@functools.lru_cache(maxsize=256)  # a pure function of its arguments (hashed in microseconds, unlike st.cache_*)
+def _cached_frame(shape: tuple[int, int], labelled: bool, options: tuple) -> dict:
     kwargs = dict(options)
     gaps = kwargs.pop("gaps", True)
     fig = grid_figure(np.zeros(shape), text=np.full(shape, "", dtype=object) if labelled else None, **kwargs)
@@ -62,10 +127,57 @@ def _frame(shape: tuple[int, int], labelled: bool, options: tuple) -> dict:
 def grid(z: np.ndarray, *, text: np.ndarray | None = None, zmin: float | None = None, zmax: float | None = None,
          gaps: bool = True, **options: Any) -> Finished:
     """``ui.grid.grid_figure(z, text=..., zmin=..., zmax=..., **options)``, same figure, built from a cached
-    frame (``gaps=False``: no gap between cells, for pictures)."""
+    frame (``gaps=False``: no gap between cells, for pictures). Grids without cell labels (pictures) are
+    sent as float32; labelled ones (small, exact numbers) as float64."""
     z = np.asarray(z, dtype=float)
     frame = _frame(z.shape, text is not None, tuple(sorted({**options, "gaps": gaps}.items())))
-    trace = {**frame["data"][0], "z": to_typed_array_spec(z), "zmin": zmin, "zmax": zmax}
+    sent_z = z if text is not None else z.astype(np.float32)
+    trace = {**frame["data"][0], "z": to_typed_array_spec(sent_z),
+             "zmin": None if zmin is None else float(zmin), "zmax": None if zmax is None else float(zmax)}
     if text is not None:
         trace["text"] = np.asarray(text, dtype=object).tolist()
     return Finished({**frame, "data": [trace]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting a Finished figure on the page
+
+
+def _fast_path():
+    """Streamlit's own pieces that st.plotly_chart uses (streamlit is pinned in requirements.txt); None
+    when a Streamlit version moved them, and ``show`` then falls back to st.plotly_chart."""
+    try:
+        from streamlit.delta_generator_singletons import get_dg_singleton_instance
+        from streamlit.elements.lib.form_utils import current_form_id
+        from streamlit.elements.lib.layout_utils import LayoutConfig
+        from streamlit.elements.lib.utils import compute_and_register_element_id
+        from streamlit.proto.PlotlyChart_pb2 import PlotlyChart
+    except ImportError:  # pragma: no cover - only on another Streamlit version
+        return None
+    return get_dg_singleton_instance, current_form_id, LayoutConfig, compute_and_register_element_id, PlotlyChart
+
+
+_FAST = _fast_path()
+
+
+def show(fig: go.Figure, key: str, config: dict | None = None) -> None:
+    """``st.plotly_chart(fig, key=key, config=config)`` (no selection), without re-encoding a Finished figure.
+
+    What st.plotly_chart does for a figure without selections, minus the work already done once: the
+    spec is the figure's cached JSON, and the element id hashes the JSON's digest instead of the JSON
+    itself (same rule: the id changes exactly when the spec, config or key change)."""
+    config = NO_BAR if config is None else config
+    if _FAST is None or not isinstance(fig, Finished):
+        st.plotly_chart(fig, key=key, config=config)
+        return
+    singletons, current_form_id, layout_config, element_id, chart_proto = _FAST
+    dg = singletons().main_dg
+    proto = chart_proto()
+    proto.theme = "streamlit"
+    proto.form_id = current_form_id(dg)
+    proto.spec = fig.json
+    proto.config = json.dumps(config)
+    proto.id = element_id("plotly_chart", user_key=key, key_as_main_identity=False, dg=dg,
+                          plotly_spec_digest=fig.digest, plotly_config=proto.config, theme="streamlit",
+                          width="stretch", height="content")
+    dg._enqueue("plotly_chart", proto, layout_config=layout_config(width="stretch", height=fig.height))

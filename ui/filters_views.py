@@ -5,10 +5,12 @@ All numbers come from ``core.filters``; nothing here reads widgets except throug
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
-from core import arithmetic, filters
+from core import arithmetic, filters, photos
 from ui import registry
 from ui import fastfig
 from ui.grid import Box, cell_boxes
@@ -49,23 +51,24 @@ def fmt_grid(z: np.ndarray) -> np.ndarray:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def run_conv(image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilation: int) -> np.ndarray:
-    return filters.conv2d(image, kernels, stride, padding, dilation)
+def run_conv(token: str, _image: np.ndarray, kernels: np.ndarray, stride: int, padding, dilation: int) -> np.ndarray:
+    """``filters.conv2d`` of the image that ``token`` names (see pages/filters.image_controls): the key is the
+    token, not the pixels (hashing a 192×192 picture cost ~0.7 ms a call, four calls a run)."""
+    return filters.conv2d(_image, kernels, stride, padding, dilation)
 
 
 # ---------------------------------------------------------------------------------------------
 # Figures
 
 
-@st.cache_resource(max_entries=96, show_spinner=False)
 def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = False, boxes=(), px: int = 330,
             scale: bool = True):
     """An image or feature map: grey, or blue–white–red centred on 0 when ``signed``; numbers when small.
 
     ``photo``: grey from 0 (black) to 1 (white) with anything outside drawn as black or white, i.e. the
     way the picture looks once saved as an 8-bit image (values clipped to 0…255); hovering still shows
-    the true value. Built figures are cached for every student (they are never changed after building):
-    an interaction pays only for the figures whose data changed.
+    the true value. Not cached: looking a picture up hashed its pixels and outlines (~1 ms), more than
+    building it from the cached frame (``ui.fastfig.grid``: float32 → base64, ~0.2 ms; JSON once, when shown).
     """
     z = np.asarray(z, dtype=float)
     small = max(z.shape) <= NUMBERS_UP_TO
@@ -82,8 +85,14 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = Fa
                         cell_px=48 if small else px, max_px=px, show_scale=scale, gaps=small, **colors)
 
 
-@st.cache_resource(max_entries=96, show_spinner=False)
 def kernel_figure(k: np.ndarray, title: str, px: int = 240):
+    k = np.asarray(k, dtype=float)
+    return _kernel_figure(k.tobytes(), k.shape, title, px)
+
+
+@functools.lru_cache(maxsize=128)  # a kernel is a few numbers: keyed by its bytes, hashed in microseconds
+def _kernel_figure(raw: bytes, shape: tuple[int, int], title: str, px: int):
+    k = np.frombuffer(raw, dtype=float).reshape(shape)
     bound = float(np.max(np.abs(k))) or 1.0
     return fastfig.grid(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
                         cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
@@ -105,7 +114,7 @@ def output_view(out: np.ndarray, mode: str, kernels: np.ndarray) -> tuple[np.nda
 
 
 def show(fig, name: str) -> None:
-    st.plotly_chart(fig, key=f"{PAGE}.fig.{name}", config={"displayModeBar": False})
+    fastfig.show(fig, f"{PAGE}.fig.{name}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,11 +167,11 @@ def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> No
                icon="🔬")
 
 
-def flip_section(image, kernel, conv, name) -> None:
+def flip_section(token, image, kernel, conv, name) -> None:
     relation = filters.flip_relation(kernel)
     flipped = filters.flip_kernel(kernel)
-    xcorr = run_conv(image, kernel, *conv)[0]
-    true = run_conv(image, np.ascontiguousarray(flipped), *conv)[0]
+    xcorr = run_conv(token, image, kernel, *conv)[0]
+    true = run_conv(token, image, np.ascontiguousarray(flipped), *conv)[0]
     st.markdown(
         "PyTorch's `conv2d` and every deep-learning library slide the kernel **as it is**: mathematically that is "
         "*cross-correlation*. Textbook convolution first **rotates the kernel by 180°** (flips rows and columns). "
@@ -192,10 +201,35 @@ def flip_section(image, kernel, conv, name) -> None:
                 f"{fmt(diff)}.")
 
 
-def colour_section(rgb: np.ndarray, kernel: np.ndarray, mix: str, bias: float, conv, photo_label: str) -> None:
-    """A colour picture and a 3-channel kernel: each channel's window × its slice, summed, + bias."""
+@st.cache_data(max_entries=32, show_spinner=False)
+def colour_output(key: str, k3: np.ndarray, bias: float, stride: int, padding, dilation: int) -> np.ndarray:
+    """``filters.colour_conv2d`` of shipped photo ``key`` (keyed by the name, not its pixels): a class trying
+    the same presets shares the result."""
+    return filters.colour_conv2d(photos.photo_rgb(key), k3, bias, stride, padding, dilation)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def colour_photo_uri(key: str) -> str:
+    """A shipped colour photo as a PNG data URI, encoded once per server (st.image re-encoded the array
+    on every kernel change)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    rgb = photos.photo_rgb(key)
+    buf = io.BytesIO()
+    Image.fromarray(np.round(np.clip(rgb, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8), mode="RGB").save(
+        buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, photo_label: str) -> None:
+    """A colour picture (shipped photo ``key``) and a 3-channel kernel: each channel's window × its slice,
+    summed, + bias."""
+    rgb = photos.photo_rgb(key)
     k3 = filters.colour_kernel(kernel, mix)  # (3, kh, kw)
-    out = filters.colour_conv2d(rgb, k3, bias, *conv)  # (H', W')
+    out = colour_output(key, k3, bias, *conv)  # (H', W')
     r, c = out.shape[0] // 2, out.shape[1] // 2
     px = filters.colour_pixel(rgb, k3, bias, r, c, *conv)
     st.markdown(
@@ -205,7 +239,7 @@ def colour_section(rgb: np.ndarray, kernel: np.ndarray, mix: str, bias: float, c
         f"({rgb.shape[1]}×{rgb.shape[2]}×3) and your kernel, weighted per channel.")
     cols = st.columns([1.2, 0.8, 0.8, 0.8, 1.2])
     with cols[0]:
-        st.image(np.ascontiguousarray(np.clip(rgb, 0, 1).transpose(1, 2, 0)), caption="Colour input", width=230)
+        st.image(colour_photo_uri(key), caption="Colour input", width="stretch")  # 230 px overflowed its column
     for col, ch, name in zip(cols[1:4], range(3), ("R", "G", "B")):
         with col:
             show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
@@ -216,64 +250,85 @@ def colour_section(rgb: np.ndarray, kernel: np.ndarray, mix: str, bias: float, c
     st.markdown(f"Output pixel (row {r}, column {c}) = {sums} + bias {paren(bias)} = **{fmt(px.total)}**")
 
 
-def im2col_section(image, conv) -> None:
+@st.cache_resource(show_spinner=False)
+def worked_figures() -> dict:
+    """The im2col lesson's figures of the worked 5×5 example: the same for every image and student, built
+    once per server (they were rebuilt, and re-encoded, on every kernel or image change)."""
     x, k = filters.WORKED_IMAGE, filters.WORKED_KERNEL
     patches = filters.im2col(x, k.shape)  # (9, 9)
     result = patches @ k.ravel()
+    weights = filters.kernel_bank(filters.BANK).reshape(len(filters.BANK), -1).T  # (9, 4): one column per kernel
+    prod = patches @ weights  # (9, 4)
+    bound = float(np.abs(prod).max()) or 1.0
+    return {
+        "ip": grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
+                   title="Patches (9 windows × 9 taps)", cell_px=30, max_px=300),
+        "ik": kernel_figure(k.reshape(-1, 1), "Kernel as column", px=300),
+        "ir": grid(result[:, None], text=fmt_grid(result[:, None]), colorscale="Greens", title="Outputs",
+                   cell_px=30, max_px=300),
+        "im": picture(result.reshape(3, 3), "Reshaped 3×3", px=200, scale=False),
+        "bp": grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
+                   title="Patches (9 × 9)", cell_px=26, max_px=260),
+        "bw": grid(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
+                   title="Weights (9 × 4)", cell_px=26, max_px=260),
+        "bo": grid(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+                   title="Outputs (9 × 4)", cell_px=26, max_px=260),
+        "result": result,
+    }
+
+
+def bank_maps(token, image, conv) -> None:
+    """Four kernels on the current image in one call: a conv layer with four output channels (inside the
+    lesson's fragment; the im2col section below, outside it, explains how such a bank is computed)."""
+    names = filters.BANK
+    labels = [filters.KERNEL_PRESETS[n].label for n in names]
+    st.markdown(
+        f"A conv layer applies **many kernels to the same input at once**. Here a bank of {len(names)} "
+        f"({', '.join(labels)}) on the current image, computed in one call: {len(names)} feature maps, one per "
+        f"output channel. The next section shows how a layer does it, with im2col.")
+    maps = run_conv(token, image, filters.kernel_bank(names), *conv)  # (4, H', W')
+    for i, (col, label) in enumerate(zip(st.columns(len(names)), labels)):
+        with col:
+            show(picture(maps[i], f"{label} map", signed=maps[i].min() < 0, px=240, scale=False), f"bm{i}")
+
+
+def im2col_section() -> None:
+    """The worked 5×5 example: the same for every image and kernel, so the page draws it outside the
+    lesson's fragment (a kernel or image change does not redraw its ~30 elements)."""
+    figs = worked_figures()
+    result = figs["result"]
     st.markdown(
         "A conv layer does not slide a window pixel by pixel. **im2col** copies every window into one row of a "
         "*patches matrix*; the convolution is then a single matrix product with the flattened kernel, which "
         "is what GPUs are fast at. Here on the worked 5×5 example (valid padding, stride 1):"
     )
     cols = st.columns([3, 0.3, 1, 0.3, 1, 0.3, 1.4])
-    with cols[0]:
-        show(grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
-                         title="Patches (9 windows × 9 taps)", cell_px=30, max_px=300), "ip")
-    cols[1].markdown("### ×")
-    with cols[2]:
-        show(kernel_figure(k.reshape(-1, 1), "Kernel as column", px=300), "ik")
-    cols[3].markdown("### =")
-    with cols[4]:
-        show(grid(result[:, None], text=fmt_grid(result[:, None]), colorscale="Greens", title="Outputs",
-                         cell_px=30, max_px=300), "ir")
-    cols[5].markdown("### ↦")
-    with cols[6]:
-        show(picture(result.reshape(3, 3), "Reshaped 3×3", px=200, scale=False), "im")
+    for col, name in zip(cols[::2], ("ip", "ik", "ir", "im")):
+        with col:
+            show(figs[name], name)
+    for col, sign in zip(cols[1::2], ("×", "=", "↦")):
+        col.markdown(f"### {sign}")
     st.caption(f"Row r of the patches matrix is the window of output pixel (r // 3, r % 3). Result "
                f"{result.reshape(3, 3).astype(int).tolist()}: the worked example's feature map.")
-    bank_section(image, conv, patches)
+    bank_section(figs)
 
 
-def bank_section(image, conv, patches) -> None:
+def bank_section(figs: dict) -> None:
     names = filters.BANK
-    bank = filters.kernel_bank(names)  # (4, 3, 3)
-    weights = bank.reshape(len(names), -1).T  # (9, 4): one column per kernel
     labels = [filters.KERNEL_PRESETS[n].label for n in names]
     st.markdown(
         f"**A bank of {len(names)} kernels at once.** Put the flattened kernels side by side as the columns of a "
         f"9×{len(names)} weight matrix ({', '.join(labels)}): the same patches matrix times it gives "
         f"{len(names)} output columns, one feature map each. That is a conv layer with {len(names)} output channels."
     )
-    prod = patches @ weights  # (9, 4)
     cols = st.columns([3, 0.3, 1.6, 0.3, 1.6, 2.2])
-    with cols[0]:
-        show(grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
-                         title="Patches (9 × 9)", cell_px=26, max_px=260), "bp")
-    cols[1].markdown("### ×")
-    with cols[2]:
-        show(grid(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
-                         title="Weights (9 × 4)", cell_px=26, max_px=260), "bw")
-    cols[3].markdown("### =")
-    with cols[4]:
-        bound = float(np.abs(prod).max()) or 1.0
-        show(grid(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
-                         title="Outputs (9 × 4)", cell_px=26, max_px=260), "bo")
-    cols[5].caption("Column j of the outputs, reshaped to 3×3, is feature map j of the worked example. Below, "
-                    "the same four kernels on the current image, computed in one call.")
-    maps = run_conv(image, bank, *conv)  # (4, H', W')
-    for i, (col, label) in enumerate(zip(st.columns(len(names)), labels)):
+    for col, name in zip(cols[:5:2], ("bp", "bw", "bo")):
         with col:
-            show(picture(maps[i], f"{label} map", signed=maps[i].min() < 0, px=240, scale=False), f"bm{i}")
+            show(figs[name], name)
+    cols[1].markdown("### ×")
+    cols[3].markdown("### =")
+    cols[5].caption("Column j of the outputs, reshaped to 3×3, is feature map j of the worked example. The four "
+                    "maps of the bank above are the same four kernels on the current image.")
 
 
 def closing_section() -> None:

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 
 from core.pooling import PoolResult, PoolSpec, window_cells
 from core.settings import Settings, choice, flag, int_list, integer
-from ui.grid import Box, as_figure, grid_spec, rect_shape
+from ui.fastfig import from_spec
+from ui.grid import Box, grid_spec, rect_shape
 
 MAX_TEXT_CELLS = 16  # grids larger than this per side show colours only (values on hover)
 SOURCES = {"matrix": "Small matrix (editable)", "digit": "MNIST digit", "feature": "Feature map of a digit"}
@@ -157,7 +158,7 @@ def input_figure(v: View, index: int) -> go.Figure:
                     "x": 0, "y": 0.995, "yanchor": "top", "font": {"size": 14}}
     lay["margin"]["t"] = 50
     lay["plot_bgcolor"] = "#e2e8f0"  # padding / overhang cells are empty: they show this grey
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def _tick(i: int, n: int) -> str:
@@ -207,7 +208,7 @@ def output_figure(v: View, index: int) -> go.Figure:
     spec = grid_spec(vals, text=text, boxes=[Box(r, c, r, c, "#f59e0b", 4)], cell_px=60, max_px=320, **colours)
     spec["layout"]["title"] = {"text": f"Output {oh}×{ow}", "x": 0, "y": 0.995, "yanchor": "top", "font": {"size": 14}}
     spec["layout"]["margin"]["t"] = 50
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def small_grid(z: np.ndarray, signed: bool, title: str, colour_ref: np.ndarray) -> go.Figure:
@@ -218,7 +219,7 @@ def small_grid(z: np.ndarray, signed: bool, title: str, colour_ref: np.ndarray) 
     if not small:
         spec["layout"]["xaxis"]["showticklabels"] = False
         spec["layout"]["yaxis"]["showticklabels"] = False
-    return as_figure(spec)
+    return from_spec(spec)
 
 
 def _span(what: str, a: int, b: int) -> str:
