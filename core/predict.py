@@ -37,7 +37,7 @@ import numpy as np
 
 from core.images import ImageError, read_image_file
 from core.inference import LoadedModel, ModelRefused, default_model_path, load_model, run_model
-from core.preprocess import Preprocessed, Steps, preprocess, to_model_input
+from core.preprocess import Preprocessed, Steps, preprocess_variants, to_model_input
 
 OK, FILE_FAILED, MODEL_FAILED, OUTPUT_CLOSED = 0, 1, 2, 3
 # Picked up from a folder; all but PNG/JPEG are then refused by name, so no image is skipped in silence.
@@ -58,6 +58,7 @@ class Prediction:
     activations: dict[str, np.ndarray]  # "act_<i>" → (C, H, W) for the drawn digit
     preprocess_ms: float
     inference_ms: float
+    batch: int = 1  # images in the onnxruntime run the times are for (the draw page's what-ifs ride along)
 
     @property
     def total_ms(self) -> float:
@@ -75,16 +76,47 @@ def classify(model: LoadedModel, image: np.ndarray, steps: Steps = Steps(), acti
     """Preprocess an image (canvas RGBA, RGB or grayscale, any size) and run the model on it.
 
     Raises ``ModelRefused`` when the model fails on this image (see ``core.inference.run_model``)."""
+    return classify_variants(model, image, (steps,), activations)[0]  # type: ignore[return-value]
+
+
+def classify_variants(model: LoadedModel, image: np.ndarray, variants: Sequence[Steps],
+                      activations: bool = False) -> list[Prediction | None]:
+    """``classify`` of one image under several preprocessing settings, in ONE onnxruntime run (the graph's
+    batch axis is dynamic: five images cost little more than one, five runs cost five times the overhead).
+
+    The first setting is the answer: ``ModelRefused`` when the model fails on it; its activations are kept
+    when asked for. Any other setting the model fails on is ``None``. A failed batch is retried image by
+    image, so one input the model cannot take never hides the others' answers. The times (the whole
+    batch's) are the same in every prediction."""
     t0 = time.perf_counter()
-    pre = preprocess(image, steps)
+    pres = preprocess_variants(image, variants)
     t1 = time.perf_counter()
-    if pre.empty:
-        return Prediction(pre, None, None, {}, (t1 - t0) * 1e3, 0.0)
-    out = run_model(model, to_model_input(pre.image, model.card.mean, model.card.std), activations=activations)
+    drawn = [i for i, pre in enumerate(pres) if not pre.empty]
+    if not drawn:
+        return [Prediction(pre, None, None, {}, (t1 - t0) * 1e3, 0.0) for pre in pres]
+    try:
+        batch = to_model_input(np.stack([pres[i].image for i in drawn]), model.card.mean, model.card.std)
+        out = run_model(model, batch, activations=activations)
+    except ModelRefused:
+        if len(variants) == 1:
+            raise
+        return [classify(model, image, variants[0], activations),
+                *(_or_none(model, image, steps) for steps in variants[1:])]
     t2 = time.perf_counter()
-    probs = out.probs[0]
-    acts = {k: v[0] for k, v in out.activations.items()}
-    return Prediction(pre, int(np.argmax(probs)), probs, acts, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+    preds: list[Prediction | None] = [Prediction(pre, None, None, {}, (t1 - t0) * 1e3, 0.0) for pre in pres]
+    for row, i in enumerate(drawn):
+        probs = out.probs[row]
+        acts = {k: v[row] for k, v in out.activations.items()} if i == 0 else {}
+        preds[i] = Prediction(pres[i], int(np.argmax(probs)), probs, acts, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                              len(drawn))
+    return preds
+
+
+def _or_none(model: LoadedModel, image: np.ndarray, steps: Steps) -> Prediction | None:
+    try:
+        return classify(model, image, steps)
+    except ModelRefused:
+        return None
 
 
 def _is_dir(path: Path) -> bool:

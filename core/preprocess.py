@@ -12,7 +12,9 @@ pixels. No torch here (the draw page and the CLI must run on numpy + Pillow + on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Sequence
+
 import numpy as np
 from PIL import Image
 
@@ -35,6 +37,10 @@ class Steps:
     crop: bool = True  # crop to the ink's bounding box
     fit: bool = True  # scale the longer side to 20 px keeping the aspect ratio (off: stretch to 28×28)
     center: bool = True  # move the centre of mass to the centre of the 28×28 frame
+
+    def each_switched(self) -> dict[str, "Steps"]:
+        """Step name → these steps with that one step switched (the draw page's "what if" table)."""
+        return {f.name: replace(self, **{f.name: not getattr(self, f.name)}) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -213,23 +219,46 @@ def centre_by_mass(image: np.ndarray, target: float = MASS_CENTRE) -> tuple[np.n
 
 def preprocess(image: np.ndarray, steps: Steps = Steps()) -> Preprocessed:
     """Run the MNIST pipeline on an image (any size; canvas RGBA, RGB or grayscale), keeping each step."""
+    return preprocess_variants(image, (steps,))[0]
+
+
+def preprocess_variants(image: np.ndarray, variants: Sequence[Steps]) -> list[Preprocessed]:
+    """``preprocess`` of one image under several step settings, each piece of work done once: the
+    grayscale conversion, the ink levelling per auto-invert setting, the crop and resize per
+    (invert, crop, fit) (the resize is most of the work on a 280×280 canvas)."""
     raw = to_gray(image)  # (H, W)
-    gray, inverted, reason = normalise_ink(raw, auto_invert=steps.invert)
-    bbox = ink_bbox(gray) if not reason else None
-    reason = reason or _too_little_ink(gray, bbox)
-    if reason:
-        blank = np.zeros((FRAME, FRAME), dtype=np.float32)
-        return Preprocessed(gray, inverted, bbox, gray, blank, blank, blank, (0, 0), True, reason)
+    levelled: dict[bool, tuple[np.ndarray, bool, tuple[int, int, int, int] | None, str]] = {}
+    placed: dict[tuple[bool, bool, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    out = []
+    for steps in variants:
+        if steps.invert not in levelled:
+            gray, inverted, reason = normalise_ink(raw, auto_invert=steps.invert)
+            bbox = ink_bbox(gray) if not reason else None
+            levelled[steps.invert] = (gray, inverted, bbox, reason or _too_little_ink(gray, bbox))
+        gray, inverted, bbox, reason = levelled[steps.invert]
+        if reason:
+            blank = np.zeros((FRAME, FRAME), dtype=np.float32)
+            out.append(Preprocessed(gray, inverted, bbox, gray, blank, blank, blank, (0, 0), True, reason))
+            continue
+        key = (steps.invert, steps.crop, steps.fit)
+        if key not in placed:
+            placed[key] = _crop_and_fit(gray, bbox, steps)
+        cropped, scaled, frame = placed[key]
+        final, shift = centre_by_mass(frame) if steps.center else (frame, (0, 0))
+        out.append(Preprocessed(gray, inverted, bbox, cropped, scaled, frame, final, shift, False))
+    return out
+
+
+def _crop_and_fit(gray: np.ndarray, bbox: tuple[int, int, int, int] | None,
+                  steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cropped, scaled, placed in the 28×28 frame) of a levelled image with ink in ``bbox``."""
     assert bbox is not None
     cropped = gray[bbox[0]:bbox[2], bbox[1]:bbox[3]] if steps.crop else gray
     if steps.fit:
         scaled = fit_box(cropped)
-        placed = paste_centre(scaled)
-    else:
-        scaled = resize(cropped, FRAME, FRAME)
-        placed = scaled
-    final, shift = centre_by_mass(placed) if steps.center else (placed, (0, 0))
-    return Preprocessed(gray, inverted, bbox, cropped, scaled, placed, final, shift, False)
+        return cropped, scaled, paste_centre(scaled)
+    scaled = resize(cropped, FRAME, FRAME)
+    return cropped, scaled, scaled
 
 
 MODEL_SIDES = (28, 32)  # MNIST and Fashion-MNIST are 28×28, CIFAR-10 32×32

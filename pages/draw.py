@@ -14,8 +14,7 @@ from core.data import load_test  # noqa: E402
 from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model  # noqa: E402
 from core.model_card import ENSEMBLE_KEY  # noqa: E402
 from core.network_link import digit_link  # noqa: E402
-from core.predict import Prediction, classify, classify_images  # noqa: E402
-from core.preprocess import Steps  # noqa: E402
+from core.predict import classify_images, classify_variants  # noqa: E402
 from ui import draw_views as dv  # noqa: E402
 from ui import state  # noqa: E402
 from ui import image_picker as ti  # noqa: E402
@@ -93,24 +92,12 @@ def _test_digit(cls: type[dv.DrawSettings], keys: state.Keys) -> tuple[np.ndarra
     return image, label
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _alternatives(_model_: LoadedModel, model_key: str, image: np.ndarray,
-                  steps: Steps) -> dict[str, Prediction | None]:
-    """What the model would say with each step switched; a test digit's answers are computed once."""
-    out: dict[str, Prediction | None] = {}
-    for field in dv.STEP_LABELS:
-        try:
-            out[field] = classify(_model_, image, Steps(**{**steps.__dict__, field: not getattr(steps, field)}))
-        except ModelRefused:  # the model fails on that input: the table says so
-            out[field] = None
-    return out
-
-
 @st.fragment
 def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> None:
     """Everything a stroke changes: a stroke or a toggle reruns only this (the header and the model's
     facts stay as they are)."""
     keys = state.Keys(cls)
+    dv.crisp_pictures()
     st.radio("Input", tuple(dv.SOURCES), horizontal=True, key=keys.src, format_func=dv.SOURCES.get,
              label_visibility="collapsed")
     cfg = state.current(cls)
@@ -126,18 +113,18 @@ def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> Non
     _step_toggles(keys, cfg)
     cfg = state.current(cls)
     steps = cfg.steps()
+    switched = steps.each_switched()  # the "what if a step were skipped" table: one onnxruntime run for all
     try:
-        pred = classify(model, image, steps, activations=True)
+        pred, *others = classify_variants(model, image, (steps, *switched.values()), activations=True)
     except ModelRefused as exc:  # the model fails on this input (onnxruntime error, NaN/inf outputs)
         st.error(f"This model cannot be used: {literal_code(exc, 300)}")
         return
     with right:
-        dv.prediction(pred, label)
-        dv.seen_image(pred)
+        dv.prediction(pred, label)  # with the 28×28 picture the model read
     dv.prob_chart(pred)
     dv.timing(pred)
     if not pred.pre.empty:
-        dv.steps_panel(pred, steps, _alternatives(model, str(model.path), image, steps))
+        dv.steps_panel(pred, steps, dict(zip(switched, others)))
     dv.feature_maps(pred, model, trusted)
     ensemble = ENSEMBLE_KEY in model.card.extra  # parallel networks: the network page shows its default instead
     if pred.digit is not None:  # the digit (and a shipped model) travel in the link: nothing stays on the server

@@ -84,6 +84,9 @@ def test_a_real_test_digit_is_predicted_correctly() -> None:
 def test_feature_maps_one_tab_per_conv_layer() -> None:
     at = open_page({"src": "test", "t": "0"})
     card = read_card(SHIPPED_DIR / f"{at.selectbox(key='draw.m').value}.onnx")
+    # drawn only once opened (they cost a third of a stroke's server time)
+    assert not at.tabs and not [c for el in at.get("image") for c in el.proto.imgs if "channels of" in c.caption]
+    at.toggle(key="draw_maps_shown").set_value(True).run()
     labels = [t.label for t in at.tabs]
     assert labels == [a.layer for a in card.activations]
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
@@ -219,3 +222,41 @@ def test_steps_panel_switching_a_step_matches_the_ablation_row() -> None:
     at.toggle(key="draw.center").set_value(False).run()
     digit = said.split("says ")[1].split(" ")[0]
     assert f"**Prediction: {digit}**" in markdown_text(at)
+
+
+def cached_bytes() -> int:
+    from streamlit.runtime.caching.cache_data_api import get_data_cache_stats_provider
+
+    return sum(s.byte_length for stats in get_data_cache_stats_provider().get_stats().values() for s in stats)
+
+
+def test_drawings_are_not_cached(monkeypatch) -> None:
+    """Drawings never repeat: a stroke stores nothing in a cache shared by every student (the "what if"
+    table once cached 1.7 MB per stroke, up to 440 MB), and its answers are the one-by-one answers."""
+    from PIL import Image, ImageDraw
+
+    import ui.canvas
+    from core.inference import load_model
+    from core.predict import classify
+    from core.preprocess import Steps
+
+    def canvas_with(dx: int) -> np.ndarray:
+        img = Image.new("F", (280, 280), 0.0)
+        ImageDraw.Draw(img).line([(55 + dx, 52), (220 + dx, 45), (129 + dx, 245)], fill=1.0, width=22)
+        return np.asarray(img, np.float32)
+
+    drawn = [canvas_with(dx) for dx in (-20, -10, 0, 10, 20)]
+    monkeypatch.setattr(ui.canvas, "drawing_canvas", lambda *a, **k: drawn[0])
+    at = open_page({"m": "lenet5"})
+    before = cached_bytes()
+    for image in drawn[1:]:
+        monkeypatch.setattr(ui.canvas, "drawing_canvas", lambda *a, image=image, **k: image)
+        at.run()
+        assert not at.exception, at.exception
+    assert cached_bytes() == before
+    # the table's rows are what the model says with that step switched, computed one by one
+    model = load_model(SHIPPED_DIR / "lenet5.onnx")
+    rows = at.dataframe[0].value.set_index("step")["if you switch it"]
+    for (field, steps), title in zip(Steps().each_switched().items(), rows.index):
+        other = classify(model, drawn[-1], steps)
+        assert rows[title].endswith(f"says {other.digit} ({other.probs[other.digit]:.0%})"), (field, rows[title])

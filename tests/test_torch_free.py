@@ -25,7 +25,7 @@ INTERACTIONS: dict[str, list[tuple[str, str, object]]] = {
     "arithmetic": [("radio", "arithmetic.op", "transposed")],
     "filters": [("selectbox", "filters.img", "digit3"), ("selectbox", "filters.k", "gaussian")],
     "pooling": [("radio", "pooling.src", "digit"), ("radio", "pooling.src", "feature")],
-    "draw": [("radio", "draw.src", "test"), ("number_input", "draw.t", 7)],
+    "draw": [("radio", "draw.src", "test"), ("number_input", "draw.t", 7), ("toggle", "draw_maps_shown", True)],
     "data": [("selectbox", "data.cls", 5), ("radio", "data.ds", "cifar10"), ("number_input", "data.i", 9)],
     "network": [("selectbox", "network.m", "lenet5"), ("selectbox", "network.L", "dense1"),
                 ("slider", "network.T", 2.0), ("slider", "network.p", 4)],

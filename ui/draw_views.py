@@ -11,6 +11,7 @@ from dataclasses import dataclass, make_dataclass
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
 import streamlit as st
 from PIL import Image
 
@@ -21,6 +22,7 @@ from core.preprocess import Steps
 from core.settings import Settings, choice, flag, integer
 from ui import state
 from ui.canvas import CANVAS_PX  # noqa: F401  (pages show a test digit at the canvas's size)
+from ui.pictures import enlarge, png, tile
 from ui.text import literal, literal_code
 
 SEEN_PX = 224  # the 28×28 input drawn 8× (one crisp square per pixel, no gaps)
@@ -148,50 +150,46 @@ def _norm(value: float | tuple[float, ...]) -> str:
 
 def big(image: np.ndarray, px: int) -> np.ndarray:
     """Nearest-neighbour upscale so each pixel of a small image stays a crisp square."""
-    h, w = image.shape
-    scale = max(1, px // max(h, w))
-    return np.kron(np.clip(image, 0, 1), np.ones((scale, scale), dtype=np.float32))
+    return enlarge(np.clip(image, 0, 1).astype(np.float32), px // max(image.shape))
 
 
-def fit_display(img: np.ndarray, px: int = 140) -> np.ndarray:
-    """Any step's image in the same px×px square: scaled to fit, letterboxed in grey so the image's own
-    shape (e.g. the tall crop of a "1") stays visible."""
+def shrink(img: np.ndarray, px: int = 140) -> np.ndarray:
+    """An image whose longer side is over ``px``, box-filtered down to ``px``; smaller ones as they are
+    (the browser enlarges those without smoothing: a few hundred bytes instead of a 140×140 PNG)."""
     h, w = img.shape
-    if max(h, w) >= px:
-        small = Image.fromarray(np.ascontiguousarray(img, np.float32)).resize(
-            (max(1, round(w * px / max(h, w))), max(1, round(h * px / max(h, w)))), Image.Resampling.BOX)
-        img = np.clip(np.asarray(small), 0, 1)
-    else:
-        img = big(img, px)
-    out = np.full((px, px), 0.35, dtype=np.float32)
-    top, left = (px - img.shape[0]) // 2, (px - img.shape[1]) // 2
-    out[top:top + img.shape[0], left:left + img.shape[1]] = img
-    return out
+    if max(h, w) <= px:
+        return img
+    small = Image.fromarray(np.ascontiguousarray(img, np.float32)).resize(
+        (max(1, round(w * px / max(h, w))), max(1, round(h * px / max(h, w)))), Image.Resampling.BOX)
+    return np.clip(np.asarray(small), 0, 1)
 
 
-def mosaic(maps: np.ndarray, cols: int = 8, tile_px: int = 84) -> np.ndarray:
-    """(C, H, W) → one image of up to ``cols`` tiles per row, 2-px gaps, scaled by the layer's maximum."""
-    c, h, w = maps.shape
-    scale = max(1, tile_px // max(h, w))
-    tiles = np.kron(maps / (float(maps.max()) or 1.0), np.ones((scale, scale), dtype=np.float32))
-    rows = -(-c // cols)
-    th, tw = tiles.shape[1:]
-    out = np.full((rows * (th + 2), min(c, cols) * (tw + 2)), 0.25, dtype=np.float32)
-    for i, tile in enumerate(tiles):
-        r, q = divmod(i, cols)
-        out[r * (th + 2):r * (th + 2) + th, q * (tw + 2):q * (tw + 2) + tw] = tile
-    return out
+def mosaic(maps: np.ndarray, cols: int = 8, scale: int = 1) -> np.ndarray:
+    """(C, H, W) → one image of up to ``cols`` tiles per row, each enlarged ``scale``×, 1-px gaps, scaled by
+    the layer's maximum."""
+    maps = maps / (float(maps.max()) or 1.0)
+    return tile(np.stack([enlarge(m, scale) for m in maps]), cols, gap=1, fill=0.25)
 
 
-def png(img: np.ndarray) -> bytes:
-    """A grey image in 0..1 as PNG bytes, encoded for speed (zlib level 1: these pictures change with every
-    stroke, and flat digit images compress well at any level)."""
-    import io
+def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
+    """(in the PNG, in the browser): tiles of about ``tile_px`` on screen with gaps of 2–3 screen pixels,
+    for a PNG a quarter to a ninth the size of one drawn at screen size."""
+    shown = max(1, tile_px // max(h, w))
+    encoded = max(1, shown // 2)
+    return encoded, shown // encoded
 
-    buf = io.BytesIO()
-    Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), mode="L").save(
-        buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+
+# Steps pictures sit in 140-px squares, letterboxed in grey, so a crop's own shape (a tall "1") shows.
+# Feature maps never overflow a phone's width (their PNG is smaller than the size they are shown at).
+CRISP_CSS = ("<style>[class*='st-key-draw-crisp'] img{image-rendering:pixelated}"
+             ".st-key-draw-crisp-steps img{height:140px;object-fit:contain;background:#595959}"
+             ".st-key-draw-crisp-maps *{max-width:100%}.st-key-draw-crisp-maps img{height:auto}</style>")
+
+
+def crisp_pictures() -> None:
+    """Small PNGs drawn larger stay crisp squares (one style for the steps and feature-map pictures; a
+    style-only block takes no room on the page)."""
+    st.html(CRISP_CSS)
 
 
 def png_data_uri(img: np.ndarray) -> str:
@@ -202,17 +200,15 @@ def png_data_uri(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png(img)).decode("ascii")
 
 
-def seen_image(pred: Prediction) -> None:
+def seen_html(pred: Prediction) -> str:
     """The model's 28×28 input as one picture, its pixels edge to edge (a heat map's gaps between cells
     drew a white mesh that hid a white digit). The PNG is sent at 28×28 and the browser scales it up
     without smoothing, so it costs a few hundred bytes per stroke."""
-    st.markdown(
-        f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' "
-        f"alt='The 28×28 image the model reads' data-testid='draw-seen' "
-        f"style='image-rendering:pixelated;display:block;width:{SEEN_PX}px;height:{SEEN_PX}px;"
-        f"max-width:100%;object-fit:contain;margin:0'>"
-        f"<figcaption style='font-size:0.85rem;opacity:0.7'>What the model sees (28×28)</figcaption></figure>",
-        unsafe_allow_html=True)
+    return (f"<figure style='margin:0'><img src='{png_data_uri(pred.pre.image)}' "
+            f"alt='The 28×28 image the model reads' data-testid='draw-seen' "
+            f"style='image-rendering:pixelated;display:block;width:{SEEN_PX}px;height:{SEEN_PX}px;"
+            f"max-width:100%;object-fit:contain;margin:0'>"
+            f"<figcaption style='font-size:0.85rem;opacity:0.7'>What the model sees (28×28)</figcaption></figure>")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,20 +216,26 @@ def seen_image(pred: Prediction) -> None:
 
 
 def prediction(pred: Prediction, label: int | None) -> None:
+    """The answer, its top 3 and the 28×28 picture the model read: one element (every element is a
+    message of its own on every stroke)."""
     if pred.digit is None:
         st.markdown("<div style='font-size:4.5rem;line-height:1;color:#bbb'>?</div>", unsafe_allow_html=True)
         st.info(f"No digit: {pred.pre.reason}", icon="✏️")
+        st.markdown(seen_html(pred), unsafe_allow_html=True)
         return
     verdict = "" if label is None else (" ✓" if pred.digit == label else f" ✗ (label {label})")
+    # blank lines end each HTML block, so the lines between are Markdown
     st.markdown(f"<div data-testid='draw-prediction' style='font-size:4.5rem;font-weight:700;line-height:1'>"
-                f"{pred.digit}</div>", unsafe_allow_html=True)
-    st.markdown(f"**Prediction: {pred.digit}**{verdict}")
-    st.markdown("Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in pred.top(3)))
+                f"{pred.digit}</div>\n\n**Prediction: {pred.digit}**{verdict}\n\n"
+                "Top 3: " + " · ".join(f"**{d}** {p:.1%}" for d, p in pred.top(3)) + f"\n\n{seen_html(pred)}",
+                unsafe_allow_html=True)
 
 
 def timing(pred: Prediction) -> None:
+    together = f"; {pred.batch} images in one run: your digit and the {pred.batch - 1} what-ifs below" \
+        if pred.batch > 1 else ""
     st.caption(f"⏱ preprocessing {pred.preprocess_ms:.2f} ms + inference {pred.inference_ms:.2f} ms "
-               f"= {pred.total_ms:.2f} ms (onnxruntime, one thread)")
+               f"= {pred.total_ms:.2f} ms (onnxruntime, one thread{together})")
 
 
 @st.cache_resource(show_spinner=False)
@@ -252,15 +254,16 @@ def _prob_layout() -> dict:
 
 
 def prob_chart(pred: Prediction) -> None:
-    import plotly.graph_objects as go
+    from ui.fastfig import Finished
 
     probs = pred.probs if pred.probs is not None else np.zeros(10)
     bar = {"type": "bar", "x": [str(d) for d in range(10)], "y": [float(p) for p in probs],
            "marker": {"color": ["#2563eb" if d == pred.digit else "#94a3b8" for d in range(10)]},
            "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probs], "textposition": "outside",
            "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>"}
-    fig = go.Figure({"data": [bar], "layout": _prob_layout()}, _validate=False)  # the layout is read-only here
-    st.plotly_chart(fig, key="draw.probs", config={"displayModeBar": False})
+    # Handed over as the dict it is sent as: no validation, and no deep copies (the layout is read-only here)
+    st.plotly_chart(Finished({"data": [bar], "layout": _prob_layout()}), key="draw.probs",
+                    config={"displayModeBar": False})
 
 
 def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Prediction | None]) -> None:
@@ -271,9 +274,10 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
              (pre.scaled, f"3. scaled to {pre.scaled.shape[1]}×{pre.scaled.shape[0]}"),
              (pre.placed, "4. pasted in 28×28"),
              (pre.image, f"5. centred by mass, shift {pre.shift}" if steps.center else "5. (not centred)")]
-    st.image([png_data_uri(fit_display(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
+    with st.container(key="draw-crisp-steps"):  # each at most 140 px, the small ones enlarged by the browser
+        st.image([png_data_uri(shrink(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
     st.markdown("**What if a step were skipped?** (everything else as set above)")
-    rows = []
+    columns: dict[str, list[str]] = {"step": [], "now": [], "if you switch it": []}
     for field, (title, _) in STEP_LABELS.items():
         other = alternatives[field]
         if other is None:
@@ -281,23 +285,37 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
         else:
             what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
         now = getattr(steps, field)
-        rows.append({"step": title, "now": "on" if now else "off",
-                     "if you switch it": f"{'off' if now else 'on'} → the model says {what}"})
-    st.dataframe(rows, hide_index=True, width="stretch")
+        for column, value in zip(columns.values(), (title, "on" if now else "off",
+                                                    f"{'off' if now else 'on'} → the model says {what}")):
+            column.append(value)
+    # An Arrow table as it is sent (a list of rows went through pandas first: 1 ms a stroke)
+    st.dataframe(pa.table(columns), hide_index=True, width="stretch")
+
+
+MAPS_KEY = "draw_maps_shown"  # not a setting: a link opens the page with them closed, like a new session
 
 
 def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
+    """The conv layers' outputs, drawn only once a student opens them (a third of a stroke's server
+    time went into pictures that most students had not scrolled to)."""
     st.subheader("Feature maps: what each conv layer detects in your digit")
     if not model.card.activations:
         st.info("This model has no convolution layers, so there are no feature maps to show.")
+        return
+    if not st.toggle("Show the feature maps", key=MAPS_KEY,
+                     help="Each conv layer's filter outputs for your digit, redrawn with every stroke."):
         return
     if pred.digit is None:
         st.caption("Draw a digit to see its feature maps.")
         return
     st.caption("Each small square is one filter's output (after ReLU): bright where the filter's pattern "
                "appears. Up to 16 filters per layer; brightness is scaled per layer.")
-    tabs = st.tabs([a.layer if trusted else literal(a.layer, 60) for a in model.card.activations])
+    with st.container(key="draw-crisp-maps"):
+        tabs = st.tabs([a.layer if trusted else literal(a.layer, 60) for a in model.card.activations])
     for tab, act in zip(tabs, model.card.activations):
         fmap = pred.activations[act.name]  # (C, H, W)
         name = act.name if trusted else literal(act.name, 60)
-        tab.image(png_data_uri(mosaic(fmap[:16])), caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
+        encoded, shown = mosaic_scales(*fmap.shape[1:])
+        pic = mosaic(fmap[:16], scale=encoded)
+        tab.image(png_data_uri(pic), width=pic.shape[1] * shown,
+                  caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")

@@ -8,6 +8,8 @@ one implementation of each step; the views choose sizes and colours.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -50,6 +52,23 @@ def png(image: np.ndarray, compress_level: int = 1) -> bytes:
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if arr.ndim == 2:
+        return _grey_png(arr, compress_level)
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
+
+
+def _grey_png(pixels: np.ndarray, compress_level: int) -> bytes:
+    """An 8-bit grey PNG written directly (no filter): Pillow's encoder spends 0.1 ms of Python per
+    picture before compressing anything, three times what a 28×28 picture needs, and the Draw page
+    sends several per stroke."""
+    h, w = pixels.shape
+    rows = np.zeros((h, w + 1), np.uint8)  # each row starts with its filter type, 0 = none
+    rows[:, 1:] = pixels
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)) + chunk(b"IEND", b""))
