@@ -11,8 +11,10 @@ _CSS = """<style>
 [data-testid='stElementToolbar'] { display: none; }
 /* A wide Markdown table scrolls inside itself instead of pushing the whole page sideways on a phone */
 [data-testid='stMarkdownContainer'] table { display: block; overflow-x: auto; max-width: 100%; }
-/* so does a long worked formula (KaTeX): 544 px of it scrolled the pooling page sideways at 390 px */
-.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 2px; }
+/* so does a long worked formula (KaTeX): 544 px of it scrolled the pooling page sideways at 390 px.
+   position: relative makes the box the containing block of KaTeX's absolutely placed MathML copy, which
+   otherwise escaped the scroll box and widened the page now and then */
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 2px; position: relative; }
 </style>"""
 
 
