@@ -207,6 +207,6 @@ def drawing_canvas(key: str, width: int, pen: str = "#FFFFFF", paper: str = "#00
     try:
         ink = ink_from_payload(result.get("ink"))
     except DrawingRefused as exc:
-        st.warning(literal(exc, 400), icon="✏️")  # Pillow's words about a stranger's bytes
+        st.warning(literal(exc, 400), icon="✏️")  # our own words: the payload itself is never echoed
         return None
     return None if ink is None else on_paper(ink, _grey(pen), _grey(paper))

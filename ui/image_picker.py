@@ -17,6 +17,7 @@ import streamlit as st
 from core import datasets as cds
 from core.errors import DataError
 from core.model_card import ModelCard
+from ui.pictures import enlarge, factor_for
 from ui.text import literal, literal_html
 
 PICTURE_PX = 224
@@ -32,21 +33,21 @@ def test_set(card: ModelCard) -> cds.ImageSet | None:
         return None
 
 
-def pick_index(test: cds.ImageSet, key: str, on_random: Callable[[int], None], random_key: str) -> int:
-    """Number input + "Another" button over the test set; the value lives under ``key`` (a setting)."""
+def pick_index(test: cds.ImageSet, key: str, put: Callable[[int], None], random_key: str) -> int:
+    """Number input + "Another" button over the test set; the value lives under ``key`` (a setting), and
+    ``put`` sets it (through the page's settings, ``ui.state.put``)."""
     n = len(test)
     if isinstance(st.session_state.get(key), int) and st.session_state[key] > n - 1:
-        st.session_state[key] = n - 1  # a link or an earlier model's larger test set
+        put(n - 1)  # a link or an earlier model's larger test set
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     index = int(c1.number_input(f"Test image number (0–{n - 1})", 0, n - 1, step=1, key=key))
-    c2.button("🎲 Another", on_click=lambda: on_random(random.randrange(n)), key=random_key)
+    c2.button("🎲 Another", on_click=lambda: put(random.randrange(n)), key=random_key)
     return index
 
 
 def picture(image: np.ndarray, px: int = PICTURE_PX) -> np.ndarray:
     """A uint8 (H, W) or (H, W, 3) image enlarged by a whole factor, each pixel a crisp square."""
-    f = max(1, px // image.shape[0])
-    return np.repeat(np.repeat(image, f, axis=0), f, axis=1)
+    return enlarge(image, factor_for(image.shape[0], px))
 
 
 def caption(test: cds.ImageSet, index: int) -> str:
