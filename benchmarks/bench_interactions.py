@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +67,51 @@ ARM_JS = """(predSrc) => {
     }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
   }
 }"""
+
+# Installed before the page's own scripts: timestamps (performance.now()) of the browser's websocket traffic and of
+# the main thread's long tasks, so an answer's time can be split into its phases (``Phases``): input → the
+# widget's message sent (the frontend's own delay), sent → first reply frame (server starts the run), first →
+# last reply frame before the answer showed (the run streaming its elements), last frame → answer on screen
+# (decoding and rendering), with the main thread's long tasks (> 50 ms) in that window.
+WIRE_JS = """(() => {
+  const w = window.__wire = {sent: [], recv: [], long: []};
+  const Orig = window.WebSocket;
+  const send = Orig.prototype.send;
+  Orig.prototype.send = function (data) {
+    w.sent.push([performance.now(), data.byteLength ?? data.size ?? data.length ?? 0]);
+    return send.call(this, data);
+  };
+  window.WebSocket = function (...args) {
+    const ws = new Orig(...args);
+    ws.addEventListener('message', (e) => w.recv.push([performance.now(), e.data.byteLength ?? e.data.size ?? 0]));
+    return ws;
+  };
+  window.WebSocket.prototype = Orig.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  try {
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) w.long.push([e.startTime, e.duration]); })
+      .observe({type: 'longtask', buffered: true});
+  } catch (e) { /* no long-task timing in this browser */ }
+})();"""
+
+# One interaction's phases (ms) from the page's clock: see WIRE_JS.
+PHASES_JS = """() => {
+  const cl = window.__cl, w = window.__wire;
+  if (!w || cl.t0 === null || cl.done === null) return null;
+  const sent = w.sent.filter(([t]) => t >= cl.t0);
+  if (!sent.length) return null;
+  const s = sent[0][0];
+  const recv = w.recv.filter(([t]) => t >= s && t <= cl.done);
+  if (!recv.length) return null;
+  const first = recv[0][0], last = recv[recv.length - 1][0];
+  const busy = w.long.filter(([t, d]) => t + d >= s && t <= cl.done)
+    .reduce((a, [t, d]) => a + Math.min(t + d, cl.done) - Math.max(t, s), 0);
+  return {input_to_send: s - cl.t0, send_to_first: first - s, first_to_last: last - first,
+          last_to_visible: cl.done - last, frames: recv.length, kbytes: recv.reduce((a, [, b]) => a + b, 0) / 1e3,
+          long_tasks: busy, total: cl.done - cl.t0};
+}"""
+
+PHASES = ("input_to_send", "send_to_first", "first_to_last", "last_to_visible", "long_tasks", "frames", "kbytes")
 
 # Settled: the answer is shown (when there is one) and the run it came from is over.
 SETTLED_JS = """() => {
@@ -256,10 +301,12 @@ class Measured:
     cpu_ms: list[float]
     visible_s: list[float]
     error: str = ""
+    phases: list[dict] = field(default_factory=list)  # PHASES_JS per counted interaction (where measurable)
 
 
 def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
+    context.add_init_script(WIRE_JS)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     out = Measured(row, [], [])
@@ -277,8 +324,11 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
             page.wait_for_function(SETTLED_JS, timeout=TIMEOUT_MS, polling=50)
             cpu = cpu_seconds(pid) - cpu0
             t = page.evaluate("() => [window.__cl.t0, window.__cl.done]")
+            phases = page.evaluate(PHASES_JS)
             if i == 0:
                 continue
+            if phases and row.visible:
+                out.phases.append(phases)
             out.cpu_ms.append(cpu * 1e3)
             if row.visible:
                 out.visible_s.append((t[1] - t[0]) / 1e3)
@@ -341,6 +391,13 @@ def markdown_table(measured: list[Measured], info: dict) -> str:
         vis = (f"{statistics.median(m.visible_s) * 1e3:.0f} / {p95_ms(m.visible_s):.0f}" if m.visible_s else "—")
         lines.append(f"| {m.row.name} | {statistics.median(m.cpu_ms):.0f} | {min(m.cpu_ms):.0f}–{max(m.cpu_ms):.0f} "
                      f"| {vis} | {len(m.cpu_ms)} |")
+    lines += ["", "Where the answer time goes (medians, ms; page clock; see WIRE_JS):", "",
+              "| interaction | input → sent | sent → first reply | first → last reply | last reply → visible "
+              "| long tasks | frames | kB received | total |", "|---|" + "---:|" * 8]
+    for m in measured:
+        if m.phases:
+            med = {k: statistics.median(p[k] for p in m.phases) for k in (*PHASES, "total")}
+            lines.append(f"| {m.row.name} | " + " | ".join(f"{med[k]:.0f}" for k in (*PHASES, "total")) + " |")
     lines.append(f"\nPinned (server core, browser core): {info['pinned']}; /proc/loadavg before: "
                  f"`{info['load_before']}`, after: `{info['load_after']}`.")
     return "\n".join(lines)

@@ -197,11 +197,10 @@ def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettin
     out_h, out_w = output.shape
     if cfg.r >= out_h or cfg.c >= out_w:  # keep the pixel inside a smaller output
         state.put(S, r=min(cfg.r, out_h - 1), c=min(cfg.c, out_w - 1))
-    a, b, jump, note = st.columns([1, 1, 1.3, 3])
+    a, b, jump, note = st.columns([1, 1, 1.3, 3], vertical_alignment="bottom")
     r = a.number_input("Output row", 0, out_h - 1, step=1, key=keys.r)
     c = b.number_input("Output column", 0, out_w - 1, step=1, key=keys.c)
     strongest = np.unravel_index(int(np.argmax(np.abs(output))), output.shape)
-    jump.markdown("<div style='height: 1.75rem'></div>", unsafe_allow_html=True)
     jump.button("🎯 Strongest response", on_click=jump_to, args=(int(strongest[0]), int(strongest[1])),
                 help="Jump to the output pixel with the largest absolute value.")
     note.caption("Pick an output pixel: the input pixels it reads are outlined in orange in the input above "
@@ -269,8 +268,8 @@ def lesson() -> None:
         in_boxes = fv.window_boxes(arithmetic.conv_window(shape, r, c), padding, cfg.d)
         fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
     with fig_cols[0]:
-        fv.show(fv.picture(image, f"Input: {image_label} ({image.shape[0]}×{image.shape[1]})",
-                           boxes=tuple(in_boxes), scale=False), "input")
+        fv.show(fv.named_picture(("input", token), image, f"Input: {image_label} ({image.shape[0]}×{image.shape[1]})",
+                                 boxes=tuple(in_boxes), scale=False), "input")
     with fig_cols[1]:
         for i, k in enumerate(kernels):
             label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else filters.KERNEL_PRESETS[cfg.k].label
@@ -278,9 +277,10 @@ def lesson() -> None:
     with fig_cols[2]:
         if ok:
             shown, look = fv.output_view(output, display, kernels)
-            fv.show(fv.picture(shown, f"Output ({output.shape[0]}×{output.shape[1]})", signed=look == "signed",
-                               photo=look == "photo", boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)),
-                    "output")
+            name = ("output", token, fv.kernel_key(kernels), conv, cfg.threshold(), display)
+            fv.show(fv.named_picture(name, shown, f"Output ({output.shape[0]}×{output.shape[1]})",
+                                     signed=look == "signed", photo=look == "photo",
+                                     boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "output")
             st.caption(f"Values from {fv.fmt(output.min())} to {fv.fmt(output.max())}. "
                        + (OUTPUT_NOTES[look] if display in ("auto", "signed") else
                           "Rescaled for display only: the microscope shows the true values."))

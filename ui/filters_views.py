@@ -85,6 +85,23 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = Fa
                         cell_px=48 if small else px, max_px=px, show_scale=scale, gaps=small, **colors)
 
 
+PICTURES = fastfig.Memo(64)  # ~0.4 MB a 188×188 picture (its spec and JSON): ≤ ~25 MB per server
+
+
+def kernel_key(kernels: np.ndarray) -> tuple:
+    """Names a kernel (or stack of kernels) exactly, for ``named_picture`` keys."""
+    k = np.asarray(kernels, dtype=float)
+    return k.shape, k.tobytes()
+
+
+def named_picture(name: tuple, z: np.ndarray, title: str, **options):
+    """``picture(z, title, **options)``, looked up by ``name``, a tuple that determines ``z`` exactly (the
+    image token, the kernel's bytes, the convolution settings): a kernel change redraws the pictures it
+    does not touch (the bank's maps, the input) and those a class has seen before without encoding them."""
+    key = (name, title, tuple(sorted(options.items())))
+    return PICTURES.get(key, lambda: picture(z, title, **options))
+
+
 def kernel_figure(k: np.ndarray, title: str, px: int = 240):
     k = np.asarray(k, dtype=float)
     return _kernel_figure(k.tobytes(), k.shape, title, px)
@@ -184,9 +201,11 @@ def flip_section(token, image, kernel, conv, name) -> None:
     with cols[1]:
         show(kernel_figure(flipped, "Flipped 180°", px=220), "ff")
     with cols[2]:
-        show(picture(xcorr, "Cross-correlation (DL 'conv')", signed=xcorr.min() < 0, px=260, scale=False), "fx")
+        show(named_picture(("fx", token, kernel_key(kernel), conv), xcorr, "Cross-correlation (DL 'conv')",
+                           signed=bool(xcorr.min() < 0), px=260, scale=False), "fx")
     with cols[3]:
-        show(picture(true, "True convolution", signed=true.min() < 0, px=260, scale=False), "ft")
+        show(named_picture(("ft", token, kernel_key(kernel), conv), true, "True convolution",
+                           signed=bool(true.min() < 0), px=260, scale=False), "ft")
     diff = float(np.max(np.abs(xcorr - true)))
     what = {"sobel_magnitude": "Sobel x", "custom": "Your kernel"}.get(name, filters.KERNEL_PRESETS[name].label)
     if relation == "symmetric":
@@ -244,8 +263,9 @@ def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, ph
         with col:
             show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
     with cols[4]:
-        show(picture(out, f"Output ({out.shape[0]}×{out.shape[1]})", signed=out.min() < 0, px=230, scale=False,
-                     boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "colour_out")
+        show(named_picture(("colour", key, kernel_key(k3), bias, conv), out, f"Output ({out.shape[0]}×{out.shape[1]})",
+                           signed=bool(out.min() < 0), px=230, scale=False,
+                           boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "colour_out")
     sums = " + ".join(f"{name} {paren(m.total)}" for name, m in zip(("R", "G", "B"), px.channels))
     st.markdown(f"Output pixel (row {r}, column {c}) = {sums} + bias {paren(bias)} = **{fmt(px.total)}**")
 
@@ -289,7 +309,8 @@ def bank_maps(token, image, conv) -> None:
     maps = run_conv(token, image, filters.kernel_bank(names), *conv)  # (4, H', W')
     for i, (col, label) in enumerate(zip(st.columns(len(names)), labels)):
         with col:
-            show(picture(maps[i], f"{label} map", signed=maps[i].min() < 0, px=240, scale=False), f"bm{i}")
+            show(named_picture(("bank", token, conv, i), maps[i], f"{label} map", signed=bool(maps[i].min() < 0),
+                               px=240, scale=False), f"bm{i}")
 
 
 def im2col_section() -> None:
