@@ -195,7 +195,9 @@ def receptive_field_section(cfg: Cfg, keys: state.Keys, revealed: bool) -> None:
         if not ax.ok:
             break
         size = ax.out
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # a plain table: six rows need no sorting or scrolling, and a data grid cost the browser more to draw
+    # on every slider step than the rest of this section (answer-time breakdown in docs/benchmarks.md)
+    st.table(pd.DataFrame(rows).set_index("layer"))
     st.caption("Receptive field: how many input pixels (per side) one output unit depends on. It grows by "
                "(k−1)·jump each layer, and stride multiplies the jump — which is why deep nets see whole objects.")
 

@@ -147,3 +147,13 @@ def test_colour_channels_add_up_at_the_current_cell():
     assert total.endswith(f"= {expected:g}")
     assert sum(t.startswith(f"{name}:") for name in "RGB" for t in latex) == 3
     assert np.isclose(ar.channel_sums(x, kernel, bias, shape, 1, 1).total, expected)
+
+
+def test_receptive_field_table_grows_with_depth():
+    # defaults: 5×5 input, kernel 3, stride 2, padding 1 → 3×3; receptive field 3, then 3 + 2·2 = 7
+    at = open_page()
+    at.slider(key="arithmetic.depth").set_value(2).run()
+    table = at.table[0].value
+    assert list(table.index) == ["layer 1", "layer 2"]
+    assert list(table["receptive field"]) == ["3×3", "7×7"]
+    assert list(table["output size"]) == ["3×3", "2×2"]
