@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks.common import Result, check, p95_ms, print_table
-from benchmarks.serverprobe import cpu_seconds
+from benchmarks.serverprobe import cpu_seconds, descendants_cpu_seconds
 from ui.canvas import CANVAS_PX, SELECTOR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ ARM_JS = """(predSrc) => {
 # the main thread's long tasks, so an answer's time can be split into its phases (``Phases``): input → the
 # widget's message sent (the frontend's own delay), sent → first reply frame (server starts the run), first →
 # last reply frame before the answer showed (the run streaming its elements), last frame → answer on screen
-# (decoding and rendering), with the main thread's long tasks (> 50 ms) in that window.
+# (decoding and rendering), and the main thread's long tasks (> 50 ms) before and after the message was sent.
 WIRE_JS = """(() => {
   const w = window.__wire = {sent: [], recv: [], long: []};
   const Orig = window.WebSocket;
@@ -104,14 +104,15 @@ PHASES_JS = """() => {
   const recv = w.recv.filter(([t]) => t >= s && t <= cl.done);
   if (!recv.length) return null;
   const first = recv[0][0], last = recv[recv.length - 1][0];
-  const busy = w.long.filter(([t, d]) => t + d >= s && t <= cl.done)
-    .reduce((a, [t, d]) => a + Math.min(t + d, cl.done) - Math.max(t, s), 0);
+  const busyIn = (a0, a1) => w.long.filter(([t, d]) => t + d >= a0 && t <= a1)
+    .reduce((a, [t, d]) => a + Math.min(t + d, a1) - Math.max(t, a0), 0);
   return {input_to_send: s - cl.t0, send_to_first: first - s, first_to_last: last - first,
           last_to_visible: cl.done - last, frames: recv.length, kbytes: recv.reduce((a, [, b]) => a + b, 0) / 1e3,
-          long_tasks: busy, total: cl.done - cl.t0};
+          long_before_send: busyIn(cl.t0, s), long_tasks: busyIn(s, cl.done), total: cl.done - cl.t0};
 }"""
 
-PHASES = ("input_to_send", "send_to_first", "first_to_last", "last_to_visible", "long_tasks", "frames", "kbytes")
+PHASES = ("input_to_send", "long_before_send", "send_to_first", "first_to_last", "last_to_visible", "long_tasks",
+          "frames", "kbytes")
 
 # Settled: the answer is shown (when there is one) and the run it came from is over.
 SETTLED_JS = """() => {
@@ -301,7 +302,15 @@ class Measured:
     cpu_ms: list[float]
     visible_s: list[float]
     error: str = ""
+    browser_cpu_ms: list[float] = field(default_factory=list)  # Chromium's processes (+ Playwright's driver)
     phases: list[dict] = field(default_factory=list)  # PHASES_JS per counted interaction (where measurable)
+
+
+def browser_cpu(server_pid: int) -> dict[int, float]:
+    """CPU seconds so far of this process's descendants but the server: Chromium's processes (renderer,
+    GPU, network) and Playwright's driver. Like the server's figure, it holds still on a loaded machine where
+    wall times do not: the browser's own work per interaction (receiving, React, plotly, layout, paint)."""
+    return descendants_cpu_seconds(os.getpid(), exclude={server_pid})
 
 
 def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured:
@@ -319,10 +328,12 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
             pred, act = row.act(page, i)
             page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS, polling=100)
             page.evaluate(ARM_JS, pred)
-            cpu0 = cpu_seconds(pid)
+            cpu0, browser0 = cpu_seconds(pid), browser_cpu(pid)
             act()
             page.wait_for_function(SETTLED_JS, timeout=TIMEOUT_MS, polling=50)
             cpu = cpu_seconds(pid) - cpu0
+            browser = browser_cpu(pid)
+            browser_s = sum(v - browser0.get(p, 0.0) for p, v in browser.items())
             t = page.evaluate("() => [window.__cl.t0, window.__cl.done]")
             phases = page.evaluate(PHASES_JS)
             if i == 0:
@@ -330,6 +341,7 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
             if phases and row.visible:
                 out.phases.append(phases)
             out.cpu_ms.append(cpu * 1e3)
+            out.browser_cpu_ms.append(browser_s * 1e3)
             if row.visible:
                 out.visible_s.append((t[1] - t[0]) / 1e3)
     except Exception as exc:  # noqa: BLE001 - one row failing must not lose the others
@@ -382,18 +394,18 @@ def results(measured: list[Measured], info: dict) -> list[Result]:
 
 
 def markdown_table(measured: list[Measured], info: dict) -> str:
-    lines = ["| interaction | server CPU median (ms) | CPU min–max (ms) | answer visible p50 / p95 (ms) | n |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| interaction | server CPU median (ms) | CPU min–max (ms) | browser CPU median (ms) "
+             "| answer visible p50 / p95 (ms) | n |", "|---|---:|---:|---:|---:|---:|"]
     for m in measured:
         if m.error or not m.cpu_ms:
-            lines.append(f"| {m.row.name} | failed: {m.error or 'no samples'} | | | |")
+            lines.append(f"| {m.row.name} | failed: {m.error or 'no samples'} | | | | |")
             continue
         vis = (f"{statistics.median(m.visible_s) * 1e3:.0f} / {p95_ms(m.visible_s):.0f}" if m.visible_s else "—")
         lines.append(f"| {m.row.name} | {statistics.median(m.cpu_ms):.0f} | {min(m.cpu_ms):.0f}–{max(m.cpu_ms):.0f} "
-                     f"| {vis} | {len(m.cpu_ms)} |")
+                     f"| {statistics.median(m.browser_cpu_ms):.0f} | {vis} | {len(m.cpu_ms)} |")
     lines += ["", "Where the answer time goes (medians, ms; page clock; see WIRE_JS):", "",
-              "| interaction | input → sent | sent → first reply | first → last reply | last reply → visible "
-              "| long tasks | frames | kB received | total |", "|---|" + "---:|" * 8]
+              "| interaction | input → sent | of which long tasks | sent → first reply | first → last reply "
+              "| last reply → visible | long tasks after sent | frames | kB received | total |", "|---|" + "---:|" * 9]
     for m in measured:
         if m.phases:
             med = {k: statistics.median(p[k] for p in m.phases) for k in (*PHASES, "total")}
