@@ -303,7 +303,19 @@ class Measured:
     visible_s: list[float]
     error: str = ""
     browser_cpu_ms: list[float] = field(default_factory=list)  # Chromium's processes (+ Playwright's driver)
+    main_thread: list[dict] = field(default_factory=list)  # the renderer's main thread, ms (MAIN_THREAD)
     phases: list[dict] = field(default_factory=list)  # PHASES_JS per counted interaction (where measurable)
+
+
+# Chromium's own counters of its renderer's main thread (DevTools Performance.getMetrics, seconds so far):
+# JavaScript (React, plotly, Streamlit's message handling), style, layout, and all tasks together.
+MAIN_THREAD = {"ScriptDuration": "script", "RecalcStyleDuration": "style", "LayoutDuration": "layout",
+               "TaskDuration": "tasks"}
+
+
+def main_thread_s(cdp) -> dict[str, float]:
+    got = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {short: got.get(name, 0.0) for name, short in MAIN_THREAD.items()}
 
 
 def browser_cpu(server_pid: int) -> dict[int, float]:
@@ -320,6 +332,8 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
     page.set_default_timeout(TIMEOUT_MS)
     out = Measured(row, [], [])
     try:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Performance.enable")
         page.goto(url + row.path)
         for _ in range(2):  # a page may rerun itself right after its first run
             page.wait_for_function(IDLE_JS, timeout=90_000, polling=100)
@@ -328,10 +342,11 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
             pred, act = row.act(page, i)
             page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS, polling=100)
             page.evaluate(ARM_JS, pred)
-            cpu0, browser0 = cpu_seconds(pid), browser_cpu(pid)
+            cpu0, browser0, main0 = cpu_seconds(pid), browser_cpu(pid), main_thread_s(cdp)
             act()
             page.wait_for_function(SETTLED_JS, timeout=TIMEOUT_MS, polling=50)
             cpu = cpu_seconds(pid) - cpu0
+            main1 = main_thread_s(cdp)
             browser = browser_cpu(pid)
             browser_s = sum(v - browser0.get(p, 0.0) for p, v in browser.items())
             t = page.evaluate("() => [window.__cl.t0, window.__cl.done]")
@@ -342,6 +357,7 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
                 out.phases.append(phases)
             out.cpu_ms.append(cpu * 1e3)
             out.browser_cpu_ms.append(browser_s * 1e3)
+            out.main_thread.append({k: (main1[k] - main0[k]) * 1e3 for k in main1})
             if row.visible:
                 out.visible_s.append((t[1] - t[0]) / 1e3)
     except Exception as exc:  # noqa: BLE001 - one row failing must not lose the others
@@ -410,6 +426,15 @@ def markdown_table(measured: list[Measured], info: dict) -> str:
         if m.phases:
             med = {k: statistics.median(p[k] for p in m.phases) for k in (*PHASES, "total")}
             lines.append(f"| {m.row.name} | " + " | ".join(f"{med[k]:.0f}" for k in (*PHASES, "total")) + " |")
+    lines += ["", "Browser work per interaction (medians, ms): all of Chromium's processes from /proc (renderer, GPU, "
+              "network; plus Playwright's driver), and the renderer's main thread by DevTools' counters, from the "
+              "input until the run is over and the answer shown:", "",
+              "| interaction | browser CPU | main thread: all tasks | script | style | layout |", "|---|" + "---:|" * 5]
+    for m in measured:
+        if m.main_thread:
+            med = {k: statistics.median(t[k] for t in m.main_thread) for k in MAIN_THREAD.values()}
+            lines.append(f"| {m.row.name} | {statistics.median(m.browser_cpu_ms):.0f} | {med['tasks']:.0f} "
+                         f"| {med['script']:.0f} | {med['style']:.0f} | {med['layout']:.0f} |")
     lines.append(f"\nPinned (server core, browser core): {info['pinned']}; /proc/loadavg before: "
                  f"`{info['load_before']}`, after: `{info['load_after']}`.")
     return "\n".join(lines)
