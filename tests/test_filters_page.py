@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core import filters, images
 from tests.apptest_checks import open_clean, plotly_array
 from tests.conftest import REPO
+from ui import filters_views as fv
 
 APP = str(REPO / "streamlit_app.py")
 PAGE = "pages/filters.py"
@@ -246,8 +248,25 @@ def test_flip_section_and_im2col():
     np.testing.assert_array_equal(z_of(at, "ir").reshape(3, 3), filters.WORKED_OUTPUT)
     bank = filters.kernel_bank()
     maps = filters.conv2d(images.builtin_image("digit7"), bank)
-    for i in range(len(filters.BANK)):
-        np.testing.assert_allclose(z_of(at, f"bm{i}"), maps[i])
+    shown = bank_pictures(at)  # one image element of PNGs, coloured like the heat maps (blue −, red +)
+    assert [c for c, _ in shown] == [f"{filters.KERNEL_PRESETS[n].label} map" for n in filters.BANK]
+    for (_, pixels), z in zip(shown, maps):
+        assert pixels.shape[:2] == z.shape
+        expected = np.asarray(fv.map_colours(z))
+        expected = expected if expected.dtype == np.uint8 else np.round(np.clip(expected, 0, 1) * 255)
+        np.testing.assert_allclose(pixels.reshape(expected.shape).astype(float), expected, atol=1)
+        if z.min() < 0:  # signed: the most negative cell is blue, the most positive red
+            lo, hi = np.unravel_index(z.argmin(), z.shape), np.unravel_index(z.argmax(), z.shape)
+            assert pixels[lo][2] > pixels[lo][0] and pixels[hi][0] > pixels[hi][2]
+
+
+def bank_pictures(at: AppTest) -> list[tuple[str, np.ndarray]]:
+    for element in at.get("image"):
+        imgs = element.proto.imgs
+        if imgs and imgs[0].caption.endswith(" map"):
+            return [(img.caption, np.asarray(Image.open(io.BytesIO(base64.b64decode(img.url.split(",", 1)[1])))))
+                    for img in imgs]
+    raise AssertionError("no bank pictures")
 
 
 def test_training_link_only_when_the_training_page_is_listed(monkeypatch):

@@ -5,14 +5,14 @@ All numbers come from ``core.filters``; nothing here reads widgets except throug
 
 from __future__ import annotations
 
+import base64
 import functools
 
 import numpy as np
 import streamlit as st
 
 from core import arithmetic, filters, photos
-from ui import registry
-from ui import fastfig
+from ui import fastfig, pictures, registry
 from ui.grid import Box, cell_boxes
 
 PAGE = "filters"
@@ -231,7 +231,6 @@ def colour_output(key: str, k3: np.ndarray, bias: float, stride: int, padding, d
 def colour_photo_uri(key: str) -> str:
     """A shipped colour photo as a PNG data URI, encoded once per server (st.image re-encoded the array
     on every kernel change)."""
-    import base64
     import io
 
     from PIL import Image
@@ -299,18 +298,50 @@ def worked_figures() -> dict:
 
 def bank_maps(token, image, conv) -> None:
     """Four kernels on the current image in one call: a conv layer with four output channels (inside the
-    lesson's fragment; the im2col section below, outside it, explains how such a bank is computed)."""
+    lesson's fragment; the im2col section below, outside it, explains how such a bank is computed).
+
+    The four maps are one image element of four PNGs, not four plotly heat maps in four columns: they only
+    show what each kernel picks out (no values to hover here; the microscope and the output map above have
+    them), and each heat map cost the browser a canvas → PNG round trip and a repaint on every change of the
+    lesson, the columns nine elements instead of one (answer-time breakdown in docs/benchmarks.md)."""
     names = filters.BANK
     labels = [filters.KERNEL_PRESETS[n].label for n in names]
     st.markdown(
         f"A conv layer applies **many kernels to the same input at once**. Here a bank of {len(names)} "
         f"({', '.join(labels)}) on the current image, computed in one call: {len(names)} feature maps, one per "
-        f"output channel. The next section shows how a layer does it, with im2col.")
-    maps = run_conv(token, image, filters.kernel_bank(names), *conv)  # (4, H', W')
-    for i, (col, label) in enumerate(zip(st.columns(len(names)), labels)):
-        with col:
-            show(named_picture(("bank", token, conv, i), maps[i], f"{label} map", signed=bool(maps[i].min() < 0),
-                               px=240, scale=False), f"bm{i}")
+        f"output channel (blue negative, red positive, white 0). The next section shows how a layer does it, "
+        f"with im2col.")
+    uris = PICTURES.get(("bank-png", token, conv),
+                        lambda: tuple(map_uri(m) for m in run_conv(token, image, filters.kernel_bank(names), *conv)))
+    st.image(list(uris), caption=[f"{label} map" for label in labels], width=BANK_PX)
+
+
+BANK_PX = 220  # four fit side by side in the lesson's width; on a phone they wrap, two or one a row
+
+
+@functools.lru_cache(maxsize=1)
+def _signed_lut() -> np.ndarray:
+    """(256, 3) uint8: the "RdBu_r" scale the signed heat maps use (blue −, white 0, red +), sampled once."""
+    from plotly.colors import sample_colorscale
+
+    rgb = sample_colorscale("RdBu_r", list(np.linspace(0.0, 1.0, 256)), colortype="tuple")
+    return np.round(np.asarray(rgb) * 255).astype(np.uint8)
+
+
+def map_colours(z: np.ndarray) -> np.ndarray:
+    """A feature map coloured as ``picture`` colours it: signed maps blue–white–red centred on 0, others grey
+    from min(0, lowest) to max(1, highest). (H, W, 3) uint8 or (H, W) in 0..1."""
+    z = np.asarray(z, dtype=float)
+    if float(z.min()) < 0:
+        bound = float(np.max(np.abs(z))) or 1.0
+        index = np.clip(np.round((z / bound + 1.0) / 2.0 * 255.0), 0, 255).astype(np.intp)
+        return _signed_lut()[index]
+    lo, hi = min(float(z.min()), 0.0), max(float(z.max()), 1.0)
+    return (z - lo) / (hi - lo)
+
+
+def map_uri(z: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(pictures.png(map_colours(z))).decode("ascii")
 
 
 def im2col_section() -> None:
