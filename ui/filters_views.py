@@ -316,7 +316,7 @@ def bank_maps(token, image, conv) -> None:
     st.image(list(uris), caption=[f"{label} map" for label in labels], width=BANK_PX)
 
 
-BANK_PX = 220  # four fit side by side in the lesson's width; on a phone they wrap, two or one a row
+BANK_PX = 195  # four side by side in the lesson's width at 1280 px; on a phone they wrap, one or two a row
 
 
 @functools.lru_cache(maxsize=1)
