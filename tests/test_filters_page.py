@@ -250,8 +250,10 @@ def test_flip_section_and_im2col():
     maps = filters.conv2d(images.builtin_image("digit7"), bank)
     shown = bank_pictures(at)  # one image element of PNGs, coloured like the heat maps (blue −, red +)
     assert [c for c, _ in shown] == [f"{filters.KERNEL_PRESETS[n].label} map" for n in filters.BANK]
-    for (_, pixels), z in zip(shown, maps):
-        assert pixels.shape[:2] == z.shape
+    for (_, shown_pixels), z in zip(shown, maps):
+        factor = shown_pixels.shape[0] // z.shape[0]  # enlarged by whole pixels (a 26×26 map to 182×182)
+        assert factor > 1 and shown_pixels.shape[:2] == (z.shape[0] * factor, z.shape[1] * factor)
+        pixels = shown_pixels[::factor, ::factor]
         expected = np.asarray(fv.map_colours(z))
         expected = expected if expected.dtype == np.uint8 else np.round(np.clip(expected, 0, 1) * 255)
         np.testing.assert_allclose(pixels.reshape(expected.shape).astype(float), expected, atol=1)

@@ -341,7 +341,10 @@ def map_colours(z: np.ndarray) -> np.ndarray:
 
 
 def map_uri(z: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(pictures.png(map_colours(z))).decode("ascii")
+    """A feature map as a PNG data URI, enlarged by whole pixels towards BANK_PX (a 26×26 digit map stays
+    crisp instead of the browser's blur)."""
+    shown = pictures.enlarge(map_colours(z), pictures.factor_for(max(np.shape(z)), BANK_PX))
+    return "data:image/png;base64," + base64.b64encode(pictures.png(shown)).decode("ascii")
 
 
 def im2col_section() -> None:
