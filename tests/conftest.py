@@ -104,3 +104,22 @@ def pytest_collection_modifyitems(config, items) -> None:
         return (not browser, not slow, -size[mod], mod)
 
     items.sort(key=key)  # stable: the order of tests within a module is kept
+
+
+def _available_memory_gb() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 4.0
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: two workers per core, as memory allows. Much of a browser test is waiting (Streamlit's
+    runs, Chromium's frames, a server starting), so a quiet 2-core run with one worker per core kept the
+    cores only 54 % busy; a worker peaks near 2.5 GB with its server and browser, hence 3 GB each."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(2 * cores, int(_available_memory_gb() // 3), 8))
