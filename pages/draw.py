@@ -82,8 +82,8 @@ def _step_toggles(keys: state.Keys, cfg: dv.DrawSettings) -> None:
         st.markdown(f"**Preprocessing steps**: {', '.join(on) if on else 'none'} (set by your teacher's link)")
         return
     with st.popover(dv.STEPS_BUTTON, help="Switch a preprocessing step off to see why it is there."):
-        st.markdown("**Preprocessing steps** (switch one off to see why it is there: the pictures and the "
-                    "\"what if\" table under the answer follow)")
+        st.markdown("**Preprocessing steps**: switch one off to see why it is there (the pictures and the "
+                    "\"what if\" table under the answer follow).")
         for field, (title, help_) in dv.STEP_LABELS.items():
             st.toggle(title, key=keys.key(field), help=help_)
 
