@@ -1,10 +1,11 @@
 """CPU of the Draw lesson's own code per stroke, in-process (AppTest, no browser, no server).
 
 ``bench_draw_breakdown`` measures the real server per stroke (our code + Streamlit's rerun, websocket and
-messages); this one isolates the part our code controls: the ``lesson`` fragment of pages/draw.py, from
-its first line to its last, in thread CPU time, for drawn digits (the
-canvas is replaced by rasterised strokes of ``bench_load.digit_stroke``), plus the whole script run
-around it. Cheap (a few seconds) and steady enough to compare two checkouts run one after the other:
+messages); this one isolates the part our code controls: the ``lesson`` fragment of pages/draw.py, from its
+first line to its last, in thread CPU time, for drawn digits (the canvas is replaced by rasterised strokes
+of ``bench_load.digit_stroke``), plus the whole script run around it. The fragment is timed by wrapping
+``st.fragment`` itself, so the figure means the same for any checkout: the body a stroke reruns. Cheap (a
+few seconds) and steady enough to compare two checkouts run one after the other:
 
     python -m benchmarks.bench_draw_lesson [--repo PATH] [--n 30]
 
@@ -53,7 +54,7 @@ def measure(n: int) -> tuple[list[float], list[float]]:
         finally:
             script.append(time.thread_time() - t0)
 
-    def timed_fragment(func=None, **k):  # the page's ``@st.fragment def lesson``: timed from its first line to its last
+    def timed_fragment(func=None, **k):  # the page's ``@st.fragment def lesson``, timed from first line to last
         if func is None:
             return lambda f: timed_fragment(f, **k)
         if func.__name__ != "lesson":

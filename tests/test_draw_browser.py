@@ -62,7 +62,8 @@ def test_share_link_restores_the_settings(shared_server, page) -> None:
     crop = page.get_by_role("switch", name="Crop to the ink")
     assert not crop.is_checked()
     assert "crop=0" in page.url and "m=lenet5" in page.url
-    page.get_by_test_id("stPopoverBody").get_by_text("Crop to the ink", exact=True).click()  # on again: the pictures, the table and the link follow
+    # switched on again: the pictures, the table and the link follow
+    page.get_by_test_id("stPopoverBody").get_by_text("Crop to the ink", exact=True).click()
     page.get_by_text("2. cropped", exact=True).wait_for()
     page.wait_for_function("() => !location.search.includes('crop=0') && location.search.includes('m=lenet5')")
     assert crop.is_checked()

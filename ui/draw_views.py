@@ -330,9 +330,9 @@ MAPS_KEY = "draw_maps_shown"  # not a setting: a link opens the page with them c
 
 
 def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
-    """The conv layers' outputs, under the heading that ends ``details``, drawn only once a student opens them (a third of a stroke's server
-    time went into pictures that most students had not scrolled to)."""
-    if not model.card.activations:  # (their heading closes ``details``)
+    """The conv layers' outputs, under the heading that ends ``details``, drawn only once a student opens
+    them (a third of a stroke's server time went into pictures that most students had not scrolled to)."""
+    if not model.card.activations:
         st.info("This model has no convolution layers, so there are no feature maps to show.")
         return
     if not st.toggle("Show the feature maps", key=MAPS_KEY,
