@@ -1,10 +1,11 @@
 """CPU of the Draw lesson's own code per stroke, in-process (AppTest, no browser, no server).
 
 ``bench_draw_breakdown`` measures the real server per stroke (our code + Streamlit's rerun, websocket and
-messages); this one isolates the part our code controls: the ``lesson`` fragment of pages/draw.py, from
-its first line (``state.Keys``) to its last (``state.sync``), in thread CPU time, for drawn digits (the
-canvas is replaced by rasterised strokes of ``bench_load.digit_stroke``), plus the whole script run
-around it. Cheap (a few seconds) and steady enough to compare two checkouts run one after the other:
+messages); this one isolates the part our code controls: the ``lesson`` fragment of pages/draw.py, from its
+first line to its last, in thread CPU time, for drawn digits (the canvas is replaced by rasterised strokes
+of ``bench_load.digit_stroke``), plus the whole script run around it. The fragment is timed by wrapping
+``st.fragment`` itself, so the figure means the same for any checkout: the body a stroke reruns. Cheap (a
+few seconds) and steady enough to compare two checkouts run one after the other:
 
     python -m benchmarks.bench_draw_lesson [--repo PATH] [--n 30]
 
@@ -14,6 +15,7 @@ around it. Cheap (a few seconds) and steady enough to compare two checkouts run 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -26,12 +28,12 @@ REPO = Path(__file__).resolve().parent.parent
 def measure(n: int) -> tuple[list[float], list[float]]:
     """(lesson CPU, script-run CPU) in seconds for ``n`` strokes, after 5 warm-up strokes."""
     import numpy as np
+    import streamlit as st
     from PIL import Image, ImageDraw
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.testing.v1 import AppTest
 
     import ui.canvas
-    import ui.state
     from benchmarks.bench_load import DIGITS, digit_stroke
 
     def raster(digit: str, dx: float) -> np.ndarray:
@@ -42,8 +44,8 @@ def measure(n: int) -> tuple[list[float], list[float]]:
     drawings = [raster(d, dx) for dx in (0, 5, -5, 10, -10, 15) for d in DIGITS]
     stroke = [0]
     ui.canvas.drawing_canvas = lambda *a, **k: drawings[stroke[0] % len(drawings)]
-    lesson, script, start = [], [], [0.0]
-    run_script, keys_init, sync = script_runner.ScriptRunner._run_script, ui.state.Keys.__init__, ui.state.sync
+    lesson, script = [], []
+    run_script, fragment = script_runner.ScriptRunner._run_script, st.fragment
 
     def timed_run(self, *a, **k):
         t0 = time.thread_time()
@@ -52,19 +54,23 @@ def measure(n: int) -> tuple[list[float], list[float]]:
         finally:
             script.append(time.thread_time() - t0)
 
-    def timed_keys(self, *a, **k):  # the last Keys made before sync is the lesson's first line
-        start[0] = time.thread_time()
-        keys_init(self, *a, **k)
+    def timed_fragment(func=None, **k):  # the page's ``@st.fragment def lesson``, timed from first line to last
+        if func is None:
+            return lambda f: timed_fragment(f, **k)
+        if func.__name__ != "lesson":
+            return fragment(func, **k)
 
-    def timed_sync(*a, **k):
-        try:
-            return sync(*a, **k)
-        finally:
-            lesson.append(time.thread_time() - start[0])
+        @functools.wraps(func)
+        def body(*a, **kw):
+            t0 = time.thread_time()
+            try:
+                return func(*a, **kw)
+            finally:
+                lesson.append(time.thread_time() - t0)
+        return fragment(body, **k)
 
     script_runner.ScriptRunner._run_script = timed_run
-    ui.state.Keys.__init__ = timed_keys
-    ui.state.sync = timed_sync
+    st.fragment = timed_fragment
     at = AppTest.from_file(str(Path.cwd() / "streamlit_app.py"), default_timeout=120)
     at.run()
     at.switch_page("pages/draw.py").run()

@@ -55,24 +55,37 @@ def _random_test_digit(cls: type[dv.DrawSettings]) -> None:
     state.put(cls, t=random.randrange(_test_count()))
 
 
-def _pen_controls(keys: state.Keys) -> None:
-    """Stroke width and ink colour (a classroom link keeps the teacher's: no widgets then)."""
-    if not keys.offered("w"):
-        return
-    c1, c2 = st.columns(2)
-    c1.slider("Stroke width", 4, 48, key=keys.w)
-    c2.radio("Ink", tuple(dv.INKS), horizontal=True, key=keys.ink, format_func=dv.INKS.get)
+def controls(cls: type[dv.DrawSettings], keys: state.Keys) -> None:
+    """The controls a stroke never changes: input, pen and the preprocessing steps. They live outside the
+    lesson fragment, so a stroke re-sends none of them (each widget is a message of its own on every
+    run); changing one reruns the whole page, which is rare. A classroom link keeps the teacher's values
+    and draws no widget for them."""
+    st.radio("Input", tuple(dv.SOURCES), horizontal=True, key=keys.src, format_func=dv.SOURCES.get,
+             label_visibility="collapsed")
+    cfg = state.current(cls)
+    pen = cfg.src == "draw" and keys.offered("w")
+    if pen:  # stroke width | ink | the steps' switches, in one row above the canvas (stacked on a phone)
+        width, ink, steps = st.columns([4, 4, 3], vertical_alignment="bottom")
+        width.slider("Stroke width", 4, 48, key=keys.w)
+        ink.radio("Ink", tuple(dv.INKS), horizontal=True, key=keys.ink, format_func=dv.INKS.get)
+    else:
+        steps = st.container()
+    with steps:
+        _step_toggles(keys, cfg)
 
 
 def _step_toggles(keys: state.Keys, cfg: dv.DrawSettings) -> None:
-    """The preprocessing switches; a classroom link shows which are on instead of offering them."""
+    """The preprocessing switches, folded into a popover (one row, so the canvas stays near the top of a
+    phone); a classroom link says which are on instead of offering them."""
     if not keys.offered("crop"):
         on = [title.lower() for field, (title, _) in dv.STEP_LABELS.items() if getattr(cfg, field)]
         st.markdown(f"**Preprocessing steps**: {', '.join(on) if on else 'none'} (set by your teacher's link)")
         return
-    st.markdown("**Preprocessing steps** (switch one off to see why it is there)")
-    for col, (field, (title, help_)) in zip(st.columns(4), dv.STEP_LABELS.items()):
-        col.toggle(title, key=keys.key(field), help=help_)
+    with st.popover(dv.STEPS_BUTTON, help="Switch a preprocessing step off to see why it is there."):
+        st.markdown("**Preprocessing steps**: switch one off to see why it is there (the pictures and the "
+                    "\"what if\" table under the answer follow).")
+        for field, (title, help_) in dv.STEP_LABELS.items():
+            st.toggle(title, key=keys.key(field), help=help_)
 
 
 def _canvas(cfg: dv.DrawSettings) -> np.ndarray:
@@ -94,24 +107,17 @@ def _test_digit(cls: type[dv.DrawSettings], keys: state.Keys) -> tuple[np.ndarra
 
 @st.fragment
 def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> None:
-    """Everything a stroke changes: a stroke or a toggle reruns only this (the header and the model's
-    facts stay as they are)."""
-    keys = state.Keys(cls)
-    dv.crisp_pictures()
-    st.radio("Input", tuple(dv.SOURCES), horizontal=True, key=keys.src, format_func=dv.SOURCES.get,
-             label_visibility="collapsed")
+    """Everything a stroke changes, and nothing else: a stroke reruns only this (the header, the model's
+    facts and the controls above stay as they are)."""
     cfg = state.current(cls)
-    if cfg.src == "draw":
-        _pen_controls(keys)
     # The answer sits right of the canvas, and right under it on a phone (columns stack there).
     left, right = st.columns([1, 1], gap="medium")
     with left:
         if cfg.src == "draw":
-            image, label = _canvas(state.current(cls)), None
+            image, label = _canvas(cfg), None
         else:
-            image, label = _test_digit(cls, keys)
-    _step_toggles(keys, cfg)
-    cfg = state.current(cls)
+            image, label = _test_digit(cls, state.Keys(cls))
+            cfg = state.current(cls)  # the test digit's number may just have changed
     steps = cfg.steps()
     switched = steps.each_switched()  # the "what if a step were skipped" table: one onnxruntime run for all
     try:
@@ -122,15 +128,14 @@ def lesson(cls: type[dv.DrawSettings], model: LoadedModel, trusted: bool) -> Non
     with right:
         dv.prediction(pred, label)  # with the 28×28 picture the model read
     dv.prob_chart(pred)
-    dv.timing(pred)
-    if not pred.pre.empty:
-        dv.steps_panel(pred, steps, dict(zip(switched, others)))
+    dv.details(pred, steps, dict(zip(switched, others)))  # timing, the steps' pictures, the "what if" table
     dv.feature_maps(pred, model, trusted)
     ensemble = ENSEMBLE_KEY in model.card.extra  # parallel networks: the network page shows its default instead
     if pred.digit is not None:  # the digit (and a shipped model) travel in the link: nothing stays on the server
         st.page_link("pages/network.py", icon="🔬", label="Inside the network: every layer and unit for this digit",
                      query_params=digit_link(pred.pre.image, model.path.stem if trusted and not ensemble else ""))
-    state.sync(cls)
+    if cfg.src == "test":  # the test digit's number is the only setting a run of this fragment can change
+        state.sync(cls)
 
 
 @st.fragment
@@ -179,6 +184,8 @@ def main() -> None:
         return
     dv.model_facts(entry, model)
     if model.card.reads_digits:
+        controls(cls, keys)
+        dv.crisp_pictures()
         lesson(cls, model, entry.source == "shipped")
     else:
         picture_lesson(cls, model)

@@ -84,8 +84,42 @@ def page(browser):
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Browser modules first. pytest-xdist hands whole modules to its workers in collection order, and
-    the browser modules are the long ones (a server, Chromium, real rendering): started last, they ran on
-    one worker for minutes after the other had finished (a quiet 2-core run spent its last 6 of 10
-    minutes that way). Started first, the short AppTest and core modules fill the gaps."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is None)  # stable: order kept within
+    """Longest modules first. pytest-xdist hands whole modules to its workers in collection order
+    (``--no-loadscope-reorder`` in pytest.ini; its default orders them by test count, which started the
+    browser modules, few tests but minutes each, last: a quiet 2-core run spent its last minutes on one
+    worker). Browser modules (a server, Chromium, real rendering) go first, then modules with slow tests,
+    then the rest by size; the short AppTest and core modules fill the gaps at the end."""
+    size: dict[str, int] = {}
+    heavy: dict[str, tuple[bool, bool]] = {}
+    for item in items:
+        mod = item.nodeid.split("::")[0]
+        size[mod] = size.get(mod, 0) + 1
+        b, s = heavy.get(mod, (False, False))
+        heavy[mod] = (b or item.get_closest_marker("browser") is not None,
+                      s or item.get_closest_marker("slow") is not None)
+
+    def key(item) -> tuple:
+        mod = item.nodeid.split("::")[0]
+        browser, slow = heavy[mod]
+        return (not browser, not slow, -size[mod], mod)
+
+    items.sort(key=key)  # stable: the order of tests within a module is kept
+
+
+def _available_memory_gb() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 4.0
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: two workers per core, as memory allows. Much of a browser test is waiting (Streamlit's
+    runs, Chromium's frames, a server starting), so a quiet 2-core run with one worker per core kept the
+    cores only 54 % busy; a worker peaks near 2.5 GB with its server and browser, hence 3 GB each."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(2 * cores, int(_available_memory_gb() // 3), 8))

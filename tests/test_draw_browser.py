@@ -51,14 +51,22 @@ def test_drawing_digits_gives_the_right_prediction(shared_server, page) -> None:
 
 @pytest.mark.browser
 def test_share_link_restores_the_settings(shared_server, page) -> None:
-    """A link with model, stroke width, steps and test digit opens exactly that view."""
+    """A link with model, stroke width, steps and test digit opens exactly that view; the steps' switches
+    (in a popover above the canvas, outside the lesson fragment) show it and change it."""
     page.goto(f"{shared_server.url}/draw?m=lenet5&src=test&t=1&crop=0&w=30")
     wait_for_app_idle(page)
     page.get_by_text("Official MNIST test digit #1: labelled 2").wait_for()
     page.get_by_text("About LeNet-5").wait_for()
+    page.get_by_text("2. (not cropped)", exact=True).wait_for()
+    page.get_by_role("button", name="⚙️ Preprocessing steps").click()
     crop = page.get_by_role("switch", name="Crop to the ink")
     assert not crop.is_checked()
     assert "crop=0" in page.url and "m=lenet5" in page.url
+    # switched on again: the pictures, the table and the link follow
+    page.get_by_test_id("stPopoverBody").get_by_text("Crop to the ink", exact=True).click()
+    page.get_by_text("2. cropped", exact=True).wait_for()
+    page.wait_for_function("() => !location.search.includes('crop=0') && location.search.includes('m=lenet5')")
+    assert crop.is_checked()
 
 
 @pytest.mark.browser

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 
 import numpy as np
@@ -40,6 +41,21 @@ def query(at: AppTest, key: str) -> str:
 
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def what_if(at: AppTest) -> dict[str, tuple[str, str]]:
+    """The "what if a step were skipped" table (a Markdown table in the lesson's details): step → (now,
+    if you switch it)."""
+    rows = [line.strip("| ").split(" | ") for m in at.markdown for line in m.value.splitlines()
+            if line.startswith("| ") and not line.startswith("| step |")]
+    assert rows, "no what-if table"
+    return {step: (now, then) for step, now, then in rows}
+
+
+def step_captions(at: AppTest) -> list[str]:
+    """The captions under the preprocessing steps' pictures, in order."""
+    return [c for m in at.markdown for c in re.findall(r"<figcaption[^>]*>([^<]*)</figcaption>", m.value)
+            if "draw-steps" in m.value]
 
 
 def decode(values) -> np.ndarray:
@@ -78,7 +94,7 @@ def test_a_real_test_digit_is_predicted_correctly() -> None:
         probs = prob_chart(at)
         assert probs.shape == (10,) and int(probs.argmax()) == label
         assert probs.sum() == pytest.approx(1.0, abs=1e-4)
-    assert any("preprocessing" in c.value and "inference" in c.value and "ms" in c.value for c in at.caption)
+    assert re.search(r"⏱ preprocessing [0-9.]+ ms \+ inference [0-9.]+ ms", markdown_text(at))
 
 
 def test_feature_maps_one_tab_per_conv_layer() -> None:
@@ -92,19 +108,19 @@ def test_feature_maps_one_tab_per_conv_layer() -> None:
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
     assert [c for c in captions if "channels of" in c] == [
         f"{a.name}: {a.shape[0]} channels of {a.shape[1]}×{a.shape[2]}" for a in card.activations]
-    assert captions[1:6] == ["1. grayscale", "2. cropped", "3. scaled to 16×20", "4. pasted in 28×28",
-                             "5. centred by mass, shift (3, 0)"]
+    assert step_captions(at) == ["1. grayscale", "2. cropped", "3. scaled to 16×20", "4. pasted in 28×28",
+                                 "5. centred by mass, shift (3, 0)"]
 
 
 def test_skipping_a_step_changes_the_url_and_the_ablation_table() -> None:
     at = open_page({"src": "test", "t": "0"})
-    table = at.dataframe[0].value
-    assert list(table["step"]) == ["Auto-invert", "Crop to the ink", "Scale to 20 px", "Centre by mass"]
+    assert list(what_if(at)) == ["Auto-invert", "Crop to the ink", "Scale to 20 px", "Centre by mass"]
+    assert what_if(at)["Scale to 20 px"][0] == "on"
     at.toggle(key="draw.fit").set_value(False).run()
     assert not at.exception
     assert query(at, "fit") == "0"
-    table = at.dataframe[0].value
-    assert table.loc[table["step"] == "Scale to 20 px", "now"].item() == "off"
+    assert what_if(at)["Scale to 20 px"][0] == "off"
+    assert what_if(at)["Scale to 20 px"][1].startswith("on → the model says ")
 
 
 def test_share_link_restores_model_and_settings() -> None:
@@ -217,8 +233,7 @@ def test_the_28x28_view_is_one_gapless_picture() -> None:
 def test_steps_panel_switching_a_step_matches_the_ablation_row() -> None:
     """The "what if" table says what the page then shows when that step is switched."""
     at = open_page({"src": "test", "t": "1"})
-    table = at.dataframe[0].value
-    said = table.loc[table["step"] == "Centre by mass", "if you switch it"].item()
+    said = what_if(at)["Centre by mass"][1]
     at.toggle(key="draw.center").set_value(False).run()
     digit = said.split("says ")[1].split(" ")[0]
     assert f"**Prediction: {digit}**" in markdown_text(at)
@@ -256,7 +271,62 @@ def test_drawings_are_not_cached(monkeypatch) -> None:
     assert cached_bytes() == before
     # the table's rows are what the model says with that step switched, computed one by one
     model = load_model(SHIPPED_DIR / "lenet5.onnx")
-    rows = at.dataframe[0].value.set_index("step")["if you switch it"]
-    for (field, steps), title in zip(Steps().each_switched().items(), rows.index):
+    rows = {step: then for step, (_, then) in what_if(at).items()}
+    for (field, steps), title in zip(Steps().each_switched().items(), rows):
         other = classify(model, drawn[-1], steps)
         assert rows[title].endswith(f"says {other.digit} ({other.probs[other.digit]:.0%})"), (field, rows[title])
+
+
+def test_a_stroke_reruns_only_what_it_changes(monkeypatch) -> None:
+    """A stroke reruns the lesson fragment, and everything in it is re-sent, one message per element. The
+    controls a stroke never changes (input, pen, the preprocessing steps) live outside it, so the
+    fragment holds no setting's widget and sends only the canvas, the answer, the chart, the details
+    (one element) and the feature maps' switch and link (issue 13: each element costs server CPU)."""
+    import functools
+
+    import streamlit as st
+    from PIL import Image, ImageDraw
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    import ui.canvas
+
+    img = Image.new("F", (280, 280), 0.0)
+    ImageDraw.Draw(img).line([(55, 52), (220, 45), (129, 245)], fill=1.0, width=22)
+    monkeypatch.setattr(ui.canvas, "drawing_canvas", lambda *a, **k: np.asarray(img, np.float32))
+    sent: list = []
+    inside = [False]
+    enqueue, fragment = ScriptRunContext.enqueue, st.fragment
+
+    def recording(self, msg):
+        if inside[0] and msg.WhichOneof("type") == "delta":
+            sent.append(msg.delta)
+        return enqueue(self, msg)
+
+    def watched(func=None, **k):  # the page's ``@st.fragment def lesson``: what it sends
+        if func is None:
+            return lambda f: watched(f, **k)
+        if func.__name__ != "lesson":
+            return fragment(func, **k)
+
+        @functools.wraps(func)
+        def body(*a, **kw):
+            sent.clear()
+            inside[0] = True
+            try:
+                return func(*a, **kw)
+            finally:
+                inside[0] = False
+        return fragment(body, **k)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
+    monkeypatch.setattr(st, "fragment", watched)
+    at = open_page({"m": "lenet5"})
+    assert "**Prediction: 7**" in markdown_text(at)
+    kinds = [d.new_element.WhichOneof("type") if d.WhichOneof("type") == "new_element" else "block" for d in sent]
+    widgets = [d.new_element for d in sent if d.WhichOneof("type") == "new_element"
+               and d.new_element.WhichOneof("type") in ("radio", "slider", "checkbox", "number_input", "selectbox")]
+    assert [getattr(w, w.WhichOneof("type")).id.split("-")[-1] for w in widgets] == ["draw_maps_shown"], widgets
+    assert kinds.count("block") == 3 and len(kinds) <= 10, kinds  # the columns, then one element each
+    # the controls are on the page all the same, outside the fragment
+    assert {"draw.src", "draw.w", "draw.ink", "draw.invert", "draw.crop", "draw.fit", "draw.center"} <= {
+        w.key for kind in ("radio", "slider", "toggle") for w in getattr(at, kind)}

@@ -80,6 +80,7 @@ def run_python(code: str, timeout: int = 300) -> dict:
     ("d512-do0.2", "relu", 256, "adam"),  # parameters dominate
     ("c1k1p5-c1k1p5-c1k1p5-c1k1p5-c1k1p5-c128k1-bn-max8", "relu", 16, "adam"),  # the hostile shape, smaller
 ])
+@pytest.mark.slow
 def test_estimate_within_margin_of_measured_training_peak(layers, act, batch, opt):
     r = run_python(PROBE.format(repo=str(REPO), args=(layers, act, batch, opt)))
     ratio = r["measured"] / r["estimated"]

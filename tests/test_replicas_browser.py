@@ -141,6 +141,7 @@ def _kernel_slider(page):
 def _step_kernel(page, to: int) -> None:
     """Press → on the kernel slider; the app writes the new value into the address bar."""
     slider = _kernel_slider(page)
+    expect(slider).to_be_enabled()
     slider.focus()
     slider.press("ArrowRight")
     page.wait_for_function(f"() => /[?&]k={to}(&|$)/.test(window.location.search)")
@@ -196,6 +197,9 @@ def _moved_students_carry_on(balancer: Balancer, moved: list[Student], survivor:
                                  polling=100)
         expect(_kernel_slider(s.page)).to_have_value(str(s.k + 1))
         runs_before[s.name] = len(s.watch()["idle"])
+        # Streamlit keeps widgets disabled until its reconnect is complete; a press on a disabled slider is
+        # lost (a loaded run pressed between the websocket opening and the widgets coming back)
+        expect(_kernel_slider(s.page)).to_be_enabled(timeout=60_000)
         _kernel_slider(s.page).focus()
         _kernel_slider(s.page).press("ArrowRight")
     for s in moved:

@@ -6,7 +6,10 @@ For every registered page (``ui.registry``: a new page joins without an edit her
 * no metric value is cut off (CSS ellipsis or a literal "…");
 * the Share control (``button.cl-open``, placed by ``ui.state.header``) is there, near the top of the main
   column; on a desktop right of the title, at the same distance from the right edge on every page;
-* a full-page screenshot lands in ``test-artifacts/screens/<page>-<desktop|phone>.png`` for a human to look at.
+* when a check fails, or with ``CONVLAB_SCREENSHOTS=1``, a full-page screenshot lands in
+  ``test-artifacts/screens/<page>-<desktop|phone>.png`` for a human to look at (a full page grows the
+  viewport to the page's height and redraws every chart: a third of the module's time, spent only when
+  someone will look; ``python -m scripts.screenshots`` is the reviewer's tool).
 
 One server for the module; each page opens in a fresh browser context.
 """
@@ -14,6 +17,7 @@ One server for the module; each page opens in a fresh browser context.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -98,7 +102,8 @@ def test_page_fits_the_screen(browser, module_server, page, kind):
         if cut:
             problems.append(f"metric values cut off: {cut}")
         problems += share_control_problems(pg, page, kind)
-        screenshot(pg, SCREENS / f"{page.url_path}-{kind}.png")
+        if problems or os.environ.get("CONVLAB_SCREENSHOTS"):
+            screenshot(pg, SCREENS / f"{page.url_path}-{kind}.png")
         assert not problems, f"{page.url_path} at {kind}: " + "; ".join(problems)
     finally:
         context.close()

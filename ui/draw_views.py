@@ -11,7 +11,6 @@ from dataclasses import dataclass, make_dataclass
 from functools import lru_cache
 
 import numpy as np
-import pyarrow as pa
 import streamlit as st
 from PIL import Image
 
@@ -32,6 +31,7 @@ STEP_LABELS = {
     "fit": ("Scale to 20 px", "Scale the longer side to 20 px, keeping the aspect ratio (off: squash to 28×28)."),
     "center": ("Centre by mass", "Shift so the centre of mass sits at the centre of the 28×28 frame."),
 }
+STEPS_BUTTON = "⚙️ Preprocessing steps"  # the popover above the canvas that holds their switches
 SOURCES = {"draw": "✏️ Draw", "test": "🔢 A real test digit"}
 INKS = {"white": "white on black", "black": "black on white"}
 SESSION_MODEL_NOTE = ("This link opens the default model: models you trained live only in your session, "
@@ -179,16 +179,14 @@ def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
     return encoded, shown // encoded
 
 
-# Steps pictures sit in 140-px squares, letterboxed in grey, so a crop's own shape (a tall "1") shows.
 # Feature maps never overflow a phone's width (their PNG is smaller than the size they are shown at).
-CRISP_CSS = ("<style>[class*='st-key-draw-crisp'] img{image-rendering:pixelated}"
-             ".st-key-draw-crisp-steps img{height:140px;object-fit:contain;background:#595959}"
+CRISP_CSS = ("<style>.st-key-draw-crisp-maps img{image-rendering:pixelated}"
              ".st-key-draw-crisp-maps *{max-width:100%}.st-key-draw-crisp-maps img{height:auto}</style>")
 
 
 def crisp_pictures() -> None:
-    """Small PNGs drawn larger stay crisp squares (one style for the steps and feature-map pictures; a
-    style-only block takes no room on the page)."""
+    """Small feature-map PNGs drawn larger stay crisp squares (a style-only block takes no room on the
+    page; drawn once, outside the lesson fragment)."""
     st.html(CRISP_CSS)
 
 
@@ -231,11 +229,11 @@ def prediction(pred: Prediction, label: int | None) -> None:
                 unsafe_allow_html=True)
 
 
-def timing(pred: Prediction) -> None:
+def timing(pred: Prediction) -> str:
     together = f"; {pred.batch} images in one run: your digit and the {pred.batch - 1} what-ifs below" \
         if pred.batch > 1 else ""
-    st.caption(f"⏱ preprocessing {pred.preprocess_ms:.2f} ms + inference {pred.inference_ms:.2f} ms "
-               f"= {pred.total_ms:.2f} ms (onnxruntime, one thread{together})")
+    return (f"⏱ preprocessing {pred.preprocess_ms:.2f} ms + inference {pred.inference_ms:.2f} ms "
+            f"= {pred.total_ms:.2f} ms (onnxruntime, one thread{together})")
 
 
 @st.cache_resource(show_spinner=False)
@@ -266,18 +264,47 @@ def prob_chart(pred: Prediction) -> None:
                     config={"displayModeBar": False})
 
 
-def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Prediction | None]) -> None:
-    st.subheader("From your drawing to the model's 28×28 input")
+def details(pred: Prediction, steps: Steps, alternatives: dict[str, Prediction | None]) -> None:
+    """Under the chart: the timing, the steps from the drawing to the 28×28 input with the "what if a step
+    were skipped" table, and the feature maps' heading, as ONE element: every element is a message of its
+    own on every stroke (these were ten: a caption, headings, a container, five pictures, a table)."""
+    parts = [f"<p style='font-size:0.875rem;opacity:0.6;margin:0'>{timing(pred)}</p>"]
+    if not pred.pre.empty:
+        parts += ["### From your drawing to the model's 28×28 input", _step_pictures(pred, steps),
+                  f"**What if a step were skipped?** (everything else as set in {STEPS_BUTTON}, above the canvas)",
+                  _what_if(steps, alternatives)]
+    parts.append("### Feature maps: what each conv layer detects in your digit")
+    st.markdown("\n\n".join(parts), unsafe_allow_html=True)  # blank lines: HTML blocks, then Markdown
+
+
+def step_pictures(pred: Prediction, steps: Steps) -> list[tuple[np.ndarray, str]]:
+    """The preprocessing steps' pictures and their captions, in order."""
     pre = pred.pre
-    shown = [(pre.gray, "1. grayscale" + (", inverted" if pre.inverted else "")),
-             (pre.cropped, "2. cropped" if steps.crop else "2. (not cropped)"),
-             (pre.scaled, f"3. scaled to {pre.scaled.shape[1]}×{pre.scaled.shape[0]}"),
-             (pre.placed, "4. pasted in 28×28"),
-             (pre.image, f"5. centred by mass, shift {pre.shift}" if steps.center else "5. (not centred)")]
-    with st.container(key="draw-crisp-steps"):  # each at most 140 px, the small ones enlarged by the browser
-        st.image([png_data_uri(shrink(img)) for img, _ in shown], caption=[c for _, c in shown], width=140)
-    st.markdown("**What if a step were skipped?** (everything else as set above)")
-    columns: dict[str, list[str]] = {"step": [], "now": [], "if you switch it": []}
+    return [(pre.gray, "1. grayscale" + (", inverted" if pre.inverted else "")),
+            (pre.cropped, "2. cropped" if steps.crop else "2. (not cropped)"),
+            (pre.scaled, f"3. scaled to {pre.scaled.shape[1]}×{pre.scaled.shape[0]}"),
+            (pre.placed, "4. pasted in 28×28"),
+            (pre.image, f"5. centred by mass, shift {pre.shift}" if steps.center else "5. (not centred)")]
+
+
+STEP_PX = 140  # each step's picture sits in a square this size, letterboxed in grey (a tall "1" keeps its shape)
+
+
+def _step_pictures(pred: Prediction, steps: Steps) -> str:
+    """The pictures in a row that wraps (on a phone too), each at most 140 px: the small ones are enlarged
+    by the browser without smoothing."""
+    img = (f"display:block;width:{STEP_PX}px;height:{STEP_PX}px;object-fit:contain;background:#595959;"
+           "image-rendering:pixelated")
+    figures = "".join(
+        f"<figure style='margin:0;width:{STEP_PX}px'><img src='{png_data_uri(shrink(pic))}' alt='{caption}' "
+        f"style='{img}'><figcaption style='font-size:0.875rem;opacity:0.7;text-align:center'>{caption}"
+        "</figcaption></figure>" for pic, caption in step_pictures(pred, steps))
+    return f"<div data-testid='draw-steps' style='display:flex;flex-wrap:wrap;gap:0.75rem'>{figures}</div>"
+
+
+def what_if_rows(steps: Steps, alternatives: dict[str, Prediction | None]) -> list[tuple[str, str, str]]:
+    """(step, now, if you switch it) for each step: what the model says with that one step switched."""
+    rows = []
     for field, (title, _) in STEP_LABELS.items():
         other = alternatives[field]
         if other is None:
@@ -285,20 +312,26 @@ def steps_panel(pred: Prediction, steps: Steps, alternatives: dict[str, Predicti
         else:
             what = f"{other.digit} ({other.probs[other.digit]:.0%})" if other.digit is not None else "no digit"
         now = getattr(steps, field)
-        for column, value in zip(columns.values(), (title, "on" if now else "off",
-                                                    f"{'off' if now else 'on'} → the model says {what}")):
-            column.append(value)
-    # An Arrow table as it is sent (a list of rows went through pandas first: 1 ms a stroke)
-    st.dataframe(pa.table(columns), hide_index=True, width="stretch")
+        rows.append((title, "on" if now else "off", f"{'off' if now else 'on'} → the model says {what}"))
+    return rows
+
+
+WHAT_IF_HEADER = ("step", "now", "if you switch it")
+
+
+def _what_if(steps: Steps, alternatives: dict[str, Prediction | None]) -> str:
+    """A Markdown table: four short rows read better as text than as a data grid, on a phone too."""
+    lines = ["| " + " | ".join(WHAT_IF_HEADER) + " |", "|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in what_if_rows(steps, alternatives)]
+    return "\n".join(lines)
 
 
 MAPS_KEY = "draw_maps_shown"  # not a setting: a link opens the page with them closed, like a new session
 
 
 def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
-    """The conv layers' outputs, drawn only once a student opens them (a third of a stroke's server
-    time went into pictures that most students had not scrolled to)."""
-    st.subheader("Feature maps: what each conv layer detects in your digit")
+    """The conv layers' outputs, under the heading that ends ``details``, drawn only once a student opens
+    them (a third of a stroke's server time went into pictures that most students had not scrolled to)."""
     if not model.card.activations:
         st.info("This model has no convolution layers, so there are no feature maps to show.")
         return
