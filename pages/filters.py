@@ -197,7 +197,7 @@ def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettin
     out_h, out_w = output.shape
     if cfg.r >= out_h or cfg.c >= out_w:  # keep the pixel inside a smaller output
         state.put(S, r=min(cfg.r, out_h - 1), c=min(cfg.c, out_w - 1))
-    a, b, jump, note = st.columns([1, 1, 1.3, 3], vertical_alignment="bottom")
+    a, b, jump, note = st.columns([1, 1, 1.6, 2.7], vertical_alignment="bottom")  # the button's label fits at 1280 px
     r = a.number_input("Output row", 0, out_h - 1, step=1, key=keys.r)
     c = b.number_input("Output column", 0, out_w - 1, step=1, key=keys.c)
     strongest = np.unravel_index(int(np.argmax(np.abs(output))), output.shape)

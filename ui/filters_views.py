@@ -255,16 +255,18 @@ def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, ph
         f"one per channel. Each slice slides over its own channel; at every position the three sums are "
         f"**added**, then the **bias** is added: one output number. Here {photo_label} "
         f"({rgb.shape[1]}×{rgb.shape[2]}×3) and your kernel, weighted per channel.")
-    cols = st.columns([1.2, 0.8, 0.8, 0.8, 1.2])
-    with cols[0]:
-        st.image(colour_photo_uri(key), caption="Colour input", width="stretch")  # 230 px overflowed its column
-    for col, ch, name in zip(cols[1:4], range(3), ("R", "G", "B")):
-        with col:
-            show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
-    with cols[4]:
+    # The picture and its output side by side, the three slices in a row of their own: five columns in one
+    # row left each slice ~120 px at 1280 px, which cut off a 3×3 slice's right column.
+    pic, res = st.columns(2)
+    with pic:
+        st.image(colour_photo_uri(key), caption="Colour input", width=230)
+    with res:
         show(named_picture(("colour", key, kernel_key(k3), bias, conv), out, f"Output ({out.shape[0]}×{out.shape[1]})",
                            signed=bool(out.min() < 0), px=230, scale=False,
                            boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "colour_out")
+    for col, ch, name in zip(st.columns(3), range(3), ("R", "G", "B")):
+        with col:
+            show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
     sums = " + ".join(f"{name} {paren(m.total)}" for name, m in zip(("R", "G", "B"), px.channels))
     st.markdown(f"Output pixel (row {r}, column {c}) = {sums} + bias {paren(bias)} = **{fmt(px.total)}**")
 
@@ -282,7 +284,7 @@ def worked_figures() -> dict:
     return {
         "ip": grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
                    title="Patches (9 windows × 9 taps)", cell_px=30, max_px=300),
-        "ik": kernel_figure(k.reshape(-1, 1), "Kernel as column", px=300),
+        "ik": kernel_figure(k.reshape(-1, 1), "Kernel", px=300),
         "ir": grid(result[:, None], text=fmt_grid(result[:, None]), colorscale="Greens", title="Outputs",
                    cell_px=30, max_px=300),
         "im": picture(result.reshape(3, 3), "Reshaped 3×3", px=200, scale=False),
