@@ -1,8 +1,8 @@
-"""Pages other than Train, and the inference CLI, never import torch (each checked in a fresh interpreter).
+"""Pages other than Train, and the inference CLI, never import torch (checked in fresh interpreters).
 
 AppTest runs pages in-process, so any other test that touched torch would hide an import: every check
-here starts a new Python, runs one page (and a few interactions that reach its data and model code
-paths), then reports whether ``torch`` is in ``sys.modules``.
+here starts a new Python, runs the pages one after another (each with a few interactions that reach its
+data and model code paths), and after each page reports whether ``torch`` is in ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -31,23 +31,27 @@ INTERACTIONS: dict[str, list[tuple[str, str, object]]] = {
                 ("slider", "network.T", 2.0), ("slider", "network.p", 4)],
 }
 
-PAGE_SCRIPT = r"""
+PAGES_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, {repo!r})
 import tests.conftest  # noqa: F401  (AppTest routes like a running server; stdlib + pytest + streamlit only)
 from streamlit.testing.v1 import AppTest
 
-at = AppTest.from_file({app!r}, default_timeout=120)
-at.run()
-at.switch_page({page!r}).run()
-problems = [e.proto.message for e in at.exception]
-for kind, key, value in {interactions!r}:
-    widget = getattr(at, kind)(key=key)
-    widget.set_value(value)
+results = {{}}
+for page, interactions in {pages!r}:
+    at = AppTest.from_file({app!r}, default_timeout=120)
     at.run()
-    problems += [f"after {{key}}={{value!r}}: {{e.proto.message}}" for e in at.exception]
-torch = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
-print("RESULT " + json.dumps({{"torch": torch[:5], "problems": problems, "title": [t.value for t in at.title]}}))
+    at.switch_page(page).run()
+    problems = [e.proto.message for e in at.exception]
+    for kind, key, value in interactions:
+        widget = getattr(at, kind)(key=key)
+        widget.set_value(value)
+        at.run()
+        problems += [f"after {{key}}={{value!r}}: {{e.proto.message}}" for e in at.exception]
+    # torch in sys.modules after this page: pages run in order, so the first page that reports it imported it
+    torch = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+    results[page] = {{"torch": torch[:5], "problems": problems, "title": [t.value for t in at.title]}}
+print("RESULT " + json.dumps(results))
 """
 
 
@@ -62,11 +66,22 @@ def result_of(out: subprocess.CompletedProcess) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def pages_in_one_interpreter(pages) -> dict:
+    """Each page (and its interactions) in turn in ONE fresh interpreter: {page file: result}. One start of
+    Python, streamlit and numpy instead of one per page."""
+    code = PAGES_SCRIPT.format(repo=str(REPO), app=str(REPO / "streamlit_app.py"),
+                               pages=[(p.file, INTERACTIONS.get(p.url_path, [])) for p in pages])
+    return result_of(run_python(code))
+
+
+@pytest.fixture(scope="module")
+def no_torch_results() -> dict:
+    return pages_in_one_interpreter(NO_TORCH_PAGES)
+
+
 @pytest.mark.parametrize("page", NO_TORCH_PAGES, ids=lambda p: p.url_path)
-def test_page_never_imports_torch(page):
-    code = PAGE_SCRIPT.format(repo=str(REPO), app=str(REPO / "streamlit_app.py"), page=page.file,
-                              interactions=INTERACTIONS.get(page.url_path, []))
-    result = result_of(run_python(code))
+def test_page_never_imports_torch(no_torch_results, page):
+    result = no_torch_results[page.file]
     assert not result["problems"], result["problems"]
     assert result["title"], f"{page.file} rendered no title"
     assert result["torch"] == [], f"{page.file} imported torch: {result['torch']}"
@@ -79,8 +94,7 @@ def test_every_non_training_page_is_checked():
 def test_the_check_would_see_torch():
     """The detector itself: the training page does import torch, and the same script reports it."""
     train = next(p for p in LESSONS if p.url_path == "train")
-    code = PAGE_SCRIPT.format(repo=str(REPO), app=str(REPO / "streamlit_app.py"), page=train.file, interactions=[])
-    assert "torch" in result_of(run_python(code))["torch"]
+    assert "torch" in pages_in_one_interpreter([train])[train.file]["torch"]
 
 
 def test_predict_cli_help_never_imports_torch():
