@@ -118,8 +118,8 @@ def _available_memory_gb() -> float:
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto``: two workers per core, as memory allows. Much of a browser test is waiting (Streamlit's
-    runs, Chromium's frames, a server starting), so a quiet 2-core run with one worker per core kept the
-    cores only 54 % busy; a worker peaks near 2.5 GB with its server and browser, hence 3 GB each."""
+    """``-n auto``: one worker per core, as memory allows (a worker peaks near 2.5 GB with its server and
+    browser, hence 3 GB each). Not more: Chromium and the servers are the CPU. Two workers per core on a
+    quiet 2-core machine ran four browser modules at once (load 17) and each took 2–3× as long."""
     cores = len(os.sched_getaffinity(0))
-    return max(1, min(2 * cores, int(_available_memory_gb() // 3), 8))
+    return max(1, min(cores, int(_available_memory_gb() // 3), 8))

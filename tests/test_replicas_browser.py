@@ -231,6 +231,25 @@ def _others_never_noticed(balancer: Balancer, stayed: list[Student], survivor: s
         assert _replica_of(balancer, s.route) == survivor
 
 
+def _story(students: list[Student], replicas: list[StreamlitServer], balancer: Balancer, phases: dict) -> str:
+    lines = [f"phases done (s): {phases}", f"load: {open('/proc/loadavg').read().strip()}"]
+    for s in students:
+        try:
+            w = s.watch()
+            state = s.page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]')"
+                                    "?.getAttribute('data-test-script-state')")
+            slider = _kernel_slider(s.page)
+            lines.append(f"{s.name} on {s.replica}: opened {w['opened']} closed {w['closed']} idle {w['idle'][-4:]} "
+                         f"state {state} slider enabled {slider.is_enabled(timeout=2000)} "
+                         f"value {slider.input_value(timeout=2000)} url {s.page.url}")
+        except Exception as exc:  # noqa: BLE001  (the story must not hide the failure)
+            lines.append(f"{s.name}: could not read the page ({exc})")
+    for r in replicas:
+        lines.append(f"replica 127.0.0.1:{r.port} log tail:\n{r.log()[-1500:]}")
+    lines.append(f"nginx errors:\n{balancer.error_log()[-1500:]}")
+    return "\n".join(lines)
+
+
 def test_two_replicas_behind_nginx_survive_losing_one(browser, cluster) -> None:
     replicas, balancer = cluster
     students: list[Student] = []
@@ -271,6 +290,8 @@ def test_two_replicas_behind_nginx_survive_losing_one(browser, cluster) -> None:
         FIGURES.parent.mkdir(exist_ok=True)
         FIGURES.write_text(json.dumps(record, indent=2))
         print(json.dumps(record, indent=2))
+    except Exception as exc:  # say what each browser and server saw: a loaded run is not repeatable
+        raise AssertionError(f"{type(exc).__name__}: {exc}\n{_story(students, replicas, balancer, phases)}") from exc
     finally:
         for s in students:
             s.context.close()
