@@ -84,11 +84,11 @@ def page(browser):
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Longest modules first. pytest-xdist hands whole modules to its workers in collection order
-    (``--no-loadscope-reorder`` in pytest.ini; its default orders them by test count, which started the
-    browser modules, few tests but minutes each, last: a quiet 2-core run spent its last minutes on one
-    worker). Browser modules (a server, Chromium, real rendering) go first, then modules with slow tests,
-    then the rest by size; the short AppTest and core modules fill the gaps at the end."""
+    """Browser modules interleaved with the others, the longest of each first. pytest-xdist hands whole
+    modules to its workers in collection order (``--no-loadscope-reorder`` in pytest.ini: its default
+    orders them by test count, which left the few-test browser modules for last, minutes on one worker).
+    Browser modules (a server, Chromium, real rendering) are the CPU; two of them at once on two cores
+    slowed both and timed the replica test out, so each sits between two AppTest/core modules."""
     size: dict[str, int] = {}
     heavy: dict[str, tuple[bool, bool]] = {}
     for item in items:
@@ -97,13 +97,13 @@ def pytest_collection_modifyitems(config, items) -> None:
         b, s = heavy.get(mod, (False, False))
         heavy[mod] = (b or item.get_closest_marker("browser") is not None,
                       s or item.get_closest_marker("slow") is not None)
-
-    def key(item) -> tuple:
-        mod = item.nodeid.split("::")[0]
-        browser, slow = heavy[mod]
-        return (not browser, not slow, -size[mod], mod)
-
-    items.sort(key=key)  # stable: the order of tests within a module is kept
+    by_weight = sorted(size, key=lambda m: (not heavy[m][1], -size[m], m))
+    browser = [m for m in by_weight if heavy[m][0]]
+    other = [m for m in by_weight if not heavy[m][0]]
+    order = [m for pair in zip(browser, other) for m in pair]
+    order += browser[len(other):] + other[len(browser):]
+    rank = {m: i for i, m in enumerate(order)}
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])  # stable: tests keep their order
 
 
 def _available_memory_gb() -> float:

@@ -53,8 +53,21 @@ def settings_class(page) -> type[Settings] | None:
     """The settings class the page declares: run the page once, then look for ``PAGE == url_path``."""
     at = open_page(page.file)
     assert_clean(at, f"{page.file} defaults")
-    found = [c for c in [*_all_subclasses(Settings), *_declared] if c.PAGE == page.url_path]
+    found = [c for c in [*_all_subclasses(Settings), *_declared] if c.PAGE == page.url_path and _fits(c, at)]
     return found[-1] if found else None
+
+
+def _fits(cls: type[Settings], at) -> bool:
+    """The page's choices hold the values its widgets have now. A page that derives its class at run time
+    (Draw: one class per list of shipped models) leaves classes from other tests in this process, e.g. one
+    whose only model was a hostile test file; the class of this run is one that fits."""
+    for name in cls.names():
+        key = wkey(cls.PAGE, name)
+        param = cls.param(name)
+        if isinstance(param, share.ChoiceParam) and key in at.session_state \
+                and at.session_state[key] not in param.choices:
+            return False
+    return True
 
 
 def other_value(param: share.Param) -> Any:
