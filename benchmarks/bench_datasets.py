@@ -2,7 +2,7 @@
 
 The real archives cannot be downloaded on the build machine, so a full-size CIFAR-10 archive is made
 here in the real format (six batches of 10,000 rows, Python-2 pickles, tar.gz) from random pixels and
-converted by the same code a download runs (``core.cifar.read_archive`` → ``core.data.write_idx``), in a
+converted by the same code a download runs (``core.data.cifar.read_archive`` → ``core.data.mnist.write_idx``), in a
 child process so its peak memory is its own. Random pixels compress worse than photos, so the archive
 is larger than the real 163 MiB; conversion time is dominated by gunzip and copying, as with the real
 one. Then: loading the converted training set, the Data page's per-dataset summary at CIFAR-10 size
@@ -31,7 +31,9 @@ CONVERT = r"""
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
 from pathlib import Path
-from core import cifar, data, datasets
+from core.data import cifar
+from core.data import mnist as data
+from core.data import registry as datasets
 archive, out = Path({archive!r}), Path({out!r})
 clock = time.process_time  # CPU seconds: stable on a shared, loaded machine (wall times are not)
 t0 = clock()
@@ -71,7 +73,7 @@ def convert_archive(rows: int) -> list[Result]:
 
 
 def overview_work(n: int) -> list[Result]:
-    from core import data_stats
+    from core.lessons import data_stats
     from ui import data_views as dv
 
     rng = np.random.default_rng(0)

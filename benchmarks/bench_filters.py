@@ -1,4 +1,4 @@
-"""Speed of the filters lesson: core.filters.conv2d on big images, and decoding a large upload.
+"""Speed of the filters lesson: core.lessons.filters.conv2d on big images, and decoding a large upload.
 
 Goal (issue 3): a 3×3 filter on a 512×512 image in under 20 ms.
 """
@@ -11,7 +11,9 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.common import Result, check, median_ms, p95_ms, time_it
-from core import filters, images
+from core.lessons import filters
+from core.infer import uploads as images
+from core.lessons import pictures
 
 
 def _conv_results() -> list[Result]:
@@ -39,7 +41,7 @@ def _conv_results() -> list[Result]:
 
 
 def _upload_result() -> Result:
-    scene = (images.make_photo() * 255).astype(np.uint8)
+    scene = (pictures.make_photo() * 255).astype(np.uint8)
     photo = Image.fromarray(scene).convert("RGB").resize((4000, 3000), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     photo.save(buf, format="JPEG", quality=85)

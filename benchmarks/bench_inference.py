@@ -4,8 +4,8 @@
 
 1. Batch-1 latency of the best shipped architecture in torch eager (default threads and 1 thread) and in
    onnxruntime (one thread), measured in the same run on the same network (torch model →
-   ``core.export.onnx_bytes``). Target: ≥ 5× against the faster torch setting.
-2. A 280×280 RGBA canvas drawing → ten probabilities (``core.predict.classify``: preprocessing + the
+   ``core.train.export.onnx_bytes``). Target: ≥ 5× against the faster torch setting.
+2. A 280×280 RGBA canvas drawing → ten probabilities (``core.infer.predict.classify``: preprocessing + the
    shipped model in onnxruntime). Target: ≤ 2 ms median.
 3. Peak RSS (VmHWM) of a real ``streamlit run`` that has only served the draw page to one Chromium
    session that drew a digit and read the prediction; torch must never be loaded. Target: ≤ 250 MB.
@@ -31,10 +31,11 @@ def bench_latency() -> list[Result]:
     """torch eager vs onnxruntime, batch 1, same network, same process, interleaved rounds."""
     import torch
 
-    from core.export import onnx_bytes, ort_session, parity_batch
-    from core.inference import default_model_path
-    from core.model_card import read_card
-    from core.models import build_model, spec_from_dict
+    from core.train.export import onnx_bytes, ort_session, parity_batch
+    from core.infer.runtime import default_model_path
+    from core.infer.model_card import read_card
+    from core.train.convnet import build_model
+    from core.arch.spec import spec_from_dict
 
     card = read_card(default_model_path())
     spec = spec_from_dict(card.architecture)
@@ -74,8 +75,8 @@ def bench_latency() -> list[Result]:
 
 
 def bench_canvas_to_probs() -> list[Result]:
-    from core.inference import default_model_path, load_model
-    from core.predict import classify
+    from core.infer.runtime import default_model_path, load_model
+    from core.infer.predict import classify
 
     model = load_model(default_model_path())
     canvas = canvas_drawing()

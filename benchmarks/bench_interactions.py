@@ -189,7 +189,7 @@ def _choose(page, box_label: str, option: str) -> None:
 
 
 def filters_kernel(page, i: int) -> str:
-    from core.filters import KERNEL_PRESETS
+    from core.lessons.filters import KERNEL_PRESETS
 
     names = [k for k in KERNEL_PRESETS if k not in ("custom",)][1:3]
     preset = KERNEL_PRESETS[names[i % 2]]
@@ -197,7 +197,7 @@ def filters_kernel(page, i: int) -> str:
 
 
 def filters_image(page, i: int) -> str:
-    from core.images import BUILTIN_IMAGES
+    from core.lessons.pictures import BUILTIN_IMAGES
 
     keys = list(BUILTIN_IMAGES)[1:3]
     image = BUILTIN_IMAGES[keys[i % 2]]

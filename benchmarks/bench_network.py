@@ -16,11 +16,11 @@ import onnxruntime as ort
 from PIL import Image
 
 from benchmarks.common import Result, check
-from core import network as nw
-from core.data import load_test
-from core.inference import SHIPPED_DIR, load_model, session_options
-from core.onnx_wire import keep_outputs
-from core.preprocess import Steps, preprocess
+from core.infer import explain as nw
+from core.data.mnist import load_test
+from core.infer.runtime import SHIPPED_DIR, load_model, session_options
+from core.infer.onnx_wire import keep_outputs
+from core.infer.preprocess import Steps, preprocess
 from ui import network_views as views
 
 MODELS = ("bncnn", "lenet5")

@@ -1,4 +1,4 @@
-"""Speed of core.pooling: what the pooling page computes per interaction, and a CNN-sized map vs torch.
+"""Speed of core.lessons.pooling: what the pooling page computes per interaction, and a CNN-sized map vs torch.
 
 Goal: everything the page pools for one view (a 28×28 map, plus the shift table's six extra pools) stays
 far below a frame (≤ 5 ms), so the play animation and sliders never wait on NumPy.
@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from benchmarks.common import Result, check, median_ms, time_it
-from core.pooling import pool2d, translation_demo
+from core.lessons.pooling import pool2d, translation_demo
 
 
 def run() -> list[Result]:

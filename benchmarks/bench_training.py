@@ -1,7 +1,7 @@
 """Training speed, the best recipe's accuracy and time, and the app's memory while training.
 
 * LeNet-5, one epoch over the 4,500 shipped training digits (batch 128, Adam), CPU: seconds per epoch.
-* The "bncnn" recipe (``core.training.RECOMMENDED["bncnn"]``), trained only on the shipped digits:
+* The "bncnn" recipe (``core.arch.recipes.RECOMMENDED["bncnn"]``), trained only on the shipped digits:
   accuracy on the official 10k test set and wall time of the whole ``fit`` (data, training, test).
 * Peak RSS of a process running the Train page under Streamlit's AppTest while it trains that recipe
   (Streamlit runtime + page + torch + training, measured in a fresh subprocess).
@@ -19,11 +19,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from core import training as ct  # first: configures OpenMP before torch loads  # isort: skip
+from core.arch import recipes
+from core.train import runner  # first: core.train configures OpenMP before torch loads  # isort: skip
 import torch  # noqa: E402
 
 from benchmarks.common import Result, check  # noqa: E402
-from core import models as cm  # noqa: E402
+from core.arch import spec as archspec  # noqa: E402
+from core.arch import layer_table as lt  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
@@ -33,8 +35,8 @@ def lenet_epoch_seconds(epochs: int = 5) -> tuple[float, float]:
     """Median training seconds of epochs 2..n (the first warms up the allocator and kernels), and the
     median process CPU seconds per epoch (validation included): on a shared, loaded machine the CPU
     time says what the epoch costs when the cores are free."""
-    config = dataclasses.replace(ct.RECOMMENDED["lenet5"], epochs=epochs, time_limit_s=1e9)
-    run = ct.TrainingRun(cm.PRESETS["lenet5"], config, CPU)
+    config = dataclasses.replace(recipes.RECOMMENDED["lenet5"], epochs=epochs, time_limit_s=1e9)
+    run = runner.TrainingRun(archspec.PRESETS["lenet5"], config, CPU)
     times, cpu = [], []
     while not run.done:
         c0 = time.process_time()
@@ -47,9 +49,9 @@ def lenet_epoch_seconds(epochs: int = 5) -> tuple[float, float]:
 
 def recipe(seed: int = 0) -> tuple[float, float, float, float]:
     """(test accuracy, wall seconds of fit, training seconds, process CPU seconds) for the bncnn recipe."""
-    config = dataclasses.replace(ct.RECOMMENDED["bncnn"], seed=seed, time_limit_s=1e9)
+    config = dataclasses.replace(recipes.RECOMMENDED["bncnn"], seed=seed, time_limit_s=1e9)
     t0, c0 = time.perf_counter(), time.process_time()
-    result = ct.fit(cm.PRESETS["bncnn"], config, device=CPU)
+    result = runner.fit(archspec.PRESETS["bncnn"], config, device=CPU)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert result.test is not None
     return result.test.accuracy, wall, result.seconds, cpu
@@ -95,8 +97,8 @@ def run() -> list[Result]:
                      note=f"batch 128, Adam, {torch.get_num_threads()} threads, median of epochs 2-5; "
                           f"{epoch_cpu:.2f} CPU s per epoch incl. validation; {load_note()}")]
     acc, wall, train_s, cpu = recipe()
-    cfg = ct.RECOMMENDED["bncnn"]
-    note = (f"bncnn: {cm.count_params(cm.PRESETS['bncnn']):,} params, {cfg.epochs} epochs, AdamW one-cycle "
+    cfg = recipes.RECOMMENDED["bncnn"]
+    note = (f"bncnn: {lt.count_params(archspec.PRESETS['bncnn']):,} params, {cfg.epochs} epochs, AdamW one-cycle "
             f"lr {cfg.lr:g}, augmentation; trained on the 5k shipped digits only")
     results.append(check("recipe: test accuracy (official 10k)", 100 * acc, "%", at_least=98.0, note=note))
     results.append(check("recipe: wall time of fit (data + training + test)", wall, "s", limit=30.0,

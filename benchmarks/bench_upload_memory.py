@@ -1,4 +1,4 @@
-"""Peak memory per upload (issue 11 part 3): ordinary and hostile pictures through ``core.images``.
+"""Peak memory per upload (issue 11 part 3): ordinary and hostile pictures through ``core.infer.uploads``.
 
     python -m benchmarks.bench_upload_memory
 
@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.common import Result, check, print_table
-from core import images
+from core.infer import uploads as images
 from benchmarks.upload_images import PALETTE_WITH_ALPHA, jpeg, measure, png, text_bomb, text_chunks
 
 

@@ -21,7 +21,11 @@ from typing import Iterator
 
 import numpy as np
 
-from core import cifar, data, datasets
+from core.data import cifar
+
+from core.data import mnist as data
+
+from core.data import registry as datasets
 
 
 class Py2Pickler(pickle._Pickler):

@@ -2,7 +2,7 @@
 
 Shared by ``benchmarks/bench_upload_memory.py`` (the table in docs/benchmarks.md) and
 ``tests/test_image_memory.py`` (the 150 MB bound). Pillow and libjpeg allocate in C, which ``tracemalloc``
-does not see, so each file is decoded by ``core.images`` in a fresh interpreter that reports its peak
+does not see, so each file is decoded by ``core.infer.uploads`` in a fresh interpreter that reports its peak
 resident memory (``VmHWM``, reset through ``/proc/self/clear_refs`` just before decoding) minus what it
 held before. PNG files are made without ever holding their pixels: rows are streamed through zlib.
 """
@@ -25,7 +25,7 @@ MEASURE = r"""
 import io, json, sys
 sys.path.insert(0, {repo!r})
 from PIL import Image
-from core import images
+from core.infer import uploads as images
 
 def status(key):
     with open("/proc/self/status") as fh:

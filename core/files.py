@@ -1,6 +1,6 @@
 """Reading a file someone else named: regular files only, bounded in size, never blocking.
 
-Images given to ``python -m core.predict``, model files and their sidecars are named by people ConvLab
+Images given to ``python -m core.infer.predict``, model files and their sidecars are named by people ConvLab
 does not control. A named pipe (FIFO) would block ``open()`` until someone writes to it, a device such
 as ``/dev/zero`` never ends, a symbolic link loop fails with a cryptic ``ELOOP``: each gets a one-line
 reason here instead. The type is checked with ``os.stat`` before opening, and the file is opened

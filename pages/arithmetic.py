@@ -166,7 +166,7 @@ def torch_section(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys, revealed: bool)
     if not revealed:
         st.caption("PyTorch runs the layer once you have made your prediction.")
         return
-    from core.torch_check import check_layer
+    from core.train.torch_check import check_layer
 
     check = check_layer(spec, cfg.in_hw)
     formula = (1, cfg.cout, *shape.out_hw) if shape.ok else None

@@ -11,10 +11,12 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from core import data_stats, datasets  # noqa: E402
-from core.datasets import DatasetInfo, ImageSet  # noqa: E402
+from core.lessons import data_stats  # noqa: E402
+
+from core.data import registry as datasets  # noqa: E402
+from core.data.registry import DatasetInfo, ImageSet  # noqa: E402
 from core.errors import DataError  # noqa: E402
-from core.settings import Settings, choice, integer  # noqa: E402
+from core.links.settings import Settings, choice, integer  # noqa: E402
 from ui import data_views as dv  # noqa: E402
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402

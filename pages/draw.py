@@ -10,11 +10,11 @@ import random  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from core.data import load_test  # noqa: E402
-from core.inference import LoadedModel, ModelEntry, ModelRefused, list_models, load_model  # noqa: E402
-from core.model_card import ENSEMBLE_KEY  # noqa: E402
-from core.network_link import digit_link  # noqa: E402
-from core.predict import classify_images, classify_variants  # noqa: E402
+from core.data.mnist import load_test  # noqa: E402
+from core.infer.runtime import LoadedModel, ModelEntry, ModelRefused, list_models, load_model  # noqa: E402
+from core.infer.model_card import ENSEMBLE_KEY  # noqa: E402
+from core.links.network import digit_link  # noqa: E402
+from core.infer.predict import classify_images, classify_variants  # noqa: E402
 from ui import draw_views as dv  # noqa: E402
 from ui import state  # noqa: E402
 from ui import image_picker as ti  # noqa: E402

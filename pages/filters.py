@@ -1,5 +1,5 @@
 """Filters & kernels: hand-designed kernels on real images, the arithmetic of one output pixel, and why
-a conv layer is a matrix product. All numbers come from ``core.filters`` (checked against PyTorch)."""
+a conv layer is a matrix product. All numbers come from ``core.lessons.filters`` (checked against PyTorch)."""
 
 import hashlib
 
@@ -11,7 +11,15 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-from core import arithmetic, filters, images, photos  # noqa: E402
+from core import arithmetic  # noqa: E402
+
+from core.lessons import filters  # noqa: E402
+
+from core.infer import uploads as images  # noqa: E402
+
+from core.lessons import pictures  # noqa: E402
+
+from core.lessons import photos  # noqa: E402
 from ui import filters_views as fv  # noqa: E402
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
@@ -73,7 +81,7 @@ def image_for(key: str) -> tuple[np.ndarray, str]:
     if key in photos.PHOTOS:
         return photos.photo(key), photos.PHOTOS[key].label
     with shipped_data():  # the MNIST digit images come from data/
-        return images.builtin_image(key), images.BUILTIN_IMAGES[key].label
+        return pictures.builtin_image(key), pictures.BUILTIN_IMAGES[key].label
 
 
 def image_controls(keys: state.Keys) -> tuple[np.ndarray, str, str]:
@@ -81,7 +89,7 @@ def image_controls(keys: state.Keys) -> tuple[np.ndarray, str, str]:
     upload's SHA-256): cached convolutions are keyed by it instead of hashing the pixels on every run."""
     choice = st.selectbox("Image", tuple(IMAGES), key=keys.img, format_func=IMAGES.get)
     if choice != "upload":
-        about = photos.PHOTOS[choice] if choice in photos.PHOTOS else images.BUILTIN_IMAGES[choice]
+        about = photos.PHOTOS[choice] if choice in photos.PHOTOS else pictures.BUILTIN_IMAGES[choice]
         st.caption(about.description)
         return (*image_for(choice), choice)
     upload = upload_widget()

@@ -12,13 +12,13 @@ from functools import partial
 
 import numpy as np
 
-from core import network as nw
-from core.data import load_test
-from core.model_card import ENSEMBLE_KEY
-from core.inference import SHIPPED_DIR, LoadedModel, ModelEntry, ModelRefused, list_models, load_model, run_model
-from core.network_link import LABEL_CHOICES, SOURCES, NetworkSettings, decode_digit, encode_digit
-from core.onnx_wire import keep_outputs
-from core.preprocess import Steps, preprocess
+from core.infer import explain as nw
+from core.data.mnist import load_test
+from core.infer.model_card import ENSEMBLE_KEY
+from core.infer.runtime import SHIPPED_DIR, LoadedModel, ModelEntry, ModelRefused, list_models, load_model, run_model
+from core.links.network import LABEL_CHOICES, SOURCES, NetworkSettings, decode_digit, encode_digit
+from core.infer.onnx_wire import keep_outputs
+from core.infer.preprocess import Steps, preprocess
 from ui import network_views as views
 from ui import state
 from ui import image_picker as ti
@@ -48,7 +48,7 @@ def _logits_session(path: str, size: int, mtime_ns: int):
     """A copy of the model that outputs only the logits: onnxruntime fuses its layers again (big batches)."""
     import onnxruntime as ort
 
-    from core.inference import session_options
+    from core.infer.runtime import session_options
 
     model = _model(path, size, mtime_ns)
     try:

@@ -11,9 +11,9 @@ import uuid  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from core import filters  # noqa: E402
-from core.data import load_shipped_train, sample_digit  # noqa: E402
-from core.pooling import PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo  # noqa: E402
+from core.lessons import filters  # noqa: E402
+from core.data.mnist import load_shipped_train, sample_digit  # noqa: E402
+from core.lessons.pooling import PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo  # noqa: E402
 from ui import fastfig, state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.formula import formula_block  # noqa: E402

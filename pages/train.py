@@ -17,28 +17,31 @@ from ui.nav import ensure_navigation
 ensure_navigation()
 
 TITLE = "🏋️ Train a CNN"
-try:
-    import torch  # noqa: F401  (checked here so an inference-only install explains itself)
-except ImportError:
+import core.train  # noqa: E402
+
+if not core.train.available():  # the inference-only install explains itself
     st.title(TITLE)
     st.error("Training needs PyTorch: `pip install -r requirements.txt`", icon="📦")
     st.stop()
 
-from core import data as cdata  # noqa: E402
-from core import datasets as cds  # noqa: E402
-from core import models as cm  # noqa: E402
-from core import training as ct  # noqa: E402
-from core.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
-from core.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
+from core.data import mnist as cdata  # noqa: E402
+from core.data import registry as cds  # noqa: E402
+from core.arch import spec as archspec  # noqa: E402
+from core.arch import layer_table as lt  # noqa: E402
+from core.arch import recipes  # noqa: E402
+from core.train import devices  # noqa: E402
+from core.train import runner  # noqa: E402
+from core.links.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
+from core.arch.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
 
 PAGE = "train"
-ARCH_NAMES = {**{k: spec.title for k, spec in cm.PRESETS.items()}, "custom": "Custom network"}
+ARCH_NAMES = {**{k: spec.title for k, spec in archspec.PRESETS.items()}, "custom": "Custom network"}
 ARCH_CHOICES = tuple(ARCH_NAMES)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
-TRAIN_SIZES = tuple(str(n) for n in ct.TRAIN_SIZES) + ("all",)
-DEFAULT_LAYERS = cm.PRESETS["lenet5"].layers  # the custom network a session starts from
+TRAIN_SIZES = tuple(str(n) for n in recipes.TRAIN_SIZES) + ("all",)
+DEFAULT_LAYERS = archspec.PRESETS["lenet5"].layers  # the custom network a session starts from
 
 
 @dataclass(frozen=True)
@@ -49,24 +52,24 @@ class TrainSettings(Settings, page=PAGE):
     and the network picker is read-only (it is drawn, disabled, offering only the teacher's network)."""
 
     arch: str = choice("lenet5", ARCH_NAMES, label="network")
-    act: str = choice("relu", cm.ACTIVATIONS, label="activation", hidden=True)
-    opt: str = choice("adam", ct.OPTIMIZERS, label="optimizer", hidden=True)
+    act: str = choice("relu", archspec.ACTIVATIONS, label="activation", hidden=True)
+    opt: str = choice("adam", recipes.OPTIMIZERS, label="optimizer", hidden=True)
     lr: float = number(2e-3, lo=1e-6, hi=100.0, label="learning rate", hidden=True)
     bs: str = choice("128", tuple(str(b) for b in BATCH_SIZES), label="batch size", hidden=True)
     ep: int = integer(10, lo=1, hi=50, label="epochs")
     seed: int = integer(0, lo=0, hi=99_999, label="seed", hidden=True)
     aug: bool = flag(False, label="augmentation", hidden=True)
-    sch: str = choice("constant", ct.SCHEDULES, label="schedule", hidden=True)
-    data: str = choice("shipped5k", ct.DATASETS, label="dataset", hidden=True)
-    layers: tuple = custom(DEFAULT_LAYERS, lambda k: cm.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
+    sch: str = choice("constant", recipes.SCHEDULES, label="schedule", hidden=True)
+    data: str = choice("shipped5k", recipes.DATASETS, label="dataset", hidden=True)
+    layers: tuple = custom(DEFAULT_LAYERS, lambda k: archspec.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
                            label="custom layers", hidden=True)
     n: str = choice("all", TRAIN_SIZES, label="training images", hidden=True)
 
-    def train_config(self, dataset: str) -> ct.TrainConfig:
+    def train_config(self, dataset: str) -> recipes.TrainConfig:
         """The core's config: these values plus the preset's recipe extras and this server's limits."""
-        extras = ct.RECOMMENDED.get(self.arch, ct.TrainConfig())
+        extras = recipes.RECOMMENDED.get(self.arch, recipes.TrainConfig())
         subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()  # tests and demos: a quick subset
-        return ct.TrainConfig(
+        return recipes.TrainConfig(
             optimizer=self.opt, lr=float(self.lr), batch_size=int(self.bs), epochs=int(self.ep),
             seed=int(self.seed), augment=bool(self.aug), schedule=self.sch, dataset=dataset,
             time_limit_s=time_limit_from_env(), weight_decay=extras.weight_decay,
@@ -96,7 +99,7 @@ def flash(kind: str, text: str) -> None:
 
 def apply_recommended() -> None:
     """Preset changed (or the button): load that preset's recommended hyperparameters."""
-    cfg = ct.RECOMMENDED.get(current().arch)
+    cfg = recipes.RECOMMENDED.get(current().arch)
     if cfg is None:
         return
     state.put(TrainSettings, opt=cfg.optimizer, lr=cfg.lr, bs=str(cfg.batch_size), ep=cfg.epochs, aug=cfg.augment,
@@ -105,29 +108,29 @@ def apply_recommended() -> None:
 
 def use_optimizer_default_lr() -> None:
     """Optimizer changed: start from its own usual learning rate (Adadelta's is 500× Adam's)."""
-    state.put(TrainSettings, lr=ct.DEFAULT_LR[current().opt])
+    state.put(TrainSettings, lr=recipes.DEFAULT_LR[current().opt])
 
 
 def request_start() -> None:
     st.session_state[START] = True
 
 
-def chosen_network(cfg: "TrainSettings") -> cm.ArchSpec:
+def chosen_network(cfg: "TrainSettings") -> archspec.ArchSpec:
     """The network the settings describe (a preset, or the custom layers with their activation)."""
     if cfg.arch == "custom":
-        return cm.ArchSpec("custom", "Custom network", tuple(cfg.layers), activation=cfg.act,
+        return archspec.ArchSpec("custom", "Custom network", tuple(cfg.layers), activation=cfg.act,
                            note="Your own stack of layers.")
-    return cm.PRESETS[cfg.arch]
+    return archspec.PRESETS[cfg.arch]
 
 
 def request_comparison() -> None:
     """Train the chosen network and a dense one with about as many parameters, one after the other (read
     from the settings now: the button sits outside the settings fragment)."""
     spec = chosen_network(current())
-    st.session_state[QUEUE] = [spec, cm.matched_dense(cm.count_params(spec))]
+    st.session_state[QUEUE] = [spec, archspec.matched_dense(lt.count_params(spec))]
 
 
-def next_queued() -> cm.ArchSpec | None:
+def next_queued() -> archspec.ArchSpec | None:
     queue = st.session_state.get(QUEUE) or []
     return queue.pop(0) if queue else None
 
@@ -140,7 +143,7 @@ def request_stop() -> None:
 # Settings
 
 
-def custom_base() -> tuple[cm.LayerSpec, ...]:
+def custom_base() -> tuple[archspec.LayerSpec, ...]:
     """The layers the custom editor starts from. Its edits live in its own widget state, relative to
     this base; when that state is gone (the editor was not drawn last run) or the linked layers were
     changed from outside the editor (a share link, "Start from"), the base becomes the linked layers."""
@@ -150,26 +153,26 @@ def custom_base() -> tuple[cm.LayerSpec, ...]:
     return st.session_state[CUSTOM]
 
 
-def remember_custom(layers: tuple[cm.LayerSpec, ...]) -> None:
+def remember_custom(layers: tuple[archspec.LayerSpec, ...]) -> None:
     """What the link carries next: the custom layers as now edited."""
     state.put(TrainSettings, layers=tuple(layers))
 
 
-def custom_section(keys: state.Keys, busy: bool) -> cm.ArchSpec:
+def custom_section(keys: state.Keys, busy: bool) -> archspec.ArchSpec:
     base = custom_base()
     if not keys.offered("layers"):  # the teacher's network, as the link describes it: shown, not editable
         layers, activation = base, current().act
-        st.caption(f"The network from your teacher's link ({cm.ACTIVATIONS[activation]} activations).")
+        st.caption(f"The network from your teacher's link ({archspec.ACTIVATIONS[activation]} activations).")
     else:
         left, right = st.columns([3, 1])
         with right:
-            activation = st.selectbox("Activation", tuple(cm.ACTIVATIONS), key=keys.act, disabled=busy,
-                                      format_func=cm.ACTIVATIONS.get)
-            start_from = st.selectbox("Start from", cm.PRESET_KEYS, index=None, placeholder="a preset…",
+            activation = st.selectbox("Activation", tuple(archspec.ACTIVATIONS), key=keys.act, disabled=busy,
+                                      format_func=archspec.ACTIVATIONS.get)
+            start_from = st.selectbox("Start from", archspec.PRESET_KEYS, index=None, placeholder="a preset…",
                                       key="train._start_from", disabled=busy,
-                                      format_func=lambda k: cm.PRESETS[k].title)
+                                      format_func=lambda k: archspec.PRESETS[k].title)
             if start_from is not None:
-                remember_custom(cm.PRESETS[start_from].layers)  # custom_base rebuilds the editor from it
+                remember_custom(archspec.PRESETS[start_from].layers)  # custom_base rebuilds the editor from it
                 del st.session_state["train._start_from"]
                 st.rerun()
         with left:
@@ -178,7 +181,7 @@ def custom_section(keys: state.Keys, busy: bool) -> cm.ArchSpec:
     return chosen_network(current().with_(layers=tuple(layers), act=activation))
 
 
-def architecture_section(keys: state.Keys, busy: bool) -> tuple[cm.ArchSpec, str | None]:
+def architecture_section(keys: state.Keys, busy: bool) -> tuple[archspec.ArchSpec, str | None]:
     """The network picker (read-only in a classroom link: the teacher chose it), its note, its table."""
     st.subheader("1 · Architecture")
     classroom = state.is_classroom()
@@ -188,17 +191,17 @@ def architecture_section(keys: state.Keys, busy: bool) -> tuple[cm.ArchSpec, str
     choices = (current().arch,) if classroom else ARCH_CHOICES
     arch = st.selectbox(
         "Network", choices, key=keys.arch, on_change=apply_recommended, disabled=busy or classroom,
-        format_func=lambda k: custom_label if k == "custom" else cm.PRESETS[k].title,
+        format_func=lambda k: custom_label if k == "custom" else archspec.PRESETS[k].title,
         help="Chosen by your teacher's link." if classroom else None,
     )
     if arch == "custom":
         spec = custom_section(keys, busy)
     else:
         remember_custom(custom_base())  # keep the session's custom network in the link
-        spec = cm.PRESETS[arch]
+        spec = archspec.PRESETS[arch]
         st.caption(spec.note)
     data = cds.info(current().data)
-    if data.shape != cm.INPUT_SHAPE:
+    if data.shape != archspec.INPUT_SHAPE:
         st.caption(f"Input: {data.title}, {data.channels} channel{'s' if data.channels > 1 else ''} of "
                    f"{data.size}×{data.size} pixels.")
     reason = tv.render_layer_table(spec, data.shape)
@@ -212,7 +215,7 @@ def dataset_controls(keys: state.Keys, busy: bool) -> str:
     Fashion-MNIST and CIFAR-10 must be downloaded first (training explains that until they are)."""
     chosen = current().data
     if keys.offered("data"):
-        chosen = st.radio("Training data", tuple(ct.DATASETS), key=keys.data, format_func=ct.DATASETS.get,
+        chosen = st.radio("Training data", tuple(recipes.DATASETS), key=keys.data, format_func=recipes.DATASETS.get,
                           disabled=busy, horizontal=True)
     mnist_cached = cdata.full_mnist_cached()
     usable = "shipped5k" if chosen == "full60k" and not mnist_cached else chosen
@@ -248,12 +251,12 @@ def download(fetch) -> None:
     st.rerun()
 
 
-def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
+def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
     """The training knobs; a classroom link offers only the epochs and states the teacher's values."""
     st.subheader("2 · Training settings")
     c1, c2, c3, c4 = st.columns(4)
     if keys.offered("opt"):
-        c1.selectbox("Optimizer", tuple(ct.OPTIMIZERS), key=keys.opt, format_func=ct.OPTIMIZERS.get,
+        c1.selectbox("Optimizer", tuple(recipes.OPTIMIZERS), key=keys.opt, format_func=recipes.OPTIMIZERS.get,
                      disabled=busy, on_change=use_optimizer_default_lr)
         c2.number_input("Learning rate", min_value=1e-6, max_value=100.0, key=keys.lr, format="%.5f",
                         step=5e-4, disabled=busy,
@@ -264,7 +267,7 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
         c5, c6, c7, c8 = st.columns(4)
         c5.number_input("Seed", 0, 99_999, step=1, key=keys.seed, disabled=busy,
                         help="Same seed, same settings → the same curves (on the CPU).")
-        c6.selectbox("Learning-rate schedule", tuple(ct.SCHEDULES), key=keys.sch, format_func=ct.SCHEDULES.get,
+        c6.selectbox("Learning-rate schedule", tuple(recipes.SCHEDULES), key=keys.sch, format_func=recipes.SCHEDULES.get,
                      disabled=busy)
         c7.toggle("Augment (small shifts and rotations)", key=keys.aug, disabled=busy)
         c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or current().arch == "custom",
@@ -275,10 +278,10 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
                    "stalls — overfitting. Try 1000 for 20 epochs.")
     cfg = current()
     if not keys.offered("opt"):
-        st.caption(f"Set by your teacher's link: {ct.OPTIMIZERS[cfg.opt]}, learning rate {cfg.lr:g}, batch {cfg.bs}, "
-                   f"{ct.SCHEDULES[cfg.sch]} schedule, seed {cfg.seed}, augmentation {'on' if cfg.aug else 'off'}, "
+        st.caption(f"Set by your teacher's link: {recipes.OPTIMIZERS[cfg.opt]}, learning rate {cfg.lr:g}, batch {cfg.bs}, "
+                   f"{recipes.SCHEDULES[cfg.sch]} schedule, seed {cfg.seed}, augmentation {'on' if cfg.aug else 'off'}, "
                    f"training images: {cfg.n}.")
-    if warning := ct.lr_warning(cfg.opt, float(cfg.lr)):
+    if warning := recipes.lr_warning(cfg.opt, float(cfg.lr)):
         st.warning(warning, icon="⚠️")
     return cfg.train_config(dataset_controls(keys, busy))
 
@@ -287,29 +290,29 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> ct.TrainConfig:
 # Running
 
 
-def start_run(spec: cm.ArchSpec, config: ct.TrainConfig) -> None:
+def start_run(spec: archspec.ArchSpec, config: recipes.TrainConfig) -> None:
     try:
         dev = tv.device()
-        st.session_state[RUN] = ct.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev), config.dataset))
+        st.session_state[RUN] = runner.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev), config.dataset))
     except (ValueError, cdata.DataError) as exc:
         st.session_state.pop(QUEUE, None)
         flash("error", str(exc))
     except (RuntimeError, MemoryError) as exc:
-        if not ct.is_out_of_memory(exc):
+        if not devices.is_out_of_memory(exc):
             raise
         st.session_state.pop(QUEUE, None)
-        flash("error", ct.OUT_OF_MEMORY_MESSAGE)
+        flash("error", recipes.OUT_OF_MEMORY_MESSAGE)
 
 
-def drop_out_of_memory(run: ct.TrainingRun) -> None:
+def drop_out_of_memory(run: runner.TrainingRun) -> None:
     """An allocation failed mid-job: forget the run (its memory goes with it) so no rerun retries it."""
     for name in (RUN, START, QUEUE):
         st.session_state.pop(name, None)
-    run.stop(ct.STOP_STOPPED, ct.OUT_OF_MEMORY_MESSAGE)
-    flash("error", ct.OUT_OF_MEMORY_MESSAGE)
+    run.stop(recipes.STOP_STOPPED, recipes.OUT_OF_MEMORY_MESSAGE)
+    flash("error", recipes.OUT_OF_MEMORY_MESSAGE)
 
 
-def finish_run(run: ct.TrainingRun, slot_held: bool = False) -> None:
+def finish_run(run: runner.TrainingRun, slot_held: bool = False) -> None:
     """Evaluate on the test set, keep the result for this session and add it to the comparison.
 
     The test evaluation is part of the job: it runs holding a training slot (waiting for one, at most
@@ -333,12 +336,12 @@ def finish_run(run: ct.TrainingRun, slot_held: bool = False) -> None:
     flash(kind, result.message)
 
 
-def train_live(run: ct.TrainingRun) -> None:
+def train_live(run: runner.TrainingRun) -> None:
     """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here."""
     limiter = tv.job_limiter()
     if not limiter.try_acquire():
         if run.history or run.cursor is not None:
-            run.stop(ct.STOP_STOPPED, "Paused training could not continue because the server is busy; "
+            run.stop(recipes.STOP_STOPPED, "Paused training could not continue because the server is busy; "
                                       "the model trained so far is kept.")
             finish_run(run)
         else:
@@ -375,7 +378,7 @@ def train_live(run: ct.TrainingRun) -> None:
         bar.progress(1.0, text="Training finished.")
         finish_run(run, slot_held=True)  # the test evaluation counts against the job limit too
     except (RuntimeError, MemoryError) as exc:
-        if not ct.is_out_of_memory(exc):
+        if not devices.is_out_of_memory(exc):
             raise
         drop_out_of_memory(run)
     finally:
@@ -384,7 +387,7 @@ def train_live(run: ct.TrainingRun) -> None:
 
 
 @st.fragment
-def settings_section(busy: bool) -> tuple[cm.ArchSpec, ct.TrainConfig, str | None]:
+def settings_section(busy: bool) -> tuple[archspec.ArchSpec, recipes.TrainConfig, str | None]:
     """Architecture, layer table, training settings and the memory estimate. A widget here reruns only
     this section (issue 13): the results below are not rebuilt for a slider step. Returns the network,
     the config and why training is refused (None when it may start), as of this run."""
@@ -397,13 +400,13 @@ def settings_section(busy: bool) -> tuple[cm.ArchSpec, ct.TrainConfig, str | Non
     return spec, config, reason
 
 
-def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
+def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
     """The device line and the Train/Stop buttons (outside the settings fragment: they start full runs).
 
     Their disabled state is as of the last full run; a click re-checks everything before training."""
     st.subheader("3 · Train")
     dev = tv.device()
-    st.caption(f"Device: **{ct.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
+    st.caption(f"Device: **{devices.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
     c1, c2, c3 = st.columns([1, 1, 3])
     c1.button("▶️ Train", type="primary", key="train.go", on_click=request_start, disabled=busy or reason is not None,
@@ -422,7 +425,7 @@ def controls(spec: cm.ArchSpec, reason: str | None, busy: bool) -> None:
 # Results (the views live in ui.train_views)
 
 
-def export_section(result: ct.TrainResult, spec: cm.ArchSpec) -> None:
+def export_section(result: runner.TrainResult, spec: archspec.ArchSpec) -> None:
     try:
         from ui.export_panel import render_export_panel
     except ModuleNotFoundError:
@@ -438,10 +441,10 @@ keys = state.bind(TrainSettings)
 state.header(TrainSettings, TITLE, "Choose a network, check its shapes and cost layer by layer, train it on real "
                                    "MNIST digits and watch the curves, then look at what it gets wrong and what its "
                                    "kernels see.")
-run: ct.TrainingRun | None = st.session_state.get(RUN)
+run: runner.TrainingRun | None = st.session_state.get(RUN)
 if run is not None and st.session_state.pop(STOP, False):
     st.session_state.pop(QUEUE, None)  # Stop ends a comparison too
-    run.stop(ct.STOP_STOPPED)
+    run.stop(recipes.STOP_STOPPED)
     finish_run(run)
     run = None
 st.session_state.pop(STOP, None)

@@ -3,7 +3,7 @@
     python -m scripts.add_layer_outputs [MODEL.onnx ...]        # default: every model in exported_models/
 
 For each model: drop any layer outputs added before (so running it twice changes nothing), apply
-``core.network_graph.add_layer_outputs`` (the exporter's own surgery), check that onnxruntime's logits
+``core.train.graph_surgery.add_layer_outputs`` (the exporter's own surgery), check that onnxruntime's logits
 on 256 test digits are bit-identical to the model's before, then rewrite the ONNX file and its sidecar
 (``sha256`` and ``extra["layer_outputs"]``), each atomically. Torch is not needed.
 """
@@ -20,11 +20,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from core.data import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
-from core.inference import SHIPPED_DIR
-from core.model_card import LOGITS_NAME, read_card, sidecar_path
-from core.network import LAYER_OUTPUTS_KEY
-from core.network_graph import add_layer_outputs, strip_layer_outputs
+from core.data.mnist import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
+from core.infer.runtime import SHIPPED_DIR
+from core.infer.model_card import LOGITS_NAME, read_card, sidecar_path
+from core.infer.explain import LAYER_OUTPUTS_KEY
+from core.train.graph_surgery import add_layer_outputs, strip_layer_outputs
 
 
 def _logits(data: bytes, x: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
     python -m scripts.evaluate_robustness [--digits 2000] [--write]
 
-The robustness set (``core.robustness``) is the official test digits made thicker, thinner, off-centre,
+The robustness set (``core.infer.robustness``) is the official test digits made thicker, thinner, off-centre,
 small, slanted and rotated ±15°. Each model is scored two ways: the changed digit straight into the
 network ("raw") and through the Draw page's preprocessing first ("drawn", what a student gets). Prints a
 Markdown table (for docs/benchmarks.md); with ``--write`` also stores the figures in each sidecar's
@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from core import robustness as rb
-from core.data import atomic_write_bytes, load_test
-from core.inference import load_model
-from core.model_card import sidecar_path
+from core.infer import robustness as rb
+from core.data.mnist import atomic_write_bytes, load_test
+from core.infer.runtime import load_model
+from core.infer.model_card import sidecar_path
 
 KEYS = ("clean", *(v.key for v in rb.VARIANTS))
 

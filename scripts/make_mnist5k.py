@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import DATA_DIR, IMAGE_MAGIC, LABEL_MAGIC, SHIPPED_TEST, SHIPPED_TRAIN, read_idx, write_idx_gz
+from core.data.mnist import DATA_DIR, IMAGE_MAGIC, LABEL_MAGIC, SHIPPED_TEST, SHIPPED_TRAIN, read_idx, write_idx_gz
 
 
 def convert(csv_gz: Path, out_dir: Path = DATA_DIR) -> tuple[int, list[int]]:

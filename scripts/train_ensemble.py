@@ -4,7 +4,7 @@
 
 Each member is the shipped BN conv net (``scripts.train_shipped_models.SHIPPED_CNN``) trained with the
 shipped recipe for 30 epochs instead of 20 on all 5,000 shipped digits, with seeds 0, 1 and 2; the
-ensemble answers with the mean of their probabilities (``core.ensemble``). The test set is never used
+ensemble answers with the mean of their probabilities (``core.train.ensemble``). The test set is never used
 to pick anything: seeds and epochs were fixed before the members were scored. About 3 × 2 minutes on
 two CPU cores. ``--keep-members`` saves each member's weights (``member_<seed>.pt``) and
 ``--reuse-members`` folds saved members instead of training them again.
@@ -30,13 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data import load_test
-from core.ensemble import Ensemble
-from core.export import Provenance, export_model
-from core.inference import SHIPPED_DIR
-from core.model_card import ENSEMBLE_KEY
-from core.models import build_model, count_params
-from core.training import evaluate, fit, pick_device
+from core.data.mnist import load_test
+from core.train.ensemble import Ensemble
+from core.train.export import Provenance, export_model
+from core.infer.runtime import SHIPPED_DIR
+from core.infer.model_card import ENSEMBLE_KEY
+from core.train.convnet import build_model
+from core.arch.layer_table import count_params
+from core.train.loop import evaluate
+from core.train.runner import fit
+from core.train.devices import pick_device
 from scripts.train_shipped_models import BNCNN_CONFIG, SHIPPED_CNN
 
 NAME, TITLE = "bncnn3", "3 × BN conv net (ensemble, best)"

@@ -4,8 +4,8 @@
 
 The "Inside the network" page shows its ten weight rows as 28×28 class templates next to a CNN's
 first-layer kernels. It is the training page's "linear" preset (784 → 10, softmax), trained and exported
-exactly like the other shipped models (``scripts.train_shipped_models.train_and_export``: ``core.training.fit``
-on the 5,000 shipped digits, ``core.export`` with checker, parity, sidecar and layer outputs). It is kept
+exactly like the other shipped models (``scripts.train_shipped_models.train_and_export``: ``core.train.runner.fit``
+on the 5,000 shipped digits, ``core.train.export`` with checker, parity, sidecar and layer outputs). It is kept
 out of that script's list so that reproducing the CNNs (tens of minutes) and this one (a second) stay
 separate commands. Fixed seed: the same weights every time on the same versions.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from core.inference import SHIPPED_DIR
-from core.models import PRESETS
-from core.training import TrainConfig
+from core.infer.runtime import SHIPPED_DIR
+from core.arch.spec import PRESETS
+from core.arch.recipes import TrainConfig
 from scripts.train_shipped_models import Recipe, train_and_export
 
 RECIPE = Recipe(

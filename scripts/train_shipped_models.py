@@ -3,7 +3,7 @@
     python -m scripts.train_shipped_models [--only NAME] [--out DIR]
 
 Reproducible: fixed seeds, the shipped 5,000 training digits only (``data/``), CPU. Each model is
-trained with ``core.training.fit``, exported with ``core.export.export_model`` (checker + parity), and its
+trained with ``core.train.runner.fit``, exported with ``core.train.export.export_model`` (checker + parity), and its
 accuracy on the official 10,000 test digits is written into the sidecar. The test set is never used to
 pick anything: the recipes were chosen on a 10% validation split, then retrained on all 5,000 digits.
 """
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 
-from core.export import export_model, provenance
-from core.inference import SHIPPED_DIR
-from core.models import PRESETS, ArchSpec, batchnorm, conv, dropout, pool
-from core.training import RECOMMENDED, TrainConfig, fit, pick_device
+from core.train.export import export_model, provenance
+from core.infer.runtime import SHIPPED_DIR
+from core.arch.spec import PRESETS, ArchSpec, batchnorm, conv, dropout, pool
+from core.arch.recipes import RECOMMENDED, TrainConfig
+from core.train.runner import fit
+from core.train.devices import pick_device
 
 
 # The best shipped model, spelled out here (not taken from PRESETS) so that a later change to a preset

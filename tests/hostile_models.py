@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data import REPO_ROOT
-from core.model_card import sha256_file, sidecar_path
+from core.data.mnist import REPO_ROOT
+from core.infer.model_card import sha256_file, sidecar_path
 
-SHIPPED = REPO_ROOT / "exported_models"  # not core.inference.SHIPPED_DIR: tests repoint that
+SHIPPED = REPO_ROOT / "exported_models"  # not core.infer.runtime.SHIPPED_DIR: tests repoint that
 DIGIT_THRESHOLD = 2.0  # between a mid-grey smoke-test image (1.19) and white ink (2.82)
 
 

@@ -161,7 +161,7 @@ def test_torch_layer_code_runs():
 
 
 def test_torch_check_agrees_and_reports_refusals():
-    from core.torch_check import torch_output_shape
+    from core.train.torch_check import torch_output_shape
 
     ok = torch_output_shape(False, (28, 28), 1, 6, (5, 5), (1, 1), (0, 0), (1, 1))
     assert ok.shape == (1, 6, 24, 24) and ok.error is None

@@ -1,4 +1,4 @@
-"""ConvLab's drawing canvas, server side: the payload the browser sends (core.drawing) and the component's
+"""ConvLab's drawing canvas, server side: the payload the browser sends (core.infer.drawing) and the component's
 refusal of anything else (ui.canvas under AppTest). Real drawing is tested in tests/test_draw_browser.py."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from core.drawing import DEFLATE, MAX_PAYLOAD_CHARS, PIXELS, RAW, SIZE, DrawingRefused, ink_from_payload, on_paper, pack
-from core.preprocess import preprocess
+from core.infer.drawing import DEFLATE, MAX_PAYLOAD_CHARS, PIXELS, RAW, SIZE, DrawingRefused, ink_from_payload, on_paper, pack
+from core.infer.preprocess import preprocess
 
 
 def drawn_seven() -> np.ndarray:

@@ -1,6 +1,6 @@
 """All 50,000 CIFAR-10 training images fit a 256 MB training job: they stay uint8 on the device and each
 batch becomes float32 when it is used (float32 for the whole set would be 614 MB, refused). The job's
-estimate (``core.training.memory_estimate``) is checked against the peak measured in a fresh interpreter
+estimate (``core.arch.recipes.memory_estimate``) is checked against the peak measured in a fresh interpreter
 on a full-size cache of random pixels (``benchmarks/fake_datasets.write_cifar_cache``)."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import sys
 import pytest
 
 from benchmarks.fake_datasets import write_cifar_cache
-from core import jobs
-from core import models as cm
-from core import training as ct
+from core.arch import jobs
+from core.arch import spec as archspec
+from core.arch import recipes
+from core.train import loop, tensors
 from tests.conftest import REPO
 
 SPEC = "lenet5"
@@ -26,26 +27,32 @@ import json, os, re, sys
 sys.path.insert(0, {repo!r})
 os.environ["CONVLAB_CACHE"] = {cache!r}
 import torch
-from core import datasets as cds, models as cm, training as ct
+from core.data import registry as cds
+from core.arch import spec as archspec
+from core.arch import layer_table as lt
+from core.arch import recipes
+from core.train import loop
+from core.train import runner
+from core.train import tensors
 
 def status(key):
     return int(re.search(key + r":\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
 
 torch.set_num_threads(1)
 cds.load_train("cifar10")  # the process-wide cache of the download: read once, shared by every job
-spec, config = cm.PRESETS[{spec!r}], ct.TrainConfig(**{config!r})
-small = ct.TrainConfig(**{{**{config!r}, "subset": 200}})  # warm-up: torch's one-off buffers are not the job's
-run = ct.TrainingRun(spec, small, torch.device("cpu"))
-ct.train_epoch(run.model, run.data, run.optimizer, torch.device("cpu"), batch_size=64)
-ct.evaluate(run.model, run.data.val_x, run.data.val_y, torch.device("cpu"), 256, meta=run.data.meta)
+spec, config = archspec.PRESETS[{spec!r}], recipes.TrainConfig(**{config!r})
+small = recipes.TrainConfig(**{{**{config!r}, "subset": 200}})  # warm-up: torch's one-off buffers are not the job's
+run = runner.TrainingRun(spec, small, torch.device("cpu"))
+loop.train_epoch(run.model, run.data, run.optimizer, torch.device("cpu"), batch_size=64)
+loop.evaluate(run.model, run.data.val_x, run.data.val_y, torch.device("cpu"), 256, meta=run.data.meta)
 del run
 base = status("VmRSS")
 open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM to the current RSS
-run = ct.TrainingRun(spec, config, torch.device("cpu"))
+run = runner.TrainingRun(spec, config, torch.device("cpu"))
 batches = iter(range(4))
-ct.train_epoch(run.model, run.data, run.optimizer, torch.device("cpu"), batch_size=config.batch_size,
+loop.train_epoch(run.model, run.data, run.optimizer, torch.device("cpu"), batch_size=config.batch_size,
                should_stop=lambda: next(batches, None) is None)
-ct.evaluate(run.model, run.data.val_x[:1024], run.data.val_y[:1024], torch.device("cpu"), run.memory.eval_batch,
+loop.evaluate(run.model, run.data.val_x[:1024], run.data.val_y[:1024], torch.device("cpu"), run.memory.eval_batch,
             meta=run.data.meta)
 print(json.dumps({{"peak": status("VmHWM") - base, "estimate": run.memory.total, "data": run.memory.data,
                    "stored": run.data.train_x.numel() + run.data.val_x.numel(), "n": run.data.n_train + run.data.n_val,
@@ -54,10 +61,10 @@ print(json.dumps({{"peak": status("VmHWM") - base, "estimate": run.memory.total,
 
 
 def test_the_estimate_keeps_all_of_cifar10_within_a_job():
-    spec, config = cm.PRESETS[SPEC], ct.TrainConfig(**CONFIG)
-    est = ct.memory_estimate(spec, config)
+    spec, config = archspec.PRESETS[SPEC], recipes.TrainConfig(**CONFIG)
+    est = recipes.memory_estimate(spec, config)
     assert est.data == 50_000 * 3 * 32 * 32  # one byte per value
-    assert est.total <= jobs.DEFAULT_JOB_MEMORY_MB * 2**20 and ct.memory_reason(spec, config) is None
+    assert est.total <= jobs.DEFAULT_JOB_MEMORY_MB * 2**20 and recipes.memory_reason(spec, config) is None
     as_floats = est.data * 4 + est.parameters + max(est.training, est.evaluation)
     assert as_floats > jobs.DEFAULT_JOB_MEMORY_MB * 2**20  # what float32 storage would have needed: refused
 
@@ -80,18 +87,18 @@ def test_bytes_float_and_numpy_inputs_evaluate_alike():
     import numpy as np
     import torch
 
-    from core import datasets as cds
-    from core.convnet import build_model
+    from core.data import registry as cds
+    from core.train.convnet import build_model
 
     meta = cds.DATASETS["cifar10"]
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 10
-    model = build_model(cm.PRESETS[SPEC], meta.shape, generator=torch.Generator().manual_seed(0))
+    model = build_model(archspec.PRESETS[SPEC], meta.shape, generator=torch.Generator().manual_seed(0))
     cpu = torch.device("cpu")
-    as_bytes = ct.evaluate(model, ct.to_bytes(images, cpu), labels, cpu, batch_size=16, meta=meta)
-    as_numpy = ct.evaluate(model, images, labels, cpu, batch_size=7, meta=meta)
-    as_floats = ct.evaluate(model, torch.from_numpy(cds.to_float(images, meta)), labels, cpu, batch_size=40)
+    as_bytes = loop.evaluate(model, tensors.to_bytes(images, cpu), labels, cpu, batch_size=16, meta=meta)
+    as_numpy = loop.evaluate(model, images, labels, cpu, batch_size=7, meta=meta)
+    as_floats = loop.evaluate(model, torch.from_numpy(cds.to_float(images, meta)), labels, cpu, batch_size=40)
     np.testing.assert_allclose(as_bytes.probabilities, as_floats.probabilities, atol=1e-6)
     np.testing.assert_allclose(as_numpy.probabilities, as_floats.probabilities, atol=1e-6)
-    assert ct.to_bytes(images, cpu, np.array([5, 2])).shape == (2, 3, 32, 32)
-    assert int(ct.to_bytes(images, cpu, np.array([5, 2]))[1, 2, 3, 4]) == int(images[2, 3, 4, 2])  # (N, H, W, C) → (N, C, H, W)
+    assert tensors.to_bytes(images, cpu, np.array([5, 2])).shape == (2, 3, 32, 32)
+    assert int(tensors.to_bytes(images, cpu, np.array([5, 2]))[1, 2, 3, 4]) == int(images[2, 3, 4, 2])  # (N, H, W, C) → (N, C, H, W)

@@ -1,4 +1,4 @@
-"""Classroom links, field by field, on every lesson that declares typed settings (``core.settings``).
+"""Classroom links, field by field, on every lesson that declares typed settings (``core.links.settings``).
 
 For each registered lesson page whose settings class (a ``Settings`` subclass with ``PAGE`` equal to the
 page's url path) is declared — found by running the page, so a page converted later joins without an
@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from core import share
-from core.settings import Settings
+from core.links import share
+from core.links.settings import Settings
 from tests.apptest_checks import assert_clean, open_page
 from ui.registry import LESSONS
 from ui.state import wkey

@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from core import data
+from core.data import mnist as data
 
 
 def test_shipped_sets_have_canonical_counts():

@@ -8,7 +8,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core import data_stats, datasets
+from core.lessons import data_stats
+
+from core.data import registry as datasets
 from tests.conftest import wait_for_app_idle
 
 pytestmark = pytest.mark.browser

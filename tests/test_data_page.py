@@ -12,7 +12,11 @@ from functools import partial
 import numpy as np
 import pytest
 
-from core import data, data_stats, datasets
+from core.data import mnist as data
+
+from core.lessons import data_stats
+
+from core.data import registry as datasets
 from tests.apptest_checks import assert_clean, open_page, texts
 from benchmarks.fake_datasets import write_cifar_cache
 from tests.test_hostile_files import no_data  # noqa: F401  (fixture: the shipped files are gone)

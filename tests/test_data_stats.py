@@ -1,4 +1,4 @@
-"""core.data_stats and the Data page's pictures, against NumPy/torch computed another way."""
+"""core.lessons.data_stats and the Data page's pictures, against NumPy/torch computed another way."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import data_stats, datasets
+from core.lessons import data_stats
+
+from core.data import registry as datasets
 from ui import data_views as dv
 
 SHIPPED = datasets.DATASETS["shipped5k"]

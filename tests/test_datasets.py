@@ -1,4 +1,4 @@
-"""core.datasets: registry, loaders and downloads of Fashion-MNIST and CIFAR-10, against 127.0.0.1 only.
+"""core.data.registry: registry, loaders and downloads of Fashion-MNIST and CIFAR-10, against 127.0.0.1 only.
 
 The files served are small ones made here in the real formats: gzip-compressed IDX for Fashion-MNIST and
 a tar.gz of Python-2-style pickled batches for CIFAR-10 (the opcodes the 2009 files use), with their
@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import cifar, data, datasets, download
+from core.data import cifar
+
+from core.data import mnist as data
+
+from core.data import registry as datasets
+
+from core.data import download
 from core.errors import DataError
 from benchmarks.fake_datasets import QuietHandler, cifar_batch, cifar_rows, local_server, py2_pickle, remote_for, tar_gz
 from benchmarks.fake_datasets import cifar_members as _members
@@ -93,7 +99,7 @@ def test_registry_describes_each_dataset():
 def test_shipped_and_full_mnist_keys(tmp_path):
     train, test = datasets.load_train("shipped5k"), datasets.load_test("full60k")
     assert train.images.shape == (5000, 28, 28) and len(test) == 10000 and train.name == "MNIST 5k training digits"
-    assert train.info.key == "shipped5k" and test.info.key == "full60k"  # one container: core.data.ImageSet
+    assert train.key == "shipped5k" and test.key == "full60k"  # one container: core.data.mnist.ImageSet
     assert type(train) is type(data.load_test()) is data.ImageSet
     assert datasets.is_cached("shipped5k", tmp_path) and not datasets.is_cached("full60k", tmp_path)
     with pytest.raises(DataError, match="not been downloaded"):
@@ -132,7 +138,7 @@ def test_fashion_download_verify_cache_load(www, tmp_path, fashion_files):
     assert not list(where.glob("*.tmp")) and not list(where.glob(".*"))
     train, test = datasets.load_train("fashion", cache), datasets.load_test("fashion", cache)
     assert np.array_equal(train.images, arrays[0]) and np.array_equal(test.labels, arrays[3])
-    assert train.info.key == "fashion" and not train.images.flags.writeable
+    assert train.key == "fashion" and not train.images.flags.writeable
     # Same file names as MNIST's, in their own folder: the full-MNIST cache is untouched.
     assert not datasets.is_cached("full60k", cache)
 
@@ -292,9 +298,9 @@ def test_nothing_downloads_at_import():
     code = ("import socket\n"
             "def refuse(*a, **k): raise SystemExit('network used at import')\n"
             "socket.socket.connect = refuse\n"
-            "import core.datasets, core.cifar, core.download, core.data, core.arithmetic, core.share\n"
-            "core.data.load_shipped_train(); core.data.load_test()\n"
-            "print(core.datasets.is_cached('cifar10'), len(core.datasets.load_train('shipped5k')))")
+            "import core.data.registry, core.data.cifar, core.data.download, core.data.mnist, core.arithmetic, core.links.share\n"
+            "core.data.mnist.load_shipped_train(); core.data.mnist.load_test()\n"
+            "print(core.data.registry.is_cached('cifar10'), len(core.data.registry.load_train('shipped5k')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert out.stdout.split()[-1] == "5000", out.stderr

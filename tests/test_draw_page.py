@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data import load_test
-from core.inference import SHIPPED_DIR, session_dir
-from core.model_card import read_card, sidecar_path
+from core.data.mnist import load_test
+from core.infer.runtime import SHIPPED_DIR, session_dir
+from core.infer.model_card import read_card, sidecar_path
 from tests.conftest import REPO
 
 APP = str(REPO / "streamlit_app.py")
@@ -224,7 +224,7 @@ def test_the_28x28_view_is_one_gapless_picture() -> None:
     assert seen.shape == (28, 28)
     assert not [c for c in at.get("plotly_chart") if "28×28" in c.proto.spec]
     # the same image the model was given: the test digit, preprocessed
-    from core.preprocess import Steps, preprocess
+    from core.infer.preprocess import Steps, preprocess
 
     expected = preprocess(load_test().images[0], Steps()).image
     np.testing.assert_allclose(seen / 255.0, expected, atol=1 / 255 + 1e-6)
@@ -251,9 +251,9 @@ def test_drawings_are_not_cached(monkeypatch) -> None:
     from PIL import Image, ImageDraw
 
     import ui.canvas
-    from core.inference import load_model
-    from core.predict import classify
-    from core.preprocess import Steps
+    from core.infer.runtime import load_model
+    from core.infer.predict import classify
+    from core.infer.preprocess import Steps
 
     def canvas_with(dx: int) -> np.ndarray:
         img = Image.new("F", (280, 280), 0.0)

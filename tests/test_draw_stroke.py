@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import core.predict as predict
-from core.inference import SHIPPED_DIR, ModelRefused, load_model
-from core.predict import classify, classify_variants
-from core.preprocess import Steps, preprocess, preprocess_variants
+import core.infer.predict as predict
+from core.infer.runtime import SHIPPED_DIR, ModelRefused, load_model
+from core.infer.predict import classify, classify_variants
+from core.infer.preprocess import Steps, preprocess, preprocess_variants
 
 ALL_STEPS = [Steps(*flags) for flags in itertools.product((True, False), repeat=4)]
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import MNIST_MEAN, MNIST_STD, load_test
-from core.ensemble import Ensemble
-from core.inference import SHIPPED_DIR, load_model, run_model
-from core.model_card import ENSEMBLE_KEY, read_card
-from core.models import build_model, spec_to_dict
+from core.data.mnist import MNIST_MEAN, MNIST_STD, load_test
+from core.train.ensemble import Ensemble
+from core.infer.runtime import SHIPPED_DIR, load_model, run_model
+from core.infer.model_card import ENSEMBLE_KEY, read_card
+from core.train.convnet import build_model
+from core.arch.spec import spec_to_dict
 from scripts.train_ensemble import CONFIG, NAME, SEEDS, TITLE
 from scripts.train_shipped_models import SHIPPED_CNN
 

@@ -1,4 +1,4 @@
-"""ONNX export (core.export): checker, parity with torch, sidecar, atomic writes, names, the panel."""
+"""ONNX export (core.train.export): checker, parity with torch, sidecar, atomic writes, names, the panel."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import core.export as export
-from core.data import load_test
-from core.inference import SHIPPED_DIR, load_model, run_model, session_dir
-from core.model_card import REQUIRED, read_card, sha256_file
-from core.models import PRESETS, activation_shapes, build_model
-from core.network import plan_of
-from core.preprocess import to_model_input
-from core.training import TrainConfig, fit, to_tensor
+import core.train.export as export
+from core.data.mnist import load_test
+from core.infer.runtime import SHIPPED_DIR, load_model, run_model, session_dir
+from core.infer.model_card import REQUIRED, read_card, sha256_file
+from core.arch.spec import PRESETS
+from core.arch.layer_table import activation_shapes
+from core.train.convnet import build_model
+from core.infer.explain import plan_of
+from core.infer.preprocess import to_model_input
+from core.arch.recipes import TrainConfig
+from core.train.runner import fit
+from core.train.tensors import to_tensor
 
 SPEC = PRESETS["lenet5"]
 
@@ -52,7 +56,7 @@ def test_export_passes_the_full_checker_and_has_the_contract_io(exported) -> Non
     names = [o.name for o in sess.get_outputs()]
     contract = ["logits"] + [f"act_{i}" for i in range(len(activation_shapes(SPEC)))]
     assert names[:len(contract)] == contract
-    # then every layer's tensors and parameters (core.network_graph), exactly as the sidecar lists them
+    # then every layer's tensors and parameters (core.train.graph_surgery), exactly as the sidecar lists them
     plan = plan_of(exported.card.extra)
     assert set(names[len(contract):]) == set(plan.tensor_names() + plan.param_names()) - set(contract)
     for batch in (1, 5):  # dynamic batch axis
@@ -221,7 +225,7 @@ def test_session_folder_keeps_the_newest_models(trained, graph_bytes, tmp_path, 
 
 
 def test_abandoned_session_folders_are_removed_a_day_later(tmp_path) -> None:
-    from core.inference import SESSION_MAX_AGE_S, prune_stale_sessions
+    from core.infer.runtime import SESSION_MAX_AGE_S, prune_stale_sessions
 
     now = 2_000_000_000.0
 
@@ -265,8 +269,9 @@ def test_export_panel_in_a_running_app(tmp_path, monkeypatch) -> None:
     def app() -> None:
         import streamlit as st
 
-        from core.models import PRESETS
-        from core.training import TrainConfig, fit
+        from core.arch.spec import PRESETS
+        from core.arch.recipes import TrainConfig
+        from core.train.runner import fit
         from ui.export_panel import render_export_panel
 
         if "train.result" not in st.session_state:
@@ -292,7 +297,7 @@ def test_export_panel_in_a_running_app(tmp_path, monkeypatch) -> None:
 def test_shipped_models_are_what_the_script_makes() -> None:
     """Each shipped sidecar records exactly the script's recipe (architecture, settings, notes), so
     ``python -m scripts.train_shipped_models`` is the documented way to reproduce it."""
-    from core.models import spec_to_dict
+    from core.arch.spec import spec_to_dict
     from scripts.train_linear_model import RECIPE as LINEAR
     from scripts.train_ensemble import NAME as ENSEMBLE
     from scripts.train_shipped_models import RECIPES

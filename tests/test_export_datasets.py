@@ -13,13 +13,15 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import core.export as export
+import core.train.export as export
 from benchmarks.fake_datasets import cifar_members, download_fake, idx_files, local_server, tar_gz
-from core import datasets as cds
-from core.inference import SHIPPED_DIR, load_model, run_model, session_dir
-from core.model_card import ModelCardError, card_from_dict, read_card, sidecar_path
-from core.models import PRESETS
-from core.training import TrainConfig, fit, to_tensor
+from core.data import registry as cds
+from core.infer.runtime import SHIPPED_DIR, load_model, run_model, session_dir
+from core.infer.model_card import ModelCardError, card_from_dict, read_card, sidecar_path
+from core.arch.spec import PRESETS
+from core.arch.recipes import TrainConfig
+from core.train.runner import fit
+from core.train.tensors import to_tensor
 from tests.conftest import REPO
 
 SPEC = PRESETS["lenet5"]  # pads 28×28 to 32×32 in its first conv, so it takes both sizes
@@ -71,7 +73,7 @@ def test_cifar_export_records_its_dataset_and_runs_in_onnxruntime(cifar) -> None
     model = load_model(out.onnx_path)
     test = cds.load_test("cifar10")
     x = card.normalise(test.images / 255.0)  # (20, 32, 32, 3) HWC → (20, 3, 32, 32)
-    np.testing.assert_allclose(x, to_tensor(test.images, torch.device("cpu"), test.info).numpy(), atol=1e-6)
+    np.testing.assert_allclose(x, to_tensor(test.images, torch.device("cpu"), cds.info(test.key)).numpy(), atol=1e-6)
     with torch.inference_mode():
         expected = torch.softmax(result.model.cpu().eval()(torch.from_numpy(x)), 1).numpy()
     np.testing.assert_allclose(run_model(model, x).probs, expected, atol=1e-5)

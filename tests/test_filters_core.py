@@ -1,4 +1,4 @@
-"""core.filters against PyTorch, hand-computed values and the textbook definition of convolution."""
+"""core.lessons.filters against PyTorch, hand-computed values and the textbook definition of convolution."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core import arithmetic, filters
+from core import arithmetic
+
+from core.lessons import filters
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -276,7 +278,7 @@ def test_filters_modules_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import core.filters, core.images, ui.grid; "
+    code = ("import sys; import core.lessons.filters, core.infer.uploads, ui.grid; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     from tests.conftest import REPO
 

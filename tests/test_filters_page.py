@@ -10,7 +10,11 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import filters, images
+from core.lessons import filters
+
+from core.infer import uploads as images
+
+from core.lessons import pictures
 from tests.apptest_checks import open_clean, plotly_array
 from tests.conftest import REPO
 from ui import filters_views as fv
@@ -69,9 +73,9 @@ DEFAULT_PARAMS = {"box_blur": {"size": 3}, "gaussian": {"size": 5, "sigma": 1.0}
 
 def test_every_preset_on_every_builtin_image_matches_core():
     at = open_page()
-    for img_key in images.BUILTIN_IMAGES:
+    for img_key in pictures.BUILTIN_IMAGES:
         at.selectbox(key="filters.img").set_value(img_key).run()
-        image = images.builtin_image(img_key)
+        image = pictures.builtin_image(img_key)
         np.testing.assert_allclose(z_of(at, "input"), image)
         for preset in filters.KERNEL_PRESETS:
             at.selectbox(key="filters.k").set_value(preset).run()
@@ -99,7 +103,7 @@ def test_worked_example_and_its_microscope():
 
 def test_stride_dilation_and_display_modes():
     at = open_page(img="shapes", k="laplacian", s=2, d=2, pm="explicit", p=3)
-    image = images.builtin_image("shapes")
+    image = pictures.builtin_image("shapes")
     raw = filters.apply_filter(image, "laplacian", stride=2, padding=3, dilation=2)
     np.testing.assert_allclose(z_of(at, "output"), raw)
     assert "Output size: 65×65" in texts(at.markdown)  # floor((128 + 6 - 2·2 - 1)/2) + 1 = 64 + 1
@@ -111,7 +115,7 @@ def test_stride_dilation_and_display_modes():
 
 def test_sobel_magnitude_threshold_and_microscope():
     at = open_page(img="digit3", k="sobel_magnitude", thr=1.5)
-    image = images.builtin_image("digit3")
+    image = pictures.builtin_image("digit3")
     expected = filters.apply_filter(image, "sobel_magnitude", threshold=1.5)
     np.testing.assert_allclose(z_of(at, "output"), expected)
     assert (expected == 0).any() and expected.max() >= 1.5
@@ -177,7 +181,7 @@ def test_upload_corrupt_file_gives_a_clear_message():
     at = upload(open_page(), "broken.png", raw[: len(raw) // 2])
     error = texts(at.error)
     assert "broken.png" in error and "damaged or incomplete" in error
-    np.testing.assert_allclose(z_of(at, "input"), images.builtin_image("photo"))  # still a working page
+    np.testing.assert_allclose(z_of(at, "input"), pictures.builtin_image("photo"))  # still a working page
     at = upload(open_page(), "notes.png", b"just some text, not a picture")
     assert "not an image" in texts(at.error)
 
@@ -219,7 +223,7 @@ def test_link_to_an_upload_falls_back_with_notice():
     at = open_page(img="upload", k="sobel_x")
     assert "links cannot carry pictures" in texts(at.info)
     assert at.selectbox(key="filters.img").value == "photo"
-    np.testing.assert_allclose(z_of(at, "input"), images.builtin_image("photo"))
+    np.testing.assert_allclose(z_of(at, "input"), pictures.builtin_image("photo"))
     assert query(at)["img"] == "photo"
 
 
@@ -247,7 +251,7 @@ def test_flip_section_and_im2col():
     np.testing.assert_allclose(z_of(at, "ft"), z_of(at, "fx"))
     np.testing.assert_array_equal(z_of(at, "ir").reshape(3, 3), filters.WORKED_OUTPUT)
     bank = filters.kernel_bank()
-    maps = filters.conv2d(images.builtin_image("digit7"), bank)
+    maps = filters.conv2d(pictures.builtin_image("digit7"), bank)
     shown = bank_pictures(at)  # one image element of PNGs, coloured like the heat maps (blue −, red +)
     assert [c for c, _ in shown] == [f"{filters.KERNEL_PRESETS[n].label} map" for n in filters.BANK]
     for (_, shown_pixels), z in zip(shown, maps):
@@ -299,7 +303,7 @@ def test_one_pixel_upload_explains_that_the_kernel_does_not_fit():
 
 
 def test_real_photos_are_offered_and_filtered_exactly():
-    from core import photos
+    from core.lessons import photos
 
     at = open_page(k="sharpen")
     for key in photos.PHOTOS:
@@ -337,7 +341,7 @@ def is_grey(colorscale) -> bool:
 
 
 def test_photo_files_are_small_and_attributed():
-    from core import photos
+    from core.lessons import photos
 
     listed = (REPO / "data" / "PHOTOS.md").read_text()
     files = sorted(photos.PHOTO_DIR.iterdir())
@@ -354,7 +358,7 @@ def test_colour_convolution_section_matches_torch():
     import torch
     import torch.nn.functional as F
 
-    from core import photos
+    from core.lessons import photos
 
     at = open_page(img="coffee", k="sharpen", cm="red_blue", cb="0.5")
     rgb = photos.photo_rgb("coffee")

@@ -20,9 +20,13 @@ import pytest
 import streamlit as st
 from PIL import Image
 
-from core import data, images
-from core.inference import ModelRefused, default_model_path, list_models, load_model
-from core.model_card import sha256_file, sidecar_path
+from core.data import mnist as data
+
+from core.infer import uploads as images
+
+from core.lessons import pictures
+from core.infer.runtime import ModelRefused, default_model_path, list_models, load_model
+from core.infer.model_card import sha256_file, sidecar_path
 from tests.apptest_checks import assert_clean, open_page, texts
 from tests.hostile_models import copy_shipped
 
@@ -49,7 +53,7 @@ def noise_png(megabytes: float) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Uploads: core.images.decode_upload
+# Uploads: core.infer.uploads.decode_upload
 
 
 def test_30000_square_decompression_bomb_is_refused_before_decoding():
@@ -165,7 +169,7 @@ def test_odd_but_valid_uploads_render(name, raw):
 
 
 # ---------------------------------------------------------------------------------------------
-# Model files: core.inference
+# Model files: core.infer.runtime
 
 
 @pytest.fixture
@@ -270,13 +274,13 @@ def test_refuses_a_sidecar_promising_activations_the_graph_lacks(tmp_path):
 @pytest.fixture
 def shipped_dir(tmp_path, monkeypatch) -> Path:
     """The draw page's shipped-model folder, pointed at an empty temp folder."""
-    import core.inference
+    import core.infer.runtime
 
     global _REAL_MODEL
     _REAL_MODEL = default_model_path()
     folder = tmp_path / "exported"
     folder.mkdir()
-    monkeypatch.setattr(core.inference, "SHIPPED_DIR", folder)
+    monkeypatch.setattr(core.infer.runtime, "SHIPPED_DIR", folder)
     monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path / "sessions"))
     return folder
 
@@ -347,7 +351,7 @@ def test_draw_page_model_failing_on_the_digit_explains(shipped_dir, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Shipped data: core.data and the pages that need it
+# Shipped data: core.data.mnist and the pages that need it
 
 
 def _write(path: Path, raw: bytes) -> None:
@@ -391,7 +395,7 @@ def test_images_and_labels_that_disagree(tmp_path):
 def _clear_data_caches() -> None:
     data.load_shipped_train.cache_clear()
     data.load_test.cache_clear()
-    images._builtin_cached.cache_clear()
+    pictures._builtin_cached.cache_clear()
     st.cache_data.clear()
     st.cache_resource.clear()
 
@@ -399,7 +403,7 @@ def _clear_data_caches() -> None:
 @pytest.fixture
 def no_data(tmp_path, monkeypatch):
     """The shipped MNIST files are gone. AppTest runs pages in this process, so the loaders' default
-    folder (bound when core.data was imported) is repointed, and every cache that may hold digits is
+    folder (bound when core.data.mnist was imported) is repointed, and every cache that may hold digits is
     cleared before and after."""
     empty = tmp_path / "data"
     empty.mkdir()
@@ -415,7 +419,7 @@ def test_no_data_fixture_really_hides_the_data(no_data):
     with pytest.raises(data.DataError, match="missing"):
         data.load_test()
     with pytest.raises(data.DataError, match="missing"):
-        images.builtin_image("digit3")
+        pictures.builtin_image("digit3")
 
 
 def _friendly(at, context: str) -> str:

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.upload_images import PALETTE_WITH_ALPHA, _chunk, jpeg, measure, png, text_bomb, text_chunks
-from core import images
+from core.infer import uploads as images
 
 PEAK_LIMIT_MB = 150.0
 

@@ -1,4 +1,4 @@
-"""core.images: built-in pictures and the untrusted-upload decoder."""
+"""core.infer.uploads: built-in pictures and the untrusted-upload decoder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import filters, images
+from core.lessons import filters
+
+from core.infer import uploads as images
+
+from core.lessons import pictures
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -35,24 +39,24 @@ def header_only_png(width: int, height: int) -> bytes:
 # Built-ins
 
 
-@pytest.mark.parametrize("key", list(images.BUILTIN_IMAGES))
+@pytest.mark.parametrize("key", list(pictures.BUILTIN_IMAGES))
 def test_builtin_images_are_grey_and_small(key):
-    img = images.builtin_image(key)
+    img = pictures.builtin_image(key)
     assert img.dtype == np.float64 and img.ndim == 2
     assert max(img.shape) <= images.DISPLAY_MAX_SIDE
     assert 0.0 <= img.min() and img.max() <= 1.0
     assert img.std() > 0.05  # not blank
     assert not img.flags.writeable  # cached: callers must not change it
-    assert images.BUILTIN_IMAGES[key].label and images.BUILTIN_IMAGES[key].description
+    assert pictures.BUILTIN_IMAGES[key].label and pictures.BUILTIN_IMAGES[key].description
 
 
 def test_specific_builtins():
-    np.testing.assert_array_equal(images.builtin_image("worked"), filters.WORKED_IMAGE)
-    assert images.builtin_image("digit3").shape == (28, 28)
-    assert images.builtin_image("photo").shape == (192, 192)
-    np.testing.assert_array_equal(images.make_photo(), images.make_photo())  # deterministic
+    np.testing.assert_array_equal(pictures.builtin_image("worked"), filters.WORKED_IMAGE)
+    assert pictures.builtin_image("digit3").shape == (28, 28)
+    assert pictures.builtin_image("photo").shape == (192, 192)
+    np.testing.assert_array_equal(pictures.make_photo(), pictures.make_photo())  # deterministic
     with pytest.raises(ValueError, match="Unknown built-in image"):
-        images.builtin_image("nope")
+        pictures.builtin_image("nope")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""onnxruntime inference (core.inference, core.predict): shipped models, refusals, caching, no torch."""
+"""onnxruntime inference (core.infer.runtime, core.infer.predict): shipped models, refusals, caching, no torch."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from core.data import load_test
-from core.inference import (
+from core.data.mnist import load_test
+from core.infer.runtime import (
     MAX_MODEL_BYTES, SHIPPED_DIR, ModelRefused, default_model_path, list_models, load_model, run_model,
     session_dir, softmax,
 )
-from core.model_card import read_card, sha256_file, sidecar_path
-from core.predict import classify
-from core.preprocess import Steps, to_model_input
+from core.infer.model_card import read_card, sha256_file, sidecar_path
+from core.infer.predict import classify
+from core.infer.preprocess import Steps, to_model_input
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(SHIPPED_DIR.glob("*.onnx"))
@@ -44,10 +44,10 @@ def test_no_torch_on_the_inference_path() -> None:
     """Importing and using preprocess → inference → predict must never load torch, even indirectly."""
     code = (
         "import sys, numpy as np\n"
-        "import core.preprocess, core.inference, core.predict\n"
-        "m = core.inference.load_model(core.inference.default_model_path())\n"
+        "import core.infer.preprocess, core.infer.runtime, core.infer.predict\n"
+        "m = core.infer.runtime.load_model(core.infer.runtime.default_model_path())\n"
         "img = np.zeros((280, 280, 4), np.uint8); img[..., 3] = 255; img[40:240, 130:150, :3] = 255\n"
-        "p = core.predict.classify(m, img, activations=True)\n"
+        "p = core.infer.predict.classify(m, img, activations=True)\n"
         "assert p.digit is not None and p.activations\n"
         "bad = sorted(k for k in sys.modules if k == 'torch' or k.startswith('torch.'))\n"
         "print('TORCH' if bad else 'CLEAN', bad[:3])\n"

@@ -10,17 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from core import models as cm
-from core import training as ct
+from core.arch import spec as archspec
+
+from core.train import convnet
+from core.arch import recipes
+from core.train import loop
+from core.train import runner
+from core.train import tensors
 from tests.conftest import REPO
 
 CPU = torch.device("cpu")
-SMALL = ct.TrainConfig(epochs=1, subset=600, batch_size=32, lr=3e-3, seed=0, augment=True)
+SMALL = recipes.TrainConfig(epochs=1, subset=600, batch_size=32, lr=3e-3, seed=0, augment=True)
 
 
 @pytest.fixture(scope="module")
 def test_slice():
-    return ct.test_tensors(CPU, limit=1000)
+    return tensors.test_tensors(CPU, limit=1000)
 
 
 def strip(history):
@@ -30,15 +35,15 @@ def strip(history):
 def test_same_seed_same_curves_while_another_student_trains(test_slice):
     """Two threads train at once (different seeds, dropout and augmentation on); each one's curves are
     exactly what it gets alone. Saving/restoring torch's global RNG around steps cannot give this."""
-    spec = cm.PRESETS["twoconv"]  # dropout 0.5: masks need random numbers at every batch
-    alone = {seed: ct.fit(spec, dataclasses.replace(SMALL, seed=seed), device=CPU, test=test_slice)
+    spec = archspec.PRESETS["twoconv"]  # dropout 0.5: masks need random numbers at every batch
+    alone = {seed: runner.fit(spec, dataclasses.replace(SMALL, seed=seed), device=CPU, test=test_slice)
              for seed in (0, 1)}
-    together: dict[int, ct.TrainResult] = {}
+    together: dict[int, runner.TrainResult] = {}
     start = threading.Barrier(2)
 
     def train(seed: int) -> None:
         start.wait()
-        together[seed] = ct.fit(spec, dataclasses.replace(SMALL, seed=seed), device=CPU, test=test_slice)
+        together[seed] = runner.fit(spec, dataclasses.replace(SMALL, seed=seed), device=CPU, test=test_slice)
 
     threads = [threading.Thread(target=train, args=(seed,)) for seed in (0, 1)]
     for t in threads:
@@ -54,12 +59,12 @@ def test_same_seed_same_curves_while_another_student_trains(test_slice):
 
 def test_training_touches_no_global_random_state(test_slice):
     before = torch.get_rng_state()
-    ct.fit(cm.PRESETS["twoconv"], SMALL, device=CPU, test=test_slice)
+    runner.fit(archspec.PRESETS["twoconv"], SMALL, device=CPU, test=test_slice)
     assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_validation_time_counts_against_the_time_limit(test_slice):
-    run = ct.TrainingRun(cm.PRESETS["lenet5"], dataclasses.replace(SMALL, epochs=2, val_fraction=0.3),
+    run = runner.TrainingRun(archspec.PRESETS["lenet5"], dataclasses.replace(SMALL, epochs=2, val_fraction=0.3),
                          CPU, test=test_slice)
     run.run()
     training_only = sum(h.seconds for h in run.history)
@@ -68,7 +73,7 @@ def test_validation_time_counts_against_the_time_limit(test_slice):
 
 def test_time_limit_covers_the_test_evaluation():
     """A run whose time is used up by training gets its test cut at the limit, and says so."""
-    run = ct.TrainingRun(cm.PRESETS["lenet5"], dataclasses.replace(SMALL, time_limit_s=30.0), CPU)
+    run = runner.TrainingRun(archspec.PRESETS["lenet5"], dataclasses.replace(SMALL, time_limit_s=30.0), CPU)
     run.step()
     run.seconds = run.config.time_limit_s  # as if training had used the whole limit
     result = run.finish()
@@ -77,10 +82,10 @@ def test_time_limit_covers_the_test_evaluation():
 
 
 def test_evaluate_stops_at_its_deadline_but_always_reports_one_batch(test_slice):
-    model = cm.build_model(cm.PRESETS["lenet5"], generator=torch.Generator().manual_seed(0))
+    model = convnet.build_model(archspec.PRESETS["lenet5"], generator=torch.Generator().manual_seed(0))
     x, y = test_slice
-    full = ct.evaluate(model, x, y, CPU, batch_size=100)
-    cut = ct.evaluate(model, x, y, CPU, batch_size=100, deadline=0.0)
+    full = loop.evaluate(model, x, y, CPU, batch_size=100)
+    cut = loop.evaluate(model, x, y, CPU, batch_size=100, deadline=0.0)
     assert not full.cut_short and full.n == 1000
     assert cut.cut_short and cut.n == 100
     np.testing.assert_array_equal(cut.probabilities, full.probabilities[:100])
@@ -93,14 +98,14 @@ def test_the_test_evaluation_holds_a_training_slot(monkeypatch):
     from ui import train_views
 
     seen: list[int] = []
-    real_finish = ct.TrainingRun.finish
+    real_finish = runner.TrainingRun.finish
 
     def finish(self, *args, **kwargs):
         seen.append(train_views.job_limiter().running)
         return real_finish(self, *args, **kwargs)
 
     monkeypatch.setenv("CONVLAB_TRAIN_SUBSET", "300")
-    monkeypatch.setattr(ct.TrainingRun, "finish", finish)
+    monkeypatch.setattr(runner.TrainingRun, "finish", finish)
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=180)
     at.query_params.update({"ep": "1", "arch": "linear"})
     at.run()

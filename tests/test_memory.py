@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from core import jobs
-from core import layer_table as lt
-from core import models as cm
-from core import training as ct
+from core.arch import jobs
+from core.arch import layer_table as lt
+from core.arch import recipes
+from core.arch import spec as archspec
+from core.train import devices, runner, tensors
 from tests.conftest import REPO
 
 CPU = torch.device("cpu")
@@ -32,8 +33,13 @@ import json, re, resource, sys
 sys.path.insert(0, {repo!r})
 import torch
 import torch.nn.functional as F
-from core import layer_table as lt, models as cm, training as ct
-from core.convnet import build_model
+from core.arch import layer_table as lt
+from core.arch import spec as archspec
+from core.arch import recipes
+from core.train import loop
+from core.train import runner
+from core.train import tensors
+from core.train.convnet import build_model
 
 def status(key):
     return int(re.search(key + r":\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
@@ -43,23 +49,23 @@ layers, act, batch, opt = {args!r}
 x = torch.randn(batch, 1, 28, 28).contiguous(memory_format=torch.channels_last)
 y = torch.randint(0, 10, (batch,))
 # Warm-up: every layer kind once, so torch's one-off buffers (oneDNN, autograd) are not counted.
-warm = cm.layers_from_text("c2k3p1-bn-max2-c2k3-avg2-d4-do0.5-bn")
+warm = archspec.layers_from_text("c2k3p1-bn-max2-c2k3-avg2-d4-do0.5-bn")
 for a in ("relu", act):
-    m = build_model(cm.ArchSpec("w", "w", warm, activation=a)).to(memory_format=torch.channels_last)
-    o = ct.make_optimizer(m, ct.TrainConfig(optimizer=opt))
+    m = build_model(archspec.ArchSpec("w", "w", warm, activation=a)).to(memory_format=torch.channels_last)
+    o = loop.make_optimizer(m, recipes.TrainConfig(optimizer=opt))
     for _ in range(2):
         loss = F.cross_entropy(m(x[:8]), y[:8]); o.zero_grad(); loss.backward(); o.step()
 del m, o, loss
-spec = cm.ArchSpec("probe", "probe", cm.layers_from_text(layers), activation=act)
+spec = archspec.ArchSpec("probe", "probe", archspec.layers_from_text(layers), activation=act)
 base = status("VmRSS")
 open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM to the current RSS
 model = build_model(spec).to(memory_format=torch.channels_last)
-optimizer = ct.make_optimizer(model, ct.TrainConfig(optimizer=opt))
+optimizer = loop.make_optimizer(model, recipes.TrainConfig(optimizer=opt))
 for _ in range(3):
     loss = F.cross_entropy(model(x), y)
     optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
 measured = status("VmHWM") - base
-est = lt.estimate_memory(cm.layer_table(spec), batch, ct.OPTIMIZER_COPIES[opt])
+est = lt.estimate_memory(lt.layer_table(spec), batch, recipes.OPTIMIZER_COPIES[opt])
 print("RESULT " + json.dumps({{"measured": measured, "estimated": est.parameters + est.training}}))
 """
 
@@ -89,13 +95,13 @@ def test_estimate_within_margin_of_measured_training_peak(layers, act, batch, op
 
 
 def test_lenet5_memory_by_hand():
-    rows = {r.name: r for r in cm.layer_table(cm.PRESETS["lenet5"])}
+    rows = {r.name: r for r in lt.layer_table(archspec.PRESETS["lenet5"])}
     assert rows["input"].kept_values == 784  # the batch itself (conv1 keeps it for its weight gradient)
     assert rows["conv1"].kept_values == 6 * 28 * 28  # ReLU in place: one copy
     assert rows["pool1"].kept_values == 3 * 6 * 14 * 14  # output + int64 indices
     assert rows["flatten"].kept_values == 400  # channels-last → a copy
     assert rows["dense1"].kept_values == 120 and rows["output"].kept_values == 20
-    est = lt.estimate_memory(cm.layer_table(cm.PRESETS["lenet5"]), 128, optimizer_copies=2, data_values=10)
+    est = lt.estimate_memory(lt.layer_table(archspec.PRESETS["lenet5"]), 128, optimizer_copies=2, data_values=10)
     kept = 784 + 4704 + 3528 + 1600 + 1200 + 400 + 120 + 84 + 20
     assert est.activations == kept * 128 * 4
     assert est.backward == 2 * 4704 * 128 * 4
@@ -103,13 +109,13 @@ def test_lenet5_memory_by_hand():
     assert est.data == 40
     assert est.total == est.parameters + est.data + max(est.training, est.evaluation)
     # GELU keeps its own output next to the conv's.
-    gelu = cm.layer_table(cm.ArchSpec("g", "g", cm.PRESETS["lenet5"].layers, activation="gelu"))
+    gelu = lt.layer_table(archspec.ArchSpec("g", "g", archspec.PRESETS["lenet5"].layers, activation="gelu"))
     assert gelu[1].kept_values == 2 * 6 * 28 * 28
 
 
 def test_budget_default_and_environment(monkeypatch):
     monkeypatch.delenv(jobs.JOB_MEMORY_ENV, raising=False)
-    assert jobs.job_memory_from_env() == 256.0 == ct.TrainConfig().memory_mb
+    assert jobs.job_memory_from_env() == 256.0 == recipes.TrainConfig().memory_mb
     monkeypatch.setenv(jobs.JOB_MEMORY_ENV, "512")
     assert jobs.job_memory_from_env() == 512.0
     monkeypatch.setenv(jobs.JOB_MEMORY_ENV, "lots")
@@ -117,22 +123,22 @@ def test_budget_default_and_environment(monkeypatch):
 
 
 def test_every_preset_trains_within_the_default_budget_at_its_recommended_batch():
-    for key, spec in cm.PRESETS.items():
-        assert ct.memory_reason(spec, ct.RECOMMENDED[key]) is None, key
+    for key, spec in archspec.PRESETS.items():
+        assert recipes.memory_reason(spec, recipes.RECOMMENDED[key]) is None, key
 
 
 def test_hostile_network_refused_before_allocating():
-    spec = cm.ArchSpec("custom", "custom", cm.layers_from_text(HOSTILE_LAYERS))
-    assert cm.validate(spec) is None  # inside every parameter and multiply-add limit ...
-    config = ct.TrainConfig(epochs=1, subset=300)
-    reason = ct.memory_reason(spec, config)
+    spec = archspec.ArchSpec("custom", "custom", archspec.layers_from_text(HOSTILE_LAYERS))
+    assert lt.validate(spec) is None  # inside every parameter and multiply-add limit ...
+    config = recipes.TrainConfig(epochs=1, subset=300)
+    reason = recipes.memory_reason(spec, config)
     assert reason is not None and "more than this server gives one training job" in reason  # ... but not memory
-    assert ct.memory_estimate(spec, config).total > 20 * 2**30  # ~28 GB at batch 128
+    assert recipes.memory_estimate(spec, config).total > 20 * 2**30  # ~28 GB at batch 128
     with pytest.raises(ValueError, match="memory"):
-        ct.TrainingRun(spec, config, CPU)
+        runner.TrainingRun(spec, config, CPU)
     # A smaller batch that the message offers does fit.
-    fits = ct.largest_batch_within(spec, config)
-    assert fits >= 1 and ct.memory_reason(spec, ct.TrainConfig(epochs=1, subset=300, batch_size=fits)) is None
+    fits = recipes.largest_batch_within(spec, config)
+    assert fits >= 1 and recipes.memory_reason(spec, recipes.TrainConfig(epochs=1, subset=300, batch_size=fits)) is None
 
 
 HOSTILE_PAGE = r"""
@@ -181,12 +187,12 @@ def test_hostile_link_refused_without_growing_the_server(classroom):
 
 def test_evaluation_batches_fit_the_budget():
     """A network that trains at batch 16 in a small budget also evaluates in batches that fit it."""
-    spec = cm.ArchSpec("wide", "wide", cm.layers_from_text("c64k3p1-c64k3p1-max2"))
-    config = ct.TrainConfig(epochs=1, subset=200, batch_size=16, memory_mb=40, val_fraction=0.2)
-    est = ct.memory_estimate(spec, config)
+    spec = archspec.ArchSpec("wide", "wide", archspec.layers_from_text("c64k3p1-c64k3p1-max2"))
+    config = recipes.TrainConfig(epochs=1, subset=200, batch_size=16, memory_mb=40, val_fraction=0.2)
+    est = recipes.memory_estimate(spec, config)
     assert est.eval_batch < 256 and est.parameters + est.data + est.evaluation <= 40 * 2**20
     seen: list[int] = []
-    run = ct.TrainingRun(spec, config, CPU, test=ct.test_tensors(CPU, limit=300))
+    run = runner.TrainingRun(spec, config, CPU, test=tensors.test_tensors(CPU, limit=300))
     run.model.layers[0].register_forward_hook(lambda m, i, o: seen.append(int(i[0].shape[0])))
     run.run()
     assert max(seen) <= est.eval_batch and run.result.test.n == 300
@@ -196,7 +202,11 @@ def test_real_allocation_failure_is_recognised():
     code = r"""
 import json, resource, sys
 sys.path.insert(0, {repo!r})
-from core import training as ct
+from core.arch import recipes
+from core.train import devices
+from core.train import loop
+from core.train import runner
+from core.train import tensors
 import torch
 resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30 + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 * 8,
                                         resource.getrlimit(resource.RLIMIT_AS)[1]))
@@ -204,12 +214,12 @@ try:
     torch.empty(64 * 2**30, dtype=torch.uint8).fill_(1)
     caught = None
 except BaseException as exc:
-    caught = (type(exc).__name__, str(exc)[:200], ct.is_out_of_memory(exc))
+    caught = (type(exc).__name__, str(exc)[:200], devices.is_out_of_memory(exc))
 print("RESULT " + json.dumps(caught))
 """.format(repo=str(REPO))
     name, text, recognised = run_python(code)
     assert recognised, (name, text)
-    assert not ct.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not devices.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
 
 def test_out_of_memory_mid_training_is_a_message_frees_the_slot_and_is_not_retried(monkeypatch):
@@ -225,7 +235,7 @@ def test_out_of_memory_mid_training_is_a_message_frees_the_slot_and_is_not_retri
                            "memory: you tried to allocate 4294967296 bytes. Error code 12")
 
     monkeypatch.setenv("CONVLAB_TRAIN_SUBSET", "300")
-    monkeypatch.setattr(ct.TrainingRun, "step", exploding_step)
+    monkeypatch.setattr(runner.TrainingRun, "step", exploding_step)
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=180)
     at.query_params["ep"] = "1"
     at.run()
@@ -243,10 +253,10 @@ def test_out_of_memory_mid_training_is_a_message_frees_the_slot_and_is_not_retri
 def test_cifar_images_alone_over_budget_point_at_the_training_set_size():
     """All 50,000 CIFAR-10 images are kept as bytes (146 MB): they fit the default budget; a smaller
     budget that they alone would fill gets a reason naming the data, and fewer images fit it."""
-    config = ct.TrainConfig(dataset="cifar10")
-    est = ct.memory_estimate(cm.PRESETS["lenet5"], config)
+    config = recipes.TrainConfig(dataset="cifar10")
+    est = recipes.memory_estimate(archspec.PRESETS["lenet5"], config)
     assert est.data == 50_000 * 3 * 32 * 32  # uint8: one byte per value
-    assert ct.memory_reason(cm.PRESETS["lenet5"], config) is None
-    small = ct.TrainConfig(dataset="cifar10", memory_mb=160)
-    assert "choose fewer training images" in ct.memory_reason(cm.PRESETS["lenet5"], small)
-    assert ct.memory_reason(cm.PRESETS["lenet5"], ct.TrainConfig(dataset="cifar10", memory_mb=160, train_size=3000)) is None
+    assert recipes.memory_reason(archspec.PRESETS["lenet5"], config) is None
+    small = recipes.TrainConfig(dataset="cifar10", memory_mb=160)
+    assert "choose fewer training images" in recipes.memory_reason(archspec.PRESETS["lenet5"], small)
+    assert recipes.memory_reason(archspec.PRESETS["lenet5"], recipes.TrainConfig(dataset="cifar10", memory_mb=160, train_size=3000)) is None

@@ -12,10 +12,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from core import network as nw
-from core.data import load_test
-from core.inference import SHIPPED_DIR, load_model, softmax
-from core.network_graph import GraphMismatch, add_layer_outputs, plan_layer_outputs
+from core.infer import explain as nw
+from core.data.mnist import load_test
+from core.infer.runtime import SHIPPED_DIR, load_model, softmax
+from core.train.graph_surgery import GraphMismatch, add_layer_outputs, plan_layer_outputs
 
 SHIPPED = ["bncnn", "lenet5", "linear"]
 TOL = dict(rtol=1e-4, atol=2e-5)
@@ -103,7 +103,7 @@ def check_every_step(path: Path, rng: np.random.Generator) -> None:
             np.testing.assert_allclose(unit.post, unit.onnx_post, **TOL)
         if step.activation == "relu":
             np.testing.assert_array_equal(values[step.post], np.maximum(out, 0))
-    # softmax: exp / sum by hand vs the page's steps vs core.inference
+    # softmax: exp / sum by hand vs the page's steps vs core.infer.runtime
     logits = values["logits"]
     e = np.exp(logits.astype(np.float64) - logits.max())
     sm = nw.softmax_steps(logits, 1.0)
@@ -135,10 +135,11 @@ def test_bncnn_batch_norm_is_folded_and_said_so():
 @pytest.fixture(scope="module")
 def custom_export(tmp_path_factory):
     """A custom network (strided padded conv, batch norm after a dense layer, average pooling, leaky
-    ReLU) trained on nothing: random weights and random batch-norm statistics, exported by core.export."""
+    ReLU) trained on nothing: random weights and random batch-norm statistics, exported by core.train.export."""
     torch = pytest.importorskip("torch")
-    from core.export import Provenance, export_model
-    from core.models import ArchSpec, LayerSpec, batchnorm, build_model, conv, dense, dropout, pool
+    from core.train.export import Provenance, export_model
+    from core.arch.spec import ArchSpec, LayerSpec, batchnorm, conv, dense, dropout, pool
+    from core.train.convnet import build_model
 
     spec = ArchSpec("custom", "Custom test net",
                     (conv(5, 3, stride=2, padding=1), pool(2, mode="avg"), conv(7, 2, padding=1),
@@ -180,7 +181,7 @@ def test_layer_outputs_do_not_change_the_logits(custom_export):
     """The surgery only lists tensors as outputs: the logits of the tapped graph are bit-identical."""
     import onnxruntime as ort
 
-    from core.network_graph import strip_layer_outputs
+    from core.train.graph_surgery import strip_layer_outputs
 
     proto = onnx.load(custom_export.onnx_path)
     plain = strip_layer_outputs(proto, ["logits"]).SerializeToString()
@@ -294,8 +295,8 @@ def test_logits_only_copy_matches_the_onnx_package_and_the_logits(name):
     minus the extra outputs, and onnxruntime must give bit-identical logits."""
     import onnxruntime as ort
 
-    from core.network_graph import strip_layer_outputs
-    from core.onnx_wire import keep_outputs
+    from core.train.graph_surgery import strip_layer_outputs
+    from core.infer.onnx_wire import keep_outputs
 
     data = (SHIPPED_DIR / f"{name}.onnx").read_bytes()
     slim = keep_outputs(data)
@@ -312,8 +313,9 @@ def test_every_preset_exports_its_layers_and_they_check_out(preset, tmp_path):
     """Each architecture the training page offers (random weights; LeNet-5 is covered by the shipped
     model): the exporter's graph walk matches its layer table and every unit matches onnxruntime."""
     torch = pytest.importorskip("torch")
-    from core.export import Provenance, export_model
-    from core.models import PRESETS, build_model
+    from core.train.export import Provenance, export_model
+    from core.arch.spec import PRESETS
+    from core.train.convnet import build_model
 
     spec = PRESETS[preset]
     torch.manual_seed(0)
@@ -330,7 +332,7 @@ def test_digit_link_round_trip_and_hostile_text():
     import base64
     import zlib
 
-    from core.network_link import decode_digit, digit_link, encode_digit
+    from core.links.network import decode_digit, digit_link, encode_digit
 
     img = load_test().images[4] / 255.0
     text = encode_digit(img)

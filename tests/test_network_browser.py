@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from core import network as nw
-from core.network_link import decode_digit
-from core.inference import SHIPPED_DIR, load_model
+from core.infer import explain as nw
+from core.links.network import decode_digit
+from core.infer.runtime import SHIPPED_DIR, load_model
 from tests.conftest import wait_for_app_idle
 from tests.test_draw_browser import draw
 

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from core import network as nw
-from core.network_link import decode_digit
-from core.data import load_test
-from core.inference import SHIPPED_DIR, load_model
+from core.infer import explain as nw
+from core.links.network import decode_digit
+from core.data.mnist import load_test
+from core.infer.runtime import SHIPPED_DIR, load_model
 from tests.apptest_checks import assert_clean, new_app, open_clean, plotly_array, texts
 
 PAGE = "pages/network.py"

@@ -1,4 +1,4 @@
-"""core.pooling against torch's max_pool2d / avg_pool2d and against hand-computed cases."""
+"""core.lessons.pooling against torch's max_pool2d / avg_pool2d and against hand-computed cases."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import arithmetic, filters
-from core.pooling import (
+from core import arithmetic
+
+from core.lessons import filters
+from core.lessons.pooling import (
     PoolingError, change_measure, downsample_costs, global_avg_pool, mean_kernel, pool2d, pool_shape,
     shift2d, translation_demo, window_cells, window_counts,
 )

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import filters
-from core.data import load_shipped_train, sample_digit
+from core.lessons import filters
+from core.data.mnist import load_shipped_train, sample_digit
 from core.arithmetic import conv2d_params
-from core.pooling import pool2d, pool_shape
+from core.lessons.pooling import pool2d, pool_shape
 from tests.apptest_checks import open_clean, plotly_array
 from tests.conftest import REPO, wait_for_app_idle
 

@@ -1,4 +1,4 @@
-"""``python -m core.predict``: one JSON line per image, bad files reported, non-zero exit at the end."""
+"""``python -m core.infer.predict``: one JSON line per image, bad files reported, non-zero exit at the end."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import load_test
-from core.inference import default_model_path, load_model
-from core.predict import classify, main
-from core.images import read_image_file
+from core.data.mnist import load_test
+from core.infer.runtime import default_model_path, load_model
+from core.infer.predict import classify, main
+from core.infer.uploads import read_image_file
 from tests.test_preprocess import draw_digit
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str) -> tuple[int, list[dict], str]:
-    out = subprocess.run([sys.executable, "-m", "core.predict", *args], cwd=REPO, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "core.infer.predict", *args], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     return out.returncode, [json.loads(line) for line in out.stdout.splitlines()], out.stderr
 
@@ -129,7 +129,7 @@ def strict(line: str) -> dict:
 
 
 def run_strict(*args: str, timeout: int = 120) -> tuple[int, list[dict], str]:
-    out = subprocess.run([sys.executable, "-m", "core.predict", *args], cwd=REPO, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "core.infer.predict", *args], cwd=REPO, capture_output=True,
                          timeout=timeout)
     stderr = out.stderr.decode("utf-8", "replace")
     assert "Traceback" not in stderr, stderr[-3000:]
@@ -212,9 +212,9 @@ def test_file_names_that_are_not_utf8_stay_strict_json(tmp_path: Path, digit_fol
 
 
 def test_a_closed_pipe_ends_quietly_with_status_3(digit_folder) -> None:
-    """``python -m core.predict many files | head -1``: the reader leaves after one line."""
+    """``python -m core.infer.predict many files | head -1``: the reader leaves after one line."""
     image = str(digit_folder[0] / "drawn_7.png")
-    proc = subprocess.Popen([sys.executable, "-m", "core.predict", *[image] * 2000], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "core.infer.predict", *[image] * 2000], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = proc.stdout.readline()  # 2,000 lines are ~150 KB: far more than a pipe holds
     proc.stdout.close()
@@ -225,7 +225,7 @@ def test_a_closed_pipe_ends_quietly_with_status_3(digit_folder) -> None:
 
 
 def test_stdout_closed_from_the_start_is_status_3(digit_folder) -> None:
-    out = subprocess.run(f"{sys.executable} -m core.predict {digit_folder[0] / 'drawn_7.png'} >&-", shell=True,
+    out = subprocess.run(f"{sys.executable} -m core.infer.predict {digit_folder[0] / 'drawn_7.png'} >&-", shell=True,
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 3 and "Traceback" not in out.stderr, out.stderr
 
@@ -267,7 +267,7 @@ def test_model_failing_on_an_image_is_reported_per_file_and_every_file_is_tried(
 
 
 def test_the_documented_exit_statuses_are_the_ones_used() -> None:
-    import core.predict as predict
+    import core.infer.predict as predict
 
     doc = predict.__doc__
     for code in (predict.OK, predict.FILE_FAILED, predict.MODEL_FAILED, predict.OUTPUT_CLOSED):

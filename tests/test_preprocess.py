@@ -1,4 +1,4 @@
-"""MNIST-style preprocessing of canvas drawings (core.preprocess): every step, every skip, edge cases."""
+"""MNIST-style preprocessing of canvas drawings (core.infer.preprocess): every step, every skip, edge cases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from core.data import MNIST_MEAN, MNIST_STD, load_test
-from core.preprocess import (
+from core.data.mnist import MNIST_MEAN, MNIST_STD, load_test
+from core.infer.preprocess import (
     BOX, FRAME, MASS_CENTRE, Steps, centre_by_mass, centre_of_mass, ink_bbox, preprocess,
     shift_image, to_gray, to_model_input,
 )

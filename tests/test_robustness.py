@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import robustness as rb
+from core.infer import robustness as rb
 
 
 def bar(width: int = 2) -> np.ndarray:
@@ -65,9 +65,9 @@ def test_unknown_variant_and_bad_shape_are_refused():
 
 
 def test_score_counts_the_models_own_predictions():
-    from core.data import load_test
-    from core.inference import load_model, run_model
-    from core.preprocess import to_model_input
+    from core.data.mnist import load_test
+    from core.infer.runtime import load_model, run_model
+    from core.infer.preprocess import to_model_input
 
     model = load_model(rb.REPO_MODELS / "lenet5.onnx")
     test = load_test()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.inference import list_models
-from core.session_folders import (
+from core.infer.runtime import list_models
+from core.infer.session_folders import (
     SESSION_MAX_AGE_S, SessionFolderError, ensure_session_dir, prune_stale_sessions, sessions_root,
 )
 from tests.hostile_models import copy_shipped

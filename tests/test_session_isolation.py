@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import StreamlitServer, wait_for_app_idle
 
-SESSION_MARK = "(trained this session)"  # core.inference.ModelEntry.label of a session's own model
+SESSION_MARK = "(trained this session)"  # core.infer.runtime.ModelEntry.label of a session's own model
 SLOW_MS = 90_000  # a loaded 2-core machine renders slowly
 
 

@@ -1,4 +1,4 @@
-"""core.settings (the typed settings declaration) and ui.state's bind/current/finish on a small page."""
+"""core.links.settings (the typed settings declaration) and ui.state's bind/current/finish on a small page."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import FrozenInstanceError, dataclass
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import share
-from core.settings import Settings, choice, flag, int_list, integer, number
+from core.links import share
+from core.links.settings import Settings, choice, flag, int_list, integer, number
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _page() -> None:
 
     import streamlit as st
 
-    from core.settings import Settings, choice, integer
+    from core.links.settings import Settings, choice, integer
     from ui import state
 
     @dataclass(frozen=True)

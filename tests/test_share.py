@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import share
+from core.links import share
 
 SCHEMA = (
     share.IntParam("k", 3, "kernel", lo=1, hi=11),

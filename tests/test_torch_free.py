@@ -98,10 +98,10 @@ def test_the_check_would_see_torch():
 
 
 def test_predict_cli_help_never_imports_torch():
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "core.predict", "--help"], cwd=REPO,
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "core.infer.predict", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "usage: python -m core.predict" in out.stdout
+    assert "usage: python -m core.infer.predict" in out.stdout
     imported = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")]
     assert "onnxruntime" in imported, "-X importtime output changed: the check below would prove nothing"
     torch = [name for name in imported if name == "torch" or name.startswith("torch.")]
@@ -109,7 +109,7 @@ def test_predict_cli_help_never_imports_torch():
 
 
 def test_predict_cli_on_a_digit_png_never_imports_torch(tmp_path: Path):
-    from core.data import load_test
+    from core.data.mnist import load_test
 
     test = load_test()
     index = int(np.flatnonzero(test.labels == 4)[0])
@@ -117,11 +117,11 @@ def test_predict_cli_on_a_digit_png_never_imports_torch(tmp_path: Path):
     Image.fromarray(test.images[index]).save(png)
     code = (
         "import io, json, runpy, sys, contextlib\n"
-        f"sys.argv = ['core.predict', {str(png)!r}]\n"
+        f"sys.argv = ['core.infer.predict', {str(png)!r}]\n"
         "buf = io.StringIO()\n"
         "with contextlib.redirect_stdout(buf):\n"
         "    try:\n"
-        "        runpy.run_module('core.predict', run_name='__main__')\n"
+        "        runpy.run_module('core.infer.predict', run_name='__main__')\n"
         "    except SystemExit as exc:\n"
         "        code = exc.code\n"
         "torch = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"

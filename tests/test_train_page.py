@@ -12,8 +12,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import models as cm
-from core import training as ct
+from core.arch import spec as archspec
+
+from core.arch import layer_table as lt
+from core.arch import recipes
+from core.train import runner
 from tests.conftest import REPO, StreamlitServer, wait_for_app_idle
 
 APP = str(REPO / "streamlit_app.py")
@@ -60,20 +63,20 @@ def train_button(at: AppTest):
     return at.button(key="train.go")
 
 
-@pytest.mark.parametrize("preset", cm.PRESET_KEYS)
+@pytest.mark.parametrize("preset", archspec.PRESET_KEYS)
 def test_every_preset_builds_its_layer_table(preset):
     at = open_page()
     at.selectbox(key="train.arch").set_value(preset).run()
     assert not at.exception
-    rows = cm.layer_table(cm.PRESETS[preset])
+    rows = lt.layer_table(archspec.PRESETS[preset])
     assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
     assert table_column(at, 0, "layer") == [r.name for r in rows]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Parameters"] == f"{cm.count_params(cm.PRESETS[preset]):,}"
+    assert metrics["Parameters"] == f"{lt.count_params(archspec.PRESETS[preset]):,}"
     assert not train_button(at).disabled
     assert at.button(key="train.stop").disabled
     # Choosing a preset loads its recommended settings.
-    rec = ct.RECOMMENDED[preset]
+    rec = recipes.RECOMMENDED[preset]
     assert at.slider(key="train.ep").value == rec.epochs
     assert at.toggle(key="train.aug").value == rec.augment
 
@@ -108,18 +111,18 @@ def test_share_link_restores_settings():
 def test_custom_network_travels_in_the_share_link():
     # A teacher's own network: conv 8×3×3 stride 2 pad 1 → avg pool 2 → dropout → dense 32.
     at = open_page({"arch": "custom", "layers": "c8k3s2p1-avg2-do0.25-d32", "act": "tanh"})
-    expected = cm.ArchSpec("custom", "", (cm.conv(8, 3, 2, 1), cm.pool(2, mode="avg"), cm.dropout(0.25),
-                                          cm.dense(32)), activation="tanh")
-    rows = cm.layer_table(expected)
+    expected = archspec.ArchSpec("custom", "", (archspec.conv(8, 3, 2, 1), archspec.pool(2, mode="avg"), archspec.dropout(0.25),
+                                          archspec.dense(32)), activation="tanh")
+    rows = lt.layer_table(expected)
     assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
-    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(expected):,}"
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{lt.count_params(expected):,}"
     assert query(at, "layers") == "c8k3s2p1-avg2-do0.25-d32"
     assert at.selectbox(key="train.act").value == "tanh"
     # Starting from a preset puts that preset's layers into the link.
     at.selectbox(key="train._start_from").set_value("twoconv").run()
     assert not at.exception
-    assert query(at, "layers") == cm.layers_to_text(cm.PRESETS["twoconv"].layers)
-    assert table_column(at, 0, "output shape") == [r.shape_text for r in cm.layer_table(cm.PRESETS["twoconv"])]
+    assert query(at, "layers") == archspec.layers_to_text(archspec.PRESETS["twoconv"].layers)
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in lt.layer_table(archspec.PRESETS["twoconv"])]
 
 
 def test_custom_network_link_that_cannot_be_built_is_explained():
@@ -128,7 +131,7 @@ def test_custom_network_link_that_cannot_be_built_is_explained():
     assert train_button(at).disabled
     garbage = open_page({"arch": "custom", "layers": "c8k3-<script>"})
     assert any("custom layers" in w.value and "could not use" in w.value for w in garbage.warning)
-    assert table_column(garbage, 0, "output shape") == [r.shape_text for r in cm.layer_table(cm.PRESETS["lenet5"])]
+    assert table_column(garbage, 0, "output shape") == [r.shape_text for r in lt.layer_table(archspec.PRESETS["lenet5"])]
 
 
 def test_classroom_link_shows_the_teachers_network_and_settings_read_only():
@@ -148,7 +151,7 @@ def test_classroom_link_shows_the_teachers_network_and_settings_read_only():
     result = at.session_state["train.result"]
     assert result.config.optimizer == "sgd" and result.config.lr == pytest.approx(0.05)
     assert result.config.batch_size == 64 and result.config.seed == 11 and result.epochs_trained == 2
-    assert cm.layers_to_text(result.spec.layers) == "c4k5-max2-d16"
+    assert archspec.layers_to_text(result.spec.layers) == "c4k5-max2-d16"
     assert query(at, "classroom") == "1" and query(at, "opt") == "sgd"
 
 
@@ -159,7 +162,7 @@ def test_tiny_training_run_shows_curves_confusion_galleries_and_comparison():
     assert any("Trained 1 epoch" in s.value for s in at.success)
     result = at.session_state["train.result"]
     assert result.stopped_reason == "completed" and result.test.n == 10_000
-    assert at.session_state["train.spec"] == cm.PRESETS["lenet5"]
+    assert at.session_state["train.spec"] == archspec.PRESETS["lenet5"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy (10,000 digits)"] == f"{100 * result.test.accuracy:.2f}%"
 
@@ -196,9 +199,9 @@ def test_tiny_training_run_shows_curves_confusion_galleries_and_comparison():
     assert at.dataframe[-1].value["test accuracy (%)"].iloc[0] == pytest.approx(100 * result.test.accuracy, abs=0.01)
 
 
-def _interrupted_run(spec=cm.PRESETS["lenet5"]) -> ct.TrainingRun:
+def _interrupted_run(spec=archspec.PRESETS["lenet5"]) -> runner.TrainingRun:
     """A run that a page interruption left after batch 2 of epoch 1 (what a Stop click leaves behind)."""
-    run = ct.TrainingRun(spec, ct.TrainConfig(epochs=3, subset=300, batch_size=32), torch.device("cpu"))
+    run = runner.TrainingRun(spec, recipes.TrainConfig(epochs=3, subset=300, batch_size=32), torch.device("cpu"))
 
     class Interrupt(Exception):
         pass
@@ -234,7 +237,7 @@ def test_interrupted_run_without_stop_resumes():
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     at.switch_page(PAGE).run()
-    run = _interrupted_run(cm.PRESETS["linear"])
+    run = _interrupted_run(archspec.PRESETS["linear"])
     at.session_state["train.run"] = run
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -299,7 +302,7 @@ def test_clicked_cell_reads_plotly_points_in_both_shapes():
 def test_editor_rows_round_trip():
     from ui import train_views
 
-    for spec in cm.PRESETS.values():
+    for spec in archspec.PRESETS.values():
         assert train_views.rows_to_layers(train_views.layers_to_rows(spec.layers)) == tuple(
             dataclasses.replace(layer, stride=layer.effective_stride) if layer.kind in ("conv", "pool") else layer
             for layer in spec.layers)
@@ -350,7 +353,7 @@ def test_custom_start_from_preset_replaces_the_layers():
     assert table_column(at, 0, "layer")[1:3] == ["conv1", "pool1"]  # starts as LeNet-5
     at.selectbox(key="train._start_from").set_value("allconv").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert table_column(at, 0, "output shape") == [r.shape_text for r in cm.layer_table(cm.PRESETS["allconv"])]
+    assert table_column(at, 0, "output shape") == [r.shape_text for r in lt.layer_table(archspec.PRESETS["allconv"])]
 
 
 def test_sessions_do_not_see_each_others_runs():
@@ -373,7 +376,7 @@ def test_time_limit_from_env_stops_the_run(monkeypatch):
 
 
 def test_download_failure_shows_the_data_error(monkeypatch):
-    from core import data as cdata
+    from core.data import mnist as cdata
 
     def offline(**kwargs):
         raise cdata.DataError("Could not download train-images-idx3-ubyte.gz (no internet, or every mirror failed).")
@@ -388,7 +391,7 @@ def test_download_failure_shows_the_data_error(monkeypatch):
 
 def test_trains_on_full_mnist_once_downloaded(tmp_path, monkeypatch):
     """With the 60k files in the cache (here: a stand-in of 1,000 real digits), the dataset choice is used."""
-    from core import data as cdata
+    from core.data import mnist as cdata
 
     test = cdata.load_test()
     names = list(cdata.FULL_MNIST_FILES)
@@ -408,7 +411,7 @@ def test_optimizer_change_loads_its_rate_and_far_rates_are_warned():
     at = open_page({"opt": "adadelta", "lr": "0.002"})
     assert any("500× smaller" in w.value for w in at.warning)
     at.selectbox(key="train.opt").set_value("sgd").run()
-    assert at.number_input(key="train.lr").value == ct.DEFAULT_LR["sgd"]
+    assert at.number_input(key="train.lr").value == recipes.DEFAULT_LR["sgd"]
     assert not any("usually trains" in w.value for w in at.warning)
     assert query(at, "lr") == "0.05"
 
@@ -419,9 +422,9 @@ def test_classroom_link_with_a_preset_shows_that_preset_read_only():
     at = open_page({"arch": "twoconv", "opt": "sgd", "lr": "0.05", "ep": "3", "classroom": "1"})
     picker = at.selectbox(key="train.arch")
     assert picker.value == "twoconv" and picker.disabled
-    rows = cm.layer_table(cm.PRESETS["twoconv"])
+    rows = lt.layer_table(archspec.PRESETS["twoconv"])
     assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
-    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(cm.PRESETS['twoconv']):,}" == "34,826"
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{lt.count_params(archspec.PRESETS['twoconv']):,}" == "34,826"
     assert not any("Your teacher's network" in str(o) for o in picker.options)
     at.run()
     assert at.slider(key="train.ep").value == 3
@@ -460,8 +463,8 @@ def test_dense_vs_conv_comparison_trains_both_in_one_click():
     at.run()  # the queued dense network starts on the next run
     assert not at.exception, [e.value for e in at.exception]
     runs = at.session_state["train.runs"]
-    conv = cm.count_params(cm.PRESETS["lenet5"])
-    dense = cm.count_params(cm.matched_dense(conv))
+    conv = lt.count_params(archspec.PRESETS["lenet5"])
+    dense = lt.count_params(archspec.matched_dense(conv))
     assert [r["parameters"] for r in runs] == [conv, dense]
     assert runs[1]["architecture"].startswith("Dense net") and abs(dense - conv) < 400
     assert all(r["training images"] == "100" for r in runs)
@@ -485,10 +488,10 @@ def test_cifar10_networks_take_colour_32px_input_and_train(tmp_path, monkeypatch
     write_cifar_cache(tmp_path, n=60)
     monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
     at = open_page({"arch": "lenet5", "ep": "1", "data": "cifar10"})
-    rows = cm.layer_table(cm.PRESETS["lenet5"], (3, 32, 32))
+    rows = lt.layer_table(archspec.PRESETS["lenet5"], (3, 32, 32))
     assert table_column(at, 0, "output shape") == [r.shape_text for r in rows]
     assert table_column(at, 0, "output shape")[:2] == ["(3, 32, 32)", "(6, 32, 32)"]
-    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{cm.count_params(cm.PRESETS['lenet5'], (3, 32, 32)):,}"
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{lt.count_params(archspec.PRESETS['lenet5'], (3, 32, 32)):,}"
     train_button(at).click().run()
     assert not at.exception, [e.value for e in at.exception]
     result = at.session_state["train.result"]

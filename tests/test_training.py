@@ -8,19 +8,25 @@ import numpy as np
 import pytest
 import torch
 
-from core import data as cdata
-from core import jobs
-from core import models as cm
-from core import training as ct
-from core.augment import random_affine
+from core.data import mnist as cdata
+from core.arch import jobs
+from core.arch import spec as archspec
+from core.train import convnet
+from core.arch import layer_table as lt
+from core.arch import recipes
+from core.train import devices
+from core.train import loop
+from core.train import runner
+from core.train import tensors
+from core.train.augment import random_affine
 
 CPU = torch.device("cpu")
-SMALL = ct.TrainConfig(epochs=1, subset=600, batch_size=64, lr=3e-3, seed=0)
+SMALL = recipes.TrainConfig(epochs=1, subset=600, batch_size=64, lr=3e-3, seed=0)
 
 
 @pytest.fixture(scope="module")
 def test_slice():
-    return ct.test_tensors(CPU, limit=2000)
+    return tensors.test_tensors(CPU, limit=2000)
 
 
 def strip(history):
@@ -28,16 +34,16 @@ def strip(history):
 
 
 def test_pick_device_falls_back_to_cpu():
-    assert ct.pick_device("cpu").type == "cpu"
-    dev = ct.pick_device()
+    assert devices.pick_device("cpu").type == "cpu"
+    dev = devices.pick_device()
     assert dev.type == ("cuda" if torch.cuda.is_available() else dev.type)
     if not torch.cuda.is_available() and not torch.backends.mps.is_available():
-        assert dev.type == "cpu" and ct.pick_device("cuda").type == "cpu"
-    assert "CPU" in ct.device_text(CPU)
+        assert dev.type == "cpu" and devices.pick_device("cuda").type == "cpu"
+    assert "CPU" in devices.device_text(CPU)
 
 
 def test_prepare_data_normalises_and_splits_stratified():
-    data = ct.prepare_data(ct.TrainConfig(val_fraction=0.1), CPU)
+    data = tensors.prepare_data(recipes.TrainConfig(val_fraction=0.1), CPU)
     # Bytes on the device (a quarter of float32), normalised batch by batch.
     assert data.train_x.shape == (4500, 1, 28, 28) and data.train_x.dtype == torch.uint8
     assert data.val_x.shape == (500, 1, 28, 28)
@@ -56,13 +62,13 @@ def test_prepare_data_normalises_and_splits_stratified():
 
 
 def test_subset_is_stratified():
-    data = ct.prepare_data(dataclasses.replace(SMALL, val_fraction=0.2), CPU)
+    data = tensors.prepare_data(dataclasses.replace(SMALL, val_fraction=0.2), CPU)
     assert data.n_train + data.n_val == 600
     assert np.bincount(data.train_y.numpy(), minlength=10).tolist() == [48] * 10
 
 
 def test_short_training_learns_well_above_chance(test_slice):
-    result = ct.fit(cm.PRESETS["lenet5"], dataclasses.replace(SMALL, epochs=2), device=CPU, test=test_slice)
+    result = runner.fit(archspec.PRESETS["lenet5"], dataclasses.replace(SMALL, epochs=2), device=CPU, test=test_slice)
     assert result.stopped_reason == "completed"
     assert len(result.history) == 2 and result.history[1].epoch == 2
     assert result.history[1].train_loss < result.history[0].train_loss
@@ -74,7 +80,7 @@ def test_short_training_learns_well_above_chance(test_slice):
 
 def test_absurd_learning_rate_diverges_cleanly(test_slice):
     config = dataclasses.replace(SMALL, optimizer="sgd", lr=1e4, epochs=3)
-    result = ct.fit(cm.PRESETS["lenet5"], config, device=CPU, test=test_slice)
+    result = runner.fit(archspec.PRESETS["lenet5"], config, device=CPU, test=test_slice)
     assert result.stopped_reason == "diverged"
     assert result.test is None
     assert "learning rate" in result.message and "lower" in result.message
@@ -83,10 +89,10 @@ def test_absurd_learning_rate_diverges_cleanly(test_slice):
 
 def test_same_seed_same_curve_different_seed_different(test_slice):
     config = dataclasses.replace(SMALL, augment=True)
-    spec = cm.PRESETS["twoconv"]  # has dropout: the global RNG is seeded too
-    a = ct.fit(spec, config, device=CPU, test=test_slice)
-    b = ct.fit(spec, config, device=CPU, test=test_slice)
-    c = ct.fit(spec, dataclasses.replace(config, seed=1), device=CPU, test=test_slice)
+    spec = archspec.PRESETS["twoconv"]  # has dropout: the global RNG is seeded too
+    a = runner.fit(spec, config, device=CPU, test=test_slice)
+    b = runner.fit(spec, config, device=CPU, test=test_slice)
+    c = runner.fit(spec, dataclasses.replace(config, seed=1), device=CPU, test=test_slice)
     assert strip(a.history) == strip(b.history)
     assert a.batch_log == b.batch_log
     np.testing.assert_array_equal(a.test.probabilities, b.test.probabilities)
@@ -101,10 +107,10 @@ def test_interrupted_run_resumes_exactly_where_it_was(test_slice):
     """A page interruption mid-epoch (an exception from the callback) loses nothing: resuming gives the
     same model as an uninterrupted run."""
     config = dataclasses.replace(SMALL, epochs=2, augment=True)
-    spec = cm.PRESETS["lenet5"]
-    straight = ct.fit(spec, config, device=CPU, test=test_slice)
+    spec = archspec.PRESETS["lenet5"]
+    straight = runner.fit(spec, config, device=CPU, test=test_slice)
 
-    run = ct.TrainingRun(spec, config, CPU, test=test_slice)
+    run = runner.TrainingRun(spec, config, CPU, test=test_slice)
 
     def interrupt_at_3(i, n, loss):
         if i == 3:
@@ -120,7 +126,7 @@ def test_interrupted_run_resumes_exactly_where_it_was(test_slice):
 
 
 def test_stop_keeps_partial_model(test_slice):
-    result = ct.fit(cm.PRESETS["linear"], dataclasses.replace(SMALL, epochs=5),
+    result = runner.fit(archspec.PRESETS["linear"], dataclasses.replace(SMALL, epochs=5),
                     on_batch=lambda i, n, loss: i < 4, device=CPU, test=test_slice)
     assert result.stopped_reason == "stopped"
     assert "kept" in result.message
@@ -131,7 +137,7 @@ def test_stop_keeps_partial_model(test_slice):
 
 def test_should_stop_and_on_epoch_stop(test_slice):
     calls = []
-    result = ct.fit(cm.PRESETS["linear"], dataclasses.replace(SMALL, epochs=4),
+    result = runner.fit(archspec.PRESETS["linear"], dataclasses.replace(SMALL, epochs=4),
                     on_epoch=lambda rec, run: calls.append(rec.epoch) or len(calls) < 2, device=CPU, test=test_slice)
     assert calls == [1, 2] and result.stopped_reason == "stopped" and result.epochs_trained == 2
     flag = {"n": 0}
@@ -140,13 +146,13 @@ def test_should_stop_and_on_epoch_stop(test_slice):
         flag["n"] += 1
         return flag["n"] >= 2
 
-    result = ct.fit(cm.PRESETS["linear"], SMALL, should_stop=should_stop, device=CPU, test=test_slice)
+    result = runner.fit(archspec.PRESETS["linear"], SMALL, should_stop=should_stop, device=CPU, test=test_slice)
     assert result.stopped_reason == "stopped" and result.history[-1].partial
 
 
 def test_time_limit_stops_with_explanation(test_slice):
     config = dataclasses.replace(SMALL, epochs=50, time_limit_s=0.05)
-    result = ct.fit(cm.PRESETS["lenet5"], config, device=CPU, test=test_slice)
+    result = runner.fit(archspec.PRESETS["lenet5"], config, device=CPU, test=test_slice)
     assert result.stopped_reason == "time limit"
     assert "time limit" in result.message and result.epochs_trained < 50
     assert result.test is not None
@@ -154,11 +160,11 @@ def test_time_limit_stops_with_explanation(test_slice):
 
 def test_train_epoch_standalone_returns_metrics():
     torch.manual_seed(0)
-    model = cm.build_model(cm.PRESETS["linear"])
-    data = ct.prepare_data(SMALL, CPU)
-    optimizer = ct.make_optimizer(model, SMALL)
+    model = convnet.build_model(archspec.PRESETS["linear"])
+    data = tensors.prepare_data(SMALL, CPU)
+    optimizer = loop.make_optimizer(model, SMALL)
     seen = []
-    metrics = ct.train_epoch(model, data, optimizer, CPU, on_batch=lambda i, n, loss: seen.append((i, n)),
+    metrics = loop.train_epoch(model, data, optimizer, CPU, on_batch=lambda i, n, loss: seen.append((i, n)),
                              batch_size=SMALL.batch_size)
     n = -(-data.n_train // SMALL.batch_size)
     assert seen[-1] == (n, n) and metrics.batches == n and metrics.samples == data.n_train
@@ -167,12 +173,12 @@ def test_train_epoch_standalone_returns_metrics():
 
 def test_evaluate_against_numpy():
     torch.manual_seed(0)
-    model = cm.build_model(cm.PRESETS["linear"])
+    model = convnet.build_model(archspec.PRESETS["linear"])
     test = cdata.load_test()
     images, labels = test.images[:500], test.labels[:500]
-    ev = ct.evaluate(model, images, labels, CPU, batch_size=128)
+    ev = loop.evaluate(model, images, labels, CPU, batch_size=128)
     with torch.no_grad():
-        logits = model(ct.to_tensor(images, CPU)).numpy()
+        logits = model(tensors.to_tensor(images, CPU)).numpy()
     pred = logits.argmax(1)
     assert ev.accuracy == pytest.approx((pred == labels).mean())
     np.testing.assert_array_equal(ev.predictions, pred)
@@ -187,21 +193,21 @@ def test_config_check_messages():
     for bad, word in [(dict(lr=-1.0), "learning rate"), (dict(optimizer="rmsprop"), "optimizer"),
                       (dict(batch_size=0), "batch size"), (dict(dataset="cifar"), "dataset")]:
         with pytest.raises(ValueError, match=word):
-            dataclasses.replace(ct.TrainConfig(), **bad).check()
+            dataclasses.replace(recipes.TrainConfig(), **bad).check()
 
 
 @pytest.mark.parametrize("optimizer, lr", [("adam", 1e-3), ("adamw", 1e-3), ("sgd", 0.05), ("adadelta", 1.0)])
 def test_every_optimizer_and_schedule_runs(optimizer, lr, test_slice):
-    for schedule in ct.SCHEDULES:
+    for schedule in recipes.SCHEDULES:
         config = dataclasses.replace(SMALL, optimizer=optimizer, lr=lr, schedule=schedule, subset=200)
-        result = ct.fit(cm.PRESETS["linear"], config, device=CPU, test=test_slice)
+        result = runner.fit(archspec.PRESETS["linear"], config, device=CPU, test=test_slice)
         assert result.stopped_reason == "completed" and np.isfinite(result.history[-1].train_loss)
 
 
 def test_full_mnist_not_downloaded_gives_data_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
     with pytest.raises(cdata.DataError, match="Download"):
-        ct.prepare_data(ct.TrainConfig(dataset="full60k"), CPU)
+        tensors.prepare_data(recipes.TrainConfig(dataset="full60k"), CPU)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,13 +215,13 @@ def test_full_mnist_not_downloaded_gives_data_error(tmp_path, monkeypatch):
 
 
 def test_augment_identity_when_ranges_are_zero():
-    x = ct.to_tensor(cdata.load_test().images[:8], CPU)
+    x = tensors.to_tensor(cdata.load_test().images[:8], CPU)
     y = random_affine(x, torch.Generator().manual_seed(0), max_shift_px=0, max_rotate_deg=0, max_scale=0)
     torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
 
 
 def test_augment_shifts_are_bounded_and_seeded():
-    x = ct.to_tensor(cdata.load_test().images[:64], CPU)
+    x = tensors.to_tensor(cdata.load_test().images[:64], CPU)
     a = random_affine(x, torch.Generator().manual_seed(3))
     b = random_affine(x, torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, b)
@@ -315,7 +321,7 @@ def test_stop_from_another_thread_waits_for_the_running_step():
     """Two script runs of one session can overlap: the Stop click's run calls ``stop`` while the
     interrupted run is still finishing its epoch. ``stop`` must wait for that ``step`` (before the
     lock, ``step`` then failed on the cursor ``stop`` had cleared)."""
-    run = ct.TrainingRun(cm.PRESETS["linear"], ct.TrainConfig(epochs=3, subset=300, batch_size=64),
+    run = runner.TrainingRun(archspec.PRESETS["linear"], recipes.TrainConfig(epochs=3, subset=300, batch_size=64),
                          torch.device("cpu"))
     stopped = threading.Event()
     other = threading.Thread(target=lambda: (run.stop(), stopped.set()))
@@ -328,27 +334,27 @@ def test_stop_from_another_thread_waits_for_the_running_step():
     record = run.step(on_batch)
     other.join(10)
     assert stopped.is_set() and record is not None and record.epoch == 1
-    assert run.done and run.stopped_reason == ct.STOP_STOPPED
+    assert run.done and run.stopped_reason == recipes.STOP_STOPPED
     result = run.finish()
     assert result.epochs_trained == 1 and result.test is not None
     assert run.claim() and not run.claim()
 
 
 def test_each_optimizer_has_its_own_default_rate_and_far_rates_are_warned():
-    assert set(ct.DEFAULT_LR) == set(ct.OPTIMIZERS)
-    for optimizer, lr in ct.DEFAULT_LR.items():
-        assert ct.lr_warning(optimizer, lr) is None
-        assert ct.lr_warning(optimizer, lr * 9) is None and ct.lr_warning(optimizer, lr / 9) is None
-    warning = ct.lr_warning("adadelta", 0.002)
+    assert set(recipes.DEFAULT_LR) == set(recipes.OPTIMIZERS)
+    for optimizer, lr in recipes.DEFAULT_LR.items():
+        assert recipes.lr_warning(optimizer, lr) is None
+        assert recipes.lr_warning(optimizer, lr * 9) is None and recipes.lr_warning(optimizer, lr / 9) is None
+    warning = recipes.lr_warning("adadelta", 0.002)
     assert warning and "500× smaller" in warning and "1" in warning
-    assert "larger" in ct.lr_warning("adam", 0.5)
+    assert "larger" in recipes.lr_warning("adam", 0.5)
 
 
 def test_adadelta_learns_at_its_default_rate_not_at_adams(test_slice):
     config = dataclasses.replace(SMALL, optimizer="adadelta", subset=1000, epochs=2)
-    good = ct.fit(cm.PRESETS["linear"], dataclasses.replace(config, lr=ct.DEFAULT_LR["adadelta"]), device=CPU,
+    good = runner.fit(archspec.PRESETS["linear"], dataclasses.replace(config, lr=recipes.DEFAULT_LR["adadelta"]), device=CPU,
                   test=test_slice)
-    slow = ct.fit(cm.PRESETS["linear"], dataclasses.replace(config, lr=0.002), device=CPU, test=test_slice)
+    slow = runner.fit(archspec.PRESETS["linear"], dataclasses.replace(config, lr=0.002), device=CPU, test=test_slice)
     assert good.test.accuracy > 0.6 and good.test.accuracy > slow.test.accuracy + 0.3, (good.test.accuracy, slow.test.accuracy)
 
 
@@ -363,22 +369,22 @@ def test_shipped_sidecar_describes_its_recipe_truthfully():
         assert sidecar["notes"] == recipe.notes
         assert sidecar["training"]["epochs"] == recipe.config.epochs
     bncnn = RECIPES[0]
-    assert f"{bncnn.config.epochs} epochs instead of {ct.RECOMMENDED['bncnn'].epochs}" in bncnn.notes
+    assert f"{bncnn.config.epochs} epochs instead of {recipes.RECOMMENDED['bncnn'].epochs}" in bncnn.notes
 
 
 def test_train_size_is_stratified_and_keeps_the_validation_split():
-    full = ct.prepare_data(ct.TrainConfig(val_fraction=0.1), CPU)
-    small = ct.prepare_data(ct.TrainConfig(val_fraction=0.1, train_size=1000), CPU)
+    full = tensors.prepare_data(recipes.TrainConfig(val_fraction=0.1), CPU)
+    small = tensors.prepare_data(recipes.TrainConfig(val_fraction=0.1, train_size=1000), CPU)
     assert small.n_train == 1000 and np.bincount(small.train_y.numpy(), minlength=10).tolist() == [100] * 10
     assert small.n_val == full.n_val == 500
     torch.testing.assert_close(small.val_x, full.val_x)  # the same validation digits: curves comparable
-    assert ct.planned_images(ct.TrainConfig(train_size=1000)) == 1500
+    assert recipes.planned_images(recipes.TrainConfig(train_size=1000)) == 1500
 
 
 def test_overfitting_is_visible_with_1000_images(test_slice):
     """Issue 16 part 4: with 1,000 training images the training and validation curves diverge."""
-    config = ct.TrainConfig(optimizer="adam", lr=2e-3, batch_size=64, epochs=15, train_size=1000, seed=0)
-    result = ct.fit(cm.PRESETS["mlp"], config, device=CPU, test=test_slice)
+    config = recipes.TrainConfig(optimizer="adam", lr=2e-3, batch_size=64, epochs=15, train_size=1000, seed=0)
+    result = runner.fit(archspec.PRESETS["mlp"], config, device=CPU, test=test_slice)
     last = result.history[-1]
     assert last.train_acc > 0.99 and last.train_acc - last.val_acc > 0.05
     assert last.val_loss > 2 * last.train_loss
@@ -388,9 +394,9 @@ def test_overfitting_is_visible_with_1000_images(test_slice):
 
 def test_exponential_schedule_ends_at_a_tenth():
     model = torch.nn.Linear(2, 2)
-    config = ct.TrainConfig(schedule="exponential", lr=0.01, epochs=4)
-    optimizer = ct.make_optimizer(model, config)
-    scheduler = ct.make_scheduler(optimizer, config, steps_per_epoch=25)
+    config = recipes.TrainConfig(schedule="exponential", lr=0.01, epochs=4)
+    optimizer = loop.make_optimizer(model, config)
+    scheduler = loop.make_scheduler(optimizer, config, steps_per_epoch=25)
     lrs = []
     for _ in range(100):
         optimizer.step()
@@ -402,21 +408,21 @@ def test_exponential_schedule_ends_at_a_tenth():
 
 
 def test_lesson_presets_as_in_the_lessons():
-    one = {r.name: r for r in cm.layer_table(cm.PRESETS["lesson1"])}
+    one = {r.name: r for r in lt.layer_table(archspec.PRESETS["lesson1"])}
     assert one["conv1"].out_shape == (32, 26, 26) and one["conv2"].out_shape == (64, 24, 24)
     assert one["pool1"].out_shape == (64, 12, 12) and one["flatten"].out_shape == (9216,)
     assert one["dense1"].params == 9216 * 128 + 128
-    three = {r.name: r for r in cm.layer_table(cm.PRESETS["lesson3"])}
+    three = {r.name: r for r in lt.layer_table(archspec.PRESETS["lesson3"])}
     assert three["conv1"].out_shape == (32, 28, 28) and three["conv2"].out_shape == (64, 14, 14)  # "same"
     assert three["dense1"].out_shape == (100,) and three["flatten"].out_shape == (64 * 7 * 7,)
     for key in ("lesson1", "lesson3"):
-        assert cm.PRESETS[key].note.startswith("As in the lesson")
+        assert archspec.PRESETS[key].note.startswith("As in the lesson")
 
 
 def test_matched_dense_network_has_about_the_same_parameters():
     for key in ("twoconv", "lenet5", "lesson3"):
-        target = cm.count_params(cm.PRESETS[key])
-        dense = cm.matched_dense(target)
+        target = lt.count_params(archspec.PRESETS[key])
+        dense = archspec.matched_dense(target)
         h = dense.layers[0].units
-        assert cm.count_params(dense) == 784 * h + h + 10 * h + 10  # by hand
-        assert abs(cm.count_params(dense) - target) <= 795 / 2 + 1  # within half a hidden unit
+        assert lt.count_params(dense) == 784 * h + h + 10 * h + 10  # by hand
+        assert abs(lt.count_params(dense) - target) <= 795 / 2 + 1  # within half a hidden unit

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, never_visited, transposed_footprint
-from core.settings import Settings, choice, flag, integer
+from core.links.settings import Settings, choice, flag, integer
 from ui.fastfig import from_spec
 from ui.grid import Box, category_spec
 from ui.plot_click import cell_targets

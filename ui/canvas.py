@@ -11,7 +11,7 @@ On pointer-up (no debounce) the browser renders the strokes once more, white on 
 and sends their alpha channel, deflated, as the component's state value ``ink`` (2–6 KB for a digit; the
 earlier streamlit-drawable-canvas sent a full-size RGBA PNG plus the Fabric.js JSON of every stroke,
 200 ms after the pen lifted). 280×280 keeps every preprocessing picture of the Draw page as it was (the
-crop of a small digit is shown at up to 140 px). The server checks and unpacks it with ``core.drawing``
+crop of a small digit is shown at up to 140 px). The server checks and unpacks it with ``core.infer.drawing``
 and lays the ink on the page's paper colour. Under AppTest (no browser) the canvas returns None, like an
 empty canvas.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.drawing import SIZE, DrawingRefused, ink_from_payload, on_paper
+from core.infer.drawing import SIZE, DrawingRefused, ink_from_payload, on_paper
 from ui.text import literal
 
 CANVAS_PX = SIZE  # the canvas's drawing coordinates, and its size on a desktop page (CSS pixels)
@@ -90,7 +90,7 @@ function paint(ctx, s, from) {
   ctx.stroke();
 }
 
-// The ink's alpha, one byte per pixel, deflated where the browser can (core.drawing reads both forms).
+// The ink's alpha, one byte per pixel, deflated where the browser can (core.infer.drawing reads both forms).
 async function pack(rgba) {
   const alpha = new Uint8Array(SIZE * SIZE);
   for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[4 * i + 3];

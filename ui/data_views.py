@@ -13,8 +13,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from core import data_stats, datasets
-from core.datasets import DatasetInfo
+from core.lessons import data_stats
+
+from core.data import registry as datasets
+from core.data.registry import DatasetInfo
 from core.errors import DataError
 from ui import pictures
 from ui.pictures import enlarge
@@ -150,14 +152,15 @@ class Overview:
 def overview(key: str, where: str) -> Overview:
     """``where`` (the dataset's folder) only keys the cache: another cache folder is another dataset."""
     train, test = datasets.load_train(key), datasets.load_test(key)
-    n = train.info.n_classes
+    meta = datasets.info(key)
+    n = meta.n_classes
     rng = np.random.default_rng(0)  # the same examples for every student (and every screenshot)
     examples = []
     for label in range(n):
         positions = data_stats.class_positions(train.labels, label)
         chosen = np.sort(rng.choice(positions, min(EXAMPLES_PER_CLASS, positions.size), replace=False))
         examples.append(train.images[chosen])
-    names = [class_title(train.info, c) for c in range(n)]
+    names = [class_title(meta, c) for c in range(n)]
     means = [to_uint8(m) for m in data_stats.class_means(train.images, train.labels, n)]
     mean, std = data_stats.channel_stats(train.images)
     return Overview(png(labelled_rows(examples, names)), png(labelled_tiles(means, names)),

@@ -14,11 +14,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core.inference import LoadedModel, ModelEntry
-from core.model_card import sidecar_path
-from core.predict import Prediction
-from core.preprocess import Steps
-from core.settings import Settings, choice, flag, integer
+from core.infer.runtime import LoadedModel, ModelEntry
+from core.infer.model_card import sidecar_path
+from core.infer.predict import Prediction
+from core.infer.preprocess import Steps
+from core.links.settings import Settings, choice, flag, integer
 from ui import state
 from ui.canvas import CANVAS_PX  # noqa: F401  (pages show a test digit at the canvas's size)
 from ui.pictures import enlarge, png, tile

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import streamlit as st
 
-from core.data import DataError
+from core.data.mnist import DataError
 
 
 @contextmanager

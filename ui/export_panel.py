@@ -1,6 +1,6 @@
 """The training page's "Export to ONNX" step, and the per-session model folder the draw page lists.
 
-Importing this module does not import torch (the draw page uses ``session_token``); ``core.export``,
+Importing this module does not import torch (the draw page uses ``session_token``); ``core.train.export``,
 which does, is imported only when the panel is drawn, i.e. on the training page after a run.
 """
 
@@ -31,7 +31,7 @@ def _default_name(result: Any, spec: Any) -> str:
 
 
 def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
-    from core import export
+    from core.train import export
 
     try:
         with st.spinner("Exporting, checking and comparing with torch…"):
@@ -95,7 +95,7 @@ def _show(info: dict[str, Any]) -> None:
 
 
 def render_export_panel(result: Any, spec: Any) -> None:
-    """The "Export to ONNX" step for a finished ``core.training.TrainResult``."""
+    """The "Export to ONNX" step for a finished ``core.train.runner.TrainResult``."""
     st.subheader("Export to ONNX")
     st.caption("ONNX is a portable file format for trained networks: the Draw page runs it with onnxruntime, "
                "without torch. The export is checked (onnx.checker) and compared with torch on real test "

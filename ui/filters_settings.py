@@ -6,16 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import arithmetic, filters, images, photos
-from core.settings import Settings, choice, float_list, integer, number
+from core import arithmetic
+
+from core.lessons import filters
+
+from core.lessons import pictures
+
+from core.lessons import photos
+from core.links.settings import Settings, choice, float_list, integer, number
 
 DEFAULT_IMAGE = "photo"
 SIZES = filters.EDITOR_SIZES
 # Every picture the lesson offers, in the order the picker shows them; "upload" is the student's own.
 IMAGES: dict[str, str] = {
-    DEFAULT_IMAGE: images.BUILTIN_IMAGES[DEFAULT_IMAGE].label,
+    DEFAULT_IMAGE: pictures.BUILTIN_IMAGES[DEFAULT_IMAGE].label,
     **{k: p.label for k, p in photos.PHOTOS.items()},
-    **{k: b.label for k, b in images.BUILTIN_IMAGES.items() if k != DEFAULT_IMAGE},
+    **{k: b.label for k, b in pictures.BUILTIN_IMAGES.items() if k != DEFAULT_IMAGE},
     "upload": "Upload your own…",
 }
 

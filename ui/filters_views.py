@@ -1,6 +1,6 @@
 """The Filters & kernels page's figures and lesson sections (the page itself reads widgets and routes).
 
-All numbers come from ``core.filters``; nothing here reads widgets except through the arguments it is given.
+All numbers come from ``core.lessons.filters``; nothing here reads widgets except through the arguments it is given.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ import functools
 import numpy as np
 import streamlit as st
 
-from core import arithmetic, filters, photos
+from core import arithmetic
+
+from core.lessons import filters
+
+from core.lessons import photos
 from ui import fastfig, pictures, registry
 from ui.grid import Box, cell_boxes
 

@@ -14,9 +14,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import datasets as cds
+from core.data import registry as cds
 from core.errors import DataError
-from core.model_card import ModelCard
+from core.infer.model_card import ModelCard
 from ui.pictures import enlarge, factor_for
 from ui.text import literal, literal_html
 
@@ -51,7 +51,8 @@ def picture(image: np.ndarray, px: int = PICTURE_PX) -> np.ndarray:
 
 
 def caption(test: cds.ImageSet, index: int) -> str:
-    return f"{test.info.title}, test image #{index}: labelled **{literal(test.info.class_names[test.labels[index]])}**"
+    meta = cds.info(test.key)
+    return f"{meta.title}, test image #{index}: labelled **{literal(meta.class_names[test.labels[index]])}**"
 
 
 def verdict(probs: np.ndarray, labels: tuple[str, ...], truth: int | None) -> None:

@@ -1,4 +1,4 @@
-"""Pictures and panels of the "Inside the network" page (numbers come from ``core.network``).
+"""Pictures and panels of the "Inside the network" page (numbers come from ``core.infer.explain``).
 
 Layer pictures are RGB arrays shown with ``st.image`` (a PNG is far cheaper to build and send than a
 plotly figure: the whole overview must redraw within 150 ms of server CPU); plotly is used where a student
@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import network as nw
+from core.infer import explain as nw
 from ui.grid import Box, grid_figure
 from ui.pictures import enlarge, factor_for, png, tile
 from ui.plot_click import cell_targets

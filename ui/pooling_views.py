@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from core.pooling import PoolResult, PoolSpec, window_cells
-from core.settings import Settings, choice, flag, int_list, integer
+from core.lessons.pooling import PoolResult, PoolSpec, window_cells
+from core.links.settings import Settings, choice, flag, int_list, integer
 from ui.fastfig import from_spec
 from ui.grid import Box, grid_spec, rect_shape
 

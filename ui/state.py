@@ -1,7 +1,7 @@
 """Page state ↔ URL: the only module that moves a lesson's settings between the link, its widgets and
 ``st.session_state``.
 
-Usage in a page (``PoolingSettings`` is a ``core.settings.Settings`` dataclass)::
+Usage in a page (``PoolingSettings`` is a ``core.links.settings.Settings`` dataclass)::
 
     keys = state.bind(PoolingSettings)          # before any widget: link or session → widget state
     state.header(PoolingSettings, "🧮 Pooling", "intro…")   # title, the Share control, teacher's values
@@ -25,8 +25,8 @@ from typing import Any, Mapping, Sequence, TypeVar
 
 import streamlit as st
 
-from core import share
-from core.settings import Settings
+from core.links import share
+from core.links.settings import Settings
 from ui.text import literal
 
 S = TypeVar("S", bound=Settings)
@@ -69,7 +69,7 @@ def _seed(page: str, schema: Sequence[share.Param]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Typed settings (core.settings.Settings)
+# Typed settings (core.links.settings.Settings)
 
 
 class Keys:

@@ -1,5 +1,5 @@
 """The training page's heavier pieces: layer table, custom-layer editor, live curves, confusion matrix,
-galleries, kernels and activation maps, run comparison. Imports torch (via core.training): only the
+galleries, kernels and activation maps, run comparison. Imports torch (via core.train.loop): only the
 training page imports this module, after checking that torch is installed."""
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core import arithmetic as ar
-from core import data as cdata
-from core import datasets as cds
-from core import models as cm
-from core import training as ct
-from core.jobs import JobLimiter
+from core.data import mnist as cdata
+from core.data import registry as cds
+from core.arch import spec as archspec
+from core.train import convnet
+from core.arch import layer_table as lt
+from core.arch import recipes
+from core.train import devices
+from core.train import loop
+from core.train import runner
+from core.train import tensors
+from core.arch.jobs import JobLimiter
 from ui.pictures import enlarge
 from ui.plot_click import clicked_cell
 
@@ -34,14 +40,14 @@ def job_limiter() -> JobLimiter:
 
 @st.cache_resource(show_spinner=False)
 def device():
-    return ct.pick_device()
+    return devices.pick_device()
 
 
 @st.cache_resource(show_spinner=False)
 def test_set(_device, device_name: str, dataset: str = "shipped5k"):
     """The dataset's official test set as uint8 tensors (read-only, shared by all sessions; ``evaluate``
     normalises each batch)."""
-    return ct.test_tensors(_device, dataset=dataset)
+    return tensors.test_tensors(_device, dataset=dataset)
 
 
 def test_digits(dataset: str = "shipped5k") -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +60,8 @@ def test_digits(dataset: str = "shipped5k") -> tuple[np.ndarray, np.ndarray]:
 # Architecture: layer table and custom editor
 
 
-def layer_dataframe(rows: Sequence[cm.LayerRow], activation: str = "relu") -> pd.DataFrame:
-    act = cm.ACTIVATIONS.get(activation, activation)
+def layer_dataframe(rows: Sequence[lt.LayerRow], activation: str = "relu") -> pd.DataFrame:
+    act = archspec.ACTIVATIONS.get(activation, activation)
     return pd.DataFrame({
         "layer": [r.name for r in rows],
         "what": [r.label + (f" → {act}" if r.activation else "") for r in rows],
@@ -68,10 +74,10 @@ def layer_dataframe(rows: Sequence[cm.LayerRow], activation: str = "relu") -> pd
     })
 
 
-def render_layer_table(spec: cm.ArchSpec, in_shape: tuple[int, int, int] = cm.INPUT_SHAPE) -> str | None:
+def render_layer_table(spec: archspec.ArchSpec, in_shape: tuple[int, int, int] = archspec.INPUT_SHAPE) -> str | None:
     """Draw the layer table, totals and the formula expander; returns the reason the stack is impossible."""
-    rows = cm.layer_table(spec, in_shape)
-    reason = cm.table_reason(rows)
+    rows = lt.layer_table(spec, in_shape)
+    reason = lt.table_reason(rows)
     st.dataframe(layer_dataframe(rows, spec.activation), hide_index=True, width="stretch",
                  column_config={"how the shape follows": st.column_config.TextColumn(width="large")})
     if reason:
@@ -98,17 +104,17 @@ def render_layer_table(spec: cm.ArchSpec, in_shape: tuple[int, int, int] = cm.IN
     return None
 
 
-def render_memory(spec: cm.ArchSpec, config: ct.TrainConfig) -> str | None:
+def render_memory(spec: archspec.ArchSpec, config: recipes.TrainConfig) -> str | None:
     """The job's memory estimate against this server's budget; returns the refusal when it does not fit."""
-    est = ct.memory_estimate(spec, config)
-    budget = config.memory_mb * cm.MB
+    est = recipes.memory_estimate(spec, config)
+    budget = config.memory_mb * lt.MB
     c1, c2 = st.columns([1, 3])
-    c1.metric("Training memory (estimate)", cm.format_bytes(est.total))
-    c2.caption(f"Estimated from the layer table before training: {cm.format_bytes(est.total)} ≈ {est.text()} "
+    c1.metric("Training memory (estimate)", lt.format_bytes(est.total))
+    c2.caption(f"Estimated from the layer table before training: {lt.format_bytes(est.total)} ≈ {est.text()} "
                "(what autograd keeps per image × the batch size, gradients in flight, parameters with their "
                f"gradients and optimizer state, and the images). This server gives one training job at most "
-               f"{cm.format_bytes(budget)}. Evaluation runs in batches of {est.eval_batch} to stay inside it.")
-    reason = ct.memory_reason(spec, config)
+               f"{lt.format_bytes(budget)}. Evaluation runs in batches of {est.eval_batch} to stay inside it.")
+    reason = recipes.memory_reason(spec, config)
     if reason:
         st.error(reason, icon="🧠")
     return reason
@@ -117,7 +123,7 @@ def render_memory(spec: cm.ArchSpec, config: ct.TrainConfig) -> str | None:
 EDITOR_COLUMNS = ("kind", "channels / units", "kernel / window", "stride", "padding", "pool", "dropout p")
 
 
-def layers_to_rows(layers: Sequence[cm.LayerSpec]) -> list[dict[str, Any]]:
+def layers_to_rows(layers: Sequence[archspec.LayerSpec]) -> list[dict[str, Any]]:
     """Spec layers → rows of the custom editor (one column per setting; unused ones left blank)."""
     out = []
     for layer in layers:
@@ -145,7 +151,7 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def rows_to_layers(rows: Sequence[dict[str, Any]]) -> tuple[cm.LayerSpec, ...]:
+def rows_to_layers(rows: Sequence[dict[str, Any]]) -> tuple[archspec.LayerSpec, ...]:
     """Editor rows → spec layers; blank cells get sensible defaults for the row's kind."""
     layers = []
     for row in rows:
@@ -155,24 +161,24 @@ def rows_to_layers(rows: Sequence[dict[str, Any]]) -> tuple[cm.LayerSpec, ...]:
         size = row.get("channels / units")
         k = row.get("kernel / window")
         if kind == "conv":
-            layers.append(cm.conv(_int(size, 16), _int(k, 3), _int(row.get("stride"), 1), _int(row.get("padding"), 0)))
+            layers.append(archspec.conv(_int(size, 16), _int(k, 3), _int(row.get("stride"), 1), _int(row.get("padding"), 0)))
         elif kind == "pool":
             window = _int(k, 2)
-            mode = row.get("pool") if row.get("pool") in cm.POOL_MODES else "max"
-            layers.append(cm.pool(window, _int(row.get("stride"), window), mode))
+            mode = row.get("pool") if row.get("pool") in archspec.POOL_MODES else "max"
+            layers.append(archspec.pool(window, _int(row.get("stride"), window), mode))
         elif kind == "dense":
-            layers.append(cm.dense(_int(size, 64)))
+            layers.append(archspec.dense(_int(size, 64)))
         elif kind == "dropout":
             p = row.get("dropout p")
-            layers.append(cm.dropout(0.25 if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)))
+            layers.append(archspec.dropout(0.25 if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)))
         elif kind == "batchnorm":
-            layers.append(cm.batchnorm())
+            layers.append(archspec.batchnorm())
         elif kind == "flatten":
-            layers.append(cm.LayerSpec("flatten"))
+            layers.append(archspec.LayerSpec("flatten"))
     return tuple(layers)
 
 
-def render_custom_editor(key_prefix: str, base_layers: Sequence[cm.LayerSpec], disabled: bool) -> tuple[cm.LayerSpec, ...]:
+def render_custom_editor(key_prefix: str, base_layers: Sequence[archspec.LayerSpec], disabled: bool) -> tuple[archspec.LayerSpec, ...]:
     """A spreadsheet of layers: add rows at the bottom, delete with the row checkbox, edit any cell."""
     st.caption(
         "One row per layer. **conv**: channels, kernel, stride, padding. **pool**: window, stride, max/avg. "
@@ -185,12 +191,12 @@ def render_custom_editor(key_prefix: str, base_layers: Sequence[cm.LayerSpec], d
         frame, key=f"{key_prefix}.editor", num_rows="dynamic", hide_index=True, width="stretch", placeholder="—",
         disabled=disabled,
         column_config={
-            "kind": st.column_config.SelectboxColumn(options=list(cm.LAYER_KINDS), required=True, default="conv"),
-            "channels / units": st.column_config.NumberColumn(min_value=1, max_value=cm.MAX_UNITS, step=1),
-            "kernel / window": st.column_config.NumberColumn(min_value=1, max_value=cm.MAX_KERNEL, step=1),
-            "stride": st.column_config.NumberColumn(min_value=1, max_value=cm.MAX_POOL, step=1),
-            "padding": st.column_config.NumberColumn(min_value=0, max_value=cm.MAX_PADDING, step=1),
-            "pool": st.column_config.SelectboxColumn(options=list(cm.POOL_MODES)),
+            "kind": st.column_config.SelectboxColumn(options=list(archspec.LAYER_KINDS), required=True, default="conv"),
+            "channels / units": st.column_config.NumberColumn(min_value=1, max_value=archspec.MAX_UNITS, step=1),
+            "kernel / window": st.column_config.NumberColumn(min_value=1, max_value=archspec.MAX_KERNEL, step=1),
+            "stride": st.column_config.NumberColumn(min_value=1, max_value=archspec.MAX_POOL, step=1),
+            "padding": st.column_config.NumberColumn(min_value=0, max_value=archspec.MAX_PADDING, step=1),
+            "pool": st.column_config.SelectboxColumn(options=list(archspec.POOL_MODES)),
             "dropout p": st.column_config.NumberColumn(min_value=0.0, max_value=0.95, step=0.05),
         },
     )
@@ -201,7 +207,7 @@ def render_custom_editor(key_prefix: str, base_layers: Sequence[cm.LayerSpec], d
 # Curves
 
 
-def curves_figure(history: Sequence[ct.EpochRecord], batch_log: Sequence[tuple[float, float]],
+def curves_figure(history: Sequence[runner.EpochRecord], batch_log: Sequence[tuple[float, float]],
                   epochs: int | None = None) -> go.Figure:
     """Loss (left) and accuracy (right) per epoch, training and validation, plus the per-batch loss."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (cross-entropy)", "Accuracy"))
@@ -268,7 +274,7 @@ def top3_caption(probs: np.ndarray, label: int) -> str:
     return "\n".join([f"true {label} → {first}", *rest])
 
 
-def render_gallery(indices: np.ndarray, result: ct.EvalResult, per_row: int = 6, empty: str = "",
+def render_gallery(indices: np.ndarray, result: loop.EvalResult, per_row: int = 6, empty: str = "",
                    dataset: str = "shipped5k") -> None:
     """Test digits with the model's top-3 probabilities under each."""
     if len(indices) == 0:
@@ -282,14 +288,14 @@ def render_gallery(indices: np.ndarray, result: ct.EvalResult, per_row: int = 6,
             col.image(enlarge(np.asarray(images[i], np.uint8), 3), caption=caption, width=84)
 
 
-def cell_indices(result: ct.EvalResult, true: int, pred: int, limit: int = 24) -> np.ndarray:
+def cell_indices(result: loop.EvalResult, true: int, pred: int, limit: int = 24) -> np.ndarray:
     """Test digits with this (true, predicted) pair, the model's most confident first."""
     idx = np.flatnonzero((result.labels == true) & (result.predictions == pred))
     conf = result.probabilities[idx, pred]
     return idx[np.argsort(-conf, kind="stable")][:limit]
 
 
-def worst_errors(result: ct.EvalResult, limit: int = 24) -> np.ndarray:
+def worst_errors(result: loop.EvalResult, limit: int = 24) -> np.ndarray:
     """Misclassified test digits, the most confidently wrong first (lowest probability of the truth)."""
     idx = np.flatnonzero(result.labels != result.predictions)
     p_true = result.probabilities[idx, result.labels[idx]]
@@ -332,32 +338,21 @@ def maps_figure(maps: np.ndarray, per_row: int, diverging: bool, title: str, px_
     return fig
 
 
-def activations_for(model, image: np.ndarray, dev, dataset: str = "shipped5k") -> tuple[np.ndarray, list[np.ndarray]]:
-    """Probabilities (10,) and each conv layer's activation (C, H, W) for one uint8 image."""
-    import torch
-
-    x = ct.to_tensor(image[None], dev, cds.info(dataset))  # (1, C, H, W)
-    model.eval()
-    with torch.inference_mode():
-        logits, acts = model.forward_with_activations(x)
-    probs = torch.softmax(logits, 1)[0].cpu().numpy()
-    return probs, [a[0].cpu().numpy() for a in acts]
-
 
 # ---------------------------------------------------------------------------------------------
 # Comparison of this session's runs
 
 
-def run_summary(result: ct.TrainResult, number: int) -> dict[str, Any]:
+def run_summary(result: runner.TrainResult, number: int) -> dict[str, Any]:
     cfg = result.config
     return {
         "run": number,
         "architecture": result.spec.title,
         "parameters": result.params,
-        "multiply-adds": cm.count_macs(result.spec),
+        "multiply-adds": lt.count_macs(result.spec),
         "epochs": round(result.epochs_trained, 2),
         "training images": result.data_description.split(": ")[-1].split(" training")[0],
-        "optimizer": f"{ct.OPTIMIZERS[cfg.optimizer]}, lr {cfg.lr:g}" + (", aug" if cfg.augment else ""),
+        "optimizer": f"{recipes.OPTIMIZERS[cfg.optimizer]}, lr {cfg.lr:g}" + (", aug" if cfg.augment else ""),
         "train time (s)": round(result.seconds, 1),
         "test accuracy (%)": None if result.test is None else round(100 * result.test.accuracy, 2),
         "ended": result.stopped_reason,
@@ -377,10 +372,10 @@ def render_comparison(runs: Sequence[dict[str, Any]]) -> None:
 # Results of a finished run
 
 
-def results_section(result: ct.TrainResult) -> None:
+def results_section(result: runner.TrainResult) -> None:
     st.subheader("4 · Results")
     st.caption(f"{result.spec.title} · {result.data_description} · {result.device} · "
-               f"{ct.OPTIMIZERS[result.config.optimizer]}, lr {result.config.lr:g}, batch {result.config.batch_size}"
+               f"{recipes.OPTIMIZERS[result.config.optimizer]}, lr {result.config.lr:g}, batch {result.config.batch_size}"
                f"{', augmented' if result.config.augment else ''}")
     st.plotly_chart(curves_figure(result.history, result.batch_log, result.config.epochs), key="train.curves")
     test = result.test
@@ -410,7 +405,7 @@ def _take_cm_click() -> None:
         st.session_state["train.cm_true"], st.session_state["train.cm_pred"] = cell
 
 
-def confusion_view(test: ct.EvalResult, dataset: str = "shipped5k") -> None:
+def confusion_view(test: loop.EvalResult, dataset: str = "shipped5k") -> None:
     st.markdown("#### Confusion matrix")
     st.caption("Row = the true digit, column = the model's answer; the diagonal is right, everything else is a "
                "mistake. Click a cell (or pick it below) to see those digits.")
@@ -433,8 +428,8 @@ def confusion_view(test: ct.EvalResult, dataset: str = "shipped5k") -> None:
                         on_select=_take_cm_click, selection_mode="points", config={"displayModeBar": False})
 
 
-def kernels_view(result: ct.TrainResult) -> None:
-    weights = cm.first_conv_weight(result.model)
+def kernels_view(result: runner.TrainResult) -> None:
+    weights = convnet.first_conv_weight(result.model)
     st.markdown("#### What the convolutions learned")
     if weights is None:
         st.info("This network has no convolution layer, so there are no kernels or feature maps to show: every "
@@ -450,12 +445,12 @@ def kernels_view(result: ct.TrainResult) -> None:
     digit = c1.selectbox("Test digit", range(10), key="train.act_digit")
     which = c2.number_input("Example number", 0, 99, 0, key="train.act_index")
     image = cdata.sample_digit(cds.load_test(dataset), digit, int(which))
-    probs, acts = activations_for(result.model, image, device(), dataset)
+    probs, acts = tensors.activations_for(result.model, image, device(), dataset)
     with c3:
         st.image(enlarge(np.asarray(image, np.uint8), 4), width=112,
                  caption=f"model says {int(np.argmax(probs))} ({100 * probs.max():.0f}%)")
-    for label, act in zip(cm.activation_labels(result.spec), acts):
+    for label, act in zip(lt.activation_labels(result.spec), acts):
         st.plotly_chart(maps_figure(act, per_row=16, diverging=False,
-                                       title=f"{label} + {cm.ACTIVATIONS[result.spec.activation]}: "
+                                       title=f"{label} + {archspec.ACTIVATIONS[result.spec.activation]}: "
                                              f"{act.shape[0]} feature maps of {act.shape[1]}×{act.shape[2]}"),
                         key=f"train.acts.{label}", config={"displayModeBar": False})

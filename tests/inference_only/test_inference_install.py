@@ -81,7 +81,7 @@ def test_pages_reach_their_data_paths():
 
 
 def test_draw_page_classifies_real_test_digits():
-    from core.data import load_test
+    from core.data.mnist import load_test
 
     test = load_test()
     at = open_page("pages/draw.py")
@@ -96,9 +96,9 @@ def test_draw_page_classifies_real_test_digits():
 
 
 def test_inference_core_on_a_shipped_model():
-    from core.data import load_test
-    from core.inference import default_model_path, load_model
-    from core.predict import classify
+    from core.data.mnist import load_test
+    from core.infer.runtime import default_model_path, load_model
+    from core.infer.predict import classify
 
     model = load_model(default_model_path())
     test = load_test()
@@ -110,13 +110,13 @@ def test_inference_core_on_a_shipped_model():
 
 
 def test_predict_cli_without_torch(tmp_path):
-    from core.data import load_test
+    from core.data.mnist import load_test
 
     test = load_test()
     index = int(np.flatnonzero(test.labels == 7)[0])
     png = tmp_path / "seven.png"
     Image.fromarray(test.images[index]).save(png)
-    out = subprocess.run([sys.executable, "-m", "core.predict", str(png)], cwd=REPO, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "core.infer.predict", str(png)], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     record = json.loads(out.stdout.strip().splitlines()[-1])

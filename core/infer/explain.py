@@ -1,7 +1,7 @@
 """Inside the network: every layer of an exported model for one digit, and any unit's arithmetic.
 
 Everything here runs on NumPy and onnxruntime only (no torch, no ``onnx``). The model's graph carries
-its layers' outputs and parameters as extra graph outputs (added at export by ``core.network_graph``);
+its layers' outputs and parameters as extra graph outputs (added at export by ``core.train.graph_surgery``);
 the sidecar's ``extra["layer_outputs"]`` lists them as ``Step`` records, one per step of the chain:
 
     conv  → (batch norm) → activation → pool → ... → flatten → dense → activation → ... → logits
@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from core.preprocess import to_model_input
+from core.infer.preprocess import to_model_input
 
 LAYER_OUTPUTS_KEY = "layer_outputs"
 PLAN_VERSION = 1
@@ -214,7 +214,7 @@ def layer_views(plan: LayerOutputs, in_shape: tuple[int, int, int] = (1, 28, 28)
 
 
 Runner = Callable[[list[str], np.ndarray], list[np.ndarray]]  # (output names, batch) → arrays
-normalise = to_model_input  # pixels 0..1 → model input, grey or colour (core.preprocess: one implementation)
+normalise = to_model_input  # pixels 0..1 → model input, grey or colour (core.infer.preprocess: one implementation)
 
 
 def session_runner(session: Any, input_name: str = IMAGE) -> Runner:
@@ -500,7 +500,7 @@ class Occlusion:
 def occlusion(run: Runner, image: np.ndarray, patch: int, mean: float | tuple[float, ...],
               std: float | tuple[float, ...]) -> Occlusion:
     """Slide a blank patch over the digit; all positions (and the intact digit) in ONE onnxruntime call."""
-    from core.inference import softmax
+    from core.infer.runtime import softmax
 
     img = np.asarray(image, np.float32)
     batch = np.concatenate([img[None], occlusion_images(img, patch)])  # (1 + H·W, H, W)

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
-REPO_MODELS = Path(__file__).resolve().parent.parent / "exported_models"
+REPO_MODELS = Path(__file__).resolve().parents[2] / "exported_models"
 SIZE = 28
 UPSCALE = 4  # geometric changes work on a 112×112 copy so strokes stay smooth when brought back down
 
@@ -128,7 +128,7 @@ class Score:
 
 def model_inputs(images: np.ndarray, mode: str) -> np.ndarray:
     """(N, 28, 28) uint8 digits → (N, 28, 28) float32 0..1 as the model gets them in ``mode``."""
-    from core.preprocess import preprocess
+    from core.infer.preprocess import preprocess
 
     if mode == "raw":
         return images.astype(np.float32) / 255.0
@@ -138,10 +138,10 @@ def model_inputs(images: np.ndarray, mode: str) -> np.ndarray:
 
 
 def score(model, images: np.ndarray, labels: np.ndarray, key: str, mode: str) -> Score:
-    """Accuracy of a loaded model (``core.inference.LoadedModel``) on ``images`` changed by ``key``
+    """Accuracy of a loaded model (``core.infer.runtime.LoadedModel``) on ``images`` changed by ``key``
     ("clean" = unchanged), fed in ``mode``."""
-    from core.inference import run_model
-    from core.preprocess import to_model_input
+    from core.infer.runtime import run_model
+    from core.infer.preprocess import to_model_input
 
     correct = 0
     for start in range(0, len(images), BATCH):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from core import share
-from core.settings import Settings, choice, custom, integer, number
+from core.links import share
+from core.links.settings import Settings, choice, custom, integer, number
 
 DIGIT_SIDE = 28
 _B64URL = re.compile(r"^[A-Za-z0-9_-]{4,1200}$")

@@ -5,7 +5,7 @@ The browser sends the ink alone: the alpha channel of its strokes rendered white
 the payload does not depend on the pen and paper colours and is 2–6 KB for a digit. The server lays the
 ink on the page's paper colour. It is a fixed-size array, not an image file: no image decoder runs on
 it, and unpacking costs about 0.1 ms (the PNG data URL this replaced cost 2.5–4 ms through
-``core.images``: two decompressions, an RGBA float64 copy, compositing).
+``core.infer.uploads``: two decompressions, an RGBA float64 copy, compositing).
 
 The payload comes from a stranger's browser, so it is bounded before anything is decoded, inflated to
 at most one byte more than a canvas holds, and must then be exactly one canvas; anything else is

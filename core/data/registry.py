@@ -2,12 +2,12 @@
 
 ``DATASETS`` is the read-only registry (keys are also share-link values). The shipped 5,000 MNIST
 digits are always there; the others are downloaded on request (``download``) from their publishers,
-checked against the published MD5 and cached under ``core.data.default_cache_dir()``:
+checked against the published MD5 and cached under ``core.data.mnist.default_cache_dir()``:
 
 * ``full60k``: MNIST's 60,000 training digits, ``<cache>/`` (where ConvLab always put them);
 * ``fashion``: Fashion-MNIST, ``<cache>/fashion-mnist/`` (same IDX files and names as MNIST);
 * ``cifar10``: CIFAR-10, ``<cache>/cifar-10/``: the pickled archive is verified, read by
-  ``core.cifar`` and stored as four uncompressed IDX files, so loading never unpickles anything.
+  ``core.data.cifar`` and stored as four uncompressed IDX files, so loading never unpickles anything.
 
 Images are uint8 0..255: (N, 28, 28) grey or (N, 32, 32, 3) colour (HWC). ``to_float`` is the one
 place that turns them into what a network eats.
@@ -25,9 +25,11 @@ from typing import Mapping
 
 import numpy as np
 
-from core import cifar, data
-from core.data import ImageSet  # the one container of labelled images (re-exported: pages use it from here)
-from core import download as fetch  # the module; ``download`` below is this module's function
+from core.data import cifar
+
+from core.data import mnist as data
+from core.data.mnist import ImageSet  # the one container of labelled images (re-exported: pages use it from here)
+from core.data import download as fetch  # the module; ``download`` below is this module's function
 from core.errors import DataError
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -116,7 +118,7 @@ def info(key: str) -> DatasetInfo:
 
 
 def folder(key: str, cache_dir: Path | None = None) -> Path:
-    """Where a downloadable dataset lives (the shipped one lives in ``core.data.DATA_DIR``)."""
+    """Where a downloadable dataset lives (the shipped one lives in ``core.data.mnist.DATA_DIR``)."""
     return (cache_dir or data.default_cache_dir()) / info(key).folder
 
 
@@ -175,7 +177,7 @@ def _read_split(key: str, split: str, where: Path) -> ImageSet:
 
 def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
     """uint8 (B, H, W) or (B, H, W, 3) → float32 (B, C, H, W): x / 255, then (x - mean) / std per channel."""
-    from core.preprocess import to_model_input  # Pillow: only where images are turned into model input
+    from core.infer.preprocess import to_model_input  # Pillow: only where images are turned into model input
 
     grey = meta.channels == 1
     return to_model_input(np.asarray(images, dtype=np.float32) / np.float32(255.0),

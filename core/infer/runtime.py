@@ -1,9 +1,9 @@
 """onnxruntime inference for exported models: validation, cached sessions, listing, probabilities.
 
-No torch here, not even indirectly: the draw page and ``python -m core.predict`` run on numpy,
+No torch here, not even indirectly: the draw page and ``python -m core.infer.predict`` run on numpy,
 Pillow and onnxruntime only (checked by a test that imports this module in a fresh interpreter).
 
-A model is a ``NAME.onnx`` file plus its ``NAME.json`` sidecar (``core.model_card``). ``load_model``
+A model is a ``NAME.onnx`` file plus its ``NAME.json`` sidecar (``core.infer.model_card``). ``load_model``
 refuses, with a reason a student can read, a file that is too large, has no valid sidecar, does not
 match the sidecar's SHA-256, is not a valid ONNX graph, or does not take the (N, C, H, W) images its
 sidecar states (``input_shape``: (1, 28, 28) for digits and clothing, (3, 32, 32) for CIFAR-10).
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from core.data import REPO_ROOT
+from core.data.mnist import REPO_ROOT
 from core.files import FileRefused, regular_file_size
-from core.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
-from core.session_folders import (  # noqa: F401  (re-exported: pages and export find session folders here)
+from core.infer.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
+from core.infer.session_folders import (  # noqa: F401  (re-exported: pages and export find session folders here)
     SESSION_MAX_AGE_S, SESSION_TOKEN_RE, ensure_session_dir, prune_stale_sessions, session_dir, sessions_root,
     usable_session_dir,
 )
@@ -115,7 +115,7 @@ def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
     """Validate a model file against its sidecar and return it with a (cached) session.
 
     ``ModelRefused`` for: not a regular ``.onnx`` file (pipes and devices are never opened), too large,
-    sidecar missing or invalid (``core.model_card``), digest mismatch, not a graph onnxruntime can load,
+    sidecar missing or invalid (``core.infer.model_card``), digest mismatch, not a graph onnxruntime can load,
     wrong input/outputs, or outputs that fail the smoke test (``run_model``'s checks on two images)."""
     path = Path(path)
     name = path.name

@@ -1,6 +1,6 @@
 """Real photographs for the Filters lesson (public domain / CC0, see data/PHOTOS.md).
 
-They are read with the upload reader (``core.images.decode_upload``: the same limits, EXIF handling and
+They are read with the upload reader (``core.infer.uploads.decode_upload``: the same limits, EXIF handling and
 grey conversion as a student's own picture), so a photo and an upload behave identically on the page.
 """
 
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from core import data, images
+from core.data import mnist as data
+from core.infer import uploads as images
 
 PHOTO_DIR = data.DATA_DIR / "photos"
 COLOUR_MAX_SIDE = 128  # the colour convolution runs per channel: a smaller copy keeps it instant

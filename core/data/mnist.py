@@ -18,17 +18,14 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
-from core import download
-from core.errors import DataError  # noqa: F401  (re-exported: callers catch core.data.DataError)
+from core.data import download
+from core.errors import DataError  # noqa: F401  (re-exported: callers catch core.data.mnist.DataError)
 
-if TYPE_CHECKING:
-    from core.datasets import DatasetInfo
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
 
 IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
@@ -163,21 +160,15 @@ def atomic_write_bytes(path: Path, *chunks: bytes | memoryview) -> None:
 class ImageSet:
     """Labelled images, both arrays read-only: images (N, H, W) grey or (N, H, W, 3) colour uint8 0..255,
     labels (N,) uint8. What every loader returns: the shipped MNIST digits here, every dataset of the
-    registry in ``core.datasets`` (which describes ``key``: shape, class names, statistics)."""
+    registry in ``core.data.registry`` (which describes ``key``: shape, class names, statistics)."""
 
     images: np.ndarray
     labels: np.ndarray
     name: str  # what run descriptions call it, e.g. "MNIST 5k training digits"
-    key: str = "shipped5k"  # its ``core.datasets.DATASETS`` key
+    key: str = "shipped5k"  # its ``core.data.registry.DATASETS`` key
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
-
-    @property
-    def info(self) -> DatasetInfo:
-        from core.datasets import DATASETS  # the registry imports this module, so not at the top
-
-        return DATASETS[self.key]
 
 
 def read_pair(images_path: Path, labels_path: Path, name: str, key: str = "shipped5k", *,
@@ -283,7 +274,7 @@ def download_full_mnist(
 ) -> Path:
     """Fetch the 60k training files, verify each against its published MD5, cache atomically.
 
-    Tries each mirror in turn (see ``core.download``). Raises ``DataError`` with every mirror's failure
+    Tries each mirror in turn (see ``core.data.download``). Raises ``DataError`` with every mirror's failure
     when nothing works (e.g. offline: a few seconds).
     """
     return download.fetch_all(full_mnist_files(files, max_bytes), cache_dir or default_cache_dir(), mirrors,

@@ -6,7 +6,7 @@ b"labels": [int, ...], b"batch_label": ..., b"filenames": [...]}``. Each row is 
 green, then 1024 blue values of a 32×32 image, row-major.
 
 Pickle can run any function named in the stream, so the archive's MD5 is verified before this module
-sees it (``core.download``), and then the batches are read with ``SafeUnpickler``, which resolves
+sees it (``core.data.download``), and then the batches are read with ``SafeUnpickler``, which resolves
 only the three numpy names an array needs and refuses everything else (``os.system`` included). Tar
 members are bounded in size and count, and only the seven expected names are read.
 """

@@ -1,7 +1,7 @@
 """The layer table (no torch): every layer's output shape, parameters, multiply-adds, receptive field and
 the memory training keeps per image, computed before anything is built.
 
-The numbers come from ``core.arithmetic`` only, and ``core.convnet`` builds the network from these rows,
+The numbers come from ``core.arithmetic`` only, and ``core.train.convnet`` builds the network from these rows,
 so the flatten size (e.g. 16·5·5 = 400 for LeNet-5) is never a magic number and what a student reads
 before training is what the network is built from.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from core import arithmetic as ar
-from core.archspec import (
+from core.arch.spec import (
     ACTIVATIONS, INPUT_SHAPE, LAYER_KINDS, MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MAX_MACS, MAX_PADDING,
     MAX_PARAMS, MAX_POOL, MAX_STRIDE, MAX_UNITS, NUM_CLASSES, POOL_MODES, ArchSpec, LayerSpec,
 )

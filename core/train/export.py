@@ -2,7 +2,7 @@
 
 Pipeline (nothing touches the disk until every check has passed):
 
-1. ``onnx_bytes``: torch → ONNX in memory. Graph contract (``core.model_card``): input ``"image"``
+1. ``onnx_bytes``: torch → ONNX in memory. Graph contract (``core.infer.model_card``): input ``"image"``
    (N, C, H, W), the training dataset's shape ((1, 28, 28) or (3, 32, 32)), with a dynamic batch axis, outputs ``"logits"`` then ``"act_<i>"``, the feature map
    after each conv layer, so the draw page can show feature maps with onnxruntime alone.
 2. ``check_onnx``: ``onnx.checker.check_model(full_check=True)`` (structure + shape inference).
@@ -40,14 +40,15 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from core import datasets as cds
-from core.data import atomic_write_bytes
+from core.data import registry as cds
+from core.data.mnist import atomic_write_bytes
 from core.errors import DataError
-from core.inference import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
-from core.model_card import (
+from core.infer.runtime import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
+from core.infer.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
 )
-from core.models import ArchSpec, activation_labels, activation_shapes, count_params, spec_to_dict
+from core.arch.spec import ArchSpec, spec_to_dict
+from core.arch.layer_table import activation_labels, activation_shapes, count_params
 
 PARITY_TOLERANCE = 1e-4  # max |Δ logits| allowed between onnxruntime and torch
 PARITY_DIGITS = 256  # test digits used for the parity check
@@ -166,7 +167,7 @@ def parity_batch(n: int = PARITY_DIGITS, dataset: str = "shipped5k") -> np.ndarr
     """The first ``n`` test images of ``dataset`` (shipped, or its cached download), normalised as in
     training: (n, C, H, W) float32. ``DataError`` when a downloaded set is no longer cached."""
     test = cds.load_test(dataset)
-    return cds.to_float(test.images[:n], test.info)
+    return cds.to_float(test.images[:n], cds.info(test.key))
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def parity(net: torch.nn.Module, data: bytes, batch: np.ndarray | None = None, d
     with torch.inference_mode():
         logits, acts = net.forward_with_activations(torch.from_numpy(x))
     ref = [logits.numpy(), *(a.numpy() for a in acts)]
-    names = output_names_for(len(acts))  # by name: a graph may also output every layer (core.network_graph)
+    names = output_names_for(len(acts))  # by name: a graph may also output every layer (core.train.graph_surgery)
     session = ort_session(data, threads=2)
     have = [o.name for o in session.get_outputs()]
     if have[:len(names)] != names:
@@ -260,7 +261,7 @@ class Provenance:
     test_accuracy: float  # 0..1 on the dataset's official test set
     per_class_accuracy: tuple[float, ...] = ()
     notes: str = ""
-    dataset_key: str = "shipped5k"  # core.datasets key: shape, class names, normalisation, parity images
+    dataset_key: str = "shipped5k"  # core.data.registry key: shape, class names, normalisation, parity images
 
 
 def make_card(name: str, spec: ArchSpec, prov: Provenance, proto: onnx.ModelProto, data: bytes,
@@ -326,7 +327,7 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
     """Export, check, compare with torch and write ``folder/NAME.onnx`` + ``NAME.json``.
 
     ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
-    that is not one chain of layers (``core.ensemble``) is written without per-layer outputs.
+    that is not one chain of layers (``core.train.ensemble``) is written without per-layer outputs.
 
     Raises ``ExportError`` (nothing written) if the exporter, the checker or the parity check fails.
     Without ``overwrite`` an existing name gets a ``-2``, ``-3``... suffix. ``exported_models/`` is
@@ -370,7 +371,7 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
 def with_layer_outputs(proto: onnx.ModelProto, spec: ArchSpec):
     """The checked model with every layer's output and parameters as extra graph outputs (the "Inside the
     network" page reads them with onnxruntime); its logits are the graph's own, so parity still holds."""
-    from core.network_graph import GraphMismatch, add_layer_outputs
+    from core.train.graph_surgery import GraphMismatch, add_layer_outputs
 
     try:
         return add_layer_outputs(proto, spec_to_dict(spec))
@@ -406,7 +407,7 @@ def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, t
 
 
 def provenance(result: Any, title: str | None = None, notes: str = "") -> Provenance:
-    """The sidecar facts of a ``core.training.TrainResult`` (how it was trained, on what, how well)."""
+    """The sidecar facts of a ``core.train.runner.TrainResult`` (how it was trained, on what, how well)."""
     if result.test is None:
         raise ExportError("This run diverged (its weights are NaN): there is nothing worth exporting.")
     cfg = result.config
@@ -430,15 +431,15 @@ def provenance(result: Any, title: str | None = None, notes: str = "") -> Proven
 
 
 def _augmentation_text() -> str:
-    """What ``TrainConfig.augment=True`` does: core.training calls ``random_affine`` with its defaults,
+    """What ``TrainConfig.augment=True`` does: core.train.loop calls ``random_affine`` with its defaults,
     so the sidecar reads the strengths from there instead of repeating the numbers."""
     import inspect
 
-    from core.augment import random_affine
+    from core.train.augment import random_affine
 
     p = inspect.signature(random_affine).parameters
     return (f"random shift ±{p['max_shift_px'].default:g} px, rotation ±{p['max_rotate_deg'].default:g}°, "
-            f"scale ±{100 * p['max_scale'].default:g}% per training image (core.augment.random_affine)")
+            f"scale ±{100 * p['max_scale'].default:g}% per training image (core.train.augment.random_affine)")
 
 
 AUGMENTATION_TEXT = _augmentation_text()

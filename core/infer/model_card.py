@@ -1,13 +1,13 @@
 """The JSON sidecar that makes every exported ONNX model describe itself (no torch needed to read it).
 
-Contract shared by the exporter (``core.export``, torch side) and inference (``core.inference``,
+Contract shared by the exporter (``core.train.export``, torch side) and inference (``core.infer.runtime``,
 onnxruntime side). For ``NAME.onnx`` the sidecar is ``NAME.json``:
 
 * ONNX graph: one input ``"image"`` of shape (batch, C, H, W) = ``input_shape``: (1, 28, 28) grey
   digits or clothing, (3, 32, 32) colour photos; float32, already normalised as
   ``(pixel/255 - mean) / std`` per channel; outputs ``"logits"`` (batch, classes) followed by one
   output per conv layer, named ``"act_<i>"`` with shape (batch, C, H, W), listed in ``activations``.
-* ``dataset_key`` (a ``core.datasets`` key), ``input_shape``, ``labels`` (class names, index = output)
+* ``dataset_key`` (a ``core.data.registry`` key), ``input_shape``, ``labels`` (class names, index = output)
   and ``mean``/``std`` say what the model reads. A sidecar written before ConvLab trained on anything
   but MNIST has none of the first three: it reads as an MNIST digit model (the defaults below).
   ``mean``/``std`` are numbers for one channel (the format every sidecar has always had) and lists of
@@ -38,7 +38,7 @@ INPUT_NAME = "image"
 LOGITS_NAME = "logits"
 INPUT_SHAPE = (1, 28, 28)  # (C, H, W) of a digit model (and of every sidecar without the field)
 CLASS_LABELS = tuple(str(d) for d in range(10))
-DIGIT_DATASETS = ("shipped5k", "full60k")  # core.datasets keys whose models read handwritten digits
+DIGIT_DATASETS = ("shipped5k", "full60k")  # core.data.registry keys whose models read handwritten digits
 DEFAULT_DATASET = "shipped5k"  # what a sidecar without ``dataset_key`` was trained on (MNIST digits)
 CHANNELS = (1, 3)
 SIDES = (28, 32)
@@ -83,10 +83,10 @@ class ModelCard:
     notes: str = ""
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
-    # Accuracy on the robustness set (core.robustness, scripts/evaluate_robustness.py):
+    # Accuracy on the robustness set (core.infer.robustness, scripts/evaluate_robustness.py):
     # {"digits": n, "raw": {variant: accuracy}, "drawn": {variant: accuracy}}; empty until measured.
     robustness: dict[str, Any] = field(default_factory=dict)
-    dataset_key: str = DEFAULT_DATASET  # core.datasets key: which test images suit this model
+    dataset_key: str = DEFAULT_DATASET  # core.data.registry key: which test images suit this model
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -107,7 +107,7 @@ class ModelCard:
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
         """Images in 0..1, (N, H, W) grey or (N, H, W, 3) colour → the model's (N, C, H, W) float32 input."""
-        from core.preprocess import to_model_input
+        from core.infer.preprocess import to_model_input
 
         grey = self.input_shape[0] == 1
         x = to_model_input(pixels, self.channel_mean[0] if grey else self.channel_mean,
@@ -121,7 +121,7 @@ def _per_channel(value: float | tuple[float, ...], channels: int) -> tuple[float
     return tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),) * channels
 
 
-ENSEMBLE_KEY = "ensemble"  # ``extra`` entry of a model that averages several networks (core.ensemble)
+ENSEMBLE_KEY = "ensemble"  # ``extra`` entry of a model that averages several networks (core.train.ensemble)
 
 REQUIRED = (
     "name", "title", "architecture", "dataset", "training", "test_accuracy", "params", "mean", "std",
@@ -193,7 +193,7 @@ def _check_shape(card: ModelCard, source: str) -> None:
             raise ModelCardError(f"{source}: {len(value)} normalisation {name} values for {shape[0]} channels.")
     if not 2 <= len(card.labels) <= MAX_CLASSES:
         raise ModelCardError(f"{source}: expected 2 to {MAX_CLASSES} class labels, got {len(card.labels)}.")
-    # The count of outputs is the graph's: core.inference checks the logits against ``labels``.
+    # The count of outputs is the graph's: core.infer.runtime checks the logits against ``labels``.
 
 
 def _robustness(raw: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ its centre of mass sits at the centre. A canvas drawing must go through the same
 sees something it never saw in training. Each step returns its image so a page can show it, and each
 step can be switched off to show what it is for.
 
-Files are read by ``core.images`` (the one reader: limits, EXIF orientation); this module starts from
+Files are read by ``core.infer.uploads`` (the one reader: limits, EXIF orientation); this module starts from
 pixels. No torch here (the draw page and the CLI must run on numpy + Pillow + onnxruntime only).
 """
 
@@ -25,7 +25,7 @@ INK_THRESHOLD = 0.2  # a pixel is ink when it is at least this bright (0..1, aft
 MIN_CONTRAST = 0.15  # less difference than this between ink and background: nothing was drawn
 MIN_INK_FRACTION = 0.001  # fewer ink pixels than this share of the image: a speck, not a digit
 MIN_INK_EXTENT = 0.03  # an ink bounding box shorter than this share of the image's longer side: a dot
-MAX_SIDE = 4096  # larger arrays are refused (files are shrunk by core.images long before this)
+MAX_SIDE = 4096  # larger arrays are refused (files are shrunk by core.infer.uploads long before this)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, what Pillow's "L" uses
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.datasets import DatasetInfo, to_float
+from core.data.registry import DatasetInfo, to_float
 
 
 def class_positions(labels: np.ndarray, label: int) -> np.ndarray:

@@ -7,7 +7,7 @@ Conventions of a spec:
 * ``activation`` is applied after every conv and hidden dense layer; when batch-norm layers directly
   follow a conv/dense layer, the activation comes after them (conv → BN → ReLU).
 
-``core.layer_table`` turns a spec into numbers (shapes, parameters, cost, memory) and ``core.convnet``
+``core.arch.layer_table`` turns a spec into numbers (shapes, parameters, cost, memory) and ``core.train.convnet``
 into a torch network; this module is what both read.
 """
 
@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, Sequence
 
-from core import share
+from core.links import share
 
 LAYER_KINDS: tuple[str, ...] = ("conv", "pool", "dense", "dropout", "batchnorm", "flatten")
 POOL_MODES: tuple[str, ...] = ("max", "avg")

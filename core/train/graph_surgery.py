@@ -12,7 +12,7 @@ declares as extra graph outputs
   weights the model really uses, e.g. a conv kernel with batch norm folded in by the exporter.
 
 ``LayerOutputs`` describes them; the exporter stores it in the sidecar (``extra["layer_outputs"]``), and
-``core.network`` reads it back. Torch-free; used by ``core.export`` and ``scripts/add_layer_outputs.py``.
+``core.infer.explain`` reads it back. Torch-free; used by ``core.train.export`` and ``scripts/add_layer_outputs.py``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Sequence
 import onnx
 from onnx import helper, numpy_helper
 
-from core.model_card import INPUT_NAME, LOGITS_NAME
-from core.network import LAYER_OUTPUTS_KEY, LayerOutputs, Step
+from core.infer.model_card import INPUT_NAME, LOGITS_NAME
+from core.infer.explain import LAYER_OUTPUTS_KEY, LayerOutputs, Step
 
 # ONNX ops that start a new step of the chain, and the layer-table kind each one implements.
 ANCHORS = {
@@ -95,7 +95,8 @@ def _chain(graph: onnx.GraphProto) -> list[_Stage]:
 
 
 def _rows(architecture: dict, in_shape: tuple[int, int, int]):
-    from core.models import layer_table, spec_from_dict, table_reason
+    from core.arch.layer_table import layer_table, table_reason
+    from core.arch.spec import spec_from_dict
 
     rows = layer_table(spec_from_dict(architecture), in_shape)
     if table_reason(rows):

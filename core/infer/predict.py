@@ -1,10 +1,10 @@
 """Image → digit: the one code path shared by the draw page and the command line.
 
-    python -m core.predict [--model PATH] IMAGE_OR_DIR...
+    python -m core.infer.predict [--model PATH] IMAGE_OR_DIR...
 
 prints one line of strict JSON (no NaN or Infinity) per image: ``{"file", "digit", "probabilities"}``
 (ten numbers, classes 0..9), ``"digit": null`` with a ``"no_digit"`` reason for a blank image, or
-``{"file", "error"}`` for a file that cannot be used. Images are read by ``core.images`` (the filters
+``{"file", "error"}`` for a file that cannot be used. Images are read by ``core.infer.uploads`` (the filters
 upload's reader: PNG/JPEG, the same size and memory limits, EXIF orientation applied). A folder
 contributes its image files (sorted, not recursive). Every file is tried, whatever happened to the
 ones before. No torch on this path.
@@ -35,9 +35,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from core.images import ImageError, read_image_file
-from core.inference import LoadedModel, ModelRefused, default_model_path, load_model, run_model
-from core.preprocess import Preprocessed, Steps, preprocess_variants, to_model_input
+from core.infer.uploads import ImageError, read_image_file
+from core.infer.runtime import LoadedModel, ModelRefused, default_model_path, load_model, run_model
+from core.infer.preprocess import Preprocessed, Steps, preprocess_variants, to_model_input
 
 OK, FILE_FAILED, MODEL_FAILED, OUTPUT_CLOSED = 0, 1, 2, 3
 # Picked up from a folder; all but PNG/JPEG are then refused by name, so no image is skipped in silence.
@@ -75,7 +75,7 @@ class Prediction:
 def classify(model: LoadedModel, image: np.ndarray, steps: Steps = Steps(), activations: bool = False) -> Prediction:
     """Preprocess an image (canvas RGBA, RGB or grayscale, any size) and run the model on it.
 
-    Raises ``ModelRefused`` when the model fails on this image (see ``core.inference.run_model``)."""
+    Raises ``ModelRefused`` when the model fails on this image (see ``core.infer.runtime.run_model``)."""
     return classify_variants(model, image, (steps,), activations)[0]  # type: ignore[return-value]
 
 
@@ -202,13 +202,13 @@ def emit(line: str) -> bool:
     except (OSError, ValueError) as exc:  # e.g. a full disk, or stdout closed by the caller
         _silence_stdout()
         if sys.stderr is not None:
-            print(f"core.predict: cannot write the results ({exc}); stopping.", file=sys.stderr)
+            print(f"core.infer.predict: cannot write the results ({exc}); stopping.", file=sys.stderr)
         return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m core.predict",
+        prog="python -m core.infer.predict",
         description="Classify images of handwritten digits with an exported ConvLab model (onnxruntime). "
                     "Exit status: 0 all classified, 1 a file could not be read, 2 the model is unusable, "
                     "3 the output was closed.",

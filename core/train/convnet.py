@@ -1,7 +1,7 @@
 """The torch network built from a layer table (the only model module that imports torch).
 
 ``ConvNet`` is defined at module level, so a trained model pickles (``torch.save(model)``) and loads
-again anywhere ``core.convnet`` can be imported. Random numbers come from generators the caller owns
+again anywhere ``core.train.convnet`` can be imported. Random numbers come from generators the caller owns
 (``build_model(spec, generator=...)`` for the initial weights, ``model.use_generator(g)`` for dropout),
 so two students training at once never share or disturb one global random state.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from core.archspec import INPUT_SHAPE, NUM_CLASSES, ArchSpec
-from core.layer_table import LayerRow, layer_table, table_reason
+from core.arch.spec import INPUT_SHAPE, NUM_CLASSES, ArchSpec
+from core.arch.layer_table import LayerRow, layer_table, table_reason
 
 
 def activation_module(name: str) -> nn.Module:

@@ -22,7 +22,7 @@ TINY = 1e-30  # floor under a mean probability before the log: finite logits eve
 
 
 class Ensemble(nn.Module):
-    single_chain = False  # core.export: no per-layer outputs for a graph of parallel networks
+    single_chain = False  # core.train.export: no per-layer outputs for a graph of parallel networks
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 """A logits-only copy of an exported model, made on its serialised bytes (no ``onnx`` package needed).
 
-Declaring a conv's output as a graph output (``core.network_graph`` does, so the "Inside the network" page
+Declaring a conv's output as a graph output (``core.train.graph_surgery`` does, so the "Inside the network" page
 can show it) stops onnxruntime from fusing Conv + ReLU, which made the page's 785-image occlusion batch
 about 1.7× slower. For batches only the logits are needed, so the page runs a copy whose graph outputs
 nothing else. The inference install has onnxruntime but not the ``onnx`` package, so the copy is made on

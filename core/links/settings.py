@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import Field, field, fields, replace
 from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
-from core import share
+from core.links import share
 
 S = TypeVar("S", bound="Settings")
 ParamFactory = Callable[[str], share.Param]  # builds the field's Param once its name (the key) is known

@@ -1,0 +1,1 @@
+"""Architectures without torch: the spec, the layer table with its memory estimate, training-job limits."""

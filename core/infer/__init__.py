@@ -1,0 +1,1 @@
+"""The inference path: model cards, onnxruntime, preprocessing, drawing, uploads, the network explained. Never imports torch."""

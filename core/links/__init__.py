@@ -1,0 +1,1 @@
+"""Share links and the typed settings they carry."""
