@@ -8,6 +8,7 @@ from ui.nav import ensure_navigation
 ensure_navigation()
 
 from core import arithmetic as ar  # noqa: E402
+from core.lessons import conv_layer  # noqa: E402
 from ui import fastfig, state  # noqa: E402
 from ui.arithmetic_views import (  # noqa: E402
     CHANNEL_NAMES, INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, channel_latex,
@@ -76,7 +77,7 @@ def show_summary(cfg: Cfg, shape: ar.Shape2D) -> None:
     kh, kw = spec.kernel
     # Two by two: at 1280 px four metrics in a row cut the shape off ("(1, 1, …").
     top, bottom = st.columns(2), st.columns(2)
-    top[0].metric("Output shape", ar.shape_text(shape), help="(N, C, H, W): batch, channels, height, width")
+    top[0].metric("Output shape", conv_layer.shape_text(shape), help="(N, C, H, W): batch, channels, height, width")
     top[1].metric("Output values", f"{cost.output_values:,}")
     bottom[0].metric("Parameters", f"{cost.params:,}", help=f"{cfg.cout}×{cfg.cin}×{kh}×{kw} weights + {cfg.cout} biases")
     bottom[1].metric("Multiply-adds", f"{cost.macs:,}",
@@ -129,7 +130,7 @@ def colour_channels(shape: ar.Shape2D, r: int, c: int) -> None:
     """A 3-channel (R, G, B) input and a 3-channel kernel: each channel's window × its kernel slice, the three
     sums added, plus the bias (example numbers; the layer's size, stride, padding and dilation)."""
     x, kernel, bias = colour_example(shape)
-    sums = ar.channel_sums(x, kernel, bias, shape, r, c)
+    sums = conv_layer.channel_sums(x, kernel, bias, shape, r, c)
     st.caption("A colour image has three channels, so each kernel has three slices, one per channel. Output cell "
                f"({r}, {c}) is every channel's window times its slice, added up over the three channels, plus one "
                "bias. Made-up numbers; the window follows the picture above.")
@@ -159,7 +160,7 @@ def show_formula(cfg: Cfg, shape: ar.Shape2D) -> None:
 def torch_section(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys, revealed: bool) -> None:
     spec = cfg.spec()
     h, w = cfg.in_hw
-    answer = ar.shape_text(shape) if revealed else "?  (make your prediction first)"
+    answer = conv_layer.shape_text(shape) if revealed else "?  (make your prediction first)"
     st.code(f"{spec.torch_code()}  # input (1, {cfg.cin}, {h}, {w}) -> {answer}", language="python")
     if not st.toggle("Run it in real PyTorch", key=keys.torch, help="Loads PyTorch the first time (about a second)."):
         return
@@ -209,10 +210,10 @@ def puzzle() -> None:
     s = c[1].number_input("stride", 1, 4, 1, key="arithmetic.pz_s")
     p = c[2].number_input("padding", 0, 3, 0, key="arithmetic.pz_p")
     if st.button("Check my layer", key="arithmetic.pz_go"):
-        ok, message = ar.check_downsample_puzzle(28, 14, int(k), int(s), int(p))
+        ok, message = conv_layer.check_downsample_puzzle(28, 14, int(k), int(s), int(p))
         (st.success if ok else st.error)(message)
         if ok:
-            others = [f"k={a}, s={b}, p={c_}" for a, b, c_ in ar.puzzle_solutions(28, 14) if (a, b, c_) != (k, s, p)]
+            others = [f"k={a}, s={b}, p={c_}" for a, b, c_ in conv_layer.puzzle_solutions(28, 14) if (a, b, c_) != (k, s, p)]
             st.caption("Other answers with k ≤ 7: " + "; ".join(others))
 
 

@@ -11,7 +11,8 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-from core import arithmetic  # noqa: E402
+from core import arithmetic as ar  # noqa: E402
+from core.lessons import conv_layer  # noqa: E402
 
 from core.lessons import filters  # noqa: E402
 
@@ -177,7 +178,7 @@ def advanced_controls(keys: state.Keys) -> None:
         return
     with st.expander("Stride, padding, dilation", expanded=False):
         st.slider("Stride", 1, 4, key=keys.s)
-        st.selectbox("Padding mode", arithmetic.PADDING_MODES, key=keys.pm,
+        st.selectbox("Padding mode", ar.PADDING_MODES, key=keys.pm,
                      help="valid: no padding · same: keep the size (stride 1) · full: every partial overlap · "
                           "explicit: choose the number of zero rings")
         if state.current(S).pm == "explicit":
@@ -185,7 +186,7 @@ def advanced_controls(keys: state.Keys) -> None:
         st.slider("Dilation (gaps between taps)", 1, 4, key=keys.d)
 
 
-def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> None:
+def output_size_line(shape: ar.Shape2D, kernel_hw: tuple[int, int]) -> None:
     h, w = shape.height, shape.width
     if not shape.ok:
         st.error(f"No output: {shape.reason}", icon="📐")
@@ -195,10 +196,10 @@ def output_size_line(shape: arithmetic.Shape2D, kernel_hw: tuple[int, int]) -> N
         f"{h.pad_lo}/{h.pad_hi} rows, {w.pad_lo}/{w.pad_hi} columns")
     st.markdown(f"**Output size: {h.out}×{w.out}** — input {h.n}×{w.n}, kernel {kernel_hw[0]}×{kernel_hw[1]}, "
                 f"stride {h.s}, padding {pad}, dilation {h.d}")
-    worked = " · ".join(f"{'' if same else ax.axis + ': '}{arithmetic.conv_formula_text(ax)}"
+    worked = " · ".join(f"{'' if same else ax.axis + ': '}{conv_layer.conv_formula_text(ax)}"
                         for ax in ([h] if same else [h, w]))
     symmetric = h.pad_lo == h.pad_hi and w.pad_lo == w.pad_hi
-    st.caption(f"Per axis: {arithmetic.general_formula(latex=False, symmetric=symmetric)};  {worked}")
+    st.caption(f"Per axis: {conv_layer.general_formula(latex=False, symmetric=symmetric)};  {worked}")
 
 
 def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettings) -> tuple[int, int]:
@@ -258,7 +259,7 @@ def lesson() -> None:
             advanced_controls(keys)
         cfg = state.current(S)
         padding, pad_reason = filters.resolve_padding2d(cfg.pm, kernels.shape[1:], cfg.s, cfg.d, cfg.p)
-        shape = arithmetic.conv2d_shape(image.shape, kernels.shape[1:], (cfg.s, cfg.s), padding, (cfg.d, cfg.d),
+        shape = ar.conv2d_shape(image.shape, kernels.shape[1:], (cfg.s, cfg.s), padding, (cfg.d, cfg.d),
                                         1, len(kernels))
         if pad_reason:
             st.error(pad_reason, icon="📐")
@@ -273,7 +274,7 @@ def lesson() -> None:
         output = filters.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
         st.subheader("🔬 Microscope: one output pixel")
         r, c = microscope_controls(keys, output, cfg)
-        in_boxes = fv.window_boxes(arithmetic.conv_window(shape, r, c), padding, cfg.d)
+        in_boxes = fv.window_boxes(ar.conv_window(shape, r, c), padding, cfg.d)
         fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
     with fig_cols[0]:
         fv.show(fv.named_picture(("input", token), image, f"Input: {image_label} ({image.shape[0]}×{image.shape[1]})",

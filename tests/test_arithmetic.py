@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import arithmetic as ar
+from core.lessons import conv_layer
 
 sizes = st.integers(1, 20)
 kernels = st.integers(1, 7)
@@ -96,7 +97,7 @@ def test_worked_examples_and_floor():
     ax = ar.conv_axis(6, 3, 2, 0)
     assert (ax.out, ax.unused) == (2, 1)
     assert ar.never_visited(ax) == [5]
-    notes = " ".join(s.note for s in ar.conv_formula_steps(ax))
+    notes = " ".join(s.note for s in conv_layer.conv_formula_steps(ax))
     assert "never visited" in notes and "1 column" in notes
 
 
@@ -141,20 +142,20 @@ def test_transposed_footprint_matches_torch_scatter():
     x[0, 0, 1, 2] = 1.0
     out = F.conv_transpose2d(x, torch.ones(1, 1, 3, 3), stride=2, padding=1)[0, 0]
     touched = {(int(r), int(c)) for r, c in torch.nonzero(out)}
-    assert set(ar.transposed_footprint(shape, 1, 2)) == touched
+    assert set(conv_layer.transposed_footprint(shape, 1, 2)) == touched
 
 
 def test_downsample_puzzle():
-    ok, msg = ar.check_downsample_puzzle(28, 14, 3, 2, 1)
+    ok, msg = conv_layer.check_downsample_puzzle(28, 14, 3, 2, 1)
     assert ok and "14" in msg
-    ok, msg = ar.check_downsample_puzzle(28, 14, 3, 1, 1)
+    ok, msg = conv_layer.check_downsample_puzzle(28, 14, 3, 1, 1)
     assert not ok and "28" in msg
-    assert (2, 2, 0) in ar.puzzle_solutions(28, 14)
-    assert all(ar.conv_axis(28, k, s, p).out == 14 for k, s, p in ar.puzzle_solutions(28, 14))
+    assert (2, 2, 0) in conv_layer.puzzle_solutions(28, 14)
+    assert all(ar.conv_axis(28, k, s, p).out == 14 for k, s, p in conv_layer.puzzle_solutions(28, 14))
 
 
 def test_torch_layer_code_runs():
-    code = ar.torch_layer_code(False, 3, 16, (3, 3), (2, 2), (1, 1), (1, 1))
+    code = conv_layer.torch_layer_code(False, 3, 16, (3, 3), (2, 2), (1, 1), (1, 1))
     assert code == "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)"
     layer = eval(code, {"nn": torch.nn})  # noqa: S307 - our own generated code
     assert tuple(layer(torch.zeros(1, 3, 28, 28)).shape) == (1, 16, 14, 14)
@@ -181,7 +182,7 @@ def test_channel_sums_add_up_to_torch_conv(pad, stride, dil):
     assert shape.out_hw == tuple(out.shape)
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
-            cs = ar.channel_sums(x.numpy(), k.numpy(), 1.5, shape, r, c)
+            cs = conv_layer.channel_sums(x.numpy(), k.numpy(), 1.5, shape, r, c)
             assert cs.total == pytest.approx(float(out[r, c]))
             per_channel = [float(F.conv2d(x[None, i:i + 1], k[None, i:i + 1], stride=stride, padding=pad,
                                           dilation=dil)[0, 0, r, c]) for i in range(3)]

@@ -136,6 +136,7 @@ def test_colour_channels_add_up_at_the_current_cell():
     import numpy as np
 
     from core import arithmetic as ar
+    from core.lessons import conv_layer
     from ui.arithmetic_views import colour_example
 
     at = open_page(h=6, k=3, s=1, p=0, step=5)  # 4×4 output: cell (1, 1)
@@ -146,7 +147,7 @@ def test_colour_channels_add_up_at_the_current_cell():
     expected = sum(float((x[ch, 1:4, 1:4] * kernel[ch]).sum()) for ch in range(3)) + bias
     assert total.endswith(f"= {expected:g}")
     assert sum(t.startswith(f"{name}:") for name in "RGB" for t in latex) == 3
-    assert np.isclose(ar.channel_sums(x, kernel, bias, shape, 1, 1).total, expected)
+    assert np.isclose(conv_layer.channel_sums(x, kernel, bias, shape, 1, 1).total, expected)
 
 
 def test_receptive_field_table_grows_with_depth():

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core import arithmetic
+from core import arithmetic as ar
 
 from core.lessons import filters
 
@@ -45,7 +45,7 @@ def conv_case(draw):
 @given(conv_case())
 def test_conv2d_matches_torch(case):
     x, w, stride, padding, dilation = case
-    shape = arithmetic.conv2d_shape(x.shape[1:], w.shape[2:], stride, padding, dilation)
+    shape = ar.conv2d_shape(x.shape[1:], w.shape[2:], stride, padding, dilation)
     if not shape.ok:
         with pytest.raises(ValueError):
             filters.conv2d(x, w, stride, padding, dilation)
@@ -68,7 +68,7 @@ def test_padding_modes_match_torch(h, w, kh, kw, d, seed):
     full = filters.conv2d(x, k, padding="full", dilation=d)
     ref = F.conv2d(xt, kt, padding=(d * (kh - 1), d * (kw - 1)), dilation=d)[0, 0].numpy()
     np.testing.assert_allclose(full[0], ref, atol=1e-10)
-    shape = arithmetic.conv2d_shape((h, w), (kh, kw), (1, 1), (0, 0), (d, d))
+    shape = ar.conv2d_shape((h, w), (kh, kw), (1, 1), (0, 0), (d, d))
     if shape.ok:
         np.testing.assert_allclose(filters.conv2d(x, k, padding="valid", dilation=d)[0],
                                    F.conv2d(xt, kt, dilation=d)[0, 0].numpy(), atol=1e-10)
@@ -107,7 +107,7 @@ def test_kernel_larger_than_input_is_explained():
 @given(conv_case())
 def test_im2col_times_kernels_is_conv(case):
     x, w, stride, padding, dilation = case
-    shape = arithmetic.conv2d_shape(x.shape[1:], w.shape[2:], stride, padding, dilation)
+    shape = ar.conv2d_shape(x.shape[1:], w.shape[2:], stride, padding, dilation)
     assume(shape.ok)
     patches = filters.im2col(x, w.shape[2:], stride, padding, dilation)  # (H'W', C kh kw)
     ho, wo = shape.out_hw
@@ -128,7 +128,7 @@ def test_im2col_worked_example_rows_are_windows():
 def test_microscope_sum_is_the_output(case, data):
     x, w, stride, padding, dilation = case
     image, kernel = x[0], w[0, 0]
-    shape = arithmetic.conv2d_shape(image.shape, kernel.shape, stride, padding, dilation)
+    shape = ar.conv2d_shape(image.shape, kernel.shape, stride, padding, dilation)
     assume(shape.ok)
     out = filters.conv2d(image, kernel, stride, padding, dilation)[0]
     r = data.draw(st.integers(0, out.shape[0] - 1))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import arithmetic
+from core import arithmetic as ar
 
 from core.lessons import filters
 from core.lessons.pooling import (
@@ -95,8 +95,8 @@ def test_sum_matches_torch_divisor_one(case):
 
 def test_shapes_agree_with_core_arithmetic():
     res = pool2d(np.zeros((7, 9)), (3, 2), (2, 3), (1, 1), ceil_mode=True)
-    assert res.values.shape == res.shape.out_hw == arithmetic.require(
-        arithmetic.pool2d_shape((7, 9), (3, 2), (2, 3), (1, 1), ceil_mode=True))
+    assert res.values.shape == res.shape.out_hw == ar.require(
+        ar.pool2d_shape((7, 9), (3, 2), (2, 3), (1, 1), ceil_mode=True))
 
 
 def test_ceil_mode_edge_window_divides_by_clipped_size():

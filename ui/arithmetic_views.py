@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from core.arithmetic import PADDING_MODES, Conv2dSpec, Shape2D, conv_window, never_visited, transposed_footprint
+from core.arithmetic import PADDING_MODES, Shape2D, conv_window, never_visited
+from core.lessons.conv_layer import Conv2dSpec, transposed_footprint
 from core.links.settings import Settings, choice, flag, integer
 from ui.fastfig import from_spec
 from ui.grid import Box, category_spec

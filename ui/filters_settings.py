@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import arithmetic
+from core import arithmetic as ar
 
 from core.lessons import filters
 
@@ -38,7 +38,7 @@ class FiltersSettings(Settings, page="filters"):
     ck: tuple[float, ...] = float_list(tuple(filters.WORKED_KERNEL.ravel()), lengths=(9, 25, 49),
                                        lo=-filters.MAX_ABS_WEIGHT, hi=filters.MAX_ABS_WEIGHT, label="custom kernel")
     s: int = integer(1, lo=1, hi=4, label="stride", hidden=True)
-    pm: str = choice("valid", arithmetic.PADDING_MODES, label="padding mode", hidden=True)
+    pm: str = choice("valid", ar.PADDING_MODES, label="padding mode", hidden=True)
     p: int = integer(1, lo=0, hi=6, label="padding", hidden=True)
     d: int = integer(1, lo=1, hi=4, label="dilation", hidden=True)
     disp: str = choice("auto", filters.DISPLAY_MODES, label="display")

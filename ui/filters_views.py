@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import streamlit as st
 
-from core import arithmetic
+from core import arithmetic as ar
 
 from core.lessons import filters
 
@@ -142,7 +142,7 @@ def show(fig, name: str) -> None:
 # Sections
 
 
-def window_boxes(win: arithmetic.Window, padding, dilation: int) -> list[Box]:
+def window_boxes(win: ar.Window, padding, dilation: int) -> list[Box]:
     """Outline of the window in input coordinates; with dilation, also each tap it actually reads."""
     top, left = padding[0][0], padding[1][0]
     rows, cols = [r - top for r in win.rows], [c - left for c in win.cols]

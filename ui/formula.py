@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import arithmetic as ar
+from core.lessons import conv_layer
 
 
 def _aligned(latex: str) -> str:
@@ -21,8 +22,8 @@ def _aligned(latex: str) -> str:
 
 def formula_block(ax: ar.AxisResult, output_padding: int | None = None, title: str = "") -> None:
     """The formula for one axis, worked with its numbers; ``output_padding`` given: a transposed conv."""
-    steps = (ar.transposed_formula_steps(ax, output_padding) if output_padding is not None
-             else ar.conv_formula_steps(ax))
+    steps = (conv_layer.transposed_formula_steps(ax, output_padding) if output_padding is not None
+             else conv_layer.conv_formula_steps(ax))
     if title:
         st.markdown(f"**{title}**")
     lines = [_aligned(s.latex) for s in steps if s.latex]

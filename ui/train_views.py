@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import arithmetic as ar
+from core.lessons import conv_layer
 from core.data import mnist as cdata
 from core.data import registry as cds
 from core.arch import spec as archspec
@@ -91,7 +91,7 @@ def render_layer_table(spec: archspec.ArchSpec, in_shape: tuple[int, int, int] =
     c3.metric("Largest receptive field (conv/pool)", last_rf[-1].rf_text if last_rf else "none (no conv)")
     with st.expander("How each output shape follows from the formula"):
         st.markdown(
-            f"Conv and pooling layers: ${ar.general_formula()}$ per axis; the "
+            f"Conv and pooling layers: ${conv_layer.general_formula()}$ per axis; the "
             "receptive field grows by $(k-1)\\times$ the product of the strides before the layer. The "
             "flatten size is computed, not typed in: it is what the dense layer after it is built with."
         )

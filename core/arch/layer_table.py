@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from core import arithmetic as ar
+from core.lessons import conv_layer
 from core.arch.spec import (
     ACTIVATIONS, INPUT_SHAPE, LAYER_KINDS, MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MAX_MACS, MAX_PADDING,
     MAX_PARAMS, MAX_POOL, MAX_STRIDE, MAX_UNITS, NUM_CLASSES, POOL_MODES, ArchSpec, LayerSpec,
@@ -138,10 +139,10 @@ def _window_rows(i: int, name: str, layer: LayerSpec, walk: _Walk) -> list[Layer
         label += f", stride {s}"
     if is_conv and layer.padding:
         label += f", pad {layer.padding}"
-    latex = tuple(step.latex for step in ar.conv_formula_steps(result.height) if step.latex)
-    formula = f"H: {ar.conv_formula_text(result.height)}"
+    latex = tuple(step.latex for step in conv_layer.conv_formula_steps(result.height) if step.latex)
+    formula = f"H: {conv_layer.conv_formula_text(result.height)}"
     if h != w:
-        formula += f";  W: {ar.conv_formula_text(result.width)}"
+        formula += f";  W: {conv_layer.conv_formula_text(result.width)}"
     if not result.ok:
         return [LayerRow(i, name, layer.kind, label, None, in_shape=walk.shape, formula=formula,
                          formula_latex=latex, reason=f"{name}: the {h}×{w} feature map is too small here. "
@@ -151,7 +152,7 @@ def _window_rows(i: int, name: str, layer: LayerSpec, walk: _Walk) -> list[Layer
     rf_row = ar.receptive_field(walk.rf_layers)[-1]
     walk.rf, walk.jump = rf_row.rf, rf_row.jump
     if is_conv:
-        cost = ar.conv_cost(result, (k, k))
+        cost = conv_layer.conv_cost(result, (k, k))
         params, macs, out = cost.params, cost.macs, (layer.out_channels, oh, ow)  # type: ignore[union-attr]
         kept = out[0] * oh * ow * (1 + _act_copies(walk.activation))
     else:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-import numpy as np
-from core.data import registry as cds
-from core.arch import layer_table as lt
-from core.arch.spec import ArchSpec
-from core.arch.jobs import DEFAULT_JOB_MEMORY_MB
 
+import numpy as np
+
+from core.arch import layer_table as lt
+from core.arch.jobs import DEFAULT_JOB_MEMORY_MB
+from core.arch.spec import ArchSpec
+from core.data import registry as cds
 
 OPTIMIZERS: dict[str, str] = {
     "adam": "Adam",

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from core import arithmetic
+from core import arithmetic as ar
 
 MAX_KERNEL_SIDE = 31  # larger kernels are refused: they are never what a lesson needs
 MAX_ABS_WEIGHT = 1000.0  # kernel weights outside ±1000 are refused as absurd
@@ -63,8 +63,8 @@ def resolve_padding2d(
     does not apply (e.g. 'same' with stride 2), or None.
     """
     s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
-    ph, reason_h = arithmetic.resolve_padding(mode, kernel_hw[0], s[0], d[0], explicit)
-    pw, reason_w = arithmetic.resolve_padding(mode, kernel_hw[1], s[1], d[1], explicit)
+    ph, reason_h = ar.resolve_padding(mode, kernel_hw[0], s[0], d[0], explicit)
+    pw, reason_w = ar.resolve_padding(mode, kernel_hw[1], s[1], d[1], explicit)
     return (ph, pw), reason_h or reason_w
 
 
@@ -175,21 +175,21 @@ def validate_kernel(values: np.ndarray | Sequence) -> np.ndarray:
 def output_shape(
     in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: PairInt = 1, padding: Padding = 0,
     dilation: PairInt = 1, out_channels: int = 1,
-) -> arithmetic.Shape2D:
+) -> ar.Shape2D:
     """The arithmetic shape (with a readable reason when invalid) for these conv settings."""
     s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = _normalise_padding(padding, kernel_hw, s, d)
-    return arithmetic.conv2d_shape(in_hw, kernel_hw, s, pads, d, 1, out_channels)
+    return ar.conv2d_shape(in_hw, kernel_hw, s, pads, d, 1, out_channels)
 
 
 def _windows(
     x: np.ndarray, kernel_hw: tuple[int, int], stride: PairInt, padding: Padding, dilation: PairInt
-) -> tuple[np.ndarray, arithmetic.Shape2D]:
+) -> tuple[np.ndarray, ar.Shape2D]:
     """Strided view (C, H', W', kh, kw) of every window of ``x`` (C, H, W), and the shape it matches."""
     s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
     (pt, pb), (pl, pr) = _normalise_padding(padding, kernel_hw, s, d)
-    shape = arithmetic.conv2d_shape(x.shape[1:], kernel_hw, s, ((pt, pb), (pl, pr)), d)
-    ho, wo = arithmetic.require(shape)
+    shape = ar.conv2d_shape(x.shape[1:], kernel_hw, s, ((pt, pb), (pl, pr)), d)
+    ho, wo = ar.require(shape)
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr))) if (pt or pb or pl or pr) else x  # zero padding
     span_h = shape.height.effective_kernel
     span_w = shape.width.effective_kernel
@@ -448,8 +448,8 @@ def microscope(
     k = validate_kernel(kernel)
     s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
     (pt, pb), (pl, pr) = _normalise_padding(padding, k.shape, s, d)
-    shape = arithmetic.conv2d_shape(x.shape[1:], k.shape, s, ((pt, pb), (pl, pr)), d)
-    win = arithmetic.conv_window(shape, row, col)  # padded coordinates
+    shape = ar.conv2d_shape(x.shape[1:], k.shape, s, ((pt, pb), (pl, pr)), d)
+    win = ar.conv_window(shape, row, col)  # padded coordinates
     rows = np.asarray(win.rows) - pt
     cols = np.asarray(win.cols) - pl
     h, w = x.shape[1:]

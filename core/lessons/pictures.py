@@ -16,7 +16,6 @@ from core.data import mnist as data
 from core.lessons import filters
 
 
-
 @dataclass(frozen=True)
 class BuiltinImage:
     key: str

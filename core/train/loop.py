@@ -6,16 +6,17 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from core.arch.recipes import DIVERGED_LOSS, EXPONENTIAL_END, OPTIMIZERS, TrainConfig
 from core.data import registry as cds
 from core.train.augment import random_affine
-from core.arch.recipes import DIVERGED_LOSS, EXPONENTIAL_END, OPTIMIZERS, TrainConfig
 from core.train.devices import generator_for
 from core.train.tensors import TensorData, as_float, to_bytes
-
 
 # ---------------------------------------------------------------------------------------------
 # One epoch

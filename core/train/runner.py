@@ -13,17 +13,29 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
+
 import torch
 import torch.nn as nn
-from core.data import registry as cds
+
 from core.arch import layer_table as lt
+from core.arch.recipes import (
+    DIVERGED_LOSS,
+    OPTIMIZERS,
+    STOP_COMPLETED,
+    STOP_DIVERGED,
+    STOP_STOPPED,
+    STOP_TIME,
+    TrainConfig,
+    input_shape,
+    memory_estimate,
+    memory_reason,
+)
 from core.arch.spec import ArchSpec
+from core.data import registry as cds
 from core.train.convnet import build_model
-from core.arch.recipes import DIVERGED_LOSS, OPTIMIZERS, STOP_COMPLETED, STOP_DIVERGED, STOP_STOPPED, STOP_TIME, TrainConfig, input_shape, memory_estimate, memory_reason
 from core.train.devices import device_text, generator_for, memory_format, pick_device
 from core.train.loop import EpochCursor, EvalResult, _current_lr, evaluate, make_optimizer, make_scheduler, train_epoch
 from core.train.tensors import TensorData, prepare_data, test_tensors
-
 
 # ---------------------------------------------------------------------------------------------
 # A whole run

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
 import numpy as np
 import torch
+
+from core.arch.recipes import TrainConfig
 from core.data import mnist as cdata
 from core.data import registry as cds
-from core.arch.recipes import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def torch_output_shape(
 
 
 def check_layer(spec, in_hw: tuple[int, int]) -> TorchCheck:
-    """``torch_output_shape`` for a ``core.arithmetic.Conv2dSpec`` (the page's one layer config)."""
+    """``torch_output_shape`` for a ``core.lessons.conv_layer.Conv2dSpec`` (the page's one layer config)."""
     return torch_output_shape(spec.transposed, in_hw, spec.in_channels, spec.out_channels, spec.kernel,
                               spec.stride, spec.torch_padding(), spec.dilation,
                               (spec.output_padding, spec.output_padding))
