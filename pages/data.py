@@ -179,8 +179,8 @@ def overview_sections(info: DatasetInfo, view: dv.Overview) -> None:
     st.subheader("6 · How many of each class")
     st.plotly_chart(dv.counts_chart(info, view), config=NO_CHART_BAR, key="data.counts")
     lo, hi = min(view.train_counts), max(view.train_counts)
-    st.caption(f"Training images per class: {lo:,} to {hi:,}"
-               + (" — perfectly balanced." if lo == hi else f" (the largest class has {hi / lo:.2f}× the smallest).")
+    st.caption((f"Training images per class: {lo:,} each — perfectly balanced." if lo == hi else
+                f"Training images per class: {lo:,} to {hi:,} (the largest class has {hi / lo:.2f}× the smallest).")
                + " Accuracy means little if one class dominates: always count before training.")
     st.caption("Source: " + literal(info.source) + " · Licence: " + literal(info.licence))
 

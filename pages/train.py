@@ -34,6 +34,7 @@ from core.train import runner  # noqa: E402
 from core.links.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
 from core.arch.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
+from ui.text import literal  # noqa: E402
 from ui import train_views as tv  # noqa: E402
 
 PAGE = "train"
@@ -245,7 +246,7 @@ def download(fetch) -> None:
         fetch(progress)
     except cdata.DataError as exc:
         bar.empty()
-        st.error(str(exc), icon="📡")
+        st.error(literal(exc, 400), icon="📡")  # a mirror's or the OS's words: shown literally
         return
     bar.progress(1.0, text="Downloaded and verified.")
     st.rerun()

@@ -16,6 +16,7 @@ from core.data.mnist import load_test
 from core.infer.runtime import SHIPPED_DIR, session_dir
 from core.infer.model_card import read_card, sidecar_path
 from tests.conftest import REPO
+from ui.draw_views import maps_caption
 
 APP = str(REPO / "streamlit_app.py")
 PAGE = "pages/draw.py"
@@ -106,10 +107,17 @@ def test_feature_maps_one_tab_per_conv_layer() -> None:
     labels = [t.label for t in at.tabs]
     assert labels == [a.layer for a in card.activations]
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
-    assert [c for c in captions if "channels of" in c] == [
-        f"{a.name}: {a.shape[0]} channels of {a.shape[1]}×{a.shape[2]}" for a in card.activations]
+    assert [c for c in captions if "channels of" in c] == [maps_caption(a.name, a.shape) for a in card.activations]
     assert step_captions(at) == ["1. grayscale", "2. cropped", "3. scaled to 16×20", "4. pasted in 28×28",
                                  "5. centred by mass, shift (3, 0)"]
+
+
+def test_maps_caption_says_how_many_filters_are_not_drawn() -> None:
+    assert maps_caption("conv1", (1, 28, 28)) == "conv1: all 1 channel of 28×28"
+    assert maps_caption("conv1", (16, 28, 28)) == "conv1: all 16 channels of 28×28"
+    wide = maps_caption("conv2", (32, 14, 14))
+    assert wide.startswith("conv2: the first 16 of 32 channels of 14×14; 16 more are not drawn")
+    assert "Inside the network shows all of them" in wide
 
 
 def test_skipping_a_step_changes_the_url_and_the_ablation_table() -> None:

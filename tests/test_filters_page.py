@@ -14,10 +14,11 @@ from core.lessons import filters
 
 from core.infer import uploads as images
 
-from core.lessons import pictures
+from core.lessons import photos, pictures
 from tests.apptest_checks import open_clean, plotly_array
 from tests.conftest import REPO
 from ui import filters_views as fv
+from ui.filters_settings import DEFAULT_IMAGE
 
 APP = str(REPO / "streamlit_app.py")
 PAGE = "pages/filters.py"
@@ -181,7 +182,7 @@ def test_upload_corrupt_file_gives_a_clear_message():
     at = upload(open_page(), "broken.png", raw[: len(raw) // 2])
     error = texts(at.error)
     assert "broken.png" in error and "damaged or incomplete" in error
-    np.testing.assert_allclose(z_of(at, "input"), pictures.builtin_image("photo"))  # still a working page
+    np.testing.assert_allclose(z_of(at, "input"), photos.photo(DEFAULT_IMAGE))  # still a working page
     at = upload(open_page(), "notes.png", b"just some text, not a picture")
     assert "not an image" in texts(at.error)
 
@@ -222,9 +223,9 @@ def test_share_link_round_trip():
 def test_link_to_an_upload_falls_back_with_notice():
     at = open_page(img="upload", k="sobel_x")
     assert "links cannot carry pictures" in texts(at.info)
-    assert at.selectbox(key="filters.img").value == "photo"
-    np.testing.assert_allclose(z_of(at, "input"), pictures.builtin_image("photo"))
-    assert query(at)["img"] == "photo"
+    assert at.selectbox(key="filters.img").value == DEFAULT_IMAGE
+    np.testing.assert_allclose(z_of(at, "input"), photos.photo(DEFAULT_IMAGE))
+    assert query(at)["img"] == DEFAULT_IMAGE
 
 
 def test_malformed_link_falls_back_with_notice():
@@ -370,3 +371,10 @@ def test_colour_convolution_section_matches_torch():
     r, c = expected.shape[0] // 2, expected.shape[1] // 2
     line = next(m.value for m in at.markdown if m.value.startswith(f"Output pixel (row {r}, column {c}) = R"))
     assert "+ bias 0.5 =" in line and line.endswith(f"**{expected[r, c]:.3g}**")
+
+
+def test_the_lesson_opens_on_a_real_photograph():
+    """The intro promises real images: the default picture is one of the shipped photographs."""
+    at = open_page()
+    assert DEFAULT_IMAGE in photos.PHOTOS and at.selectbox(key="filters.img").value == DEFAULT_IMAGE
+    np.testing.assert_allclose(z_of(at, "input"), photos.photo(DEFAULT_IMAGE))

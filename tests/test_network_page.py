@@ -203,3 +203,24 @@ def test_layer_pictures_have_the_layers_shape():
         assert rgb.shape == (grid.shape[0] * f, grid.shape[1] * f, 3)
         assert grid.shape[1] >= grid.shape[0]  # wide, not tall
         assert np.count_nonzero(~np.isnan(grid)) == value.size
+
+
+def test_a_one_channel_input_is_not_called_plural():
+    at = open_clean(PAGE, m="lenet5", L="conv1", c=0, r=3, q=3)
+    text = markdown(at)
+    assert "window of the only channel of" in text and "1 channels" not in text
+
+
+def _picker_layout(at) -> dict:
+    figures = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    picker = next(f for f in figures if any(t.get("type") == "heatmap" for t in f["data"])
+                  and any("click to open" in str(t.get("hovertemplate", "")) for t in f["data"]))
+    return picker["layout"]
+
+
+def test_a_dense_strip_has_no_meaningless_row_ticks_and_labels_every_unit():
+    layout = _picker_layout(open_clean(PAGE, m="lenet5", L="output", c=7))
+    assert layout["yaxis"]["showticklabels"] is False  # one row of 10 units: no −0.5, 0, 0.5
+    assert layout["xaxis"]["dtick"] == 1 and layout["xaxis"]["tick0"] == 0  # 0, 1, 2 … 9, not only even ones
+    wide = _picker_layout(open_clean(PAGE, m="lenet5", L="dense1.relu", c=17))
+    assert wide["yaxis"]["ticktext"][:3] == ["unit 0", "unit 16", "unit 32"]  # 120 units in rows of 16

@@ -102,6 +102,12 @@ def test_page_fits_the_screen(browser, module_server, page, kind):
         if cut:
             problems.append(f"metric values cut off: {cut}")
         problems += share_control_problems(pg, page, kind)
+        if kind == "phone":  # a tap on the title must not leave Streamlit's own 🔗 next to it, above Share
+            pg.locator("h1").first.tap()
+        anchors = pg.locator("[data-testid='stHeaderActionElements']")
+        shown = [i for i in range(anchors.count()) if anchors.nth(i).is_visible()]
+        if shown:
+            problems.append(f"{len(shown)} heading anchor icons visible")
         if problems or os.environ.get("CONVLAB_SCREENSHOTS"):
             screenshot(pg, SCREENS / f"{page.url_path}-{kind}.png")
         assert not problems, f"{page.url_path} at {kind}: " + "; ".join(problems)

@@ -113,3 +113,26 @@ def test_link_text_is_shown_literally_in_the_notice():
     warning = " ".join(w.value for w in at.warning)
     assert "could not use" in warning
     assert "](http" not in warning and "\\[Log in again\\]" in warning
+
+
+def test_the_teacher_list_names_only_what_differs_from_the_default():
+    assert Demo().teacher_choices() == ()  # defaults nobody touched are not "set by your teacher"
+    assert Demo(p=3).teacher_choices() == (("padding", "3"),)
+    assert Demo(p=3, lr=0.1).teacher_choices() == (("padding", "3"), ("learning rate", "0.1"))
+
+
+def test_classroom_link_lists_no_untouched_defaults():
+    at = _open(k="5", classroom="1")  # the teacher hid padding but left it at 0
+    assert not at.exception
+    assert not [c.value for c in at.caption if "Set by your teacher" in c.value]
+
+
+def test_layers_are_read_out_in_words():
+    from core.arch.spec import PRESETS, LayersParam, layers_from_text
+
+    assert LayersParam("layers", ()).describe(PRESETS["lenet5"].layers) == (
+        "conv 6 channels 5×5, padding 2 → max pool 2×2 → conv 16 channels 5×5 → max pool 2×2 → "
+        "dense 120 units → dense 84 units")
+    assert LayersParam("layers", ()).describe(layers_from_text("c8k3s2-bn-avg2s1-do0.25")) == (
+        "conv 8 channels 3×3, stride 2 → batch norm → average pool 2×2, stride 1 → dropout 0.25")
+    assert share.BoolParam("x", False).describe(True) == "on"

@@ -1,5 +1,6 @@
 """The share-link codec: round trips, and hostile query strings that must never crash."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,3 +50,31 @@ def test_any_query_string_decodes_to_valid_values(params):
     assert len(values["kern"]) in (9, 25)
     # Whatever came in, re-encoding the result gives a clean link.
     assert not share.decode(SCHEMA, share.encode(SCHEMA, values)).notices
+
+
+@pytest.mark.parametrize("raw", ["1_0", "١٢", "１２", "1 2", "0x1f", "²"])
+def test_integers_in_links_are_ascii_digits_only(raw):
+    """int() reads "1_0" as 10 and "١٢"/"１２" as 12: a link must not mean a number it does not show."""
+    decoded = share.decode(SCHEMA, {"k": raw})
+    assert decoded.values["k"] == share.defaults(SCHEMA)["k"] and "k" not in decoded.present
+    assert "digits 0–9" in " ".join(decoded.notices)
+
+
+@pytest.mark.parametrize("raw", ["1_0.5", "٠.٥", "０.５", "infinity", "1e5000"])
+def test_decimals_in_links_are_ascii_only(raw):
+    decoded = share.decode(SCHEMA, {"lr": raw})
+    assert decoded.values["lr"] == share.defaults(SCHEMA)["lr"] and "lr" not in decoded.present
+
+
+def test_ascii_numbers_still_read():
+    decoded = share.decode(SCHEMA, {"k": " 7 ", "lr": "0.01", "kern": "1,0,-1,2,0,-2,1,0,-1", "m": "+1,2,3,4"})
+    assert decoded.values["k"] == 7 and decoded.values["lr"] == 0.01 and decoded.values["m"] == (1, 2, 3, 4)
+    assert not decoded.notices
+
+
+def test_layer_text_takes_ascii_digits_only():
+    from core.arch.spec import layers_from_text
+
+    assert len(layers_from_text("c6k5p2-max2-d120")) == 3
+    with pytest.raises(ValueError):
+        layers_from_text("c６k5")

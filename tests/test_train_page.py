@@ -389,6 +389,24 @@ def test_download_failure_shows_the_data_error(monkeypatch):
     assert any("no internet" in e.value for e in at.error)
 
 
+def test_a_download_error_is_shown_literally(monkeypatch):
+    """A mirror's or the OS's words reach the page as text, never as Markdown (a link, bold, an image)."""
+    from core.data import mnist as cdata
+    from ui.text import literal
+
+    words = "Mirror said **moved** to [here](http://evil.example) ![x](http://evil.example/x.png)"
+
+    def hostile(**kwargs):
+        raise cdata.DataError(words)
+
+    monkeypatch.setenv("CONVLAB_CACHE", "/nonexistent/convlab-cache")
+    monkeypatch.setattr(cdata, "download_full_mnist", hostile)
+    at = open_page()
+    at.button(key="train._download").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error if "Mirror said" in e.value] == [literal(words, 400)]
+
+
 def test_trains_on_full_mnist_once_downloaded(tmp_path, monkeypatch):
     """With the 60k files in the cache (here: a stand-in of 1,000 real digits), the dataset choice is used."""
     from core.data import mnist as cdata

@@ -171,6 +171,18 @@ def mosaic(maps: np.ndarray, cols: int = 8, scale: int = 1) -> np.ndarray:
     return tile(np.stack([enlarge(m, scale) for m in maps]), cols, gap=1, fill=0.25)
 
 
+MAPS_SHOWN = 16  # filters per layer drawn on every stroke; Inside the network shows every one
+
+
+def maps_caption(name: str, shape: tuple[int, int, int]) -> str:
+    """What a layer's mosaic shows, and where the filters it leaves out are."""
+    c, h, w = shape
+    if c <= MAPS_SHOWN:
+        return f"{name}: all {c} channel{'s' if c != 1 else ''} of {h}×{w}"
+    return (f"{name}: the first {MAPS_SHOWN} of {c} channels of {h}×{w}; {c - MAPS_SHOWN} more are not drawn "
+            "here — Inside the network shows all of them for this digit")
+
+
 def mosaic_scales(h: int, w: int, tile_px: int = 84) -> tuple[int, int]:
     """(in the PNG, in the browser): tiles of about ``tile_px`` on screen with gaps of 2–3 screen pixels,
     for a PNG a quarter to a ninth the size of one drawn at screen size."""
@@ -342,13 +354,12 @@ def feature_maps(pred: Prediction, model: LoadedModel, trusted: bool) -> None:
         st.caption("Draw a digit to see its feature maps.")
         return
     st.caption("Each small square is one filter's output (after ReLU): bright where the filter's pattern "
-               "appears. Up to 16 filters per layer; brightness is scaled per layer.")
+               f"appears. Up to {MAPS_SHOWN} filters per layer; brightness is scaled per layer.")
     with st.container(key="draw-crisp-maps"):
         tabs = st.tabs([a.layer if trusted else literal(a.layer, 60) for a in model.card.activations])
     for tab, act in zip(tabs, model.card.activations):
         fmap = pred.activations[act.name]  # (C, H, W)
         name = act.name if trusted else literal(act.name, 60)
         encoded, shown = mosaic_scales(*fmap.shape[1:])
-        pic = mosaic(fmap[:16], scale=encoded)
-        tab.image(png_data_uri(pic), width=pic.shape[1] * shown,
-                  caption=f"{name}: {fmap.shape[0]} channels of {fmap.shape[1]}×{fmap.shape[2]}")
+        pic = mosaic(fmap[:MAPS_SHOWN], scale=encoded)
+        tab.image(png_data_uri(pic), width=pic.shape[1] * shown, caption=maps_caption(name, fmap.shape))

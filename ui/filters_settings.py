@@ -7,21 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import arithmetic as ar
-
-from core.lessons import filters
-
-from core.lessons import pictures
-
-from core.lessons import photos
+from core.lessons import filters, photos, pictures
 from core.links.settings import Settings, choice, float_list, integer, number
 
-DEFAULT_IMAGE = "photo"
+DEFAULT_IMAGE = "astronaut"  # the lesson says "real images": it opens on a real photograph
 SIZES = filters.EDITOR_SIZES
 # Every picture the lesson offers, in the order the picker shows them; "upload" is the student's own.
 IMAGES: dict[str, str] = {
-    DEFAULT_IMAGE: pictures.BUILTIN_IMAGES[DEFAULT_IMAGE].label,
     **{k: p.label for k, p in photos.PHOTOS.items()},
-    **{k: b.label for k, b in pictures.BUILTIN_IMAGES.items() if k != DEFAULT_IMAGE},
+    **{k: b.label for k, b in pictures.BUILTIN_IMAGES.items()},
     "upload": "Upload your own…",
 }
 

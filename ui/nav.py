@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.page_style import app_css
 from ui.registry import HOME, LESSONS
 
 
@@ -12,7 +13,9 @@ def app_navigation() -> st.Page:
     st.set_page_config(page_title="ConvLab: how CNNs see", page_icon="🧠", layout="wide")
     pages = [st.Page(HOME.file, title=HOME.title, icon=HOME.icon, url_path=HOME.url_path, default=True)]
     pages += [st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path) for p in LESSONS]
-    return st.navigation(pages, position="sidebar", expanded=True)
+    page = st.navigation(pages, position="sidebar", expanded=True)
+    app_css()
+    return page
 
 
 def ensure_navigation() -> None:

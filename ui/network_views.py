@@ -182,6 +182,17 @@ def unit_at(shape: tuple[int, ...], channel: int, row: int, col: int) -> tuple[i
     return (i,) if 0 <= col < pick_cols(shape) and 0 <= i < shape[0] else None
 
 
+def row_ticks(ndim: int, rows: int, cols: int) -> dict:
+    """A map's rows are numbered 0, 1, 2…; a strip's rows are labelled by the first unit they hold
+    ("unit 16"), and a one-row strip needs no row label at all."""
+    if ndim == 3:
+        return {"showticklabels": rows <= 28, "tickmode": "linear", "tick0": 0, "dtick": 1 if rows <= 16 else 2}
+    if rows == 1:
+        return {"showticklabels": False}
+    return {"showticklabels": True, "tickmode": "array", "tickvals": list(range(rows)),
+            "ticktext": [f"unit {r * cols}" for r in range(rows)]}
+
+
 def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_select) -> None:
     """One channel (or the strip of units) as a heatmap; clicking a cell selects that unit."""
     z = pick_grid(value, unit[0])
@@ -198,9 +209,9 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
     fig.add_shape(type="rect", x0=q - 0.5, x1=q + 0.5, y0=r - 0.5, y1=r + 0.5, line={"color": "#f59e0b", "width": 3})
     # Fixed ranges: the plot area is exactly the cells (markers would otherwise pad the axes).
     fig.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False, zeroline=False,
-                     showticklabels=rows <= 28, fixedrange=True)
+                     fixedrange=True, **row_ticks(value.ndim, rows, cols))
     fig.update_xaxes(range=[-0.5, cols - 0.5], constrain="domain", showgrid=False, zeroline=False, side="top",
-                     showticklabels=cols <= 28, fixedrange=True)
+                     showticklabels=cols <= 28, fixedrange=True, tickmode="linear", tick0=0, dtick=1 if cols <= 16 else 2)
     fig.update_layout(height=int(min(560, max(120, 400 * rows / cols + 40))), margin={"l": 10, "r": 10, "t": 25, "b": 5},
                       clickmode="event+select", plot_bgcolor="rgba(0,0,0,0)")
     st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points", config={"displayModeBar": False})
@@ -214,12 +225,17 @@ def _fmt(v: float) -> str:
     return f"{v + 0.0:.4g}"  # + 0.0 turns −0 into 0
 
 
+def channels_phrase(n: int) -> str:
+    """"the only channel" / "every one of the 6 channels": a one-channel layer is not a plural."""
+    return "the only channel" if n == 1 else f"every one of the {n} channels"
+
+
 def conv_detail(u: nw.ConvUnit, source_title: str, act: str, shown: int) -> None:
     """The unit's arithmetic; ``shown`` is the input channel whose window and kernel slice are drawn."""
     s = u.step
     order = np.argsort(-np.abs(u.per_channel), kind="stable")
     st.markdown(f"**Channel {u.channel}, row {u.row}, column {u.col}** reads a {s.kernel[0]}×{s.kernel[1]} "
-                f"window of every one of the {len(u.per_channel)} channels of *{literal(source_title)}*, "
+                f"window of {channels_phrase(len(u.per_channel))} of *{literal(source_title)}*, "
                 f"multiplies it by this filter's kernel slice for that channel, and adds everything up.")
     if s.folded_bn:
         st.caption(f"The exporter folded batch norm {s.folded_bn} into this conv's kernel and bias, "

@@ -18,5 +18,17 @@ _CSS = """<style>
 </style>"""
 
 
+# Every page: Streamlit's heading anchor (a second 🔗 that stays visible after a tap on a phone, right above
+# the Share button) is hidden; ConvLab's Share is the way to link a view.
+_APP_CSS = """<style>
+[data-testid='stHeaderActionElements'] { display: none !important; }
+</style>"""
+
+
 def lesson_css() -> None:
     st.html(_CSS)
+
+
+def app_css() -> None:
+    """The style every page shares; the entry script sends it once per run, before the page."""
+    st.html(_APP_CSS)

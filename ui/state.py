@@ -132,10 +132,10 @@ def header(cls: type[Settings], title: str, intro: str = "") -> None:
         share_control()
     if intro:
         st.markdown(intro)
-    if is_classroom() and cls.hidden():
-        cfg = current(cls)
+    choices = current(cls).teacher_choices() if is_classroom() else ()
+    if choices:
         st.caption("Set by your teacher: " + " · ".join(
-            f"{literal(cls.label(name))} **{literal(cfg.shown(name))}**" for name in cls.hidden()))
+            f"{literal(label)} **{literal(value)}**" for label, value in choices))
 
 
 def _query() -> dict[str, str]:

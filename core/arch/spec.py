@@ -180,10 +180,10 @@ def matched_dense(n_params: int, in_values: int = 784, classes: int = NUM_CLASSE
 # joined by "-", e.g. LeNet-5 = "c6k5p2-max2-c16k5-max2-d120-d84".
 
 _TEXT_RE = {
-    "conv": re.compile(r"c(\d{1,4})k(\d{1,2})(?:s(\d{1,2}))?(?:p(\d{1,2}))?"),
-    "pool": re.compile(r"(max|avg)(\d{1,2})(?:s(\d{1,2}))?"),
-    "dense": re.compile(r"d(\d{1,5})"),
-    "dropout": re.compile(r"do(0(?:\.\d{1,4})?|1(?:\.0{1,4})?|\.\d{1,4})"),
+    "conv": re.compile(r"c([0-9]{1,4})k([0-9]{1,2})(?:s([0-9]{1,2}))?(?:p([0-9]{1,2}))?"),
+    "pool": re.compile(r"(max|avg)([0-9]{1,2})(?:s([0-9]{1,2}))?"),
+    "dense": re.compile(r"d([0-9]{1,5})"),
+    "dropout": re.compile(r"do(0(?:\.[0-9]{1,4})?|1(?:\.0{1,4})?|\.[0-9]{1,4})"),
 }
 TEXT_MAX_CHARS = 400
 
@@ -201,6 +201,27 @@ def layer_to_text(layer: LayerSpec) -> str:
     if layer.kind == "dropout":
         return f"do{round(layer.p, 4):g}"
     return {"batchnorm": "bn", "flatten": "fl"}.get(layer.kind, layer.kind)
+
+
+def layer_in_words(layer: LayerSpec) -> str:
+    """``c6k5p2`` read out: "conv 6 channels 5×5, padding 2"."""
+    if layer.kind == "conv":
+        extra = [f"stride {layer.effective_stride}"] if layer.effective_stride != 1 else []
+        extra += [f"padding {layer.padding}"] if layer.padding else []
+        return f"conv {layer.out_channels} channels {layer.kernel}×{layer.kernel}" + "".join(", " + e for e in extra)
+    if layer.kind == "pool":
+        stride = f", stride {layer.effective_stride}" if layer.effective_stride != layer.size else ""
+        return f"{'max' if layer.mode == 'max' else 'average'} pool {layer.size}×{layer.size}{stride}"
+    if layer.kind == "dense":
+        return f"dense {layer.units} units"
+    if layer.kind == "dropout":
+        return f"dropout {round(layer.p, 4):g}"
+    return {"batchnorm": "batch norm", "flatten": "flatten"}.get(layer.kind, layer.kind)
+
+
+def layers_in_words(layers: Sequence[LayerSpec]) -> str:
+    """A stack of layers as a student reads it: "conv 6 channels 5×5, padding 2 → max pool 2×2 → …"."""
+    return " → ".join(layer_in_words(layer) for layer in layers) or "no layers"
 
 
 def layers_to_text(layers: Sequence[LayerSpec]) -> str:
@@ -252,6 +273,9 @@ class LayersParam(share.Param):
 
     def format(self, value: Any) -> str:
         return layers_to_text(value) or "none"
+
+    def describe(self, value: Any) -> str:
+        return layers_in_words(value)
 
 
 # ---------------------------------------------------------------------------------------------

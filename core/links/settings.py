@@ -142,7 +142,14 @@ class Settings:
         names = f.metadata["names"]
         if names and value in names:
             return str(names[value])
-        return self.param(name).format(value)
+        return self.param(name).describe(value)
+
+    def teacher_choices(self) -> tuple[tuple[str, str], ...]:
+        """(label, value in words) of each field a classroom link hides and the teacher set to something
+        other than its default: what a student is told, without the defaults nobody touched."""
+        defaults = type(self)()
+        return tuple((self.label(name), self.shown(name)) for name in self.hidden()
+                     if getattr(self, name) != getattr(defaults, name))
 
     def with_(self: S, **changes: Any) -> S:
         return replace(self, **changes)  # type: ignore[type-var]

@@ -8,12 +8,33 @@ unknown keys) into valid values plus friendly notices for what had to be replace
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 # Keys every page accepts without complaint (handled by the app shell, not the page schema).
 GLOBAL_KEYS: frozenset[str] = frozenset({"classroom", "embed", "embed_options"})
 MAX_VALUE_CHARS = 2000  # longer query values are refused outright
+# Python's int() and float() also read "1_0", Arabic-Indic "١٢" and full-width "１２": a link that looks like
+# one number and means another. Links carry ASCII digits only.
+_ASCII_INT = re.compile(r"[+-]?[0-9]{1,18}")
+_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+
+
+def ascii_int(raw: str) -> int:
+    """An integer written in ASCII digits (an optional sign, no separators), else ``ValueError``."""
+    text = raw.strip()
+    if not _ASCII_INT.fullmatch(text):
+        raise ValueError("is not a whole number written with the digits 0–9")
+    return int(text)
+
+
+def ascii_float(raw: str) -> float:
+    """A decimal number written in ASCII (digits, one point, an optional exponent), else ``ValueError``."""
+    text = raw.strip()
+    if not _ASCII_FLOAT.fullmatch(text):
+        raise ValueError("is not a number written with the digits 0–9")
+    return float(text)
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,10 @@ class Param:
     def format(self, value: Any) -> str:
         return str(value)
 
+    def describe(self, value: Any) -> str:
+        """The value in a student's words (what a classroom page lists); the link's text unless overridden."""
+        return self.format(value)
+
 
 @dataclass(frozen=True)
 class IntParam(Param):
@@ -39,7 +64,7 @@ class IntParam(Param):
     hi: int = 100
 
     def parse(self, raw: str) -> int:
-        value = int(raw.strip())
+        value = ascii_int(raw)
         if not self.lo <= value <= self.hi:
             raise ValueError(f"must be between {self.lo} and {self.hi}")
         return value
@@ -51,7 +76,7 @@ class FloatParam(Param):
     hi: float = 1.0
 
     def parse(self, raw: str) -> float:
-        value = float(raw.strip())
+        value = ascii_float(raw)
         if not math.isfinite(value) or not self.lo <= value <= self.hi:
             raise ValueError(f"must be between {self.lo:g} and {self.hi:g}")
         return value
@@ -72,6 +97,9 @@ class BoolParam(Param):
 
     def format(self, value: Any) -> str:
         return "1" if value else "0"
+
+    def describe(self, value: Any) -> str:
+        return "on" if value else "off"
 
 
 @dataclass(frozen=True)
@@ -97,7 +125,7 @@ class FloatListParam(Param):
         parts = [p for p in raw.replace(";", ",").split(",") if p.strip()]
         if len(parts) not in self.lengths:
             raise ValueError(f"needs {' or '.join(map(str, self.lengths))} numbers, got {len(parts)}")
-        values = tuple(float(p) for p in parts)
+        values = tuple(ascii_float(p) for p in parts)
         if not all(math.isfinite(v) and self.lo <= v <= self.hi for v in values):
             raise ValueError(f"values must be finite and between {self.lo:g} and {self.hi:g}")
         return values
@@ -118,7 +146,7 @@ class IntListParam(Param):
         parts = [p for p in raw.split(",") if p.strip()]
         if len(parts) not in self.lengths:
             raise ValueError(f"needs {' or '.join(map(str, self.lengths))} numbers, got {len(parts)}")
-        values = tuple(int(p) for p in parts)
+        values = tuple(ascii_int(p) for p in parts)
         if not all(self.lo <= v <= self.hi for v in values):
             raise ValueError(f"values must be between {self.lo} and {self.hi}")
         return values
