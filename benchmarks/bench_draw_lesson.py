@@ -3,7 +3,7 @@
 ``bench_draw_breakdown`` measures the real server per stroke (our code + Streamlit's rerun, websocket and
 messages); this one isolates the part our code controls: the ``lesson`` fragment of pages/draw.py, from its
 first line to its last, in thread CPU time, for drawn digits (the canvas is replaced by rasterised strokes
-of ``bench_load.digit_stroke``), plus the whole script run around it. The fragment is timed by wrapping
+of ``harness.digit_stroke``), plus the whole script run around it. The fragment is timed by wrapping
 ``st.fragment`` itself, so the figure means the same for any checkout: the body a stroke reruns. Cheap (a
 few seconds) and steady enough to compare two checkouts run one after the other:
 
@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import Result
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +36,7 @@ def measure(n: int) -> tuple[list[float], list[float]]:
     from streamlit.testing.v1 import AppTest
 
     import ui.canvas
-    from benchmarks.bench_load import DIGITS, digit_stroke
+    from benchmarks.harness import DIGITS, digit_stroke
 
     def raster(digit: str, dx: float) -> np.ndarray:
         img = Image.new("F", (280, 280), 0.0)
@@ -82,6 +84,14 @@ def measure(n: int) -> tuple[list[float], list[float]]:
         if at.exception:
             raise RuntimeError(at.exception)
     return lesson, script
+
+
+def run(quick: bool = False) -> list[Result]:
+    """This checkout's Draw lesson, in this process (run_all gives each benchmark its own)."""
+    lesson, script = measure(10 if quick else 30)
+    return [Result("draw lesson fragment, CPU per stroke (mean)", 1e3 * statistics.fmean(lesson), "ms",
+                   note=f"median {1e3 * statistics.median(lesson):.1f} ms; AppTest, no browser"),
+            Result("whole script run around it, CPU per stroke (mean)", 1e3 * statistics.fmean(script), "ms")]
 
 
 def main() -> None:

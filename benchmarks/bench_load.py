@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import re
 import shutil
@@ -42,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.common import Result, check, print_table
+from benchmarks.harness import DIGITS, digit_stroke
 from benchmarks.serverprobe import (
     cpu_seconds, descendants_cpu_seconds, error_lines, load_average, memory_mb, pin_process, two_cores,
 )
@@ -89,23 +89,6 @@ APP_IDLE_JS = """() => {
 POLL_MS = 100  # wait_for_function polling: every animation frame would cost the busy browsers CPU
 
 
-def digit_stroke(digit: str, dx: float = 0.0, dy: float = 0.0) -> list[tuple[float, float]]:
-    """One pen stroke (canvas pixels, 280×280) that looks like ``digit``; (dx, dy) shifts it."""
-    shapes = {
-        "1": ((95, 35, 80, 210), [(0.35, 0.15), (0.6, 0.0), (0.55, 1.0)]),
-        "7": ((55, 45, 165, 200), [(0.0, 0.05), (1.0, 0.0), (0.45, 1.0)]),
-        "0": ((70, 40, 140, 200), [(0.5 + 0.5 * math.sin(a), 0.5 - 0.5 * math.cos(a))
-                                   for a in (2 * math.pi * i / 39 for i in range(40))]),
-        "2": ((60, 40, 160, 200), [(0.05, 0.25), (0.25, 0.03), (0.6, 0.0), (0.9, 0.2), (0.85, 0.45),
-                                   (0.0, 1.0), (1.0, 1.0)]),
-        "3": ((70, 40, 140, 200), [(0.05, 0.1), (0.5, 0.0), (0.9, 0.15), (0.85, 0.4), (0.4, 0.5),
-                                   (0.9, 0.6), (0.95, 0.85), (0.5, 1.0), (0.0, 0.9)]),
-    }
-    (left, top, w, h), points = shapes[digit]
-    return [(left + dx + u * w, top + dy + v * h) for u, v in points]
-
-
-DIGITS = ("1", "7", "0", "2", "3")
 
 
 @dataclass

@@ -7,6 +7,7 @@ It lives here, not in ``tests/conftest.py``, so benchmarks and scripts never imp
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import socket
@@ -76,7 +77,7 @@ def _free_port() -> int:
 class StreamlitServer:
     """A real ``streamlit run`` on 127.0.0.1, fresh per instance (deep-link tests need fresh ones)."""
 
-    def __init__(self, env: dict[str, str] | None = None, python: str = sys.executable) -> None:
+    def __init__(self, env: dict[str, str] | None = None, python: str = sys.executable, repo: Path = REPO) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = REPO / "test-artifacts" / f"streamlit-{self.port}.log"
@@ -87,7 +88,7 @@ class StreamlitServer:
             [python, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
+            cwd=repo, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
         )
         try:
             wait_healthy(self.url, self.proc, 60, "streamlit", self.log)
@@ -125,3 +126,44 @@ def wait_for_app_idle(pg, timeout_ms: int = 30_000) -> None:
         pg.wait_for_function(script, timeout=timeout_ms)
         pg.wait_for_timeout(250)
     pg.wait_for_function(script, timeout=timeout_ms)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing a digit the way a student does: one pen stroke on ConvLab's canvas
+
+def digit_stroke(digit: str, dx: float = 0.0, dy: float = 0.0) -> list[tuple[float, float]]:
+    """One pen stroke (canvas pixels, 280×280) that looks like ``digit``; (dx, dy) shifts it."""
+    shapes = {
+        "1": ((95, 35, 80, 210), [(0.35, 0.15), (0.6, 0.0), (0.55, 1.0)]),
+        "7": ((55, 45, 165, 200), [(0.0, 0.05), (1.0, 0.0), (0.45, 1.0)]),
+        "0": ((70, 40, 140, 200), [(0.5 + 0.5 * math.sin(a), 0.5 - 0.5 * math.cos(a))
+                                   for a in (2 * math.pi * i / 39 for i in range(40))]),
+        "2": ((60, 40, 160, 200), [(0.05, 0.25), (0.25, 0.03), (0.6, 0.0), (0.9, 0.2), (0.85, 0.45),
+                                   (0.0, 1.0), (1.0, 1.0)]),
+        "3": ((70, 40, 140, 200), [(0.05, 0.1), (0.5, 0.0), (0.9, 0.15), (0.85, 0.4), (0.4, 0.5),
+                                   (0.9, 0.6), (0.95, 0.85), (0.5, 1.0), (0.0, 0.9)]),
+    }
+    (left, top, w, h), points = shapes[digit]
+    return [(left + dx + u * w, top + dy + v * h) for u, v in points]
+
+
+DIGITS = ("1", "7", "0", "2", "3")
+
+
+def launch_chromium(pw, **kwargs):
+    """Debian's Chromium through Playwright's sync API (its own browser download does not work here)."""
+    return pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, **kwargs)
+
+
+def draw_digit(page, digit: str, selector: str, canvas_px: int = 280, dx: float = 0.0) -> None:
+    """Draw ``digit`` with the mouse on the canvas ``selector`` finds (``canvas_px`` drawing coordinates)."""
+    canvas = page.locator(selector).first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    scale = box["width"] / canvas_px
+    points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in digit_stroke(digit, dx=dx)]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*p, steps=18 if len(points) <= 3 else 2)  # long polylines have many points already
+    page.mouse.up()

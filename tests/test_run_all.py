@@ -113,3 +113,15 @@ def test_a_benchmarks_own_markdown_lands_in_its_section(tmp_path):
     run_all.write_doc([outcome], True, "2026-01-01 00:00 UTC", (0.1, 0.1), ["tabled"], path=doc)
     section = run_all.SECTION_RE.search(doc.read_text()).group(0)
     assert "| students | 20 students |" in section and "| 20 | 0.4 |" in section
+
+
+def test_every_benchmark_defines_run():
+    """run_all imports each bench_*.py and calls ``run()``: one without it would fail the whole run."""
+    import ast
+
+    missing = []
+    for name in run_all.discover():
+        tree = ast.parse((run_all.BENCH_DIR / f"bench_{name}.py").read_text())
+        if not any(isinstance(n, ast.FunctionDef) and n.name == "run" for n in tree.body):
+            missing.append(name)
+    assert run_all.discover() and not missing, f"benchmarks without run(): {missing}"
