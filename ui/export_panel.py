@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui import private_apis
 from ui.text import literal
 
 TOKEN_KEY = "convlab.session_token"
@@ -53,15 +54,13 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
 
 def _next_steps(name: str, digits: bool) -> None:
     """Links to the pages that use the exported model (absent when the panel runs outside the app)."""
-    from streamlit.errors import StreamlitPageNotFoundError
-
     l1, l2 = st.columns(2)
     try:
         l1.page_link("pages/draw.py", icon="✏️", label="Draw a digit for it (pick it in the model list)" if digits
                      else "Try it on test images (pick it in the Draw page's model list)")
         l2.page_link("pages/network.py", icon="🔬", label="Look inside it, layer by layer",
                      query_params={"m": f"session/{name}", "src": "test"})
-    except StreamlitPageNotFoundError:  # a bare script (the panel's own tests) has no page list
+    except private_apis.page_not_found_error():  # a bare script (the panel's own tests) has no page list
         pass
 
 

@@ -5,8 +5,7 @@ JSON for the element's id, on every run that draws it, also when the figure came
 encoder is slow on pictures for a silly reason: after encoding it searches the text for "NaN" and
 "Infinity" and, if found, parses and re-encodes everything; a base64 picture of a few hundred kB almost
 always contains "NaN" by chance, so a 192×192 picture cost ~4 ms of JSON alone, and the Filters page
-draws up to nine of them per change (measured with py-spy on the real server, docs in
-/work/coord/bench-speed.md).
+draws up to nine of them per change (measured with py-spy on the real server).
 
 Here a heat map's *frame* (layout, axes, outlines, colours: everything but its numbers) is built once
 with ``ui.grid.grid_figure`` and cached; a new picture of the same shape only puts its numbers into a
@@ -18,6 +17,7 @@ travel as float32 (hover shows 4 significant digits; float32 keeps 7) to halve t
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import hashlib
 import json
@@ -28,11 +28,20 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io
 import streamlit as st
-from _plotly_utils.utils import convert_to_base64, to_typed_array_spec
-
+from ui import private_apis
 from ui.grid import grid_figure
 
 NO_BAR = {"displayModeBar": False}
+_ARRAYS = private_apis.plotly_arrays()  # plotly's base64 encoders, or None: then arrays travel as lists
+
+
+def _encode_arrays(spec: dict) -> None:
+    if _ARRAYS is not None:
+        _ARRAYS.to_base64(spec)
+
+
+def _typed(z: np.ndarray) -> Any:
+    return _ARRAYS.typed_array(z) if _ARRAYS is not None else z.tolist()
 
 
 def _plain(obj: Any) -> Any:
@@ -49,7 +58,7 @@ def _plain(obj: Any) -> Any:
 def wire(fig: go.Figure) -> dict:
     """The dict ``st.plotly_chart`` would send for ``fig``, with arrays already encoded."""
     out = fig.to_dict()
-    convert_to_base64(out)
+    _encode_arrays(out)
     return _plain(out)
 
 
@@ -101,7 +110,7 @@ def from_spec(spec: dict) -> Finished:
     """A plain figure dict (``ui.grid.grid_spec`` and friends) as the figure ``go.Figure(spec).to_dict()``
     would give, without the deep copy and the template set-up that cost ~10 ms a figure: arrays to
     base64 in place, the default template added. ``spec`` is consumed (do not reuse it)."""
-    convert_to_base64(spec)
+    _encode_arrays(spec)
     spec = _plain(spec)
     spec.setdefault("layout", {}).setdefault("template", _template())
     return Finished(spec)
@@ -134,7 +143,7 @@ def grid(z: np.ndarray, *, text: np.ndarray | None = None, zmin: float | None = 
     z = np.asarray(z, dtype=float)
     frame = _frame(z.shape, text is not None, tuple(sorted({**options, "gaps": gaps}.items())))
     sent_z = z if text is not None else z.astype(np.float32)
-    trace = {**frame["data"][0], "z": to_typed_array_spec(sent_z),
+    trace = {**frame["data"][0], "z": _typed(sent_z),
              "zmin": None if zmin is None else float(zmin), "zmax": None if zmax is None else float(zmax)}
     if text is not None:
         trace["text"] = np.asarray(text, dtype=object).tolist()
@@ -174,21 +183,16 @@ class Memo:
 # Putting a Finished figure on the page
 
 
-def _fast_path():
-    """Streamlit's own pieces that st.plotly_chart uses (streamlit is pinned in requirements.txt); None
-    when a Streamlit version moved them, and ``show`` then falls back to st.plotly_chart."""
-    try:
-        from streamlit.delta_generator_singletons import get_dg_singleton_instance
-        from streamlit.elements.lib.form_utils import current_form_id
-        from streamlit.elements.lib.layout_utils import LayoutConfig
-        from streamlit.elements.lib.utils import compute_and_register_element_id
-        from streamlit.proto.PlotlyChart_pb2 import PlotlyChart
-    except ImportError:  # pragma: no cover - only on another Streamlit version
-        return None
-    return get_dg_singleton_instance, current_form_id, LayoutConfig, compute_and_register_element_id, PlotlyChart
+@dataclasses.dataclass
+class _FastPath:
+    parts: private_apis.PlotlyParts | None
+    off: bool = False  # set once a Streamlit internal failed: st.plotly_chart from then on
 
 
-_FAST = _fast_path()
+@st.cache_resource(show_spinner=False)
+def _fast_path() -> _FastPath:
+    """One switch per server process (a failed internal fails the same way for every student)."""
+    return _FastPath(private_apis.plotly_parts())
 
 
 def show(fig: go.Figure, key: str, config: dict | None = None) -> None:
@@ -196,19 +200,28 @@ def show(fig: go.Figure, key: str, config: dict | None = None) -> None:
 
     What st.plotly_chart does for a figure without selections, minus the work already done once: the
     spec is the figure's cached JSON, and the element id hashes the JSON's digest instead of the JSON
-    itself (same rule: the id changes exactly when the spec, config or key change)."""
+    itself (same rule: the id changes exactly when the spec, config or key change). Any error in that
+    path switches it off for the process and the figure goes through st.plotly_chart."""
     config = NO_BAR if config is None else config
-    if _FAST is None or not isinstance(fig, Finished):
+    path = _fast_path()
+    if path.parts is None or path.off or not isinstance(fig, Finished):
         st.plotly_chart(fig, key=key, config=config)
         return
-    singletons, current_form_id, layout_config, element_id, chart_proto = _FAST
-    dg = singletons().main_dg
-    proto = chart_proto()
+    try:
+        _enqueue(fig, key, config, path.parts)
+    except Exception:  # noqa: BLE001 - a changed internal: fall back, and stay on the public API
+        path.off = True
+        st.plotly_chart(fig, key=key, config=config)
+
+
+def _enqueue(fig: Finished, key: str, config: dict, parts: private_apis.PlotlyParts) -> None:
+    dg = parts.main_dg()
+    proto = parts.chart_proto()
     proto.theme = "streamlit"
-    proto.form_id = current_form_id(dg)
+    proto.form_id = parts.current_form_id(dg)
     proto.spec = fig.json
     proto.config = json.dumps(config)
-    proto.id = element_id("plotly_chart", user_key=key, key_as_main_identity=False, dg=dg,
-                          plotly_spec_digest=fig.digest, plotly_config=proto.config, theme="streamlit",
-                          width="stretch", height="content")
-    dg._enqueue("plotly_chart", proto, layout_config=layout_config(width="stretch", height=fig.height))
+    proto.id = parts.element_id("plotly_chart", user_key=key, key_as_main_identity=False, dg=dg,
+                                plotly_spec_digest=fig.digest, plotly_config=proto.config, theme="streamlit",
+                                width="stretch", height="content")
+    dg._enqueue("plotly_chart", proto, layout_config=parts.layout_config(width="stretch", height=fig.height))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import private_apis
 from ui.page_style import app_css
 from ui.registry import HOME, LESSONS
 
@@ -31,8 +32,5 @@ def ensure_navigation() -> None:
     tried and rejected: the browser then loses its widget values on the next interaction.
     Checked by the real-browser deep-link tests against fresh servers.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if private_apis.leave_legacy_pages_mode():
         st.rerun()
