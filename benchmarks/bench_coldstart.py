@@ -1,4 +1,4 @@
-"""Cold start and memory of the real server (issue 7, "Ready to host and share").
+"""Cold start and memory of the real server.
 
 - Cold start: from starting the ``streamlit run`` process to the home page rendered in Chromium
   (``goto("/")``, then the title ``h1`` is visible). Target: ≤ 3 s on the 2-core dev machine.

@@ -1,4 +1,4 @@
-"""Per-interaction cost in a real browser: server CPU and time until the answer is visible (issue 13's table).
+"""Per-interaction cost in a real browser: server CPU and time until the answer is visible.
 
 One real ``streamlit run`` on 127.0.0.1 and one headless Chromium (Debian's ``/usr/bin/chromium``). With
 ``taskset`` and at least two cores, the server is pinned to one core and this process (and so the

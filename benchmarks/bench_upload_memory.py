@@ -1,4 +1,4 @@
-"""Peak memory per upload (issue 11 part 3): ordinary and hostile pictures through ``core.infer.uploads``.
+"""Peak memory per upload: ordinary and hostile pictures through ``core.infer.uploads``.
 
     python -m benchmarks.bench_upload_memory
 
@@ -53,7 +53,7 @@ PEAK_LIMIT_MB = 150.0
 
 
 def run(quick: bool = False) -> list[Result]:
-    """Peak memory of each file's decode; accepted files against the 150 MB bound of issue 11."""
+    """Peak memory of each file's decode; accepted files against the 150 MB bound."""
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     chosen = cases()
     if quick:

@@ -8,7 +8,6 @@ rewrites ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import gc
-import resource
 import statistics
 import time
 from dataclasses import dataclass
@@ -51,10 +50,6 @@ def p95_ms(times: list[float]) -> float:
     ordered = sorted(times)
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] * 1e3
 
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def check(name: str, value: float, unit: str, limit: float | None = None, at_least: float | None = None,

@@ -390,7 +390,7 @@ def train_live(run: runner.TrainingRun) -> None:
 @st.fragment
 def settings_section(busy: bool) -> tuple[archspec.ArchSpec, recipes.TrainConfig, str | None]:
     """Architecture, layer table, training settings and the memory estimate. A widget here reruns only
-    this section (issue 13): the results below are not rebuilt for a slider step. Returns the network,
+    this section: the results below are not rebuilt for a slider step. Returns the network,
     the config and why training is refused (None when it may start), as of this run."""
     spec, reason = architecture_section(keys, busy)
     config = hyperparameter_section(keys, busy)

@@ -1,4 +1,4 @@
-"""Small ONNX graphs that misbehave the ways issue 11 lists, each with a sidecar that vouches for it.
+"""Small ONNX graphs that misbehave the ways a hostile upload could, each with a sidecar that vouches for it.
 
 Every graph takes ``image`` (N, 1, 28, 28) float32 and outputs ``logits`` (N, k), so it passes the
 graph-shape checks and only its numbers (or onnxruntime) go wrong. ``x`` is the normalised input:

@@ -13,7 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data.mnist import load_test
-from core.infer.runtime import SHIPPED_DIR, session_dir
+from core.infer.runtime import SHIPPED_DIR
+from core.infer.session_folders import session_dir
 from core.infer.model_card import read_card, sidecar_path
 from tests.conftest import REPO
 from ui.draw_views import maps_caption
@@ -289,7 +290,7 @@ def test_a_stroke_reruns_only_what_it_changes(monkeypatch) -> None:
     """A stroke reruns the lesson fragment, and everything in it is re-sent, one message per element. The
     controls a stroke never changes (input, pen, the preprocessing steps) live outside it, so the
     fragment holds no setting's widget and sends only the canvas, the answer, the chart, the details
-    (one element) and the feature maps' switch and link (issue 13: each element costs server CPU)."""
+    (one element) and the feature maps' switch and link (each element costs server CPU)."""
     import functools
 
     import streamlit as st

@@ -42,7 +42,7 @@ def test_the_shipped_ensemble_scores_what_its_sidecar_says():
     predicted = np.concatenate([run_model(model, x[i:i + 1000]).logits.argmax(1) for i in range(0, len(x), 1000)])
     accuracy = float((predicted == test.labels).mean())
     assert accuracy == pytest.approx(card.test_accuracy, abs=1e-4)
-    assert accuracy >= 0.99  # issue 16: a shipped model above 99 % from the 5,000 shipped digits alone
+    assert accuracy >= 0.99  # a shipped model above 99 % from the 5,000 shipped digits alone
     assert all(a < accuracy for a in card.training["member_test_accuracy"])  # the ensemble beats each member
 
 

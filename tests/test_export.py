@@ -15,7 +15,8 @@ import torch
 
 import core.train.export as export
 from core.data.mnist import load_test
-from core.infer.runtime import SHIPPED_DIR, load_model, run_model, session_dir
+from core.infer.runtime import SHIPPED_DIR, load_model, run_model
+from core.infer.session_folders import session_dir
 from core.infer.model_card import REQUIRED, read_card, sha256_file
 from core.arch.spec import PRESETS
 from core.arch.layer_table import activation_shapes
@@ -225,7 +226,7 @@ def test_session_folder_keeps_the_newest_models(trained, graph_bytes, tmp_path, 
 
 
 def test_abandoned_session_folders_are_removed_a_day_later(tmp_path) -> None:
-    from core.infer.runtime import SESSION_MAX_AGE_S, prune_stale_sessions
+    from core.infer.session_folders import SESSION_MAX_AGE_S, prune_stale_sessions
 
     now = 2_000_000_000.0
 

@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 import core.train.export as export
 from benchmarks.fake_datasets import cifar_members, download_fake, idx_files, local_server, tar_gz
 from core.data import registry as cds
-from core.infer.runtime import SHIPPED_DIR, load_model, run_model, session_dir
+from core.infer.runtime import SHIPPED_DIR, load_model, run_model
+from core.infer.session_folders import session_dir
 from core.infer.model_card import ModelCardError, card_from_dict, read_card, sidecar_path
 from core.arch.spec import PRESETS
 from core.arch.recipes import TrainConfig

@@ -1,4 +1,4 @@
-"""Real browser: a link's text never becomes a link or an image on any page (issue 11 part 2).
+"""Real browser: a link's text never becomes a link or an image on any page.
 
 Every registered page is opened with Markdown link and image syntax in every parameter it writes into its
 own share link, and in unknown keys; the rendered page must hold no ``<a href>`` to the foreign host and

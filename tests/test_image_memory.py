@@ -2,7 +2,7 @@
 
 Pillow and libjpeg allocate in C, which ``tracemalloc`` does not see, so each file is decoded in a fresh
 interpreter that reports its peak resident memory (``VmHWM``, reset through ``/proc/self/clear_refs``
-just before decoding) minus what it held before. The files are the hostile ones from issue 11 (a 77 KB
+just before decoding) minus what it held before. The files are hostile ones (a 77 KB
 16-bit 6300×6300 PNG, a 2 × 20,000,000 strip) and, for every kind of pixel the reader handles, the
 largest picture it accepts: the limit is found by asking the reader itself, so the test follows the
 limits if they change instead of testing one example.

@@ -198,7 +198,7 @@ def test_truncated_jpeg():
 
 
 # ---------------------------------------------------------------------------------------------
-# The same reader for files named on a command line (issue 11 part 4)
+# The same reader for files named on a command line
 
 
 def _exif(orientation: int) -> bytes:

@@ -1,5 +1,5 @@
 """Training memory: the layer table's estimate against measured peaks of real training steps, networks
-that would not fit refused before anything is allocated (the hostile link of issue 11 included), and an
+that would not fit refused before anything is allocated (a hostile 23-layer link included), and an
 allocation failure that still happens ends the job cleanly.
 
 Peaks are measured in a fresh interpreter (``/proc/self/status`` VmHWM after resetting it through
@@ -25,7 +25,7 @@ from core.train import devices, runner, tensors
 from tests.conftest import REPO
 
 CPU = torch.device("cpu")
-HOSTILE_LAYERS = "-".join(["c1k1p5"] * 10 + ["c256k1"] + ["bn"] * 11 + ["max8"])  # issue 11's link, 23 layers
+HOSTILE_LAYERS = "-".join(["c1k1p5"] * 10 + ["c256k1"] + ["bn"] * 11 + ["max8"])  # a hostile link's 23 layers
 MARGIN = (0.6, 1.6)
 
 PROBE = r"""

@@ -1,4 +1,4 @@
-"""Session folders (issue 11 part 6): private root, no symlink ever followed, nothing deleted outside.
+"""Session folders: private root, no symlink ever followed, nothing deleted outside.
 
 Every test builds real symbolic links pointing outside the root, at files the cleanup must not touch.
 """

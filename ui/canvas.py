@@ -4,8 +4,7 @@ One Streamlit components-v2 element (no iframe; an open shadow root) holds the c
 Clear buttons. Pointer Events draw with a mouse, a finger or a pen; ``touch-action: none`` keeps a
 finger on the canvas from scrolling a phone's page. The strokes live in the browser (as lists of points
 in 280×280 drawing coordinates, whatever size CSS shows the canvas at), so Undo, Clear and a change of
-ink colour redraw there and never remount the canvas: a stroke started right after Clear is never lost
-(issue 11 part 7).
+ink colour redraw there and never remount the canvas: a stroke started right after Clear is never lost.
 
 On pointer-up (no debounce) the browser renders the strokes once more, white on transparent, at 280×280
 and sends their alpha channel, deflated, as the component's state value ``ink`` (2–6 KB for a digit; the

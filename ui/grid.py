@@ -110,23 +110,6 @@ def grid_figure(z: np.ndarray, **kwargs) -> go.Figure:
     return as_figure(grid_spec(z, **kwargs))
 
 
-def image_figure(img: np.ndarray, *, title: str = "", diverging: bool = False, max_px: int = 360,
-                 zmin: float | None = None, zmax: float | None = None, show_scale: bool = True) -> go.Figure:
-    """An image as a heatmap: grey for intensities, blue-white-red (centred at 0) for signed values."""
-    img = np.asarray(img, dtype=float)
-    if diverging:
-        bound = float(np.max(np.abs(img))) or 1.0
-        return grid_figure(img, colorscale="RdBu_r", zmin=-bound if zmin is None else zmin,
-                           zmax=bound if zmax is None else zmax, zmid=None, title=title, cell_px=3,
-                           max_px=max_px, show_scale=show_scale)
-    return grid_figure(img, colorscale="gray", zmin=zmin, zmax=zmax, title=title, cell_px=3, max_px=max_px,
-                       show_scale=show_scale)
-
-
-def fig_z(fig: go.Figure) -> np.ndarray:
-    """The heatmap values of a figure built here (tests compare them with core results)."""
-    return np.asarray(fig.data[0].z, dtype=float)
-
 
 def categorical_scale(colors: Sequence[str]) -> list[list]:
     """A stepped colourscale so integer codes 0..len(colors)-1 map to exactly those colours."""
@@ -145,5 +128,3 @@ def category_spec(codes: np.ndarray, colors: Sequence[str], **kwargs) -> dict:
                      hover=kwargs.pop("hover", "row %{y}, col %{x}<extra></extra>"), **kwargs)
 
 
-def category_figure(codes: np.ndarray, colors: Sequence[str], **kwargs) -> go.Figure:
-    return as_figure(category_spec(codes, colors, **kwargs))

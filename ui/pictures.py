@@ -1,7 +1,7 @@
 """Small pictures sent as PNGs: crisp enlargement, tiles of feature maps, and the PNG encoding itself.
 
 Every lesson shows 28×28 digits, feature maps and kernels as images of exactly the size shown: a PNG of
-a few KB costs the server far less than a plotly heat map of hundreds of cells (issue 13). These are the
+a few KB costs the server far less than a plotly heat map of hundreds of cells. These are the
 one implementation of each step; the views choose sizes and colours.
 """
 

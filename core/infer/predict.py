@@ -166,10 +166,6 @@ def _predict(model: LoadedModel, path: Path) -> tuple[dict, int]:
     return {"file": name, "digit": pred.digit, "probabilities": probs}, OK
 
 
-def predict_file(model: LoadedModel, path: Path) -> dict:
-    """One JSON-ready record for one file; never raises for a bad image or model."""
-    return _predict(model, path)[0]
-
 
 def json_line(record: dict) -> str:
     """Strict JSON (``allow_nan=False``): a record that cannot be written so becomes an error record."""

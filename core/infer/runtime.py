@@ -22,10 +22,7 @@ import onnxruntime as ort
 from core.data.mnist import REPO_ROOT
 from core.files import FileRefused, regular_file_size
 from core.infer.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
-from core.infer.session_folders import (  # noqa: F401  (re-exported: pages and export find session folders here)
-    SESSION_MAX_AGE_S, SESSION_TOKEN_RE, ensure_session_dir, prune_stale_sessions, session_dir, sessions_root,
-    usable_session_dir,
-)
+from core.infer.session_folders import usable_session_dir
 
 SHIPPED_DIR = REPO_ROOT / "exported_models"
 MAX_MODEL_BYTES = 50 * 1024 * 1024  # ConvLab's models are a few hundred KB; anything this big is not ours
@@ -44,10 +41,6 @@ class LoadedModel:
     session: ort.InferenceSession
     size_bytes: int
     output_names: tuple[str, ...]  # "logits" first, then the activation outputs
-
-    @property
-    def activation_names(self) -> tuple[str, ...]:
-        return self.output_names[1:]
 
 
 @dataclass(frozen=True)

@@ -172,15 +172,6 @@ def validate_kernel(values: np.ndarray | Sequence) -> np.ndarray:
 # Convolution
 
 
-def output_shape(
-    in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: PairInt = 1, padding: Padding = 0,
-    dilation: PairInt = 1, out_channels: int = 1,
-) -> ar.Shape2D:
-    """The arithmetic shape (with a readable reason when invalid) for these conv settings."""
-    s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pads = _normalise_padding(padding, kernel_hw, s, d)
-    return ar.conv2d_shape(in_hw, kernel_hw, s, pads, d, 1, out_channels)
-
 
 def _windows(
     x: np.ndarray, kernel_hw: tuple[int, int], stride: PairInt, padding: Padding, dilation: PairInt

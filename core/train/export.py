@@ -43,7 +43,8 @@ import torch
 from core.data import registry as cds
 from core.data.mnist import atomic_write_bytes
 from core.errors import DataError
-from core.infer.runtime import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
+from core.infer.runtime import SHIPPED_DIR, session_options
+from core.infer.session_folders import ensure_session_dir, prune_stale_sessions
 from core.infer.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
 )
