@@ -1,6 +1,6 @@
 """Seconds per 60,000-image training epoch, LeNet-5 and the two-conv net: CPU, and CUDA where there is one.
 
-Issue 5 asks for these figures on a GPU "when one can be had" and for the CPU/GPU ratio. This script
+These figures matter on a GPU, "when one can be had", with the CPU/GPU ratio. This script
 runs the same ``core.train.runner.TrainingRun`` the Train page runs, on every device this machine has
 (``pick_device`` order: CUDA, then the CPU), so on a GPU host it shows that the CUDA path really
 runs, and how much faster it is.

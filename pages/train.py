@@ -1,14 +1,8 @@
 """Train a CNN: pick or build an architecture, read its layer table, train it live, then look inside.
 
-Training runs inside the script run and updates the page a few times a second. Any click (the Stop
-button, or leaving the page) interrupts the run at its next page update; the model, its place in the
-epoch and the history live in ``st.session_state``, so the next run of the script either stops the
-training and keeps the partial model (Stop) or carries on where it was (any other interaction).
+The page reads as its sections; ``ui.train_session`` runs the training (start, stop, the comparison queue),
+``ui.train_settings`` holds the settings that are also the share link, ``ui.train_views`` draws results.
 """
-
-import os
-import time
-from dataclasses import dataclass
 
 import streamlit as st
 
@@ -24,120 +18,25 @@ if not core.train.available():  # the inference-only install explains itself
     st.error("Training needs PyTorch: `pip install -r requirements.txt`", icon="📦")
     st.stop()
 
+from core.arch import recipes  # noqa: E402
+from core.arch import spec as archspec  # noqa: E402
+from core.arch.jobs import lower_priority, time_limit_from_env  # noqa: E402
 from core.data import mnist as cdata  # noqa: E402
 from core.data import registry as cds  # noqa: E402
-from core.arch import spec as archspec  # noqa: E402
-from core.arch import layer_table as lt  # noqa: E402
-from core.arch import recipes  # noqa: E402
 from core.train import devices  # noqa: E402
-from core.train import runner  # noqa: E402
-from core.links.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
-from core.arch.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
-from ui.text import literal  # noqa: E402
+from ui import train_results  # noqa: E402
 from ui import train_views as tv  # noqa: E402
+from ui.text import literal  # noqa: E402
+from ui.train_session import TrainingSession  # noqa: E402
+from ui.train_settings import (  # noqa: E402
+    ARCH_CHOICES, BATCH_SIZES, LAYERS, PAGE, TRAIN_SIZES, TrainSettings, apply_recommended, comparison_pair, current,
+    use_optimizer_default_lr,
+)
 
-PAGE = "train"
-ARCH_NAMES = {**{k: spec.title for k, spec in archspec.PRESETS.items()}, "custom": "Custom network"}
-ARCH_CHOICES = tuple(ARCH_NAMES)
-BATCH_SIZES = (16, 32, 64, 128, 256, 512)
-TRAIN_SIZES = tuple(str(n) for n in recipes.TRAIN_SIZES) + ("all",)
-DEFAULT_LAYERS = archspec.PRESETS["lenet5"].layers  # the custom network a session starts from
-
-
-@dataclass(frozen=True)
-class TrainSettings(Settings, page=PAGE):
-    """The Train lesson's settings = its share link (field order = link order; keys unchanged).
-
-    A classroom link hides every training knob but the epochs: the teacher's values are used and shown,
-    and the network picker is read-only (it is drawn, disabled, offering only the teacher's network)."""
-
-    arch: str = choice("lenet5", ARCH_NAMES, label="network")
-    act: str = choice("relu", archspec.ACTIVATIONS, label="activation", hidden=True)
-    opt: str = choice("adam", recipes.OPTIMIZERS, label="optimizer", hidden=True)
-    lr: float = number(2e-3, lo=1e-6, hi=100.0, label="learning rate", hidden=True)
-    bs: str = choice("128", tuple(str(b) for b in BATCH_SIZES), label="batch size", hidden=True)
-    ep: int = integer(10, lo=1, hi=50, label="epochs")
-    seed: int = integer(0, lo=0, hi=99_999, label="seed", hidden=True)
-    aug: bool = flag(False, label="augmentation", hidden=True)
-    sch: str = choice("constant", recipes.SCHEDULES, label="schedule", hidden=True)
-    data: str = choice("shipped5k", recipes.DATASETS, label="dataset", hidden=True)
-    layers: tuple = custom(DEFAULT_LAYERS, lambda k: archspec.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
-                           label="custom layers", hidden=True)
-    n: str = choice("all", TRAIN_SIZES, label="training images", hidden=True)
-
-    def train_config(self, dataset: str) -> recipes.TrainConfig:
-        """The core's config: these values plus the preset's recipe extras and this server's limits."""
-        extras = recipes.RECOMMENDED.get(self.arch, recipes.TrainConfig())
-        subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()  # tests and demos: a quick subset
-        return recipes.TrainConfig(
-            optimizer=self.opt, lr=float(self.lr), batch_size=int(self.bs), epochs=int(self.ep),
-            seed=int(self.seed), augment=bool(self.aug), schedule=self.sch, dataset=dataset,
-            time_limit_s=time_limit_from_env(), weight_decay=extras.weight_decay,
-            label_smoothing=extras.label_smoothing, subset=int(subset) if subset.isdigit() else None,
-            memory_mb=job_memory_from_env(), train_size=None if self.n == "all" else int(self.n),
-        )
-
-
-LAYERS = TrainSettings.param("layers")
-RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
-START, STOP, FLASH = "train._start", "train._stop", "train._flash"
-QUEUE = "train._queue"  # networks still to train after this run (the dense-vs-conv comparison)
 CUSTOM = "train._custom_layers"  # the layers the custom editor starts from (its edits live in the editor)
 EDITOR = "train._custom.editor"
-UI_EVERY_S = 0.3  # progress-bar updates (and interrupt points) at most this often
-CHART_EVERY_S = 1.0  # mid-epoch curve redraws (the first one right after the first batch)
-
-
-def current() -> TrainSettings:
-    return state.current(TrainSettings)
-
-
-def flash(kind: str, text: str) -> None:
-    """A message that survives the st.rerun() after training ends."""
-    st.session_state[FLASH] = (kind, text)
-
-
-def apply_recommended() -> None:
-    """Preset changed (or the button): load that preset's recommended hyperparameters."""
-    cfg = recipes.RECOMMENDED.get(current().arch)
-    if cfg is None:
-        return
-    state.put(TrainSettings, opt=cfg.optimizer, lr=cfg.lr, bs=str(cfg.batch_size), ep=cfg.epochs, aug=cfg.augment,
-              sch=cfg.schedule)
-
-
-def use_optimizer_default_lr() -> None:
-    """Optimizer changed: start from its own usual learning rate (Adadelta's is 500× Adam's)."""
-    state.put(TrainSettings, lr=recipes.DEFAULT_LR[current().opt])
-
-
-def request_start() -> None:
-    st.session_state[START] = True
-
-
-def chosen_network(cfg: "TrainSettings") -> archspec.ArchSpec:
-    """The network the settings describe (a preset, or the custom layers with their activation)."""
-    if cfg.arch == "custom":
-        return archspec.ArchSpec("custom", "Custom network", tuple(cfg.layers), activation=cfg.act,
-                           note="Your own stack of layers.")
-    return archspec.PRESETS[cfg.arch]
-
-
-def request_comparison() -> None:
-    """Train the chosen network and a dense one with about as many parameters, one after the other (read
-    from the settings now: the button sits outside the settings fragment)."""
-    spec = chosen_network(current())
-    st.session_state[QUEUE] = [spec, archspec.matched_dense(lt.count_params(spec))]
-
-
-def next_queued() -> archspec.ArchSpec | None:
-    queue = st.session_state.get(QUEUE) or []
-    return queue.pop(0) if queue else None
-
-
-def request_stop() -> None:
-    st.session_state[STOP] = True
+SESSION = TrainingSession()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,7 +78,7 @@ def custom_section(keys: state.Keys, busy: bool) -> archspec.ArchSpec:
         with left:
             layers = tv.render_custom_editor("train._custom", base, busy)
     remember_custom(layers)
-    return chosen_network(current().with_(layers=tuple(layers), act=activation))
+    return current().with_(layers=tuple(layers), act=activation).network()
 
 
 def architecture_section(keys: state.Keys, busy: bool) -> tuple[archspec.ArchSpec, str | None]:
@@ -287,106 +186,6 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
     return cfg.train_config(dataset_controls(keys, busy))
 
 
-# ---------------------------------------------------------------------------------------------
-# Running
-
-
-def start_run(spec: archspec.ArchSpec, config: recipes.TrainConfig) -> None:
-    try:
-        dev = tv.device()
-        st.session_state[RUN] = runner.TrainingRun(spec, config, dev, test=tv.test_set(dev, str(dev), config.dataset))
-    except (ValueError, cdata.DataError) as exc:
-        st.session_state.pop(QUEUE, None)
-        flash("error", str(exc))
-    except (RuntimeError, MemoryError) as exc:
-        if not devices.is_out_of_memory(exc):
-            raise
-        st.session_state.pop(QUEUE, None)
-        flash("error", recipes.OUT_OF_MEMORY_MESSAGE)
-
-
-def drop_out_of_memory(run: runner.TrainingRun) -> None:
-    """An allocation failed mid-job: forget the run (its memory goes with it) so no rerun retries it."""
-    for name in (RUN, START, QUEUE):
-        st.session_state.pop(name, None)
-    run.stop(recipes.STOP_STOPPED, recipes.OUT_OF_MEMORY_MESSAGE)
-    flash("error", recipes.OUT_OF_MEMORY_MESSAGE)
-
-
-def finish_run(run: runner.TrainingRun, slot_held: bool = False) -> None:
-    """Evaluate on the test set, keep the result for this session and add it to the comparison.
-
-    The test evaluation is part of the job: it runs holding a training slot (waiting for one, at most
-    the time limit, when the run was stopped between script runs)."""
-    limiter = tv.job_limiter()
-    with st.spinner("Testing on the 10,000 official test digits…"):
-        got = slot_held or limiter.acquire(time_limit_from_env())
-        try:
-            result = run.finish(test=got)
-        finally:
-            if got and not slot_held:
-                limiter.release()
-    if not run.claim():  # an overlapping script run of this session has reported it already
-        return
-    st.session_state.pop(RUN, None)
-    st.session_state[RESULT] = result
-    st.session_state[SPEC] = result.spec
-    runs = st.session_state.setdefault(RUNS, [])
-    runs.append(tv.run_summary(result, len(runs) + 1))
-    kind = {"completed": "success", "diverged": "error"}.get(result.stopped_reason, "warning")
-    flash(kind, result.message)
-
-
-def train_live(run: runner.TrainingRun) -> None:
-    """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here."""
-    limiter = tv.job_limiter()
-    if not limiter.try_acquire():
-        if run.history or run.cursor is not None:
-            run.stop(recipes.STOP_STOPPED, "Paused training could not continue because the server is busy; "
-                                      "the model trained so far is kept.")
-            finish_run(run)
-        else:
-            st.session_state.pop(RUN, None)
-            flash("warning", limiter.busy_message())
-        st.rerun()
-    try:
-        bar = st.progress(run.progress, text="Starting…")
-        chart, draws = st.empty(), [0]
-
-        def draw_curves() -> None:
-            # Its own key each time: two identical redraws (a run that ends at batch 1) must not clash.
-            draws[0] += 1
-            chart.plotly_chart(tv.curves_figure(run.history, run.batch_log, run.config.epochs),
-                               key=f"train.curves.{draws[0]}")
-
-        draw_curves()
-        last = {"ui": 0.0, "chart": 0.0}  # 0: the first batch already updates the bar and the curve
-
-        def on_batch(i: int, n: int, loss: float) -> None:
-            now = time.monotonic()
-            if now - last["ui"] >= UI_EVERY_S:
-                last["ui"] = now
-                bar.progress(run.progress, text=f"Epoch {run.epochs_done + 1}/{run.config.epochs} · batch {i}/{n}"
-                                                f" · loss {loss:.3f} · {run.seconds:.1f} s")
-            if now - last["chart"] >= CHART_EVERY_S:
-                last["chart"] = now
-                draw_curves()
-
-        while not run.done:
-            run.step(on_batch)
-            draw_curves()
-            last["chart"] = time.monotonic()
-        bar.progress(1.0, text="Training finished.")
-        finish_run(run, slot_held=True)  # the test evaluation counts against the job limit too
-    except (RuntimeError, MemoryError) as exc:
-        if not devices.is_out_of_memory(exc):
-            raise
-        drop_out_of_memory(run)
-    finally:
-        limiter.release()
-    st.rerun()
-
-
 @st.fragment
 def settings_section(busy: bool) -> tuple[archspec.ArchSpec, recipes.TrainConfig, str | None]:
     """Architecture, layer table, training settings and the memory estimate. A widget here reruns only
@@ -410,12 +209,13 @@ def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
     st.caption(f"Device: **{devices.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
     c1, c2, c3 = st.columns([1, 1, 3])
-    c1.button("▶️ Train", type="primary", key="train.go", on_click=request_start, disabled=busy or reason is not None,
+    c1.button("▶️ Train", type="primary", key="train.go", on_click=SESSION.request_start, disabled=busy or reason is not None,
               help=reason or "Train this network with these settings.")
-    c2.button("⏹️ Stop", key="train.stop", on_click=request_stop, disabled=not busy,
+    c2.button("⏹️ Stop", key="train.stop", on_click=SESSION.request_stop, disabled=not busy,
               help="End training now and keep the model trained so far.")
     has_conv = any(layer.kind == "conv" for layer in spec.layers)
-    c3.button("⚖️ Same parameters: dense vs convolutional", key="train.compare", on_click=request_comparison,
+    c3.button("⚖️ Same parameters: dense vs convolutional", key="train.compare",
+              on_click=lambda: SESSION.request_queue(comparison_pair()),
               disabled=busy or reason is not None or not has_conv,
               help="Trains this network, then a dense network with one hidden layer and about as many "
                    "parameters, with the same settings; both land in the runs table below." if has_conv else
@@ -426,7 +226,7 @@ def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
 # Results (the views live in ui.train_views)
 
 
-def export_section(result: runner.TrainResult, spec: archspec.ArchSpec) -> None:
+def export_section(result, spec: archspec.ArchSpec) -> None:
     try:
         from ui.export_panel import render_export_panel
     except ModuleNotFoundError:
@@ -442,38 +242,19 @@ keys = state.bind(TrainSettings)
 state.header(TrainSettings, TITLE, "Choose a network, check its shapes and cost layer by layer, train it on real "
                                    "MNIST digits and watch the curves, then look at what it gets wrong and what its "
                                    "kernels see.")
-run: runner.TrainingRun | None = st.session_state.get(RUN)
-if run is not None and st.session_state.pop(STOP, False):
-    st.session_state.pop(QUEUE, None)  # Stop ends a comparison too
-    run.stop(recipes.STOP_STOPPED)
-    finish_run(run)
-    run = None
-st.session_state.pop(STOP, None)
-busy = run is not None or bool(st.session_state.get(START)) or bool(st.session_state.get(QUEUE))
-
-spec, config, reason = settings_section(busy)
+SESSION.apply_stop()
+spec, config, reason = settings_section(SESSION.busy)
 state.finish(current())
-controls(spec, reason, busy)
-if FLASH in st.session_state:
-    kind, text = st.session_state.pop(FLASH)
-    getattr(st, kind)(text)
-
+controls(spec, reason, SESSION.busy)
+SESSION.show_flash()
 with lower_priority():  # this script run's torch work yields the CPU to other students' requests
-    queued = next_queued() if run is None else None
-    if queued is not None or (st.session_state.pop(START, False) and run is None and reason is None):
-        start_run(queued or spec, config)
-        run = st.session_state.get(RUN)
-        if run is None:
-            st.rerun()
-    if run is not None:
-        train_live(run)
+    SESSION.advance(spec, config, reason)
 
-result = st.session_state.get(RESULT)
-if result is not None:
-    tv.results_section(result)
-    export_section(result, st.session_state[SPEC])
-if st.session_state.get(RUNS):
+if SESSION.result is not None:
+    train_results.results_section(SESSION.result)
+    export_section(SESSION.result, SESSION.spec)
+if SESSION.runs:
     st.subheader("Your runs so far")
     st.caption("Every run of this session (only you see them). Compare parameters with test accuracy: the "
                "conv nets beat the dense ones with far fewer parameters.")
-    tv.render_comparison(st.session_state[RUNS])
+    train_results.render_comparison(SESSION.runs)

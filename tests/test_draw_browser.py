@@ -71,7 +71,7 @@ def test_share_link_restores_the_settings(shared_server, page) -> None:
 
 @pytest.mark.browser
 def test_a_stroke_drawn_right_after_clear_is_kept(shared_server, page) -> None:
-    """Issue 11 part 7: Clear empties the canvas in the browser, so a digit drawn the moment after Clear
+    """Clear empties the canvas in the browser, so a digit drawn the moment after Clear
     (while any rerun is still in flight) is never lost. Nothing is awaited between Clear and drawing, and
     afterwards only the prediction is."""
     page.goto(f"{shared_server.url}/draw")
@@ -142,7 +142,7 @@ def touch_draw(page, cdp, digit: str) -> None:
 
 @pytest.mark.browser
 def test_drawing_with_a_finger_on_a_phone(shared_server, browser) -> None:
-    """Issue 14.5: on a 390×844 touch screen a finger-drawn digit is read correctly, and the answer sits
+    """On a 390×844 touch screen a finger-drawn digit is read correctly, and the answer sits
     right under the canvas, so canvas and prediction fit on one screen while drawing."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     try:

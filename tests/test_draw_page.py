@@ -219,7 +219,7 @@ def test_a_session_model_says_the_link_cannot_carry_it(tmp_path, monkeypatch) ->
 
 
 def test_the_28x28_view_is_one_gapless_picture() -> None:
-    """Issue 14.2: the model's input is a 28×28 PNG scaled without smoothing, not a heat map with gaps."""
+    """The model's input is a 28×28 PNG scaled without smoothing, not a heat map with gaps."""
     import io
     import re
 

@@ -286,7 +286,7 @@ def test_filters_modules_do_not_import_torch():
 
 
 def test_colour_convolution_matches_torch_channel_by_channel():
-    """Issue 16.2: each channel's window × its kernel slice, the three sums added, + bias = torch's conv2d."""
+    """Each channel's window × its kernel slice, the three sums added, + bias = torch's conv2d."""
     rng = np.random.default_rng(3)
     image = rng.random((3, 9, 11))
     kernel = rng.normal(size=(3, 3, 3))

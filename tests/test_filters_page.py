@@ -317,7 +317,7 @@ def test_real_photos_are_offered_and_filtered_exactly():
 
 
 def test_sharpen_is_shown_as_a_sharper_photo_with_the_signed_view_as_an_option():
-    """Issue 14.8: a kernel that makes a picture is drawn the way the picture looks (grey 0…1, values
+    """A kernel that makes a picture is drawn the way the picture looks (grey 0…1, values
     outside clipped to black/white); edge maps stay signed; "Signed values" shows sharpen's signs."""
     at = open_page(img="astronaut", k="sharpen")
     out = spec(at, "output")["data"][0]
@@ -355,7 +355,7 @@ def test_photo_files_are_small_and_attributed():
 
 
 def test_colour_convolution_section_matches_torch():
-    """Issue 16.2: the colour photo, a 3-slice kernel and a bias, checked against torch's conv2d."""
+    """The colour photo, a 3-slice kernel and a bias, checked against torch's conv2d."""
     import torch
     import torch.nn.functional as F
 

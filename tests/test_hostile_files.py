@@ -330,7 +330,7 @@ def test_draw_page_link_to_a_model_that_does_not_exist(shipped_dir):
 @pytest.mark.parametrize("sidecar", ["[" * 100_000 + "]" * 100_000, '{"notes": "' + "x" * 2_000_000 + '"}'],
                          ids=["nested_100000_deep", "2MB"])
 def test_draw_page_survives_one_hostile_sidecar(shipped_dir, sidecar):
-    """Issue 11 part 5: one deeply nested or huge sidecar once broke the Draw page for every model."""
+    """One deeply nested or huge sidecar once broke the Draw page for every model."""
     _copy_shipped(shipped_dir, "good")
     bad = _copy_shipped(shipped_dir, "bad")
     sidecar_path(bad).write_text(sidecar)

@@ -251,7 +251,7 @@ def test_card_of_every_shipped_model_is_complete() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Issue 11 part 5: hostile sidecars and models are refused per file
+# Hostile sidecars and models are refused per file
 
 
 def _in_thread(fn, timeout: float = 20.0):

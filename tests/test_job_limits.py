@@ -1,4 +1,4 @@
-"""Issue 11 part 6: the job limit and the time limit cover the whole job (training, validation, test),
+"""The job limit and the time limit cover the whole job (training, validation, test),
 and "same seed, same curves" holds while other students train at the same time."""
 
 from __future__ import annotations
@@ -95,13 +95,13 @@ def test_the_test_evaluation_holds_a_training_slot(monkeypatch):
     """On the page, the job slot is held until the test set is evaluated, not released before it."""
     from streamlit.testing.v1 import AppTest
 
-    from ui import train_views
+    from ui import train_views as tv
 
     seen: list[int] = []
     real_finish = runner.TrainingRun.finish
 
     def finish(self, *args, **kwargs):
-        seen.append(train_views.job_limiter().running)
+        seen.append(tv.job_limiter().running)
         return real_finish(self, *args, **kwargs)
 
     monkeypatch.setenv("CONVLAB_TRAIN_SUBSET", "300")
@@ -113,4 +113,4 @@ def test_the_test_evaluation_holds_a_training_slot(monkeypatch):
     at.button(key="train.go").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert seen and seen[0] == 1
-    assert train_views.job_limiter().running == 0 and at.session_state["train.result"].test is not None
+    assert tv.job_limiter().running == 0 and at.session_state["train.result"].test is not None

@@ -225,7 +225,7 @@ print("RESULT " + json.dumps(caught))
 def test_out_of_memory_mid_training_is_a_message_frees_the_slot_and_is_not_retried(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from ui import train_views
+    from ui import train_views as tv
 
     calls = []
 
@@ -244,7 +244,7 @@ def test_out_of_memory_mid_training_is_a_message_frees_the_slot_and_is_not_retri
     assert not at.exception, [e.value for e in at.exception]
     assert any("ran out of memory" in e.value for e in at.error)
     assert calls == [1] and "train.run" not in at.session_state
-    assert train_views.job_limiter().running == 0
+    assert tv.job_limiter().running == 0
     at.run()  # the next rerun: nothing retries the failed job
     assert calls == [1] and not at.exception
     assert at.button(key="train.stop").disabled and not at.button(key="train.go").disabled

@@ -115,7 +115,7 @@ def test_cli_reports_a_folder_without_images(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Issue 11 parts 4 and 5: one reader (EXIF), strict JSON, hostile files and models, exit statuses
+# One reader (EXIF), strict JSON, hostile files and models, exit statuses
 
 
 def strict(line: str) -> dict:

@@ -256,9 +256,9 @@ def test_diverging_run_is_explained_not_raised():
 
 
 def test_full_server_says_busy():
-    from ui import train_views
+    from ui import train_views as tv
 
-    limiter = train_views.job_limiter()
+    limiter = tv.job_limiter()
     held = 0
     while limiter.try_acquire():
         held += 1
@@ -300,10 +300,10 @@ def test_clicked_cell_reads_plotly_points_in_both_shapes():
 
 
 def test_editor_rows_round_trip():
-    from ui import train_views
+    from ui import train_views as tv
 
     for spec in archspec.PRESETS.values():
-        assert train_views.rows_to_layers(train_views.layers_to_rows(spec.layers)) == tuple(
+        assert tv.rows_to_layers(tv.layers_to_rows(spec.layers)) == tuple(
             dataclasses.replace(layer, stride=layer.effective_stride) if layer.kind in ("conv", "pool") else layer
             for layer in spec.layers)
 
@@ -435,7 +435,7 @@ def test_optimizer_change_loads_its_rate_and_far_rates_are_warned():
 
 
 def test_classroom_link_with_a_preset_shows_that_preset_read_only():
-    """Issue 12: the teacher chose the two-conv net; the student sees it (not LeNet-5), cannot change the
+    """The teacher chose the two-conv net; the student sees it (not LeNet-5), cannot change the
     picker, and nothing replaces the teacher's optimizer or epochs."""
     at = open_page({"arch": "twoconv", "opt": "sgd", "lr": "0.05", "ep": "3", "classroom": "1"})
     picker = at.selectbox(key="train.arch")
@@ -451,17 +451,17 @@ def test_classroom_link_with_a_preset_shows_that_preset_read_only():
 
 
 def test_curve_is_drawn_from_the_first_batch(monkeypatch):
-    """Issue 14 item 9: the live curve is redrawn right after the first batch, not after two epochs."""
-    from ui import train_views
+    """The live curve is redrawn right after the first batch, not after two epochs."""
+    from ui import train_views as tv
 
     drawn: list[int] = []
-    real = train_views.curves_figure
+    real = tv.curves_figure
 
     def spy(history, batch_log, epochs=None):
         drawn.append(len(batch_log))
         return real(history, batch_log, epochs)
 
-    monkeypatch.setattr(train_views, "curves_figure", spy)
+    monkeypatch.setattr(tv, "curves_figure", spy)
     at = open_page({"arch": "linear", "ep": "1", "bs": "32"})
     train_button(at).click().run()
     assert not at.exception
@@ -469,7 +469,7 @@ def test_curve_is_drawn_from_the_first_batch(monkeypatch):
 
 
 def test_gallery_captions_put_each_guess_on_its_own_line():
-    caption = __import__("ui.train_views", fromlist=["x"]).top3_caption(
+    caption = __import__("ui.train_results", fromlist=["x"]).top3_caption(
         np.array([0.01, 0, 0, 0, 0.14, 0, 0, 0, 0, 0.85]), 4)
     assert caption.split("\n") == ["true 4 → 9: 85%", "4: 14%", "0: 1%"]
 
@@ -500,7 +500,7 @@ def test_training_images_setting_travels_in_the_link():
 
 
 def test_cifar10_networks_take_colour_32px_input_and_train(tmp_path, monkeypatch):
-    """Issue 16 part 1: the dataset's shape flows into the layer table, the network and training."""
+    """The dataset's shape flows into the layer table, the network and training."""
     from benchmarks.fake_datasets import write_cifar_cache
 
     write_cifar_cache(tmp_path, n=60)

@@ -382,7 +382,7 @@ def test_train_size_is_stratified_and_keeps_the_validation_split():
 
 
 def test_overfitting_is_visible_with_1000_images(test_slice):
-    """Issue 16 part 4: with 1,000 training images the training and validation curves diverge."""
+    """With 1,000 training images the training and validation curves diverge."""
     config = recipes.TrainConfig(optimizer="adam", lr=2e-3, batch_size=64, epochs=15, train_size=1000, seed=0)
     result = runner.fit(archspec.PRESETS["mlp"], config, device=CPU, test=test_slice)
     last = result.history[-1]
