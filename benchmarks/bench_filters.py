@@ -12,6 +12,7 @@ from PIL import Image
 
 from benchmarks.common import Result, check, median_ms, p95_ms, time_it
 from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 from core.infer import uploads as images
 from core.lessons import pictures
 
@@ -19,8 +20,8 @@ from core.lessons import pictures
 def _conv_results() -> list[Result]:
     rng = np.random.default_rng(0)
     big = rng.random((512, 512))
-    dense = filters.get_kernel("box_blur", size=3)  # all nine taps non-zero: the worst case for 3×3
-    sobel = filters.get_kernel("sobel_x")  # three zero taps, which conv2d skips
+    dense = kernel_lib.get_kernel("box_blur", size=3)  # all nine taps non-zero: the worst case for 3×3
+    sobel = kernel_lib.get_kernel("sobel_x")  # three zero taps, which conv2d skips
     times = time_it(lambda: filters.conv2d(big, dense), repeat=50)
     results = [
         check("dense 3×3 filter (box blur), 512×512 image", median_ms(times), "ms", limit=20.0,
@@ -28,14 +29,14 @@ def _conv_results() -> list[Result]:
     ]
     times = time_it(lambda: filters.conv2d(big, sobel, padding="same"), repeat=30)
     results.append(check("Sobel x, 512×512, 'same' padding", median_ms(times), "ms", limit=20.0))
-    bank = filters.kernel_bank()
+    bank = kernel_lib.kernel_bank()
     times = time_it(lambda: filters.conv2d(big, bank), repeat=20)
     results.append(check("bank of 4 3×3 kernels, 512×512", median_ms(times), "ms", note="one call, (4, 510, 510)"))
     page = rng.random((256, 256))
-    gauss = filters.get_kernel("gaussian", size=7, sigma=2.0)
+    gauss = kernel_lib.get_kernel("gaussian", size=7, sigma=2.0)
     times = time_it(lambda: filters.conv2d(page, gauss, dilation=2, padding="same"), repeat=20)
     results.append(check("7×7 Gaussian, dilation 2, 256×256 (page size)", median_ms(times), "ms"))
-    times = time_it(lambda: filters.apply_filter(page, "sobel_magnitude", threshold=0.5), repeat=20)
+    times = time_it(lambda: kernel_lib.apply_filter(page, "sobel_magnitude", threshold=0.5), repeat=20)
     results.append(check("Sobel magnitude, 256×256", median_ms(times), "ms"))
     return results
 

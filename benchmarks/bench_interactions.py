@@ -189,7 +189,7 @@ def _choose(page, box_label: str, option: str) -> None:
 
 
 def filters_kernel(page, i: int) -> str:
-    from core.lessons.filters import KERNEL_PRESETS
+    from core.lessons.kernels import KERNEL_PRESETS
 
     names = [k for k in KERNEL_PRESETS if k not in ("custom",)][1:3]
     preset = KERNEL_PRESETS[names[i % 2]]

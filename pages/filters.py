@@ -15,6 +15,7 @@ from core import arithmetic as ar  # noqa: E402
 from core.lessons import conv_layer  # noqa: E402
 
 from core.lessons import filters  # noqa: E402
+from core.lessons import kernels as kernel_lib  # noqa: E402
 
 from core.infer import uploads as images  # noqa: E402
 
@@ -131,9 +132,9 @@ def upload_widget() -> images.DecodedImage | None:
 
 def kernel_controls(keys: state.Keys) -> np.ndarray:
     """The preset picker and its parameters → the (K, kh, kw) kernels."""
-    name = st.selectbox("Kernel", tuple(filters.KERNEL_PRESETS), key=keys.k,
-                        format_func=lambda k: filters.KERNEL_PRESETS[k].label)
-    st.caption(filters.KERNEL_PRESETS[name].explanation)
+    name = st.selectbox("Kernel", tuple(kernel_lib.KERNEL_PRESETS), key=keys.k,
+                        format_func=lambda k: kernel_lib.KERNEL_PRESETS[k].label)
+    st.caption(kernel_lib.KERNEL_PRESETS[name].explanation)
     if name == "box_blur":
         st.radio("Size", SIZES, key=keys.bs, horizontal=True)
     elif name == "gaussian":
@@ -221,8 +222,8 @@ def colour_part(keys: state.Keys, kernel: np.ndarray, conv, cfg: FiltersSettings
     st.subheader("🎨 Colour images: one kernel slice per channel")
     key = cfg.img if cfg.img in photos.PHOTOS else next(iter(photos.PHOTOS))
     a, b = st.columns([2, 1])
-    a.selectbox("Slices for R, G and B", tuple(filters.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
-                format_func=lambda m: filters.COLOUR_MIXES[m][0])
+    a.selectbox("Slices for R, G and B", tuple(kernel_lib.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
+                format_func=lambda m: kernel_lib.COLOUR_MIXES[m][0])
     b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)  # its value is in cfg already (set before the run)
     fv.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
 
@@ -254,8 +255,8 @@ def lesson() -> None:
                 st.error(str(exc))
                 return
         with c_view:
-            display = st.radio("Show the output as", tuple(filters.DISPLAY_MODES), key=keys.disp,
-                               format_func=filters.DISPLAY_MODES.get)
+            display = st.radio("Show the output as", tuple(kernel_lib.DISPLAY_MODES), key=keys.disp,
+                               format_func=kernel_lib.DISPLAY_MODES.get)
             advanced_controls(keys)
         cfg = state.current(S)
         padding, pad_reason = filters.resolve_padding2d(cfg.pm, kernels.shape[1:], cfg.s, cfg.d, cfg.p)
@@ -271,7 +272,7 @@ def lesson() -> None:
     in_boxes: list[Box] = []
     if ok:
         responses = fv.run_conv(token, image, kernels, *conv)  # (K, H', W')
-        output = filters.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
+        output = kernel_lib.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
         st.subheader("🔬 Microscope: one output pixel")
         r, c = microscope_controls(keys, output, cfg)
         in_boxes = fv.window_boxes(ar.conv_window(shape, r, c), padding, cfg.d)
@@ -281,7 +282,7 @@ def lesson() -> None:
                                  boxes=tuple(in_boxes), scale=False), "input")
     with fig_cols[1]:
         for i, k in enumerate(kernels):
-            label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else filters.KERNEL_PRESETS[cfg.k].label
+            label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else kernel_lib.KERNEL_PRESETS[cfg.k].label
             fv.show(fv.kernel_figure(k, f"Kernel: {label}", px=200 if len(kernels) == 2 else 300), f"kernel{i}")
     with fig_cols[2]:
         if ok:

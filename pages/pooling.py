@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from core.lessons import filters  # noqa: E402
+from core.lessons import kernels as kernel_lib  # noqa: E402
 from core.data.mnist import load_shipped_train, sample_digit  # noqa: E402
 from core.lessons.pooling import PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo  # noqa: E402
 from ui import fastfig, state  # noqa: E402
@@ -44,7 +45,7 @@ def digit_image(label: int, index: int) -> np.ndarray:
 
 @st.cache_data(show_spinner=False)
 def feature_map(label: int, index: int, kernel: str, relu: bool) -> np.ndarray:
-    fm = filters.apply_filter(digit_image(label, index), kernel, padding="same")  # (28, 28)
+    fm = kernel_lib.apply_filter(digit_image(label, index), kernel, padding="same")  # (28, 28)
     return np.maximum(fm, 0.0) if relu else fm
 
 

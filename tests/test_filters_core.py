@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from core import arithmetic as ar
 
 from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -75,9 +76,9 @@ def test_padding_modes_match_torch(h, w, kh, kw, d, seed):
 
 
 def test_worked_example_is_exact():
-    out = filters.conv2d(filters.WORKED_IMAGE, filters.WORKED_KERNEL)
+    out = filters.conv2d(kernel_lib.WORKED_IMAGE, kernel_lib.WORKED_KERNEL)
     np.testing.assert_array_equal(out[0], [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
-    np.testing.assert_array_equal(filters.WORKED_OUTPUT, out[0])
+    np.testing.assert_array_equal(kernel_lib.WORKED_OUTPUT, out[0])
 
 
 def test_input_and_kernel_forms():
@@ -117,10 +118,10 @@ def test_im2col_times_kernels_is_conv(case):
 
 
 def test_im2col_worked_example_rows_are_windows():
-    patches = filters.im2col(filters.WORKED_IMAGE, (3, 3))
+    patches = filters.im2col(kernel_lib.WORKED_IMAGE, (3, 3))
     assert patches.shape == (9, 9)
-    np.testing.assert_array_equal(patches[5], filters.WORKED_IMAGE[1:4, 2:5].ravel())  # output (1, 2)
-    np.testing.assert_array_equal((patches @ filters.WORKED_KERNEL.ravel()).reshape(3, 3), filters.WORKED_OUTPUT)
+    np.testing.assert_array_equal(patches[5], kernel_lib.WORKED_IMAGE[1:4, 2:5].ravel())  # output (1, 2)
+    np.testing.assert_array_equal((patches @ kernel_lib.WORKED_KERNEL.ravel()).reshape(3, 3), kernel_lib.WORKED_OUTPUT)
 
 
 @SETTINGS
@@ -143,7 +144,7 @@ def test_microscope_sum_is_the_output(case, data):
 
 
 def test_microscope_in_the_padding():
-    m = filters.microscope(filters.WORKED_IMAGE, filters.WORKED_KERNEL, 0, 0, padding=1)
+    m = filters.microscope(kernel_lib.WORKED_IMAGE, kernel_lib.WORKED_KERNEL, 0, 0, padding=1)
     assert m.rows == (-1, 0, 1) and m.cols == (-1, 0, 1)
     assert m.in_padding[0].all() and m.in_padding[:, 0].all() and not m.in_padding[1:, 1:].any()
     assert m.total == 2  # 1·1 (centre) + 1·1 (bottom right)
@@ -165,7 +166,7 @@ def test_true_convolution_is_the_textbook_one():
     ("prewitt_x", "antisymmetric"), ("prewitt_y", "antisymmetric"), ("emboss", "other"),
 ])
 def test_flip_relation_and_its_effect(name, relation):
-    k = filters.get_kernel(name)
+    k = kernel_lib.get_kernel(name)
     assert filters.flip_relation(k) == relation
     x = np.random.default_rng(1).random((9, 8))
     xcorr, conv = filters.conv2d(x, k)[0], filters.true_convolution(x, k)[0]
@@ -178,31 +179,31 @@ def test_flip_relation_and_its_effect(name, relation):
 
 
 def test_presets_shapes_and_sums():
-    for name, preset in filters.KERNEL_PRESETS.items():
+    for name, preset in kernel_lib.KERNEL_PRESETS.items():
         params = {"values": list(range(9))} if name == "custom" else {}
-        ks = filters.get_kernels(name, **params)
+        ks = kernel_lib.get_kernels(name, **params)
         assert ks.ndim == 3 and ks.shape[0] == (2 if preset.magnitude else 1), name
         assert preset.explanation and preset.label
     for size in (3, 5, 7):
-        assert filters.get_kernel("box_blur", size=size).shape == (size, size)
-        g = filters.get_kernel("gaussian", size=size, sigma=1.3)
+        assert kernel_lib.get_kernel("box_blur", size=size).shape == (size, size)
+        g = kernel_lib.get_kernel("gaussian", size=size, sigma=1.3)
         assert g.sum() == pytest.approx(1.0) and g[size // 2, size // 2] == g.max()
         np.testing.assert_allclose(g, g.T)
-    np.testing.assert_array_equal(filters.get_kernel("sobel_x"), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-    np.testing.assert_array_equal(filters.get_kernel("sobel_y"), filters.get_kernel("sobel_x").T)
-    np.testing.assert_array_equal(filters.get_kernel("laplacian").sum(), 0)
-    np.testing.assert_array_equal(filters.get_kernel("custom", values=range(25), size=5),
+    np.testing.assert_array_equal(kernel_lib.get_kernel("sobel_x"), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    np.testing.assert_array_equal(kernel_lib.get_kernel("sobel_y"), kernel_lib.get_kernel("sobel_x").T)
+    np.testing.assert_array_equal(kernel_lib.get_kernel("laplacian").sum(), 0)
+    np.testing.assert_array_equal(kernel_lib.get_kernel("custom", values=range(25), size=5),
                                   np.arange(25).reshape(5, 5))
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: filters.get_kernel("sobel_magnitude"), "combines 2 kernels"),
-    (lambda: filters.get_kernel("nope"), "Unknown kernel preset"),
-    (lambda: filters.get_kernel("sobel_x", size=5), "no parameter"),
-    (lambda: filters.get_kernel("gaussian", size=4), "odd"),
-    (lambda: filters.get_kernel("gaussian", sigma=0.0), "positive"),
-    (lambda: filters.get_kernel("custom"), "values"),
-    (lambda: filters.get_kernel("custom", values=range(8)), "needs"),
+    (lambda: kernel_lib.get_kernel("sobel_magnitude"), "combines 2 kernels"),
+    (lambda: kernel_lib.get_kernel("nope"), "Unknown kernel preset"),
+    (lambda: kernel_lib.get_kernel("sobel_x", size=5), "no parameter"),
+    (lambda: kernel_lib.get_kernel("gaussian", size=4), "odd"),
+    (lambda: kernel_lib.get_kernel("gaussian", sigma=0.0), "positive"),
+    (lambda: kernel_lib.get_kernel("custom"), "values"),
+    (lambda: kernel_lib.get_kernel("custom", values=range(8)), "needs"),
 ])
 def test_preset_errors(call, match):
     with pytest.raises(filters.KernelError, match=match):
@@ -237,41 +238,41 @@ def test_bad_images_are_rejected():
 
 def test_sobel_magnitude_and_threshold():
     x = np.random.default_rng(2).random((12, 10))
-    gx = filters.apply_filter(x, "sobel_x", padding=1)
-    gy = filters.apply_filter(x, "sobel_y", padding=1)
-    mag = filters.apply_filter(x, "sobel_magnitude", padding=1)
+    gx = kernel_lib.apply_filter(x, "sobel_x", padding=1)
+    gy = kernel_lib.apply_filter(x, "sobel_y", padding=1)
+    mag = kernel_lib.apply_filter(x, "sobel_magnitude", padding=1)
     np.testing.assert_allclose(mag, np.hypot(gx, gy))
     thr = float(np.median(mag))
-    cut = filters.apply_filter(x, "sobel_magnitude", padding=1, threshold=thr)
+    cut = kernel_lib.apply_filter(x, "sobel_magnitude", padding=1, threshold=thr)
     np.testing.assert_array_equal(cut, np.where(mag < thr, 0.0, mag))
     assert (cut == 0).sum() >= mag.size // 2 - 1
 
 
 def test_resize_kernel_keeps_the_centre():
     k = np.arange(9.0).reshape(3, 3)
-    grown = filters.resize_kernel(k, 7)
+    grown = kernel_lib.resize_kernel(k, 7)
     assert grown.shape == (7, 7) and grown.sum() == k.sum()
     np.testing.assert_array_equal(grown[2:5, 2:5], k)
-    np.testing.assert_array_equal(filters.resize_kernel(grown, 3), k)
+    np.testing.assert_array_equal(kernel_lib.resize_kernel(grown, 3), k)
 
 
 def test_display_values():
     out = np.array([[-2.0, 0.5], [1.5, 3.0]])
-    np.testing.assert_array_equal(filters.display_values(out, "signed"), out)
-    np.testing.assert_array_equal(filters.display_values(out, "clip"), [[0, 0.5], [1, 1]])
-    np.testing.assert_allclose(filters.display_values(out, "normalise"), [[0, 0.5], [0.7, 1]])
-    np.testing.assert_array_equal(filters.display_values(np.full((2, 2), 3.0), "normalise"), np.zeros((2, 2)))
+    np.testing.assert_array_equal(kernel_lib.display_values(out, "signed"), out)
+    np.testing.assert_array_equal(kernel_lib.display_values(out, "clip"), [[0, 0.5], [1, 1]])
+    np.testing.assert_allclose(kernel_lib.display_values(out, "normalise"), [[0, 0.5], [0.7, 1]])
+    np.testing.assert_array_equal(kernel_lib.display_values(np.full((2, 2), 3.0), "normalise"), np.zeros((2, 2)))
     with pytest.raises(ValueError):
-        filters.display_values(out, "weird")
+        kernel_lib.display_values(out, "weird")
 
 
 def test_kernel_bank_gives_one_map_per_kernel():
-    bank = filters.kernel_bank()
+    bank = kernel_lib.kernel_bank()
     x = np.random.default_rng(4).random((10, 11))
     maps = filters.conv2d(x, bank, padding="same")
-    assert maps.shape == (len(filters.BANK), 10, 11)
-    for i, name in enumerate(filters.BANK):
-        np.testing.assert_allclose(maps[i], filters.apply_filter(x, name, padding="same"))
+    assert maps.shape == (len(kernel_lib.BANK), 10, 11)
+    for i, name in enumerate(kernel_lib.BANK):
+        np.testing.assert_allclose(maps[i], kernel_lib.apply_filter(x, name, padding="same"))
 
 
 def test_filters_modules_do_not_import_torch():
@@ -319,6 +320,6 @@ def test_luma_colour_kernel_equals_filtering_the_grey_picture():
     rng = np.random.default_rng(4)
     rgb = rng.random((3, 12, 10))
     grey = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
-    k = filters.get_kernel("sharpen")
-    np.testing.assert_allclose(filters.colour_conv2d(rgb, filters.colour_kernel(k, "luma")),
+    k = kernel_lib.get_kernel("sharpen")
+    np.testing.assert_allclose(filters.colour_conv2d(rgb, kernel_lib.colour_kernel(k, "luma")),
                                filters.conv2d(grey, k)[0], atol=1e-12)

@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 
 from core.infer import uploads as images
 
@@ -69,7 +70,7 @@ def editor_key(at: AppTest, size: int) -> str:
 
 
 DEFAULT_PARAMS = {"box_blur": {"size": 3}, "gaussian": {"size": 5, "sigma": 1.0},
-                  "custom": {"values": filters.WORKED_KERNEL.ravel()}}
+                  "custom": {"values": kernel_lib.WORKED_KERNEL.ravel()}}
 
 
 def test_every_preset_on_every_builtin_image_matches_core():
@@ -78,10 +79,10 @@ def test_every_preset_on_every_builtin_image_matches_core():
         at.selectbox(key="filters.img").set_value(img_key).run()
         image = pictures.builtin_image(img_key)
         np.testing.assert_allclose(z_of(at, "input"), image)
-        for preset in filters.KERNEL_PRESETS:
+        for preset in kernel_lib.KERNEL_PRESETS:
             at.selectbox(key="filters.k").set_value(preset).run()
             assert not at.exception, (img_key, preset, [e.value for e in at.exception])
-            expected = filters.apply_filter(image, preset, **DEFAULT_PARAMS.get(preset, {}))
+            expected = kernel_lib.apply_filter(image, preset, **DEFAULT_PARAMS.get(preset, {}))
             np.testing.assert_allclose(z_of(at, "output"), expected, atol=1e-12, err_msg=f"{img_key}/{preset}")
             assert f"({expected.shape[0]}×{expected.shape[1]})" in spec(at, "output")["layout"]["title"]["text"]
 
@@ -89,8 +90,8 @@ def test_every_preset_on_every_builtin_image_matches_core():
 def test_worked_example_and_its_microscope():
     at = open_page(img="worked", k="custom", r=1, c=2)
     np.testing.assert_array_equal(z_of(at, "output"), [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
-    np.testing.assert_array_equal(z_of(at, "mw0"), filters.WORKED_IMAGE[1:4, 2:5])  # the window
-    np.testing.assert_array_equal(z_of(at, "mp0"), filters.WORKED_IMAGE[1:4, 2:5] * filters.WORKED_KERNEL)
+    np.testing.assert_array_equal(z_of(at, "mw0"), kernel_lib.WORKED_IMAGE[1:4, 2:5])  # the window
+    np.testing.assert_array_equal(z_of(at, "mp0"), kernel_lib.WORKED_IMAGE[1:4, 2:5] * kernel_lib.WORKED_KERNEL)
     assert "Output pixel (row 1, column 2) = **3**" in texts(at.success)
     assert "Output size: 3×3" in texts(at.markdown)
     # the 'same' padding version: the window of (0, 0) reads padding zeros
@@ -98,14 +99,14 @@ def test_worked_example_and_its_microscope():
     at.number_input(key="filters.r").set_value(0).run()
     at.number_input(key="filters.c").set_value(0).run()
     out = z_of(at, "output")
-    np.testing.assert_array_equal(out, filters.conv2d(filters.WORKED_IMAGE, filters.WORKED_KERNEL, padding=1)[0])
+    np.testing.assert_array_equal(out, filters.conv2d(kernel_lib.WORKED_IMAGE, kernel_lib.WORKED_KERNEL, padding=1)[0])
     assert f"= **{int(out[0, 0])}**" in texts(at.success)
 
 
 def test_stride_dilation_and_display_modes():
     at = open_page(img="shapes", k="laplacian", s=2, d=2, pm="explicit", p=3)
     image = pictures.builtin_image("shapes")
-    raw = filters.apply_filter(image, "laplacian", stride=2, padding=3, dilation=2)
+    raw = kernel_lib.apply_filter(image, "laplacian", stride=2, padding=3, dilation=2)
     np.testing.assert_allclose(z_of(at, "output"), raw)
     assert "Output size: 65×65" in texts(at.markdown)  # floor((128 + 6 - 2·2 - 1)/2) + 1 = 64 + 1
     at.radio(key="filters.disp").set_value("clip").run()
@@ -117,7 +118,7 @@ def test_stride_dilation_and_display_modes():
 def test_sobel_magnitude_threshold_and_microscope():
     at = open_page(img="digit3", k="sobel_magnitude", thr=1.5)
     image = pictures.builtin_image("digit3")
-    expected = filters.apply_filter(image, "sobel_magnitude", threshold=1.5)
+    expected = kernel_lib.apply_filter(image, "sobel_magnitude", threshold=1.5)
     np.testing.assert_allclose(z_of(at, "output"), expected)
     assert (expected == 0).any() and expected.max() >= 1.5
     jump = next(b for b in at.button if "Strongest" in b.label)
@@ -140,25 +141,25 @@ def test_custom_kernel_editing_and_bad_values():
     editor = editor_key(at, 3)
     at.session_state[editor] = {"edited_rows": {0: {"0": 2}}, "added_rows": [], "deleted_rows": []}
     at.run()
-    kernel = filters.WORKED_KERNEL.copy()
+    kernel = kernel_lib.WORKED_KERNEL.copy()
     kernel[0, 0] = 2
-    np.testing.assert_array_equal(z_of(at, "output"), filters.conv2d(filters.WORKED_IMAGE, kernel)[0])
+    np.testing.assert_array_equal(z_of(at, "output"), filters.conv2d(kernel_lib.WORKED_IMAGE, kernel)[0])
     assert query(at)["ck"] == "2,0,1,0,1,0,1,0,1"
     at.session_state[editor] = {"edited_rows": {0: {"0": None}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
     assert "not a finite number" in texts(at.error) and "last valid kernel" in texts(at.error)
-    np.testing.assert_array_equal(z_of(at, "output"), filters.conv2d(filters.WORKED_IMAGE, kernel)[0])
+    np.testing.assert_array_equal(z_of(at, "output"), filters.conv2d(kernel_lib.WORKED_IMAGE, kernel)[0])
     # growing the editor keeps the kernel in the centre
     at.radio(key="filters.cs").set_value(5).run()
-    np.testing.assert_array_equal(z_of(at, "kernel0"), filters.resize_kernel(kernel, 5))
+    np.testing.assert_array_equal(z_of(at, "kernel0"), kernel_lib.resize_kernel(kernel, 5))
 
 
 def test_copy_preset_into_custom_editor():
     at = open_page(k="sobel_y")
     next(b for b in at.button if "custom editor" in b.label).click().run()
     assert at.selectbox(key="filters.k").value == "custom"
-    np.testing.assert_array_equal(z_of(at, "kernel0"), filters.get_kernel("sobel_y"))
+    np.testing.assert_array_equal(z_of(at, "kernel0"), kernel_lib.get_kernel("sobel_y"))
     assert query(at)["ck"] == "-1,-2,-1,0,0,0,1,2,1"
 
 
@@ -250,11 +251,11 @@ def test_flip_section_and_im2col():
     at.selectbox(key="filters.k").set_value("gaussian").run()
     assert "identical" in texts(at.info)
     np.testing.assert_allclose(z_of(at, "ft"), z_of(at, "fx"))
-    np.testing.assert_array_equal(z_of(at, "ir").reshape(3, 3), filters.WORKED_OUTPUT)
-    bank = filters.kernel_bank()
+    np.testing.assert_array_equal(z_of(at, "ir").reshape(3, 3), kernel_lib.WORKED_OUTPUT)
+    bank = kernel_lib.kernel_bank()
     maps = filters.conv2d(pictures.builtin_image("digit7"), bank)
     shown = bank_pictures(at)  # one image element of PNGs, coloured like the heat maps (blue −, red +)
-    assert [c for c, _ in shown] == [f"{filters.KERNEL_PRESETS[n].label} map" for n in filters.BANK]
+    assert [c for c, _ in shown] == [f"{kernel_lib.KERNEL_PRESETS[n].label} map" for n in kernel_lib.BANK]
     for (_, shown_pixels), z in zip(shown, maps):
         factor = shown_pixels.shape[0] // z.shape[0]  # enlarged by whole pixels (a 26×26 map to 182×182)
         assert factor > 1 and shown_pixels.shape[:2] == (z.shape[0] * factor, z.shape[1] * factor)
@@ -312,7 +313,7 @@ def test_real_photos_are_offered_and_filtered_exactly():
         assert not at.exception
         image = photos.photo(key)
         np.testing.assert_allclose(z_of(at, "input"), image)
-        np.testing.assert_allclose(z_of(at, "output"), filters.apply_filter(image, "sharpen"), atol=1e-12)
+        np.testing.assert_allclose(z_of(at, "output"), kernel_lib.apply_filter(image, "sharpen"), atol=1e-12)
         assert photos.PHOTOS[key].description in texts(at.caption)
 
 
@@ -363,11 +364,11 @@ def test_colour_convolution_section_matches_torch():
 
     at = open_page(img="coffee", k="sharpen", cm="red_blue", cb="0.5")
     rgb = photos.photo_rgb("coffee")
-    weight = np.stack([filters.get_kernel("sharpen"), np.zeros((3, 3)), -filters.get_kernel("sharpen")])
+    weight = np.stack([kernel_lib.get_kernel("sharpen"), np.zeros((3, 3)), -kernel_lib.get_kernel("sharpen")])
     expected = F.conv2d(torch.from_numpy(np.ascontiguousarray(rgb))[None], torch.from_numpy(weight)[None],
                         torch.tensor([0.5], dtype=torch.float64))[0, 0].numpy()
     np.testing.assert_allclose(z_of(at, "colour_out"), expected, atol=1e-12)
-    np.testing.assert_array_equal(z_of(at, "colour_k2"), -filters.get_kernel("sharpen"))
+    np.testing.assert_array_equal(z_of(at, "colour_k2"), -kernel_lib.get_kernel("sharpen"))
     r, c = expected.shape[0] // 2, expected.shape[1] // 2
     line = next(m.value for m in at.markdown if m.value.startswith(f"Output pixel (row {r}, column {c}) = R"))
     assert "+ bias 0.5 =" in line and line.endswith(f"**{expected[r, c]:.3g}**")

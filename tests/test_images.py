@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 
 from core.infer import uploads as images
 
@@ -51,7 +51,7 @@ def test_builtin_images_are_grey_and_small(key):
 
 
 def test_specific_builtins():
-    np.testing.assert_array_equal(pictures.builtin_image("worked"), filters.WORKED_IMAGE)
+    np.testing.assert_array_equal(pictures.builtin_image("worked"), kernel_lib.WORKED_IMAGE)
     assert pictures.builtin_image("digit3").shape == (28, 28)
     assert pictures.builtin_image("photo").shape == (192, 192)
     np.testing.assert_array_equal(pictures.make_photo(), pictures.make_photo())  # deterministic

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 from core.data.mnist import load_shipped_train, sample_digit
 from core.arithmetic import conv2d_params
 from core.lessons.pooling import pool2d, pool_shape
@@ -231,15 +231,15 @@ def test_translation_demo_hand_computed_case():
 def test_digit_and_feature_map_inputs():
     at = open_page(src="feature", digit=3, idx=4, feat="sobel_y", relu=1)
     digit = sample_digit(load_shipped_train(), 3, 4).astype(float)
-    fm = np.maximum(filters.apply_filter(digit, "sobel_y", padding="same"), 0)
+    fm = np.maximum(kernel_lib.apply_filter(digit, "sobel_y", padding="same"), 0)
     np.testing.assert_allclose(real_input(at), fm)
     np.testing.assert_allclose(output(at), pool2d(fm, 2).values)
     at.checkbox(key="pooling.relu").uncheck().run()
-    signed = filters.apply_filter(digit, "sobel_y", padding="same")
+    signed = kernel_lib.apply_filter(digit, "sobel_y", padding="same")
     np.testing.assert_allclose(output(at), pool2d(signed, 2).values)
     at.selectbox(key="pooling.feat").set_value("laplacian").run()
     at.number_input(key="pooling.digit").set_value(8).run()
-    lap = filters.apply_filter(sample_digit(load_shipped_train(), 8, 4).astype(float), "laplacian", padding="same")
+    lap = kernel_lib.apply_filter(sample_digit(load_shipped_train(), 8, 4).astype(float), "laplacian", padding="same")
     np.testing.assert_allclose(output(at), pool2d(lap, 2).values)
     at.radio(key="pooling.src").set_value("matrix").run()
     np.testing.assert_array_equal(real_input(at), CS231N)  # the matrix survived the detour

@@ -14,6 +14,7 @@ import streamlit as st
 from core import arithmetic as ar
 
 from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 
 from core.lessons import photos
 from ui import fastfig, pictures, registry
@@ -126,8 +127,8 @@ def grid(z, *, text=None, **options):
 
 def output_view(out: np.ndarray, mode: str, kernels: np.ndarray) -> tuple[np.ndarray, str]:
     """The output's displayed values and how they are coloured: "photo", "signed" or "grey"."""
-    shown = filters.display_values(out, mode)
-    if mode == "auto" and filters.makes_a_picture(kernels):
+    shown = kernel_lib.display_values(out, mode)
+    if mode == "auto" and kernel_lib.makes_a_picture(kernels):
         return shown, "photo"
     if mode in ("auto", "signed") and float(out.min()) < 0:
         return shown, "signed"
@@ -211,7 +212,7 @@ def flip_section(token, image, kernel, conv, name) -> None:
         show(named_picture(("ft", token, kernel_key(kernel), conv), true, "True convolution",
                            signed=bool(true.min() < 0), px=260, scale=False), "ft")
     diff = float(np.max(np.abs(xcorr - true)))
-    what = {"sobel_magnitude": "Sobel x", "custom": "Your kernel"}.get(name, filters.KERNEL_PRESETS[name].label)
+    what = {"sobel_magnitude": "Sobel x", "custom": "Your kernel"}.get(name, kernel_lib.KERNEL_PRESETS[name].label)
     if relation == "symmetric":
         st.info(f"{what} is symmetric under a 180° flip, so both outputs are identical (largest difference "
                 f"{fmt(diff)}).")
@@ -250,7 +251,7 @@ def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, ph
     """A colour picture (shipped photo ``key``) and a 3-channel kernel: each channel's window × its slice,
     summed, + bias."""
     rgb = photos.photo_rgb(key)
-    k3 = filters.colour_kernel(kernel, mix)  # (3, kh, kw)
+    k3 = kernel_lib.colour_kernel(kernel, mix)  # (3, kh, kw)
     out = colour_output(key, k3, bias, *conv)  # (H', W')
     r, c = out.shape[0] // 2, out.shape[1] // 2
     px = filters.colour_pixel(rgb, k3, bias, r, c, *conv)
@@ -279,10 +280,10 @@ def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, ph
 def worked_figures() -> dict:
     """The im2col lesson's figures of the worked 5×5 example: the same for every image and student, built
     once per server (they were rebuilt, and re-encoded, on every kernel or image change)."""
-    x, k = filters.WORKED_IMAGE, filters.WORKED_KERNEL
+    x, k = kernel_lib.WORKED_IMAGE, kernel_lib.WORKED_KERNEL
     patches = filters.im2col(x, k.shape)  # (9, 9)
     result = patches @ k.ravel()
-    weights = filters.kernel_bank(filters.BANK).reshape(len(filters.BANK), -1).T  # (9, 4): one column per kernel
+    weights = kernel_lib.kernel_bank(kernel_lib.BANK).reshape(len(kernel_lib.BANK), -1).T  # (9, 4): one column per kernel
     prod = patches @ weights  # (9, 4)
     bound = float(np.abs(prod).max()) or 1.0
     return {
@@ -310,15 +311,15 @@ def bank_maps(token, image, conv) -> None:
     show what each kernel picks out (no values to hover here; the microscope and the output map above have
     them), and each heat map cost the browser a canvas → PNG round trip and a repaint on every change of the
     lesson, the columns nine elements instead of one (answer-time breakdown in docs/benchmarks.md)."""
-    names = filters.BANK
-    labels = [filters.KERNEL_PRESETS[n].label for n in names]
+    names = kernel_lib.BANK
+    labels = [kernel_lib.KERNEL_PRESETS[n].label for n in names]
     st.markdown(
         f"A conv layer applies **many kernels to the same input at once**. Here a bank of {len(names)} "
         f"({', '.join(labels)}) on the current image, computed in one call: {len(names)} feature maps, one per "
         f"output channel (blue negative, red positive, white 0). The next section shows how a layer does it, "
         f"with im2col.")
     uris = PICTURES.get(("bank-png", token, conv),
-                        lambda: tuple(map_uri(m) for m in run_conv(token, image, filters.kernel_bank(names), *conv)))
+                        lambda: tuple(map_uri(m) for m in run_conv(token, image, kernel_lib.kernel_bank(names), *conv)))
     st.image(list(uris), caption=[f"{label} map" for label in labels], width=BANK_PX)
 
 
@@ -375,8 +376,8 @@ def im2col_section() -> None:
 
 
 def bank_section(figs: dict) -> None:
-    names = filters.BANK
-    labels = [filters.KERNEL_PRESETS[n].label for n in names]
+    names = kernel_lib.BANK
+    labels = [kernel_lib.KERNEL_PRESETS[n].label for n in names]
     st.markdown(
         f"**A bank of {len(names)} kernels at once.** Put the flattened kernels side by side as the columns of a "
         f"9×{len(names)} weight matrix ({', '.join(labels)}): the same patches matrix times it gives "

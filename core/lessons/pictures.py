@@ -14,6 +14,7 @@ import numpy as np
 
 from core.data import mnist as data
 from core.lessons import filters
+from core.lessons import kernels as kernel_lib
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     size = 2 * int(np.ceil(3 * sigma)) + 1
     r = size // 2
     padded = np.pad(img, r, mode="edge")
-    return filters.conv2d(padded, filters.gaussian_kernel(size, sigma))[0]
+    return filters.conv2d(padded, kernel_lib.gaussian_kernel(size, sigma))[0]
 
 
 def _disk(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, r: float) -> np.ndarray:
@@ -97,7 +98,7 @@ def make_shapes(size: int = 128) -> np.ndarray:
 
 
 def make_worked() -> np.ndarray:
-    return filters.WORKED_IMAGE.copy()
+    return kernel_lib.WORKED_IMAGE.copy()
 
 
 def make_digit(label: int = 3) -> np.ndarray:
