@@ -54,6 +54,7 @@ def open_cell_editor(pg, dx: int, dy: int):
     raise AssertionError("the layer table's cell editor never opened")
 
 
+@pytest.mark.system  # a fresh server per test
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.url_path)
 def test_deep_link_is_first_request_to_fresh_server(browser, fresh_server, lesson):
     context, pg = first_visit(browser, fresh_server, f"/{lesson.url_path}")
@@ -62,6 +63,7 @@ def test_deep_link_is_first_request_to_fresh_server(browser, fresh_server, lesso
     context.close()
 
 
+@pytest.mark.system  # a fresh server per test
 def test_arithmetic_share_link_restores_view_on_fresh_server(browser, fresh_server):
     context, pg = first_visit(browser, fresh_server, "/arithmetic?h=28&k=5&s=1&p=0&cout=6&step=10")
     main = pg.locator("[data-testid='stMainBlockContainer']")
@@ -72,6 +74,7 @@ def test_arithmetic_share_link_restores_view_on_fresh_server(browser, fresh_serv
     context.close()
 
 
+@pytest.mark.system  # a fresh server per test
 def test_share_link_round_trip_between_two_browsers(browser, fresh_server):
     # Student A is the fresh server's first visitor (deep link), changes the kernel with the keyboard
     # and copies the URL; student B opens it. Other widgets must keep their values through A's change.
@@ -118,6 +121,7 @@ def test_back_button_returns_to_the_previous_view(browser, shared_server):
     context.close()
 
 
+@pytest.mark.system  # a fresh server per test
 def test_teachers_custom_network_classroom_link_on_fresh_server(browser, fresh_server):
     """A teacher shares their own network as a classroom link; a student is the server's first visitor."""
     context, pg = first_visit(browser, fresh_server, "/train?arch=custom&layers=c8k3p1-max2-c16k3-max2&opt=sgd"

@@ -18,6 +18,8 @@ from core.arch import recipes
 from core.train import loop, tensors
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.system  # measures a full CIFAR-10 training's memory
+
 SPEC = "lenet5"
 CONFIG = dict(dataset="cifar10", batch_size=64, epochs=1, val_fraction=0.1, optimizer="adam")
 MARGIN = (0.8, 1.2)  # measured / estimated peak (seen 1.07: 207.5 MB measured, 193.3 MB estimated)

@@ -53,6 +53,7 @@ def test_phone_layout_and_share_link(browser, shared_server):
     ctx.close()
 
 
+@pytest.mark.system  # a fresh server
 def test_desktop_first_visit_deep_link(browser, fresh_server):
     ctx, pg = open_data(browser, fresh_server, "/data?cls=0&i=5", viewport={"width": 1280, "height": 900})
     assert "Traceback" not in pg.content()

@@ -23,6 +23,8 @@ from PIL import Image
 from benchmarks.upload_images import PALETTE_WITH_ALPHA, _chunk, jpeg, measure, png, text_bomb, text_chunks
 from core.infer import uploads as images
 
+pytestmark = pytest.mark.system  # measures decoding memory in child processes
+
 PEAK_LIMIT_MB = 150.0
 
 

@@ -15,9 +15,9 @@ from onnx import TensorProto, helper
 
 from core.data.mnist import load_test
 from core.infer.runtime import (
-    MAX_MODEL_BYTES, SHIPPED_DIR, ModelRefused, default_model_path, list_models, load_model, run_model,
-    session_dir, softmax,
+    MAX_MODEL_BYTES, SHIPPED_DIR, ModelRefused, default_model_path, list_models, load_model, run_model, softmax,
 )
+from core.infer.session_folders import session_dir
 from core.infer.model_card import read_card, sha256_file, sidecar_path
 from core.infer.predict import classify
 from core.infer.preprocess import Steps, to_model_input

@@ -32,6 +32,7 @@ def strip(history):
     return [dataclasses.replace(r, seconds=0.0) for r in history]
 
 
+@pytest.mark.system  # two trainings at once
 def test_same_seed_same_curves_while_another_student_trains(test_slice):
     """Two threads train at once (different seeds, dropout and augmentation on); each one's curves are
     exactly what it gets alone. Saving/restoring torch's global RNG around steps cannot give this."""
@@ -71,6 +72,7 @@ def test_validation_time_counts_against_the_time_limit(test_slice):
     assert run.seconds > training_only  # validation (and the test) are part of the job's seconds
 
 
+@pytest.mark.system  # waits for a time limit
 def test_time_limit_covers_the_test_evaluation():
     """A run whose time is used up by training gets its test cut at the limit, and says so."""
     run = runner.TrainingRun(archspec.PRESETS["lenet5"], dataclasses.replace(SMALL, time_limit_s=30.0), CPU)

@@ -12,6 +12,8 @@ from benchmarks.bench_load import run_load
 from tests.conftest import ON_CI, chromium_path
 
 
+pytestmark = pytest.mark.system  # a load test
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_drawing_sessions_get_predictions_while_another_student_trains() -> None:

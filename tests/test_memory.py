@@ -24,6 +24,8 @@ from core.arch import spec as archspec
 from core.train import devices, runner, tensors
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.system  # measures training memory in child processes
+
 CPU = torch.device("cpu")
 HOSTILE_LAYERS = "-".join(["c1k1p5"] * 10 + ["c256k1"] + ["bn"] * 11 + ["max8"])  # a hostile link's 23 layers
 MARGIN = (0.6, 1.6)

@@ -308,6 +308,7 @@ def test_logits_only_copy_matches_the_onnx_package_and_the_logits(name):
         keep_outputs(data[:-7] + b"\xff\xff\xff")
 
 
+@pytest.mark.system  # exports five networks (the shipped models' layers are checked in the fast tier)
 @pytest.mark.parametrize("preset", ["linear", "mlp", "twoconv", "allconv", "bncnn"])
 def test_every_preset_exports_its_layers_and_they_check_out(preset, tmp_path):
     """Each architecture the training page offers (random weights; LeNet-5 is covered by the shipped

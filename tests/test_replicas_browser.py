@@ -26,7 +26,7 @@ from tests.balancer import NGINX, Balancer
 from tests.conftest import ON_CI, REPO, StreamlitServer, wait_for_app_idle
 from tests.test_draw_browser import draw
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.system]  # two replicas behind nginx, a failover
 
 MIN_STUDENTS = 3
 MAX_STUDENTS = 10  # with two replicas the chance that 10 random cookies all pick one replica is 2^-9

@@ -26,7 +26,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from tests.conftest import REPO, wait_for_app_idle
 from ui.registry import HOME, LESSONS
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.system]  # every page at two widths, full screenshots
 
 PAGES = [HOME, *LESSONS]
 SCREENS = REPO / "test-artifacts" / "screens"

@@ -16,6 +16,8 @@ from playwright.sync_api import expect
 
 from tests.conftest import StreamlitServer, wait_for_app_idle
 
+pytestmark = pytest.mark.system  # students on one server, each in a browser
+
 SESSION_MARK = "(trained this session)"  # core.infer.runtime.ModelEntry.label of a session's own model
 SLOW_MS = 90_000  # a loaded 2-core machine renders slowly
 

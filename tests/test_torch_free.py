@@ -91,6 +91,7 @@ def test_every_non_training_page_is_checked():
     assert {p.url_path for p in NO_TORCH_PAGES} <= set(INTERACTIONS)
 
 
+@pytest.mark.system  # the check's own check, in a fresh interpreter
 def test_the_check_would_see_torch():
     """The detector itself: the training page does import torch, and the same script reports it."""
     train = next(p for p in LESSONS if p.url_path == "train")

@@ -324,6 +324,7 @@ def select_option(page, label: str, option: str, attempts: int = 3) -> None:
                 raise
 
 
+@pytest.mark.system  # Train, Stop and the test evaluation in a browser
 @pytest.mark.browser
 def test_stop_button_interrupts_live_training_in_a_browser(page):
     """A real click on Stop during a long run ends it and keeps the model; the results then react to clicks."""

@@ -381,6 +381,7 @@ def test_train_size_is_stratified_and_keeps_the_validation_split():
     assert recipes.planned_images(recipes.TrainConfig(train_size=1000)) == 1500
 
 
+@pytest.mark.system  # 20 epochs
 def test_overfitting_is_visible_with_1000_images(test_slice):
     """With 1,000 training images the training and validation curves diverge."""
     config = recipes.TrainConfig(optimizer="adam", lr=2e-3, batch_size=64, epochs=15, train_size=1000, seed=0)

@@ -22,6 +22,8 @@ from streamlit.proto.Slider_pb2 import Slider as SliderProto
 from tests.apptest_checks import WIDGET_KINDS, assert_clean, choose_label, open_page
 from ui.registry import LESSONS
 
+pytestmark = pytest.mark.system  # every widget of every page moved through its range
+
 MAX_OPTIONS = 12  # options tried per selectbox / radio / select slider (evenly spaced, first and last included)
 TEXT_VALUES = ("", "abc", "é漢字🙂", "9" * 1000, "-1", "nan")
 Ident = tuple[str, str]  # (kind, key or label)
