@@ -9,6 +9,8 @@ view. The link is put into an input's ``value`` and never parsed as HTML.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 _HTML = """
@@ -25,68 +27,18 @@ _HTML = """
 </div>
 """
 
-_CSS = """
-.cl-share { font-family: var(--st-font, sans-serif); font-size: 0.95rem; position: relative; }
-.cl-share button { font: inherit; cursor: pointer; border-radius: 0.5rem; padding: 0.35rem 0.8rem;
-  border: 1px solid var(--st-border-color, #d5d7de); background: var(--st-background-color, #fff);
-  color: var(--st-text-color, #31333f); white-space: nowrap; }
-.cl-share button:hover { border-color: var(--st-primary-color, #ff4b4b); color: var(--st-primary-color, #ff4b4b); }
-.cl-open { width: 100%; }
-.cl-panel { position: absolute; right: 0; top: calc(100% + 0.4rem); z-index: 1000;
-  width: min(26rem, calc(100vw - 2rem)); box-sizing: border-box; box-shadow: 0 4px 16px rgba(0,0,0,.15);
-  padding: 0.6rem; border-radius: 0.5rem;
-  border: 1px solid var(--st-border-color, #d5d7de); background: var(--st-secondary-background-color, #f0f2f6); }
-.cl-row { display: flex; gap: 0.5rem; align-items: center; margin: 0.25rem 0; }
-.cl-link { width: 100%; box-sizing: border-box; font-family: monospace; font-size: 0.85rem; padding: 0.3rem; }
-"""
 
-_JS = """
-export default function (component) {
-  const root = component.parentElement;
-  const box = root.querySelector('.cl-share');
-  if (!box || box.dataset.ready) return;  // mounted once; later reruns keep the same DOM
-  box.dataset.ready = '1';
-  const open = box.querySelector('.cl-open');
-  const panel = box.querySelector('.cl-panel');
-  const classroom = box.querySelector('.cl-classroom');
-  const field = box.querySelector('.cl-link');
-  const status = box.querySelector('.cl-status');
-  const link = () => {
-    const url = new URL(window.location.href);
-    if (classroom.checked) url.searchParams.set('classroom', '1');
-    else url.searchParams.delete('classroom');
-    return url.toString();
-  };
-  const refresh = () => { field.value = link(); status.textContent = ''; };
-  open.addEventListener('click', () => {
-    panel.hidden = !panel.hidden;
-    open.setAttribute('aria-expanded', String(!panel.hidden));
-    if (!panel.hidden) {
-      classroom.checked = new URL(window.location.href).searchParams.get('classroom') === '1';
-      refresh();
-      field.select();
-    }
-  });
-  classroom.addEventListener('change', refresh);
-  box.querySelector('.cl-copy').addEventListener('click', async () => {
-    refresh();
-    try {
-      await navigator.clipboard.writeText(field.value);
-      status.textContent = 'Copied.';
-    } catch (err) {  // no clipboard API over plain http: select it for Ctrl+C
-      field.focus();
-      field.select();
-      status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
-    }
-  });
-}
-"""
+
+
+def _asset(ext: str) -> str:
+    """The element's own JavaScript or CSS file, beside this module (read once, with the element)."""
+    return (Path(__file__).parent / f"share_control.{ext}").read_text()
 
 
 @st.cache_resource(show_spinner=False)
 def _renderer():
     """Registered once per server process (registering again each run would log a warning)."""
-    return st.components.v2.component("convlab_share", html=_HTML, css=_CSS, js=_JS)
+    return st.components.v2.component("convlab_share", html=_HTML, css=_asset("css"), js=_asset("js"))
 
 
 def share_control() -> None:
