@@ -110,22 +110,93 @@ class StreamlitServer:
         self._log.close()
 
 
+# Installed in every page before Streamlit loads (``track_script_runs``): it reads the top-level fields of
+# each binary ForwardMsg that arrives on Streamlit's websocket and keeps the status of the last
+# ``script_finished`` (field 6; a ``new_session``, field 4, means a run has started and clears it). The
+# status says whether the server is done: FINISHED_EARLY_FOR_RERUN (2) means another run follows at once.
+# A ``rerun_script`` BackMsg (field 11) the page sends (a widget, or a component setting its value) also
+# clears it: an answer is on its way.
+SCRIPT_RUNS_JS = """
+(() => {
+  const runs = {status: null, finished: 0};
+  window.__convlabRuns = runs;
+  function varint(b, i) {
+    let v = 0, s = 0, c;
+    do { c = b[i++]; v += (c & 0x7f) * Math.pow(2, s); s += 7; } while (c & 0x80 && i < b.length);
+    return [v, i];
+  }
+  // Calls seen(field, value) for each top-level field of one protobuf message (value: a varint's number).
+  function fields(b, seen) {
+    let i = 0;
+    while (i < b.length) {
+      let tag, v, n;
+      [tag, i] = varint(b, i);
+      const field = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 0) { [v, i] = varint(b, i); seen(field, v); }
+      else if (wire === 2) { [n, i] = varint(b, i); seen(field, null); i += n; }
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else return;
+    }
+  }
+  function received(buf) {
+    fields(new Uint8Array(buf), (field, v) => {
+      if (field === 6) { runs.status = v; runs.finished += 1; }  // script_finished
+      else if (field === 4) runs.status = null;  // new_session: a run has started
+    });
+  }
+  function sent(data) {
+    const b = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+    if (b) fields(b, (field) => { if (field === 11) runs.status = null; });  // rerun_script
+  }
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => {
+        if (e.data instanceof ArrayBuffer) received(e.data);
+        else if (e.data instanceof Blob) e.data.arrayBuffer().then(received);
+      });
+    }
+    send(data) { sent(data); return super.send(data); }
+  };
+})();
+"""
+# Idle: Streamlit's own run state says no run is going, the last run the server finished was not cut
+# short for a rerun (a page may call st.rerun() right after its first run), the page has content, and
+# every components-v2 element (canvas, Share, lesson picture) has drawn itself and every picture has
+# loaded: one mounting or loading after the run would still move what is below it.
+_IDLE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+    const runs = window.__convlabRuns;
+    const parts = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')];
+    return app && app.getAttribute('data-test-script-state') === 'notRunning'
+        && main && main.innerText.trim().length > 0
+        && parts.every((el) => !el.shadowRoot || el.shadowRoot.childElementCount > 0)
+        && [...main.querySelectorAll('img')].every((img) => img.complete)
+        && (!runs || (runs.finished > 0 && (runs.status === 0 || runs.status === 3 || runs.status === 1)));
+}"""
+
+
+def track_script_runs(context) -> None:
+    """Make ``wait_for_app_idle`` wait on the server's own end-of-run messages in this browser context."""
+    context.add_init_script(SCRIPT_RUNS_JS)
+
+
 def wait_for_app_idle(pg, timeout_ms: int = 30_000) -> None:
     """Wait until Streamlit has finished running the script and the page has content.
 
-    ``stApp[data-test-script-state]`` is Streamlit's own run state; it must read ``notRunning`` twice,
-    a quarter second apart, because a page may rerun itself right after its first run.
-    """
-    script = """() => {
-        const app = document.querySelector('[data-testid="stApp"]');
-        const main = document.querySelector('[data-testid="stMainBlockContainer"]');
-        return app && app.getAttribute('data-test-script-state') === 'notRunning'
-            && main && main.innerText.trim().length > 0;
-    }"""
+    In a context set up with ``track_script_runs`` this waits on events: the last ``script_finished``
+    message is a completed run (not one stopped for a rerun) and the frontend shows no run. Elsewhere it
+    falls back to reading the run state twice, a quarter second apart."""
+    pg.wait_for_function(_IDLE_JS, timeout=timeout_ms, polling="raf")
+    if pg.evaluate("() => Boolean(window.__convlabRuns)"):
+        return
     for _ in range(2):
-        pg.wait_for_function(script, timeout=timeout_ms)
         pg.wait_for_timeout(250)
-    pg.wait_for_function(script, timeout=timeout_ms)
+        pg.wait_for_function(_IDLE_JS, timeout=timeout_ms)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ os.environ["CONVLAB_CACHE"] = str(_RUN_DIR / "cache")
 atexit.register(shutil.rmtree, _RUN_DIR, ignore_errors=True)
 
 from benchmarks.harness import (  # noqa: E402,F401  (after the sys.path line; re-exported for tests)
-    CHROMIUM_ARGS, StreamlitServer, chromium_path, wait_for_app_idle,
+    CHROMIUM_ARGS, StreamlitServer, chromium_path, track_script_runs, wait_for_app_idle,
 )
 
 
@@ -66,6 +66,14 @@ def browser():
     expect.set_options(timeout=30_000)  # a 2-core CI machine under load renders slowly
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        new_context = browser.new_context
+
+        def tracked_context(*args, **kwargs):  # every page reports the server's end-of-run messages
+            context = new_context(*args, **kwargs)
+            track_script_runs(context)
+            return context
+
+        browser.new_context = tracked_context
         try:
             yield browser
         finally:
