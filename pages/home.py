@@ -47,6 +47,14 @@ for first in range(0, len(LESSONS), CARDS_PER_ROW):
             st.write(page.blurb)
             st.page_link(page.file, label=f"Open {page.title}", icon="➡️")
 
+st.subheader("A path for one lesson")
+st.markdown(
+    "About 90 minutes: **1** look at the data (10 min) → **2** convolution arithmetic (15) → **3** filters "
+    "on a photograph (15) → **4** pooling (10) → **5** train a CNN, then dense vs convolutional (20) → "
+    "**6** draw digits (10) → **7** inside the network (10). The teacher guide (`docs/teaching.md` in "
+    "ConvLab's folder) says what to ask at each step and which classroom link to hand out."
+)
+
 st.caption(
     "MNIST digits © Yann LeCun, Corinna Cortes and Christopher J.C. Burges, CC BY-SA 3.0. "
     "Tip: every page has a 🔗 Share button; its link reopens the exact view."
