@@ -100,29 +100,72 @@ def _working_mode(img: Image.Image) -> str:
     return {"1": "L", "P": "RGB", "I;16B": "I", "I;16L": "I", "I;16N": "I"}.get(img.mode, "RGBA")
 
 
+# Start-of-frame markers libjpeg may decode a few rows at a time (baseline and extended sequential
+# Huffman); every other frame kind (progressive, lossless, hierarchical, arithmetic) is costed as multi-scan.
+_SEQUENTIAL_SOF = frozenset({0xC0, 0xC1})
+_ANY_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # C4 DHT, C8 JPG (reserved), CC DAC
+_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM carry no length field
+
+
+def _skip_entropy_data(data_bytes: bytes, pos: int) -> int:
+    """Position of the first marker after entropy-coded data starting at ``pos``: inside it an FF byte is
+    followed by 00 (a stuffed FF) or D0..D7 (a restart marker); anything else after an FF is a marker."""
+    n = len(data_bytes)
+    while True:
+        pos = data_bytes.find(b"\xff", pos)
+        if pos == -1 or pos + 1 >= n:
+            return n
+        nxt = data_bytes[pos + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
+            pos += 2
+        elif nxt == 0xFF:  # fill bytes before a marker
+            pos += 1
+        else:
+            return pos
+
+
 def jpeg_multi_scan(data_bytes: bytes) -> bool:
-    """Whether the (first) picture in a JPEG has more than one scan: progressive, or baseline with the
-    components in separate scans. Walks the marker segments to the first scan (skipping APP segments,
-    whose EXIF thumbnails have scans of their own), then looks for another scan before its end of
-    image; entropy-coded data never contains a marker byte pair. Anything unexpected counts as
-    multi-scan, the costly kind."""
-    pos, n = 2, len(data_bytes)  # after SOI
-    while pos + 4 <= n:
+    """Whether decoding the (first) picture of a JPEG makes libjpeg keep every DCT coefficient at full
+    size. libjpeg does so when the frame is not sequential (progressive and the rest) or when the first
+    scan does not hold every component of the frame; a sequential file with a second scan is costed so
+    too. The markers are walked by their lengths, so comment and APP bytes (which may hold FF D9 or
+    FF DA, and EXIF thumbnails with scans of their own) are never read as markers, and entropy-coded
+    data is skipped by the rules for stuffed bytes and restart markers. Anything unexpected (truncation,
+    a second frame, garbage between segments) counts as multi-scan, the costly kind."""
+    pos, n = 2, len(data_bytes)
+    if not data_bytes.startswith(b"\xff\xd8"):
+        return True
+    components: int | None = None
+    scans = 0
+    while pos + 2 <= n:
         if data_bytes[pos] != 0xFF:
             return True
         marker = data_bytes[pos + 1]
-        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill byte, RSTn/SOI, TEM: no length
-            pos += 1 if marker == 0xFF else 2
+        if marker == 0xFF:  # fill byte
+            pos += 1
             continue
-        if marker in (0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):  # progressive/lossless/hierarchical
+        if marker in _NO_LENGTH:
+            pos += 2
+            continue
+        if marker == 0xD9:  # end of image
+            return scans == 0
+        if marker == 0xD8 or pos + 4 > n:
             return True
         length = int.from_bytes(data_bytes[pos + 2:pos + 4], "big")
-        if marker == 0xDA:  # first scan
-            start = pos + 2 + length
-            end = data_bytes.find(b"\xff\xd9", start)
-            return data_bytes.find(b"\xff\xda", start, end if end != -1 else n) != -1
-        pos += 2 + length
-    return True
+        if length < 2 or pos + 2 + length > n:
+            return True
+        if marker in _ANY_SOF:
+            if components is not None or marker not in _SEQUENTIAL_SOF or length < 8:
+                return True
+            components = data_bytes[pos + 9]
+        elif marker == 0xDA:  # start of scan: its header says which components it holds
+            if components is None or scans > 0 or data_bytes[pos + 4] < components:
+                return True
+            scans += 1
+            pos = _skip_entropy_data(data_bytes, pos + 2 + length)
+            continue
+        pos += 2 + length  # APPn, COM, DQT, DHT, DRI, DNL...: skipped whole, whatever they contain
+    return True  # no end of image: truncated, or not a JPEG this walk understands
 
 
 def _jpeg_coefficient_bytes(img: Image.Image, size: tuple[int, int]) -> int:
