@@ -83,3 +83,18 @@ def test_nginx_accepts_the_shipped_configuration(tmp_path) -> None:
     check = subprocess.run([str(NGINX), "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_shipped_config_keeps_error_details_out_of_the_browser(tmp_path) -> None:
+    """An uncaught exception's message and traceback (server paths included) stay in the server log."""
+    import tomllib
+
+    from streamlit.testing.v1 import AppTest
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    secret = str(tmp_path / "private" / "model.onnx")
+    at = AppTest.from_string(f"raise ValueError({secret!r})").run()  # run from the repository: its config
+    assert at.exception, "the page was meant to fail"
+    shown = " ".join([at.exception[0].message, *at.exception[0].stack_trace])
+    assert secret not in shown and "ValueError" not in shown and "Traceback" not in shown

@@ -21,7 +21,9 @@ import onnxruntime as ort
 
 from core.data.mnist import REPO_ROOT
 from core.files import FileRefused, regular_file_size
+from core.infer.explain import PlanError, session_runner
 from core.infer.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
+from core.infer.plan_check import verify_plan
 from core.infer.session_folders import (  # noqa: F401  (re-exported: pages and export find session folders here)
     SESSION_MAX_AGE_S, SESSION_TOKEN_RE, ensure_session_dir, prune_stale_sessions, session_dir, sessions_root,
     usable_session_dir,
@@ -116,7 +118,8 @@ def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
 
     ``ModelRefused`` for: not a regular ``.onnx`` file (pipes and devices are never opened), too large,
     sidecar missing or invalid (``core.infer.model_card``), digest mismatch, not a graph onnxruntime can load,
-    wrong input/outputs, or outputs that fail the smoke test (``run_model``'s checks on two images)."""
+    wrong input/outputs, outputs that fail the smoke test (``run_model``'s checks on two images), or a layer
+    plan (``extra["layer_outputs"]``) that contradicts the graph (``core.infer.plan_check``)."""
     path = Path(path)
     name = path.name
     if path.suffix != ".onnx":
@@ -146,6 +149,13 @@ def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
     outputs = _check_graph(session, card, name)
     model = LoadedModel(path, card, session, size, outputs)
     _smoke_test(model)
+    try:
+        verify_plan(card.extra, outputs, session_runner(session, card.input_name), card.input_shape)
+    except PlanError as exc:
+        raise ModelRefused(f"{name}: its sidecar's description of the layers does not match the graph: {exc} "
+                           f"Export the model again.") from exc
+    except Exception as exc:  # onnxruntime failing on a name or shape the plan made it fetch
+        raise ModelRefused(f"{name}: its layers could not be read back from the graph ({type(exc).__name__}).") from exc
     return model
 
 

@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import onnx
@@ -43,6 +43,7 @@ import torch
 from core.data import registry as cds
 from core.data.mnist import atomic_write_bytes
 from core.errors import DataError
+from core.infer.export_quota import ExportQuota, ExportQuotaError
 from core.infer.runtime import SHIPPED_DIR, ensure_session_dir, prune_stale_sessions, session_options
 from core.infer.model_card import (
     INPUT_NAME, LOGITS_NAME, Activation, ModelCard, card_from_dict, sha256_file, sidecar_path,
@@ -323,10 +324,12 @@ def write_model(folder: Path, stem: str, data: bytes, card: ModelCard) -> tuple[
 
 def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder: Path, name: str, *,
                  overwrite: bool = False, allow_shipped: bool = False,
-                 card_changes: Mapping[str, Any] | None = None) -> ExportResult:
+                 card_changes: Mapping[str, Any] | None = None,
+                 room: Callable[[int], None] | None = None) -> ExportResult:
     """Export, check, compare with torch and write ``folder/NAME.onnx`` + ``NAME.json``.
 
-    ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
+    ``room(n)`` is asked, before anything is written, whether ``n`` more bytes fit on disk (it raises
+    ``ExportQuotaError`` when not). ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
     that is not one chain of layers (``core.train.ensemble``) is written without per-layer outputs.
 
     Raises ``ExportError`` (nothing written) if the exporter, the checker or the parity check fails.
@@ -362,6 +365,11 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
     if card_changes:
         card = replace(card, **card_changes)
     card_from_dict(_roundtrip(card))  # the sidecar must satisfy its own reader before it is written
+    if room is not None:
+        try:
+            room(len(data) + len(card.to_json().encode("utf-8")))
+        except ExportQuotaError as exc:
+            raise ExportError(str(exc)) from exc
     onnx_path, card_path = write_model(folder, stem, data, card)
     if sha256_file(onnx_path) != card.sha256:
         raise ExportError("The written file does not match its digest (disk error?).")
@@ -397,10 +405,16 @@ def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
 
 
 def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, token: str,
-                       name: str) -> ExportResult:
+                       name: str, quota: ExportQuota | None = None) -> ExportResult:
     """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
     folder = ensure_session_dir(token)  # private (0700) and ours, or SessionFolderError before any work
-    result = export_model(net, spec, prov, folder, name)
+    quota = quota or ExportQuota.from_env()
+    prune_stale_sessions()  # expired sessions' models first: their bytes count against the server's quota
+    try:  # the weights alone (4 bytes each) are a lower bound of the file: refuse before the export's work
+        quota.check_room(folder, 4 * sum(p.numel() for p in net.parameters()))
+    except ExportQuotaError as exc:
+        raise ExportError(str(exc)) from exc
+    result = export_model(net, spec, prov, folder, name, room=lambda n: quota.check_room(folder, n))
     prune_session(folder)
     prune_stale_sessions()  # other students' folders from sessions that ended a day ago
     return result
