@@ -6,6 +6,8 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
+from ui.server_resources import memory_budget  # noqa: E402
+
 import random
 import time
 from functools import partial
@@ -33,7 +35,7 @@ PAGE = NetworkSettings.PAGE
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _model(path: str, size: int, mtime_ns: int) -> LoadedModel:
-    return load_model(path)  # size/mtime only key the cache: a changed file is revalidated
+    return load_model(path, budget=memory_budget())  # size/mtime only key the cache: a changed file is revalidated
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

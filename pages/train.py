@@ -8,6 +8,7 @@ training and keeps the partial model (Stop) or carries on where it was (any othe
 
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import streamlit as st
@@ -35,6 +36,8 @@ from core.links.settings import Settings, choice, custom, flag, integer, number 
 from core.arch.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
+from ui.server_resources import download_gate, memory_budget  # noqa: E402
+from core.arch.budget import MemoryRefused  # noqa: E402
 
 PAGE = "train"
 ARCH_NAMES = {**{k: spec.title for k, spec in archspec.PRESETS.items()}, "custom": "Custom network"}
@@ -225,12 +228,14 @@ def dataset_controls(keys: state.Keys, busy: bool) -> str:
         st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
     if not mnist_cached and st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy,
                                       key="train._download"):
-        download(lambda progress: cdata.download_full_mnist(progress=progress))
+        download(lambda progress: cds.download("full60k", progress=progress, gate=download_gate(),
+                                               budget=memory_budget()))
     meta = cds.info(chosen)
     if meta.downloadable and chosen != "full60k" and not cds.is_cached(chosen):
         st.info(f"{meta.title} is not downloaded yet ({meta.download_size}); download it to train on it.")
         if st.button(f"⬇️ Download {meta.title}", disabled=busy, key=f"train._download_{chosen}"):
-            download(lambda progress: cds.download(chosen, progress=progress))
+            download(lambda progress: cds.download(chosen, progress=progress, gate=download_gate(),
+                                                   budget=memory_budget()))
     return usable
 
 
@@ -340,14 +345,13 @@ def train_live(run: runner.TrainingRun) -> None:
     """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here."""
     limiter = tv.job_limiter()
     if not limiter.try_acquire():
-        if run.history or run.cursor is not None:
-            run.stop(recipes.STOP_STOPPED, "Paused training could not continue because the server is busy; "
-                                      "the model trained so far is kept.")
-            finish_run(run)
-        else:
-            st.session_state.pop(RUN, None)
-            flash("warning", limiter.busy_message())
-        st.rerun()
+        cannot_continue(run, limiter.busy_message())
+    memory = ExitStack()  # the run's estimated bytes, held in the server's budget while it trains here
+    try:
+        memory.enter_context(memory_budget().admit("training this network", run.memory.total))
+    except MemoryRefused as exc:
+        limiter.release()
+        cannot_continue(run, str(exc))
     try:
         bar = st.progress(run.progress, text="Starting…")
         chart, draws = st.empty(), [0]
@@ -382,7 +386,20 @@ def train_live(run: runner.TrainingRun) -> None:
             raise
         drop_out_of_memory(run)
     finally:
+        memory.close()
         limiter.release()
+    st.rerun()
+
+
+def cannot_continue(run: runner.TrainingRun, message: str) -> None:
+    """No slot or no memory for the run now: keep what a paused run has trained, else say why."""
+    if run.history or run.cursor is not None:
+        run.stop(recipes.STOP_STOPPED, "Paused training could not continue because the server is busy; "
+                                  "the model trained so far is kept.")
+        finish_run(run)
+    else:
+        st.session_state.pop(RUN, None)
+        flash("warning", message)
     st.rerun()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -31,6 +32,7 @@ from core.data import cifar
 from core.data import mnist as data
 from core.data.mnist import ImageSet  # the one container of labelled images (re-exported: pages use it from here)
 from core.data import download as fetch  # the module; ``download`` below is this module's function
+from core.arch.budget import MemoryBudget, MemoryRefused
 from core.errors import DataError
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -40,6 +42,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 IDX4_MAGIC = 2052  # 0x00000804: unsigned bytes, 4 dimensions (N, H, W, C)
 IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+CONVERSION_WAIT_S = 60.0
 CIFAR_NAMES = ("train-images-idx4-ubyte", "train-labels-idx1-ubyte",
                "test-images-idx4-ubyte", "test-labels-idx1-ubyte")
 
@@ -191,12 +194,13 @@ def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
 
 def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress | None = None, *,
              remote: Remote | None = None, timeout: float = 5.0, gate: fetch.SingleFlight | None = None,
-             limits: fetch.DownloadLimits | None = None) -> Path:
+             limits: fetch.DownloadLimits | None = None, budget: MemoryBudget | None = None) -> Path:
     """Fetch, verify and cache a dataset; returns its folder. ``DataError`` saying so when offline, or when
     it takes longer than ``limits.deadline_s`` in all (default ``DownloadLimits.from_env()``).
 
     ``gate`` (the server's ``SingleFlight``) makes a second request for the same dataset and cache folder
-    wait for the download under way and follow its progress. ``remote`` replaces the published mirrors
+    wait for the download under way and follow its progress. ``budget`` (the server's ``MemoryBudget``)
+    admits the CIFAR-10 conversion before it starts (``cifar.conversion_bytes``). ``remote`` replaces the published mirrors
     and digests (tests serve small files from 127.0.0.1).
     """
     meta = info(key)
@@ -213,7 +217,7 @@ def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress |
                                    validate=data.validate_idx_gz, deadline=deadline)
         if _readable(key, cache_dir):
             return where  # converted files that load; the archive itself is not kept
-        return _download_cifar(remote, where, timeout, report, deadline)
+        return _download_cifar(remote, where, timeout, report, deadline, budget)
 
     if gate is None:
         return work(progress)
@@ -230,7 +234,7 @@ def _readable(key: str, cache_dir: Path | None) -> bool:
 
 
 def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None,
-                    deadline: float | None = None) -> Path:
+                    deadline: float | None = None, budget: MemoryBudget | None = None) -> Path:
     """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive.
 
     The archive and the converted files go into a private temporary folder, so two downloads at once
@@ -244,7 +248,12 @@ def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch
         archive = fetch.fetch_one(archive_file, private / archive_file.name, remote.mirrors, timeout=timeout,
                                   progress=progress, deadline=deadline)
         converted = tuple(private / name for name in CIFAR_NAMES)
-        cifar.convert_archive(archive, converted, remote.batch_rows)  # type: ignore[arg-type]
+        need = cifar.conversion_bytes(remote.batch_rows)
+        try:  # after a long download, wait longer for memory than an interactive request would
+            with budget.admit("converting CIFAR-10", need, CONVERSION_WAIT_S) if budget else nullcontext():
+                cifar.convert_archive(archive, converted, remote.batch_rows)  # type: ignore[arg-type]
+        except MemoryRefused as exc:
+            raise DataError(str(exc)) from exc
         for path in converted:
             os.chmod(path, 0o644)  # cached files are world-readable like shipped ones
             os.replace(path, where / path.name)

@@ -13,12 +13,14 @@ many bytes, too many pixels, too much memory to decode (checked from the header,
 from __future__ import annotations
 
 import io
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from core.arch.budget import MemoryBudget, MemoryRefused
 from core.files import FileRefused, read_regular_file
 
 # Text chunks (tEXt/zTXt/iTXt) are decompressed and kept while a PNG is opened, before any check of ours
@@ -230,7 +232,7 @@ def _check_header(img: Image.Image, limits: ImageLimits) -> str:
 
 
 def _check_cost(img: Image.Image, fmt: str, file_size: tuple[int, int], limits: ImageLimits,
-                multi_scan: bool) -> None:
+                multi_scan: bool) -> int:
     cost = decode_cost(img, file_size, fmt, multi_scan)
     if cost > limits.max_decode_bytes:
         w, h = file_size
@@ -239,6 +241,7 @@ def _check_cost(img: Image.Image, fmt: str, file_size: tuple[int, int], limits: 
             f"memory; ConvLab decodes at most {_mb(limits.max_decode_bytes)} per picture. Please resize it "
             f"(for example to 2,000 pixels on the longer side) or save it as 8-bit."
         )
+    return cost
 
 
 def _load(data_bytes: bytes, fmt: str, max_side: int) -> Image.Image:
@@ -252,7 +255,7 @@ def _load(data_bytes: bytes, fmt: str, max_side: int) -> Image.Image:
 
 def decode_upload(
     data_bytes: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
-    max_side: int = DISPLAY_MAX_SIDE, max_decode_bytes: int = MAX_DECODE_BYTES,
+    max_side: int = DISPLAY_MAX_SIDE, max_decode_bytes: int = MAX_DECODE_BYTES, budget: MemoryBudget | None = None,
 ) -> DecodedImage:
     """Untrusted PNG/JPEG bytes → grey (H, W) float image in [0, 1], upright, longer side ≤ ``max_side``.
 
@@ -260,8 +263,9 @@ def decode_upload(
     (``ImageError``), all before any pixel is decoded: more than ``max_bytes``; more than ``max_pixels``
     pixels or ``MAX_SIDE_PX`` on a side; a decoding cost (``decode_cost``) over ``max_decode_bytes``;
     anything that is not a PNG or JPEG. Files that fail ``verify()`` or cannot be fully decoded are
-    refused too. Transparent pixels are laid on white when the visible content is mostly dark and on
-    black when it is mostly light, so it stays visible.
+    refused too. With the server's ``budget`` the decoding cost is admitted against it first (a busy
+    server refuses in words rather than decoding anyway). Transparent pixels are laid on white when the
+    visible content is mostly dark and on black when it is mostly light, so it stays visible.
     """
     limits = ImageLimits(max_bytes, max_pixels, MAX_SIDE_PX, max_decode_bytes)
     if not data_bytes:
@@ -273,7 +277,17 @@ def decode_upload(
     file_size = img.size
     if fmt == "JPEG":
         img.draft(img.mode, (max_side, max_side))  # only changes what load() will do: cost it as such
-    _check_cost(img, fmt, file_size, limits, fmt == "JPEG" and jpeg_multi_scan(data_bytes))
+    cost = _check_cost(img, fmt, file_size, limits, fmt == "JPEG" and jpeg_multi_scan(data_bytes))
+    try:
+        with budget.admit("decoding this picture", cost) if budget else nullcontext():
+            return _decode(data_bytes, fmt, file_size, max_side)
+    except MemoryRefused as exc:
+        raise ImageError(str(exc)) from exc
+
+
+def _decode(data_bytes: bytes, fmt: str, file_size: tuple[int, int], max_side: int) -> DecodedImage:
+    """Verify, decode at the draft scale, shrink and turn grey: the costly part, after every check."""
+    img = _open(data_bytes)
     try:
         img.verify()  # structure and checksums; the object cannot be used afterwards
         img = _load(data_bytes, fmt, max_side)
