@@ -228,8 +228,9 @@ def dataset_controls(keys: state.Keys, busy: bool) -> str:
         st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
     if not mnist_cached and st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy,
                                       key="train._download"):
-        download(lambda progress: cds.download("full60k", progress=progress, gate=download_gate(),
-                                               budget=memory_budget()))
+        # the same gate key as the data page's download of full60k: one download per server
+        download(lambda progress: download_gate().run(str(cds.folder("full60k").resolve()),
+                                                      lambda p: cdata.download_full_mnist(progress=p), progress))
     meta = cds.info(chosen)
     if meta.downloadable and chosen != "full60k" and not cds.is_cached(chosen):
         st.info(f"{meta.title} is not downloaded yet ({meta.download_size}); download it to train on it.")
