@@ -409,14 +409,14 @@ def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, t
     """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
     folder = ensure_session_dir(token)  # private (0700) and ours, or SessionFolderError before any work
     quota = quota or ExportQuota.from_env()
-    prune_stale_sessions()  # expired sessions' models first: their bytes count against the server's quota
+    prune_stale_sessions()  # other students' folders from sessions that ended a day ago: first, as their
+    # bytes count against the server's quota
     try:  # the weights alone (4 bytes each) are a lower bound of the file: refuse before the export's work
         quota.check_room(folder, 4 * sum(p.numel() for p in net.parameters()))
     except ExportQuotaError as exc:
         raise ExportError(str(exc)) from exc
     result = export_model(net, spec, prov, folder, name, room=lambda n: quota.check_room(folder, n))
     prune_session(folder)
-    prune_stale_sessions()  # other students' folders from sessions that ended a day ago
     return result
 
 
