@@ -269,3 +269,38 @@ def test_the_conversion_holds_one_batch_not_the_whole_set(tmp_path):
     # a few copies of one batch (the member's bytes, the pickle's string, its array, the HWC copy written
     # out), never the six batches' 35 MB of pixels
     assert peak < 5 * batch_mb, f"{peak:.0f} MB at the peak for {batch_mb:.1f} MB batches"
+
+
+def test_a_leader_that_stops_leaves_words_for_its_followers_and_room_to_start_again():
+    """The student whose run was downloading leaves the page (Streamlit stops that run with an exception)."""
+    gate: SingleFlight = SingleFlight()
+    inside, release, out = threading.Event(), threading.Event(), []
+
+    class Stopped(Exception):
+        pass
+
+    def work(report):
+        report("x", 1, 2)
+        inside.set()
+        release.wait(30)
+        raise Stopped()
+
+    def lead() -> None:
+        with pytest.raises(Stopped):
+            gate.run("k", work)
+
+    def follow() -> None:
+        try:
+            gate.run("k", work, lambda *a: release.set())
+        except DataError as exc:
+            out.append(str(exc))
+
+    a = threading.Thread(target=lead)
+    a.start()
+    assert inside.wait(30)
+    b = threading.Thread(target=follow)
+    b.start()
+    a.join(30)
+    b.join(30)
+    assert out and "stopped before it finished; press Download again" in out[0]
+    assert not gate.running("k") and gate.run("k", lambda report: "done") == "done"

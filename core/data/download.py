@@ -127,7 +127,9 @@ class SingleFlight(Generic[T]):
         if flight.error is not None:
             if isinstance(flight.error, DataError):
                 raise DataError(str(flight.error))  # a fresh exception: each waiting thread raises its own
-            raise DataError(f"The download another student started failed ({type(flight.error).__name__}).")
+            # not a download error: the run that was downloading stopped (its student left the page)
+            raise DataError("The download another student started stopped before it finished; press Download "
+                            "again to start it yourself.")
         return flight.result  # type: ignore[return-value]
 
 
