@@ -6,10 +6,8 @@ epoch and the history live in ``st.session_state``, so the next run of the scrip
 training and keeps the partial model (Stop) or carries on where it was (any other interaction).
 """
 
-import os
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 
 import streamlit as st
 
@@ -32,54 +30,14 @@ from core.arch import layer_table as lt  # noqa: E402
 from core.arch import recipes  # noqa: E402
 from core.train import devices  # noqa: E402
 from core.train import runner  # noqa: E402
-from core.links.settings import Settings, choice, custom, flag, integer, number  # noqa: E402
-from core.arch.jobs import job_memory_from_env, lower_priority, time_limit_from_env  # noqa: E402
+from core.arch.jobs import lower_priority, time_limit_from_env  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_views as tv  # noqa: E402
-from ui.server_resources import download_gate, memory_budget  # noqa: E402
+from ui.export_panel import render_export_panel  # noqa: E402
+from ui.server_resources import memory_budget  # noqa: E402
+from ui.train_data import dataset_controls  # noqa: E402
+from ui.train_settings import ARCH_CHOICES, BATCH_SIZES, PAGE, TRAIN_SIZES, TrainSettings  # noqa: E402
 from core.arch.budget import MemoryRefused  # noqa: E402
-
-PAGE = "train"
-ARCH_NAMES = {**{k: spec.title for k, spec in archspec.PRESETS.items()}, "custom": "Custom network"}
-ARCH_CHOICES = tuple(ARCH_NAMES)
-BATCH_SIZES = (16, 32, 64, 128, 256, 512)
-TRAIN_SIZES = tuple(str(n) for n in recipes.TRAIN_SIZES) + ("all",)
-DEFAULT_LAYERS = archspec.PRESETS["lenet5"].layers  # the custom network a session starts from
-
-
-@dataclass(frozen=True)
-class TrainSettings(Settings, page=PAGE):
-    """The Train lesson's settings = its share link (field order = link order; keys unchanged).
-
-    A classroom link hides every training knob but the epochs: the teacher's values are used and shown,
-    and the network picker is read-only (it is drawn, disabled, offering only the teacher's network)."""
-
-    arch: str = choice("lenet5", ARCH_NAMES, label="network")
-    act: str = choice("relu", archspec.ACTIVATIONS, label="activation", hidden=True)
-    opt: str = choice("adam", recipes.OPTIMIZERS, label="optimizer", hidden=True)
-    lr: float = number(2e-3, lo=1e-6, hi=100.0, label="learning rate", hidden=True)
-    bs: str = choice("128", tuple(str(b) for b in BATCH_SIZES), label="batch size", hidden=True)
-    ep: int = integer(10, lo=1, hi=50, label="epochs")
-    seed: int = integer(0, lo=0, hi=99_999, label="seed", hidden=True)
-    aug: bool = flag(False, label="augmentation", hidden=True)
-    sch: str = choice("constant", recipes.SCHEDULES, label="schedule", hidden=True)
-    data: str = choice("shipped5k", recipes.DATASETS, label="dataset", hidden=True)
-    layers: tuple = custom(DEFAULT_LAYERS, lambda k: archspec.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
-                           label="custom layers", hidden=True)
-    n: str = choice("all", TRAIN_SIZES, label="training images", hidden=True)
-
-    def train_config(self, dataset: str) -> recipes.TrainConfig:
-        """The core's config: these values plus the preset's recipe extras and this server's limits."""
-        extras = recipes.RECOMMENDED.get(self.arch, recipes.TrainConfig())
-        subset = os.environ.get("CONVLAB_TRAIN_SUBSET", "").strip()  # tests and demos: a quick subset
-        return recipes.TrainConfig(
-            optimizer=self.opt, lr=float(self.lr), batch_size=int(self.bs), epochs=int(self.ep),
-            seed=int(self.seed), augment=bool(self.aug), schedule=self.sch, dataset=dataset,
-            time_limit_s=time_limit_from_env(), weight_decay=extras.weight_decay,
-            label_smoothing=extras.label_smoothing, subset=int(subset) if subset.isdigit() else None,
-            memory_mb=job_memory_from_env(), train_size=None if self.n == "all" else int(self.n),
-        )
-
 
 LAYERS = TrainSettings.param("layers")
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
@@ -211,52 +169,6 @@ def architecture_section(keys: state.Keys, busy: bool) -> tuple[archspec.ArchSpe
     return spec, reason
 
 
-def dataset_controls(keys: state.Keys, busy: bool) -> str:
-    """The dataset choice and its download button; returns the dataset training uses.
-
-    Full MNIST not yet downloaded falls back to the 5,000 shipped digits (same images, same classes);
-    Fashion-MNIST and CIFAR-10 must be downloaded first (training explains that until they are)."""
-    chosen = current().data
-    if keys.offered("data"):
-        chosen = st.radio("Training data", tuple(recipes.DATASETS), key=keys.data, format_func=recipes.DATASETS.get,
-                          disabled=busy, horizontal=True)
-    mnist_cached = cdata.full_mnist_cached()
-    usable = "shipped5k" if chosen == "full60k" and not mnist_cached else chosen
-    if not keys.offered("data"):
-        return usable
-    if chosen == "full60k" and not mnist_cached:
-        st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
-    if not mnist_cached and st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy,
-                                      key="train._download"):
-        # the same gate key as the data page's download of full60k: one download per server
-        download(lambda progress: download_gate().run(str(cds.folder("full60k").resolve()),
-                                                      lambda p: cdata.download_full_mnist(progress=p), progress))
-    meta = cds.info(chosen)
-    if meta.downloadable and chosen != "full60k" and not cds.is_cached(chosen):
-        st.info(f"{meta.title} is not downloaded yet ({meta.download_size}); download it to train on it.")
-        if st.button(f"⬇️ Download {meta.title}", disabled=busy, key=f"train._download_{chosen}"):
-            download(lambda progress: cds.download(chosen, progress=progress, gate=download_gate(),
-                                                   budget=memory_budget()))
-    return usable
-
-
-def download(fetch) -> None:
-    """Run ``fetch(progress=...)`` with a progress bar; a DataError (offline, checksum) becomes a message."""
-    bar = st.progress(0.0, text="Connecting…")
-
-    def progress(name: str, got: int, total: int) -> None:
-        bar.progress(min(1.0, got / total) if total else 0.0, text=f"{name}: {got / 1e6:.1f} MB")
-
-    try:
-        fetch(progress)
-    except cdata.DataError as exc:
-        bar.empty()
-        st.error(str(exc), icon="📡")
-        return
-    bar.progress(1.0, text="Downloaded and verified.")
-    st.rerun()
-
-
 def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
     """The training knobs; a classroom link offers only the epochs and states the teacher's values."""
     st.subheader("2 · Training settings")
@@ -289,7 +201,7 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
                    f"training images: {cfg.n}.")
     if warning := recipes.lr_warning(cfg.opt, float(cfg.lr)):
         st.warning(warning, icon="⚠️")
-    return cfg.train_config(dataset_controls(keys, busy))
+    return cfg.train_config(dataset_controls(keys, busy, current().data))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,18 +352,6 @@ def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Results (the views live in ui.train_views)
-
-
-def export_section(result: runner.TrainResult, spec: archspec.ArchSpec) -> None:
-    try:
-        from ui.export_panel import render_export_panel
-    except ModuleNotFoundError:
-        return
-    render_export_panel(result, spec)
-
-
-# ---------------------------------------------------------------------------------------------
 # The page
 
 
@@ -488,7 +388,7 @@ with lower_priority():  # this script run's torch work yields the CPU to other s
 result = st.session_state.get(RESULT)
 if result is not None:
     tv.results_section(result)
-    export_section(result, st.session_state[SPEC])
+    render_export_panel(result, st.session_state[SPEC])  # torch-free panel; core.train.export loads on export
 if st.session_state.get(RUNS):
     st.subheader("Your runs so far")
     st.caption("Every run of this session (only you see them). Compare parameters with test accuracy: the "
