@@ -6,8 +6,6 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-from ui.server_resources import memory_budget  # noqa: E402
-
 import random
 import time
 from functools import partial
@@ -28,6 +26,7 @@ from ui.canvas import drawing_canvas
 from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.plot_click import clicked_cell
+from ui.server_resources import memory_budget
 from ui.text import literal
 
 PAGE = NetworkSettings.PAGE
