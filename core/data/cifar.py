@@ -13,9 +13,10 @@ Memory is bounded before anything is built: ``scan_headers`` walks the raw tar h
 pass first, because ``tarfile`` reads a GNU long-name or pax header whole before any check of ours sees
 its member (a 1.5 GB long-name header cost 4.3 GB); every such header is bounded to ``MAX_NAME_BYTES``
 and every member to ``MAX_MEMBER_BYTES``. A batch's pickle is counted opcode by opcode before it is
-loaded (``MAX_PICKLE_OPS``), since millions of tiny objects inflate a 38 MB pickle to 600 MB. The
-conversion (``convert_archive``) writes each batch into the IDX files on disk as it is read, so the peak
-is one batch, not the whole 184 MB of pixels.
+loaded (``MAX_PICKLE_OPS``), since millions of tiny objects inflate a 38 MB pickle to 600 MB. Each
+member is spooled to a temporary file and unpickled from it, and the conversion (``convert_archive``)
+writes each batch into the IDX files on disk as it is read, so the peak is a few copies of one batch,
+not the whole 184 MB of pixels.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ import io
 import os
 import pickle
 import pickletools
+import shutil
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 
@@ -66,7 +70,7 @@ class SafeUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
 
 
-def _check_opcodes(raw: bytes, source: str) -> None:
+def _check_opcodes(raw: bytes | BinaryIO, source: str) -> None:
     """Count the pickle's opcodes before loading it: each can create an object, so the count bounds the
     memory ``load`` may build beyond the pickle's own bytes."""
     try:
@@ -80,10 +84,13 @@ def _check_opcodes(raw: bytes, source: str) -> None:
         raise DataError(f"{source}: not a CIFAR-10 batch ({exc}).") from exc
 
 
-def safe_loads(raw: bytes, source: str) -> object:
+def safe_loads(raw: bytes | BinaryIO, source: str) -> object:
+    """Bytes or a seekable binary file: its opcodes counted first, then loaded with ``SafeUnpickler``."""
     _check_opcodes(raw, source)
+    if not isinstance(raw, (bytes, bytearray)):
+        raw.seek(0)
     try:
-        return SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        return SafeUnpickler(io.BytesIO(raw) if isinstance(raw, (bytes, bytearray)) else raw, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, OverflowError, MemoryError) as exc:
         raise DataError(f"{source}: not a CIFAR-10 batch ({exc}).") from exc
@@ -110,10 +117,12 @@ def iter_batches(path: Path, batch_rows: int = 10_000):
                 name = PurePosixPath(member.name).name
                 if member.name != f"{FOLDER}/{name}" or name not in slots or name in seen:
                     continue
-                # its own size (bounded above), not the limit: a buffered read allocates what it is asked for
-                raw = tar.extractfile(member).read(member.size)
-                images, labels = batch_arrays(safe_loads(raw, name), name, batch_rows)
-                del raw
+                # spooled to disk, not read into memory: the opcodes are counted and the pickle loaded from
+                # the file, so only the objects it builds take memory, never the member's bytes too
+                with tempfile.TemporaryFile() as spool:
+                    shutil.copyfileobj(tar.extractfile(member), spool, 1 << 20)
+                    spool.seek(0)
+                    images, labels = batch_arrays(safe_loads(spool, name), name, batch_rows)
                 seen.add(name)
                 yield slots[name], images, labels
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -134,10 +143,10 @@ def read_archive(path: Path, batch_rows: int = 10_000) -> CifarArrays:
 
 
 def conversion_bytes(batch_rows: int = 10_000) -> int:
-    """Memory ``convert_archive`` holds at its peak: about four copies of one batch (the member's bytes,
-    the pickle's string, its array, the HWC copy written out), measured at 24 MB for 6 MB batches; five
-    are counted, so 154 MB for CIFAR-10's 10,000-row batches."""
-    return 5 * batch_rows * PIXELS
+    """Memory ``convert_archive`` holds at its peak: a few copies of one batch (the pickle's string, its
+    array, the HWC copy written out; tests/test_download_limits.py measures it); four are counted, so
+    123 MB for CIFAR-10's 10,000-row batches."""
+    return 4 * batch_rows * PIXELS
 
 
 def _idx_header(shape: tuple[int, ...]) -> bytes:
