@@ -7,6 +7,8 @@ anything is written when it would pass either quota, and written when it fits.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import core.train.export as export
@@ -76,3 +78,52 @@ def test_quota_settings_come_from_the_environment(monkeypatch):
     assert ExportQuota.from_env() == ExportQuota(10 * MB, 768 * MB)
     monkeypatch.setenv("CONVLAB_EXPORT_SESSION_MB", "-5")
     assert ExportQuota.from_env().session_bytes == 40 * MB
+
+
+class SpyLock:
+    """A lock that tells when each acquisition is asked for (the second one then blocks on the first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.asked = [threading.Event(), threading.Event()]
+        self._count = 0
+
+    def __enter__(self):
+        self.asked[min(self._count, 1)].set()
+        self._count += 1
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
+def test_two_exports_at_once_cannot_share_the_last_free_bytes(sessions, graph_bytes, monkeypatch):  # noqa: F811
+    """Room for one more model on the server; two students export at the same moment: the second's check
+    waits for the first's write, sees it, and is refused; only one model is written."""
+    monkeypatch.setenv("CONVLAB_EXPORT_TOTAL_MB", "1")
+    filler(OTHER, "theirs.onnx", MB - len(graph_bytes) - 20_000)  # one model and its sidecar fit, not two
+    lock, outcomes = SpyLock(), {}
+    real_write = export.write_model
+
+    def export_as(token: str) -> None:
+        try:
+            export.export_for_session(sessions.model, SPEC, export.provenance(sessions), token, "m", lock=lock)
+            outcomes[token] = "written"
+        except export.ExportError as exc:
+            outcomes[token] = str(exc)
+
+    second = threading.Thread(target=export_as, args=("c3" * 16,))
+
+    def slow_write(*args, **kwargs):
+        if not second.is_alive() and "c3" * 16 not in outcomes:  # the first write: start the rival now
+            second.start()
+            assert lock.asked[1].wait(30), "the second export never reached the quota check"
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(export, "write_model", slow_write)
+    export_as(MINE)
+    second.join(30)
+    assert outcomes[MINE] == "written", outcomes
+    assert "disk for exported models is full" in outcomes["c3" * 16], outcomes
+    assert not list(session_dir("c3" * 16).glob("*.onnx"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui.server_resources import export_lock
 from ui.text import literal
 
 TOKEN_KEY = "convlab.session_token"
@@ -35,7 +36,8 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
 
     try:
         with st.spinner("Exporting, checking and comparing with torch…"):
-            res = export.export_for_session(result.model, spec, export.provenance(result), session_token(), name)
+            res = export.export_for_session(result.model, spec, export.provenance(result), session_token(), name,
+                                            lock=export_lock())
             data = res.onnx_path.read_bytes()
             lat = export.latency(result.model, data, dataset=res.card.dataset_key)
     except (export.ExportError, ValueError, OSError) as exc:

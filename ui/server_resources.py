@@ -7,6 +7,8 @@ onnxruntime, so every page may use it.
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from core.arch.budget import BudgetSettings, MemoryBudget
@@ -24,3 +26,9 @@ def memory_budget() -> MemoryBudget:
 def download_gate() -> SingleFlight:
     """One download per dataset per server; a second request follows the first one's progress."""
     return SingleFlight()
+
+
+@st.cache_resource(show_spinner=False)
+def export_lock() -> threading.Lock:
+    """Held from an export's disk-quota check to the end of its write (``ExportQuota.reserve``)."""
+    return threading.Lock()

@@ -12,8 +12,10 @@ a student's earlier models are theirs until their session folder expires (``sess
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 from core.infer.session_folders import SESSION_TOKEN_RE, sessions_root
 
@@ -102,3 +104,11 @@ class ExportQuota:
                 f"The server's disk for exported models is full ({_mb(everyone)} of {_mb(self.total_bytes)} "
                 f"used by the class). Try again later, or ask your teacher; older sessions' models are removed "
                 f"after a day.")
+
+    @contextmanager
+    def reserve(self, folder: Path, new_bytes: int, lock: Any = None, root: Path | None = None) -> Iterator[None]:
+        """``check_room`` and then the caller's write, both under ``lock`` (the server's, shared by every
+        session), so two exports at once cannot both be admitted to the same free bytes."""
+        with lock if lock is not None else nullcontext():
+            self.check_room(folder, new_bytes, root)
+            yield

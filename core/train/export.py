@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 import numpy as np
 import onnx
@@ -301,11 +301,11 @@ def write_model(folder: Path, stem: str, data: bytes, card: ModelCard) -> tuple[
 def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder: Path, name: str, *,
                  overwrite: bool = False, allow_shipped: bool = False,
                  card_changes: Mapping[str, Any] | None = None,
-                 room: Callable[[int], None] | None = None) -> ExportResult:
+                 room: Callable[[int], ContextManager[None]] | None = None) -> ExportResult:
     """Export, check, compare with torch and write ``folder/NAME.onnx`` + ``NAME.json``.
 
-    ``room(n)`` is asked, before anything is written, whether ``n`` more bytes fit on disk (it raises
-    ``ExportQuotaError`` when not). ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
+    ``room(n)`` holds room for ``n`` more bytes on disk while the files are written (``ExportQuota.reserve``:
+    ``ExportQuotaError`` when they do not fit). ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
     that is not one chain of layers (``core.train.ensemble``) is written without per-layer outputs.
 
     Raises ``ExportError`` (nothing written) if the exporter, the checker or the parity check fails.
@@ -341,12 +341,11 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
     if card_changes:
         card = replace(card, **card_changes)
     card_from_dict(_roundtrip(card))  # the sidecar must satisfy its own reader before it is written
-    if room is not None:
-        try:
-            room(len(data) + len(card.to_json().encode("utf-8")))
-        except ExportQuotaError as exc:
-            raise ExportError(str(exc)) from exc
-    onnx_path, card_path = write_model(folder, stem, data, card)
+    try:
+        with room(len(data) + len(card.to_json().encode("utf-8"))) if room else contextlib.nullcontext():
+            onnx_path, card_path = write_model(folder, stem, data, card)
+    except ExportQuotaError as exc:
+        raise ExportError(str(exc)) from exc
     if sha256_file(onnx_path) != card.sha256:
         raise ExportError("The written file does not match its digest (disk error?).")
     return ExportResult(onnx_path, card_path, card, len(data), par, time.perf_counter() - t0)
@@ -381,8 +380,9 @@ def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
 
 
 def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, token: str,
-                       name: str, quota: ExportQuota | None = None) -> ExportResult:
-    """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
+                       name: str, quota: ExportQuota | None = None, lock: Any = None) -> ExportResult:
+    """Export a model a student trained into their session's own folder (never ``exported_models/``);
+    ``lock`` (the server's) makes the quota check and the write one step for concurrent exports."""
     folder = ensure_session_dir(token)  # private (0700) and ours, or SessionFolderError before any work
     quota = quota or ExportQuota.from_env()
     prune_stale_sessions()  # other students' folders from sessions that ended a day ago: first, as their
@@ -391,6 +391,6 @@ def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, t
         quota.check_room(folder, 4 * sum(p.numel() for p in net.parameters()))
     except ExportQuotaError as exc:
         raise ExportError(str(exc)) from exc
-    result = export_model(net, spec, prov, folder, name, room=lambda n: quota.check_room(folder, n))
+    result = export_model(net, spec, prov, folder, name, room=lambda n: quota.reserve(folder, n, lock))
     prune_session(folder)
     return result
