@@ -158,3 +158,35 @@ def test_training_waits_for_memory_then_says_the_server_is_busy():
     assert "server is busy: training this network needs about" in warnings, warnings
     assert "train.result" not in at.session_state and "train.run" not in at.session_state
     assert shared.in_use == 0
+
+
+def test_inference_bytes_from_the_plan():
+    import json
+
+    from core.infer import explain as nw
+    from core.infer.plan_check import inference_bytes
+    from core.infer.runtime import SHIPPED_DIR
+
+    plan = nw.plan_of(json.loads((SHIPPED_DIR / "lenet5.json").read_text())["extra"])
+    # LeNet-5's widest step is pool1: 6×28×28 in, 6×14×14 out; 785 images (the digit and 784 covered copies)
+    assert inference_bytes(plan, (1, 28, 28), 785) == 4 * 785 * (784 + 6 * 28 * 28 + 6 * 14 * 14)
+    assert inference_bytes(None, (1, 28, 28), 785, model_bytes=1000) == 4 * 2 * 785 * 784 + 1000
+
+
+def test_the_occlusion_map_waits_for_memory_then_explains():
+    """Inference on a whole batch of covered digits is admitted against the budget; refused, the page says
+    so and its other sections still work."""
+    from tests.apptest_checks import assert_clean, open_clean
+    from ui.server_resources import memory_budget
+
+    shared = memory_budget()
+    at = open_clean("pages/network.py")  # the model is loaded (and cached) while there is room
+    assert not at.warning
+    with shared.admit("another student's work", shared.settings.capacity_bytes):
+        at.run()
+    assert_clean(at, "occlusion refused")
+    warnings = " ".join(w.value for w in at.warning).replace("\\", "")  # shown literally: Markdown escaped
+    assert "server is busy: this occlusion map needs about" in warnings, warnings
+    assert any("Which pixels mattered" in s.value for s in at.subheader)
+    assert any("The whole network" in s.value for s in at.subheader)  # the layers were shown all the same
+    assert shared.in_use == 0

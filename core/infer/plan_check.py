@@ -116,3 +116,19 @@ def verify_plan(extra: Mapping, outputs: tuple[str, ...], run: Runner, in_shape:
     params = {n: tuple(np.shape(got[n])) for n in weights}
     check_plan(plan, tensors, params, in_shape)
     return plan
+
+
+def inference_bytes(plan: LayerOutputs | None, in_shape: Shape, batch: int, model_bytes: int = 0) -> int:
+    """Memory one onnxruntime call on ``batch`` images needs: with a plan, the largest step's input and
+    output together (as the layers run one after another) for the whole batch, plus the batch itself;
+    without one (an ensemble, an old export) the layers are unknown, and the batch and the model's own
+    size are what is counted."""
+    images = batch * math.prod(in_shape)
+    if plan is None:
+        return 4 * 2 * images + model_bytes
+    shapes: dict[str, Shape] = {IMAGE: tuple(in_shape)}
+    widest = 0
+    for s in plan.steps:
+        widest = max(widest, math.prod(shapes.get(s.source, s.shape)) + math.prod(s.shape))
+        shapes[s.pre] = shapes[s.post] = s.shape
+    return 4 * (images + batch * widest)
