@@ -272,8 +272,7 @@ def _softmax_section(keys: state.Keys, logits: np.ndarray, label: int | None) ->
 
 
 @st.fragment
-def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, int, int], image: np.ndarray,
-                       plan: nw.LayerOutputs | None) -> None:
+def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, int, int], image: np.ndarray) -> None:
     st.subheader("4. Which pixels mattered?")
     st.caption("Cover part of the digit with a blank patch and see how much the network's confidence drops. "
                "The patch is centred on every pixel in turn: all 784 covered copies go through onnxruntime in "
@@ -281,7 +280,7 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, in
     patch = st.slider("Patch size (pixels)", 2, 12, key=keys.p)
     run = nw.session_runner(_logits_session(*mkey))
     t0 = time.thread_time()  # this thread's CPU: onnxruntime runs on it (one intra-op thread)
-    need = inference_bytes(plan, model.card.input_shape, 1 + image.shape[0] * image.shape[1], model.size_bytes)
+    need = inference_bytes(model.card.architecture, model.card.input_shape, 1 + image.shape[0] * image.shape[1])
     occ = views.admitted(memory_budget(), "this occlusion map", need,  # every position in one batch
                          lambda: nw.occlusion(run, image, patch, model.card.mean, model.card.std))
     if occ is None:
@@ -378,7 +377,7 @@ def main() -> None:
                        None if model.card.reads_digits else model.card.labels)
         _unit_section(keys, plan, values, params, image)
     _softmax_section(keys, logits, label)
-    _occlusion_section(keys, model, mkey, image, plan)
+    _occlusion_section(keys, model, mkey, image)
     _templates_section(plan, params, model)
     _write_link()
 

@@ -160,17 +160,19 @@ def test_training_waits_for_memory_then_says_the_server_is_busy():
     assert shared.in_use == 0
 
 
-def test_inference_bytes_from_the_plan():
+def test_inference_bytes_from_the_architecture():
     import json
 
-    from core.infer import explain as nw
-    from core.infer.plan_check import inference_bytes
+    from core.infer.plan_check import ARENA_FACTOR, inference_bytes
     from core.infer.runtime import SHIPPED_DIR
 
-    plan = nw.plan_of(json.loads((SHIPPED_DIR / "lenet5.json").read_text())["extra"])
-    # LeNet-5's widest step is pool1: 6×28×28 in, 6×14×14 out; 785 images (the digit and 784 covered copies)
-    assert inference_bytes(plan, (1, 28, 28), 785) == 4 * 785 * (784 + 6 * 28 * 28 + 6 * 14 * 14)
-    assert inference_bytes(None, (1, 28, 28), 785, model_bytes=1000) == 4 * 2 * 785 * 784 + 1000
+    lenet = json.loads((SHIPPED_DIR / "lenet5.json").read_text())["architecture"]
+    # LeNet-5's widest layer is pool1: 6×28×28 in, 6×14×14 out; 785 images (the digit and 784 covered copies)
+    assert inference_bytes(lenet, (1, 28, 28), 785) == int(4 * 785 * (784 + ARENA_FACTOR * (6 * 28 * 28 + 6 * 14 * 14)))
+    bncnn = json.loads((SHIPPED_DIR / "bncnn.json").read_text())["architecture"]
+    # batch norm is folded into the conv in the graph: the widest tensors are pool1's, not the norm's
+    assert inference_bytes(bncnn, (1, 28, 28), 1) == int(4 * (784 + ARENA_FACTOR * (16 * 28 * 28 + 16 * 14 * 14)))
+    assert inference_bytes({"layers": "nonsense"}, (1, 28, 28), 10) == int(4 * 10 * (784 + ARENA_FACTOR * 64 * 784))
 
 
 def test_the_occlusion_map_waits_for_memory_then_explains():
