@@ -6,6 +6,8 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
+from ui.server_resources import memory_budget  # noqa: E402
+
 import random  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -30,7 +32,7 @@ INTRO = ("Draw a digit with your finger or mouse: a trained CNN (run with onnxru
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _model(path: str, size: int, mtime_ns: int) -> LoadedModel:
-    return load_model(path)  # size/mtime are only part of the cache key: a changed file is revalidated
+    return load_model(path, budget=memory_budget())  # size/mtime are only part of the cache key: a changed file is revalidated
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

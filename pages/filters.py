@@ -11,6 +11,8 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
+from ui.server_resources import memory_budget  # noqa: E402
+
 from core import arithmetic as ar  # noqa: E402
 from core.lessons import conv_layer  # noqa: E402
 
@@ -114,7 +116,7 @@ def upload_widget() -> images.DecodedImage | None:
         digest = hashlib.sha256(raw).hexdigest()
         if st.session_state.get(UPLOAD, {}).get("digest") != digest:
             try:
-                st.session_state[UPLOAD] = {"digest": digest, "name": file.name, "image": images.decode_upload(raw)}
+                st.session_state[UPLOAD] = {"digest": digest, "name": file.name, "image": images.decode_upload(raw, budget=memory_budget())}
             except images.ImageError as exc:
                 st.session_state[UPLOAD] = {"digest": digest, "name": file.name, "error": str(exc)}
     stored = st.session_state.get(UPLOAD, {})

@@ -26,6 +26,8 @@ from ui.canvas import drawing_canvas
 from ui.errors import shipped_data
 from ui.export_panel import session_token
 from ui.plot_click import clicked_cell
+from ui.server_resources import memory_budget
+from core.infer.plan_check import inference_bytes
 from ui.text import literal
 
 PAGE = NetworkSettings.PAGE
@@ -33,7 +35,7 @@ PAGE = NetworkSettings.PAGE
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _model(path: str, size: int, mtime_ns: int) -> LoadedModel:
-    return load_model(path)  # size/mtime only key the cache: a changed file is revalidated
+    return load_model(path, budget=memory_budget())  # size/mtime only key the cache: a changed file is revalidated
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -278,7 +280,11 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, in
     patch = st.slider("Patch size (pixels)", 2, 12, key=keys.p)
     run = nw.session_runner(_logits_session(*mkey))
     t0 = time.thread_time()  # this thread's CPU: onnxruntime runs on it (one intra-op thread)
-    occ = nw.occlusion(run, image, patch, model.card.mean, model.card.std)
+    need = inference_bytes(model.card.architecture, model.card.input_shape, 1 + image.shape[0] * image.shape[1])
+    occ = views.admitted(memory_budget(), "this occlusion map", need,  # every position in one batch
+                         lambda: nw.occlusion(run, image, patch, model.card.mean, model.card.std))
+    if occ is None:
+        return
     ms = (time.thread_time() - t0) * 1e3
     a, b, bound = views.occlusion_pictures(occ, image)
     c1, c2 = st.columns(2)
@@ -361,7 +367,7 @@ def main() -> None:
         logits = run_model(model, x).logits[0]
     probs = nw.softmax_steps(logits).probs
     with top_right:
-        _prediction(image, probs, label, model.card)
+        views.prediction(image, probs, label, model.card)
     if plan is not None:
         st.subheader("1. The whole network, layer by layer")
         st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, "
@@ -377,23 +383,9 @@ def main() -> None:
 
 
 def _write_link() -> None:
-    """URL := this view (also from a fragment). A drawing travels as the digit itself, ``src=link``, so
-    the link reopens this very digit instead of an empty canvas."""
+    """URL := this view (also from a fragment); a drawing travels as the digit itself (``src=link``)."""
     cfg = state.current(NetworkSettings)
     state.finish(cfg.with_(src="link") if cfg.src == "draw" and cfg.img else cfg)
-
-
-def _prediction(image: np.ndarray, probs: np.ndarray, label: int | None, card) -> None:
-    if not card.reads_digits:  # clothing or photos: the model's class names (a sidecar's text: literal)
-        ti.verdict(probs, card.labels, label)
-        return
-    digit = int(np.argmax(probs))
-    verdict = "" if label is None else (" ✓" if digit == label else f" ✗ (label {label})")
-    c1, c2 = st.columns([1, 1])
-    c1.image(views.png(views.input_picture(image, None, 168)), caption="What the network reads (28×28)")
-    c2.markdown(f"<div style='font-size:4.5rem;font-weight:700;line-height:1'>{digit}</div>", unsafe_allow_html=True)
-    c2.markdown(f"**Prediction: {digit}**{verdict}  \n" +
-                " · ".join(f"**{d}** {probs[d]:.1%}" for d in np.argsort(-probs)[:3]))
 
 
 main()

@@ -21,13 +21,13 @@ if not core.train.available():  # the inference-only install explains itself
 from core.arch import recipes  # noqa: E402
 from core.arch import spec as archspec  # noqa: E402
 from core.arch.jobs import lower_priority, time_limit_from_env  # noqa: E402
-from core.data import mnist as cdata  # noqa: E402
 from core.data import registry as cds  # noqa: E402
 from core.train import devices  # noqa: E402
 from ui import state  # noqa: E402
 from ui import train_results  # noqa: E402
 from ui import train_views as tv  # noqa: E402
-from ui.text import literal  # noqa: E402
+from ui.export_panel import render_export_panel  # noqa: E402
+from ui.train_data import dataset_controls  # noqa: E402
 from ui.train_session import TrainingSession  # noqa: E402
 from ui.train_settings import (  # noqa: E402
     ARCH_CHOICES, BATCH_SIZES, LAYERS, PAGE, TRAIN_SIZES, TrainSettings, apply_recommended, comparison_pair, current,
@@ -108,49 +108,6 @@ def architecture_section(keys: state.Keys, busy: bool) -> tuple[archspec.ArchSpe
     return spec, reason
 
 
-def dataset_controls(keys: state.Keys, busy: bool) -> str:
-    """The dataset choice and its download button; returns the dataset training uses.
-
-    Full MNIST not yet downloaded falls back to the 5,000 shipped digits (same images, same classes);
-    Fashion-MNIST and CIFAR-10 must be downloaded first (training explains that until they are)."""
-    chosen = current().data
-    if keys.offered("data"):
-        chosen = st.radio("Training data", tuple(recipes.DATASETS), key=keys.data, format_func=recipes.DATASETS.get,
-                          disabled=busy, horizontal=True)
-    mnist_cached = cdata.full_mnist_cached()
-    usable = "shipped5k" if chosen == "full60k" and not mnist_cached else chosen
-    if not keys.offered("data"):
-        return usable
-    if chosen == "full60k" and not mnist_cached:
-        st.warning("Full MNIST is not downloaded yet: training uses the 5,000 shipped digits until it is.")
-    if not mnist_cached and st.button("⬇️ Download full MNIST (60,000 digits, about 10 MB)", disabled=busy,
-                                      key="train._download"):
-        download(lambda progress: cdata.download_full_mnist(progress=progress))
-    meta = cds.info(chosen)
-    if meta.downloadable and chosen != "full60k" and not cds.is_cached(chosen):
-        st.info(f"{meta.title} is not downloaded yet ({meta.download_size}); download it to train on it.")
-        if st.button(f"⬇️ Download {meta.title}", disabled=busy, key=f"train._download_{chosen}"):
-            download(lambda progress: cds.download(chosen, progress=progress))
-    return usable
-
-
-def download(fetch) -> None:
-    """Run ``fetch(progress=...)`` with a progress bar; a DataError (offline, checksum) becomes a message."""
-    bar = st.progress(0.0, text="Connecting…")
-
-    def progress(name: str, got: int, total: int) -> None:
-        bar.progress(min(1.0, got / total) if total else 0.0, text=f"{name}: {got / 1e6:.1f} MB")
-
-    try:
-        fetch(progress)
-    except cdata.DataError as exc:
-        bar.empty()
-        st.error(literal(exc, 400), icon="📡")  # a mirror's or the OS's words: shown literally
-        return
-    bar.progress(1.0, text="Downloaded and verified.")
-    st.rerun()
-
-
 def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
     """The training knobs; a classroom link offers only the epochs and states the teacher's values."""
     st.subheader("2 · Training settings")
@@ -183,7 +140,7 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
                    f"training images: {cfg.n}.")
     if warning := recipes.lr_warning(cfg.opt, float(cfg.lr)):
         st.warning(warning, icon="⚠️")
-    return cfg.train_config(dataset_controls(keys, busy))
+    return cfg.train_config(dataset_controls(keys, busy, cfg.data))
 
 
 @st.fragment
@@ -223,18 +180,6 @@ def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Results (the views live in ui.train_views)
-
-
-def export_section(result, spec: archspec.ArchSpec) -> None:
-    try:
-        from ui.export_panel import render_export_panel
-    except ModuleNotFoundError:
-        return
-    render_export_panel(result, spec)
-
-
-# ---------------------------------------------------------------------------------------------
 # The page
 
 
@@ -252,7 +197,7 @@ with lower_priority():  # this script run's torch work yields the CPU to other s
 
 if SESSION.result is not None:
     train_results.results_section(SESSION.result)
-    export_section(SESSION.result, SESSION.spec)
+    render_export_panel(SESSION.result, SESSION.spec)  # torch-free panel; core.train.export loads on export
 if SESSION.runs:
     st.subheader("Your runs so far")
     st.caption("Every run of this session (only you see them). Compare parameters with test accuracy: the "

@@ -29,7 +29,8 @@ def _save(graph, folder: Path, stem: str) -> Path:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), path)
     shipped = sorted(SHIPPED.glob("*.onnx"))[0]
     card = json.loads(sidecar_path(shipped).read_text())
-    card.update(name=stem, sha256=sha256_file(path), activations=[])
+    # no layer plan: these graphs have no layer outputs, and a plan that contradicts its graph is refused
+    card.update(name=stem, sha256=sha256_file(path), activations=[], extra={})
     sidecar_path(path).write_text(json.dumps(card))
     return path
 

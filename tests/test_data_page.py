@@ -118,7 +118,8 @@ def test_download_button_fetches_and_shows_fashion(cache, tmp_path, monkeypatch)
                                  tuple(datasets.fetch.RemoteFile(n, hashlib.md5(b).hexdigest(), 10**6)
                                        for n, b in files.items()))
         real = datasets.download
-        monkeypatch.setattr(datasets, "download", lambda key, progress=None: real(key, progress=progress, remote=remote))
+        monkeypatch.setattr(datasets, "download",  # the page's gate and budget are passed through
+                            lambda key, progress=None, **kw: real(key, progress=progress, remote=remote, **kw))
         at = open_page(PAGE, {"ds": "fashion", "cls": "9", "i": "1"})
         next(b for b in at.button if "Download" in b.label).click().run()
     finally:
@@ -144,7 +145,8 @@ def test_offline_download_says_so(cache, monkeypatch):
         dead = s.getsockname()[1]
     real = datasets.download
     remote = datasets.Remote((f"http://127.0.0.1:{dead}/",), datasets.DATASETS["cifar10"].remote.files)
-    monkeypatch.setattr(datasets, "download", lambda key, progress=None: real(key, progress=progress, remote=remote))
+    monkeypatch.setattr(datasets, "download",
+                        lambda key, progress=None, **kw: real(key, progress=progress, remote=remote, **kw))
     at = open_page(PAGE, {"ds": "cifar10"})
     next(b for b in at.button if "Download" in b.label).click().run()
     assert_clean(at, "offline download")

@@ -19,6 +19,7 @@ from core.data import registry as datasets
 from core.data.registry import DatasetInfo
 from core.errors import DataError
 from ui import pictures
+from ui.server_resources import download_gate, memory_budget
 from ui.pictures import enlarge
 from ui.text import literal
 
@@ -213,7 +214,7 @@ def run_download(info: DatasetInfo) -> None:
             bar.progress(min(1.0, got / total) if total else 0.0, text=text)
 
     try:
-        datasets.download(info.key, progress=progress)
+        datasets.download(info.key, progress=progress, gate=download_gate(), budget=memory_budget())
     except DataError as exc:
         bar.empty()
         st.error(literal(exc, limit=800), icon="📡")

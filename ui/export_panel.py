@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from ui import private_apis
+from ui.server_resources import export_lock
 from ui.text import literal
 
 TOKEN_KEY = "convlab.session_token"
@@ -36,7 +37,8 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
 
     try:
         with st.spinner("Exporting, checking and comparing with torch…"):
-            res = export.export_for_session(result.model, spec, export.provenance(result), session_token(), name)
+            res = export.export_for_session(result.model, spec, export.provenance(result), session_token(), name,
+                                            lock=export_lock())
             data = res.onnx_path.read_bytes()
             lat = export.latency(result.model, data, dataset=res.card.dataset_key)
     except (export.ExportError, ValueError, OSError) as exc:
@@ -93,6 +95,18 @@ def _show(info: dict[str, Any]) -> None:
         st.json(json.loads(card_path.read_text()), expanded=False)
 
 
+def _quota_caption() -> None:
+    """What this session's exports take of the bytes it may keep (an export over it is refused in words)."""
+    from core.infer.export_quota import ExportQuota, folder_bytes
+    from core.infer.session_folders import usable_session_dir
+
+    quota = ExportQuota.from_env()
+    folder = usable_session_dir(session_token())
+    used = folder_bytes(folder) if folder is not None else 0
+    st.caption(f"Your session's exported models take {used / 2**20:.1f} MB of the {quota.session_bytes / 2**20:.0f} MB "
+               f"each session may keep on this server.")
+
+
 def render_export_panel(result: Any, spec: Any) -> None:
     """The "Export to ONNX" step for a finished ``core.train.runner.TrainResult``."""
     st.subheader("Export to ONNX")
@@ -102,6 +116,7 @@ def render_export_panel(result: Any, spec: Any) -> None:
     if result is None or getattr(result, "test", None) is None:
         st.info("Train a model (without it diverging) to export it.")
         return
+    _quota_caption()
     with st.form("export.form", border=False):
         name = st.text_input("Model name", value=_default_name(result, spec), max_chars=48,
                              help="Letters, digits, '-' and '_'; anything else becomes '-'.")

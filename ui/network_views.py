@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.arch.budget import MemoryBudget, MemoryRefused
 from core.infer import explain as nw
 from ui.grid import Box, grid_figure
 from ui.pictures import enlarge, factor_for, png, tile
@@ -355,3 +356,29 @@ def kernel_mosaic(kernels: np.ndarray, px: int = 360) -> bytes:
 
 def template_mosaic(templates: np.ndarray, px: int = 560) -> bytes:
     return png(upscale(to_rgb(mosaic(templates, cols=5), signed=True), px, most=8)[0])
+
+
+def admitted(budget: MemoryBudget, what: str, nbytes: int, compute):
+    """``compute()`` holding ``nbytes`` of the server's memory budget; None, with the refusal shown in
+    words, when the server cannot give them now."""
+    try:
+        with budget.admit(what, nbytes):
+            return compute()
+    except MemoryRefused as exc:
+        st.warning(literal(exc), icon="🧠")
+        return None
+
+
+def prediction(image: np.ndarray, probs: np.ndarray, label: int | None, card) -> None:
+    """The page's verdict: a digit model's answer beside the digit it read, or the class names' verdict."""
+    from ui import image_picker as ti
+    if not card.reads_digits:  # clothing or photos: the model's class names (a sidecar's text: literal)
+        ti.verdict(probs, card.labels, label)
+        return
+    digit = int(np.argmax(probs))
+    verdict = "" if label is None else (" ✓" if digit == label else f" ✗ (label {label})")
+    c1, c2 = st.columns([1, 1])
+    c1.image(png(input_picture(image, None, 168)), caption="What the network reads (28×28)")
+    c2.markdown(f"<div style='font-size:4.5rem;font-weight:700;line-height:1'>{digit}</div>", unsafe_allow_html=True)
+    c2.markdown(f"**Prediction: {digit}**{verdict}  \n" +
+                " · ".join(f"**{d}** {probs[d]:.1%}" for d in np.argsort(-probs)[:3]))

@@ -11,15 +11,18 @@ class is the only code that reads or writes those keys.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 import streamlit as st
 
 from core.arch import recipes
 from core.arch import spec as archspec
+from core.arch.budget import MemoryRefused
 from core.arch.jobs import time_limit_from_env
 from core.data import mnist as cdata
 from core.train import devices, runner
 from ui import train_views as tv
+from ui.server_resources import memory_budget
 from ui.train_results import run_summary
 
 RUN, RESULT, SPEC, RUNS = "train.run", "train.result", "train.spec", "train.runs"
@@ -142,17 +145,18 @@ class TrainingSession:
         self.flash(kind, result.message)
 
     def _train_live(self, run: runner.TrainingRun) -> None:
-        """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here."""
+        """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here.
+
+        The run holds a training slot and its estimated bytes in the server's memory budget meanwhile."""
         limiter = tv.job_limiter()
         if not limiter.try_acquire():
-            if run.history or run.cursor is not None:
-                run.stop(recipes.STOP_STOPPED, "Paused training could not continue because the server is busy; "
-                                               "the model trained so far is kept.")
-                self._finish(run)
-            else:
-                st.session_state.pop(RUN, None)
-                self.flash("warning", limiter.busy_message())
-            st.rerun()
+            self._cannot_continue(run, limiter.busy_message())
+        memory = ExitStack()
+        try:
+            memory.enter_context(memory_budget().admit("training this network", run.memory.total))
+        except MemoryRefused as exc:
+            limiter.release()
+            self._cannot_continue(run, str(exc))
         try:
             _epochs_live(run)
             self._finish(run, slot_held=True)  # the test evaluation counts against the job limit too
@@ -161,7 +165,19 @@ class TrainingSession:
                 raise
             self._drop_out_of_memory(run)
         finally:
+            memory.close()
             limiter.release()
+        st.rerun()
+
+    def _cannot_continue(self, run: runner.TrainingRun, message: str) -> None:
+        """No slot or no memory for the run now: keep what a paused run has trained, else say why."""
+        if run.history or run.cursor is not None:
+            run.stop(recipes.STOP_STOPPED, "Paused training could not continue because the server is busy; "
+                                           "the model trained so far is kept.")
+            self._finish(run)
+        else:
+            st.session_state.pop(RUN, None)
+            self.flash("warning", message)
         st.rerun()
 
 

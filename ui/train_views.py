@@ -105,8 +105,8 @@ def render_memory(spec: archspec.ArchSpec, config: recipes.TrainConfig) -> str |
     c1.metric("Training memory (estimate)", lt.format_bytes(est.total))
     c2.caption(f"Estimated from the layer table before training: {lt.format_bytes(est.total)} ≈ {est.text()} "
                "(what autograd keeps per image × the batch size, gradients in flight, parameters with their "
-               f"gradients and optimizer state, and the images). This server gives one training job at most "
-               f"{lt.format_bytes(budget)}. Evaluation runs in batches of {est.eval_batch} to stay inside it.")
+               "gradients and optimizer state, the images, one evaluation batch on top). This server gives one "
+               f"training job at most {lt.format_bytes(budget)}; evaluation batches of {est.eval_batch} fit it.")
     reason = recipes.memory_reason(spec, config)
     if reason:
         st.error(reason, icon="🧠")

@@ -14,7 +14,10 @@ Memory model (float32, measured against real CPU training steps in ``tests/test_
 * While the gradients flow back, two activation-sized gradient tensors of the largest layer live at once.
 * Parameters cost weights + gradients + the optimizer's state (Adam: 2 copies) + 2 temporaries of the
   optimizer's update step.
-* Evaluation (no gradients) holds one layer's input and output at a time, for its batch.
+* Evaluation (no gradients) holds one layer's input and output at a time, for its batch, plus a
+  max-pooling's int64 indices (torch builds them without gradients too).
+* Evaluation runs after training steps whose memory the allocator keeps: the peak is the sum of both
+  (``core.arch.memory_estimate``).
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from core.arch.spec import (
     MAX_PARAMS, MAX_POOL, MAX_STRIDE, MAX_UNITS, NUM_CLASSES, POOL_MODES, ArchSpec, LayerSpec,
 )
 
-BYTES_PER_VALUE = 4  # float32
-OPTIMIZER_TEMPORARIES = 2  # parameter-sized temporaries of one optimizer step (foreach updates)
-MB = 1024 * 1024
+# The memory estimate lives in core.arch.memory_estimate; its names stay importable from here.
+from core.arch.memory_estimate import (  # noqa: E402,F401
+    BYTES_PER_VALUE, MB, OPTIMIZER_TEMPORARIES, MemoryEstimate, estimate_memory, eval_batch_within, format_bytes,
+    per_image_eval_values, per_image_training_values,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class LayerRow:
     implicit: bool = False  # a flatten/output row the spec does not list
     activation: bool = False  # followed by the nonlinearity
     kept_values: int = 0  # float32-sized values per image this layer keeps for the backward pass
+    eval_extra_values: int = 0  # float32-sized values per image beyond input and output without gradients
 
     @property
     def ok(self) -> bool:
@@ -83,14 +89,6 @@ class LayerRow:
     def memory_text(self) -> str:
         """Training memory this layer keeps per image, e.g. "18.4 KB"."""
         return format_bytes(self.kept_values * BYTES_PER_VALUE)
-
-
-def format_bytes(n: float) -> str:
-    if n >= 1024 * MB:
-        return f"{n / (1024 * MB):,.1f} GB"
-    if n >= MB:
-        return f"{n / MB:,.1f} MB"
-    return f"{n / 1024:,.1f} KB"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,10 +156,12 @@ def _window_rows(i: int, name: str, layer: LayerSpec, walk: _Walk) -> list[Layer
     else:
         params, macs, out = 0, 0, (c, oh, ow)
         kept = c * oh * ow * (3 if layer.mode == "max" else 1)  # max keeps int64 indices: 2 values each
+    # max pooling builds its int64 indices in evaluation as well: 2 float-sized values per output value
+    extra = 2 * c * oh * ow if not is_conv and layer.mode == "max" else 0
     walk.shape = out
     return [LayerRow(i, name, layer.kind, label, out, params, macs, walk.rf, walk.jump,
                      f"{formula}  →  ({out[0]}, {oh}, {ow})", latex, in_shape=(c, h, w), activation=is_conv,
-                     kept_values=kept)]
+                     kept_values=kept, eval_extra_values=extra)]
 
 
 def _flatten_row(index: int, walk: _Walk, implicit: bool) -> LayerRow:
@@ -351,78 +351,6 @@ def activation_labels(spec: ArchSpec, in_shape: tuple[int, int, int] = INPUT_SHA
 def activation_shapes(spec: ArchSpec, in_shape: tuple[int, int, int] = INPUT_SHAPE) -> list[tuple[int, int, int]]:
     """(C, H, W) of each conv activation, in the order ``forward_with_activations`` returns them."""
     return [r.out_shape for r in conv_rows(spec, in_shape)]  # type: ignore[misc]
-
-
-# ---------------------------------------------------------------------------------------------
-# Memory
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Bytes one training job needs at its peak, by part (see the module docstring for the model)."""
-
-    batch_size: int
-    activations: int  # kept for the backward pass, whole batch
-    backward: int  # gradients in flight during the backward pass
-    parameters: int  # weights, gradients, optimizer state and the optimizer step's temporaries
-    data: int  # the training and validation images on the device
-    eval_batch: int  # images per evaluation batch
-    evaluation: int  # one evaluation batch in flight (no gradients)
-
-    @property
-    def training(self) -> int:
-        return self.activations + self.backward
-
-    @property
-    def total(self) -> int:
-        """Peak: parameters and data stay; training steps and evaluation batches take turns."""
-        return self.parameters + self.data + max(self.training, self.evaluation)
-
-    def text(self) -> str:
-        """The parts, e.g. "activations 21.0 MB for a batch of 128 + gradients in flight 2.3 MB + ..."."""
-        return (f"activations {format_bytes(self.activations)} for a batch of {self.batch_size} + gradients in "
-                f"flight {format_bytes(self.backward)} + parameters with gradients and optimizer state "
-                f"{format_bytes(self.parameters)} + data {format_bytes(self.data)}")
-
-
-def per_image_training_values(rows: Sequence[LayerRow]) -> tuple[int, int]:
-    """(values kept for the backward pass, values of gradients in flight) for one image."""
-    kept = sum(r.kept_values for r in rows)
-    largest = max((r.size for r in rows[1:] if r.out_shape is not None), default=0)
-    return kept, 2 * largest
-
-
-def per_image_eval_values(rows: Sequence[LayerRow]) -> int:
-    """The most values one image needs at once without gradients: a layer's input and output together."""
-    return max((_size(r.in_shape or ()) + r.size for r in rows[1:] if r.out_shape is not None), default=0)
-
-
-def estimate_memory(rows: Sequence[LayerRow], batch_size: int, optimizer_copies: int = 2,
-                    data_values: int = 0, eval_batch: int = 256, data_bytes: int | None = None) -> MemoryEstimate:
-    """The training job's peak memory for these rows (``optimizer_copies``: Adam keeps 2, SGD 1).
-
-    The images on the device are ``data_bytes`` (training keeps them as uint8: 1 byte per value, each
-    batch made float32 when used, which the input row's kept values count), or ``data_values`` float32s."""
-    kept, in_flight = per_image_training_values(rows)
-    params = sum(r.params for r in rows)
-    return MemoryEstimate(
-        batch_size=batch_size,
-        activations=kept * batch_size * BYTES_PER_VALUE,
-        backward=in_flight * batch_size * BYTES_PER_VALUE,
-        parameters=params * (2 + optimizer_copies + OPTIMIZER_TEMPORARIES) * BYTES_PER_VALUE,
-        data=data_values * BYTES_PER_VALUE if data_bytes is None else data_bytes,
-        eval_batch=eval_batch,
-        evaluation=per_image_eval_values(rows) * eval_batch * BYTES_PER_VALUE,
-    )
-
-
-def eval_batch_within(rows: Sequence[LayerRow], budget_bytes: int, fixed_bytes: int, largest: int = 1024) -> int:
-    """The largest power-of-two evaluation batch (≤ ``largest``, ≥ 1) whose peak fits the budget."""
-    per_image = max(1, per_image_eval_values(rows) * BYTES_PER_VALUE)
-    batch = largest
-    while batch > 1 and fixed_bytes + per_image * batch > budget_bytes:
-        batch //= 2
-    return batch
 
 
 __all__ = [

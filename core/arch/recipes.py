@@ -161,7 +161,8 @@ def memory_estimate(spec: ArchSpec, config: TrainConfig,
     data_bytes = planned_images(config) * int(np.prod(in_shape)) * DATA_BYTES_PER_VALUE
     budget = int(config.memory_mb * lt.MB)
     fixed = lt.estimate_memory(rows, config.batch_size, copies, data_bytes=data_bytes, eval_batch=0)
-    eval_batch = lt.eval_batch_within(rows, budget, fixed.parameters + fixed.data)
+    # the training steps' memory stays with the process while it evaluates: the batch fits what is left
+    eval_batch = lt.eval_batch_within(rows, budget, fixed.parameters + fixed.data + fixed.training)
     return lt.estimate_memory(rows, config.batch_size, copies, data_bytes=data_bytes, eval_batch=eval_batch)
 
 

@@ -15,7 +15,9 @@ place that turns them into what a network eats.
 
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import nullcontext
 import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -30,6 +32,7 @@ from core.data import cifar
 from core.data import mnist as data
 from core.data.mnist import ImageSet  # the one container of labelled images (re-exported: pages use it from here)
 from core.data import download as fetch  # the module; ``download`` below is this module's function
+from core.arch.budget import MemoryBudget, MemoryRefused
 from core.errors import DataError
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -39,6 +42,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 IDX4_MAGIC = 2052  # 0x00000804: unsigned bytes, 4 dimensions (N, H, W, C)
 IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+CONVERSION_WAIT_S = 60.0
 CIFAR_NAMES = ("train-images-idx4-ubyte", "train-labels-idx1-ubyte",
                "test-images-idx4-ubyte", "test-labels-idx1-ubyte")
 
@@ -189,22 +193,35 @@ def to_float(images: np.ndarray, meta: DatasetInfo) -> np.ndarray:
 
 
 def download(key: str, cache_dir: Path | None = None, progress: fetch.Progress | None = None, *,
-             remote: Remote | None = None, timeout: float = 5.0) -> Path:
-    """Fetch, verify and cache a dataset; returns its folder. ``DataError`` saying so when offline.
+             remote: Remote | None = None, timeout: float = 5.0, gate: fetch.SingleFlight | None = None,
+             limits: fetch.DownloadLimits | None = None, budget: MemoryBudget | None = None) -> Path:
+    """Fetch, verify and cache a dataset; returns its folder. ``DataError`` saying so when offline, or when
+    it takes longer than ``limits.deadline_s`` in all (default ``DownloadLimits.from_env()``).
 
-    ``remote`` replaces the published mirrors and digests (tests serve small files from 127.0.0.1).
+    ``gate`` (the server's ``SingleFlight``) makes a second request for the same dataset and cache folder
+    wait for the download under way and follow its progress. ``budget`` (the server's ``MemoryBudget``)
+    admits the CIFAR-10 conversion before it starts (``cifar.conversion_bytes``). ``remote`` replaces the published mirrors
+    and digests (tests serve small files from 127.0.0.1).
     """
     meta = info(key)
     remote = remote or meta.remote
     if remote is None:
         raise ValueError(f"{meta.title} ships with ConvLab; there is nothing to download.")
     where = folder(key, cache_dir)
-    if key != "cifar10":  # IDX files: each kept if it still matches its digest, fetched otherwise
-        return fetch.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=progress,
-                               validate=data.validate_idx_gz)
-    if _readable(key, cache_dir):
-        return where  # converted files that load; the archive itself is not kept
-    return _download_cifar(remote, where, timeout, progress)
+    limits = limits or fetch.DownloadLimits.from_env()
+
+    def work(report: fetch.Progress | None) -> Path:
+        deadline = limits.deadline()
+        if key != "cifar10":  # IDX files: each kept if it still matches its digest, fetched otherwise
+            return fetch.fetch_all(remote.files, where, remote.mirrors, timeout=timeout, progress=report,
+                                   validate=data.validate_idx_gz, deadline=deadline)
+        if _readable(key, cache_dir):
+            return where  # converted files that load; the archive itself is not kept
+        return _download_cifar(remote, where, timeout, report, deadline, budget)
+
+    if gate is None:
+        return work(progress)
+    return gate.run(str(where.resolve()), work, progress)
 
 
 def _readable(key: str, cache_dir: Path | None) -> bool:
@@ -216,22 +233,30 @@ def _readable(key: str, cache_dir: Path | None) -> bool:
     return True
 
 
-def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None) -> Path:
+def _download_cifar(remote: Remote, where: Path, timeout: float, progress: fetch.Progress | None,
+                    deadline: float | None = None, budget: MemoryBudget | None = None) -> Path:
     """Fetch and verify the archive, convert it to IDX (safe to load), then drop the archive.
 
-    The archive goes into a private temporary folder, so two students pressing Download at once cannot
-    delete or replace each other's archive halfway through; the converted files are renamed into place.
+    The archive and the converted files go into a private temporary folder, so two downloads at once
+    cannot delete or replace each other's files halfway through; the converted files are renamed into
+    place. The conversion holds one batch in memory at a time (``cifar.convert_archive``).
     """
     (archive_file,) = remote.files
     where.mkdir(parents=True, exist_ok=True)
     private = Path(tempfile.mkdtemp(prefix=".download-", dir=where))
     try:
         archive = fetch.fetch_one(archive_file, private / archive_file.name, remote.mirrors, timeout=timeout,
-                                  progress=progress)
-        arrays = cifar.read_archive(archive, remote.batch_rows)
+                                  progress=progress, deadline=deadline)
+        converted = tuple(private / name for name in CIFAR_NAMES)
+        need = cifar.conversion_bytes(remote.batch_rows)
+        try:  # after a long download, wait longer for memory than an interactive request would
+            with budget.admit("converting CIFAR-10", need, CONVERSION_WAIT_S) if budget else nullcontext():
+                cifar.convert_archive(archive, converted, remote.batch_rows)  # type: ignore[arg-type]
+        except MemoryRefused as exc:
+            raise DataError(str(exc)) from exc
+        for path in converted:
+            os.chmod(path, 0o644)  # cached files are world-readable like shipped ones
+            os.replace(path, where / path.name)
     finally:
-        shutil.rmtree(private, ignore_errors=True)  # verified but refused, or converted: not needed either way
-    for name, array in zip(CIFAR_NAMES, (arrays.train_images, arrays.train_labels,
-                                         arrays.test_images, arrays.test_labels)):
-        data.write_idx(where / name, array)
+        shutil.rmtree(private, ignore_errors=True)  # the archive, and anything a refused conversion left
     return where

@@ -12,6 +12,7 @@ Sessions are cached per file hash, so every page load, rerun and CLI image reuse
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,9 +20,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from core.arch.budget import MemoryBudget, MemoryRefused
 from core.data.mnist import REPO_ROOT
 from core.files import FileRefused, regular_file_size
+from core.infer.explain import PlanError, session_runner
 from core.infer.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
+from core.infer.plan_check import verify_plan
 from core.infer.session_folders import usable_session_dir
 
 SHIPPED_DIR = REPO_ROOT / "exported_models"
@@ -104,12 +108,18 @@ def _smoke_test(model: LoadedModel) -> None:
     run_model(model, model.card.normalise(images[..., 0] if c == 1 else images), activations=True)
 
 
-def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
+# onnxruntime holds a model's weights about twice while it builds a session (the file's bytes and its
+# own optimised copy), plus the arena of the first runs: three times the file is what loading is costed at.
+LOAD_COST_FACTOR = 3
+
+
+def load_model(path: str | Path, threads: int = 1, budget: MemoryBudget | None = None) -> LoadedModel:
     """Validate a model file against its sidecar and return it with a (cached) session.
 
     ``ModelRefused`` for: not a regular ``.onnx`` file (pipes and devices are never opened), too large,
     sidecar missing or invalid (``core.infer.model_card``), digest mismatch, not a graph onnxruntime can load,
-    wrong input/outputs, or outputs that fail the smoke test (``run_model``'s checks on two images)."""
+    wrong input/outputs, outputs that fail the smoke test (``run_model``'s checks on two images), or a layer
+    plan (``extra["layer_outputs"]``) that contradicts the graph (``core.infer.plan_check``)."""
     path = Path(path)
     name = path.name
     if path.suffix != ".onnx":
@@ -133,12 +143,22 @@ def load_model(path: str | Path, threads: int = 1) -> LoadedModel:
             f"{name}: the file's SHA-256 does not match its sidecar: it was changed or damaged after export."
         )
     try:
-        session = _session(digest, str(path.resolve()), threads)
+        with budget.admit("loading this model", LOAD_COST_FACTOR * size) if budget else nullcontext():
+            session = _session(digest, str(path.resolve()), threads)
+    except MemoryRefused as exc:
+        raise ModelRefused(f"{name}: {exc}") from exc
     except Exception as exc:  # onnxruntime raises its own exception types for every kind of bad graph
         raise ModelRefused(f"{name}: onnxruntime cannot load it, the file is not a valid model ({exc}).") from exc
     outputs = _check_graph(session, card, name)
     model = LoadedModel(path, card, session, size, outputs)
     _smoke_test(model)
+    try:
+        verify_plan(card.extra, outputs, session_runner(session, card.input_name), card.input_shape)
+    except PlanError as exc:
+        raise ModelRefused(f"{name}: its sidecar's description of the layers does not match the graph: {exc} "
+                           f"Export the model again.") from exc
+    except Exception as exc:  # onnxruntime failing on a name or shape the plan made it fetch
+        raise ModelRefused(f"{name}: its layers could not be read back from the graph ({type(exc).__name__}).") from exc
     return model
 
 

@@ -13,12 +13,14 @@ many bytes, too many pixels, too much memory to decode (checked from the header,
 from __future__ import annotations
 
 import io
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from core.arch.budget import MemoryBudget, MemoryRefused
 from core.files import FileRefused, read_regular_file
 
 # Text chunks (tEXt/zTXt/iTXt) are decompressed and kept while a PNG is opened, before any check of ours
@@ -100,29 +102,72 @@ def _working_mode(img: Image.Image) -> str:
     return {"1": "L", "P": "RGB", "I;16B": "I", "I;16L": "I", "I;16N": "I"}.get(img.mode, "RGBA")
 
 
+# Start-of-frame markers libjpeg may decode a few rows at a time (baseline and extended sequential
+# Huffman); every other frame kind (progressive, lossless, hierarchical, arithmetic) is costed as multi-scan.
+_SEQUENTIAL_SOF = frozenset({0xC0, 0xC1})
+_ANY_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # C4 DHT, C8 JPG (reserved), CC DAC
+_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM carry no length field
+
+
+def _skip_entropy_data(data_bytes: bytes, pos: int) -> int:
+    """Position of the first marker after entropy-coded data starting at ``pos``: inside it an FF byte is
+    followed by 00 (a stuffed FF) or D0..D7 (a restart marker); anything else after an FF is a marker."""
+    n = len(data_bytes)
+    while True:
+        pos = data_bytes.find(b"\xff", pos)
+        if pos == -1 or pos + 1 >= n:
+            return n
+        nxt = data_bytes[pos + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
+            pos += 2
+        elif nxt == 0xFF:  # fill bytes before a marker
+            pos += 1
+        else:
+            return pos
+
+
 def jpeg_multi_scan(data_bytes: bytes) -> bool:
-    """Whether the (first) picture in a JPEG has more than one scan: progressive, or baseline with the
-    components in separate scans. Walks the marker segments to the first scan (skipping APP segments,
-    whose EXIF thumbnails have scans of their own), then looks for another scan before its end of
-    image; entropy-coded data never contains a marker byte pair. Anything unexpected counts as
-    multi-scan, the costly kind."""
-    pos, n = 2, len(data_bytes)  # after SOI
-    while pos + 4 <= n:
+    """Whether decoding the (first) picture of a JPEG makes libjpeg keep every DCT coefficient at full
+    size. libjpeg does so when the frame is not sequential (progressive and the rest) or when the first
+    scan does not hold every component of the frame; a sequential file with a second scan is costed so
+    too. The markers are walked by their lengths, so comment and APP bytes (which may hold FF D9 or
+    FF DA, and EXIF thumbnails with scans of their own) are never read as markers, and entropy-coded
+    data is skipped by the rules for stuffed bytes and restart markers. Anything unexpected (truncation,
+    a second frame, garbage between segments) counts as multi-scan, the costly kind."""
+    pos, n = 2, len(data_bytes)
+    if not data_bytes.startswith(b"\xff\xd8"):
+        return True
+    components: int | None = None
+    scans = 0
+    while pos + 2 <= n:
         if data_bytes[pos] != 0xFF:
             return True
         marker = data_bytes[pos + 1]
-        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill byte, RSTn/SOI, TEM: no length
-            pos += 1 if marker == 0xFF else 2
+        if marker == 0xFF:  # fill byte
+            pos += 1
             continue
-        if marker in (0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):  # progressive/lossless/hierarchical
+        if marker in _NO_LENGTH:
+            pos += 2
+            continue
+        if marker == 0xD9:  # end of image
+            return scans == 0
+        if marker == 0xD8 or pos + 4 > n:
             return True
         length = int.from_bytes(data_bytes[pos + 2:pos + 4], "big")
-        if marker == 0xDA:  # first scan
-            start = pos + 2 + length
-            end = data_bytes.find(b"\xff\xd9", start)
-            return data_bytes.find(b"\xff\xda", start, end if end != -1 else n) != -1
-        pos += 2 + length
-    return True
+        if length < 2 or pos + 2 + length > n:
+            return True
+        if marker in _ANY_SOF:
+            if components is not None or marker not in _SEQUENTIAL_SOF or length < 8:
+                return True
+            components = data_bytes[pos + 9]
+        elif marker == 0xDA:  # start of scan: its header says which components it holds
+            if components is None or scans > 0 or data_bytes[pos + 4] < components:
+                return True
+            scans += 1
+            pos = _skip_entropy_data(data_bytes, pos + 2 + length)
+            continue
+        pos += 2 + length  # APPn, COM, DQT, DHT, DRI, DNL...: skipped whole, whatever they contain
+    return True  # no end of image: truncated, or not a JPEG this walk understands
 
 
 def _jpeg_coefficient_bytes(img: Image.Image, size: tuple[int, int]) -> int:
@@ -187,7 +232,7 @@ def _check_header(img: Image.Image, limits: ImageLimits) -> str:
 
 
 def _check_cost(img: Image.Image, fmt: str, file_size: tuple[int, int], limits: ImageLimits,
-                multi_scan: bool) -> None:
+                multi_scan: bool) -> int:
     cost = decode_cost(img, file_size, fmt, multi_scan)
     if cost > limits.max_decode_bytes:
         w, h = file_size
@@ -196,6 +241,7 @@ def _check_cost(img: Image.Image, fmt: str, file_size: tuple[int, int], limits: 
             f"memory; ConvLab decodes at most {_mb(limits.max_decode_bytes)} per picture. Please resize it "
             f"(for example to 2,000 pixels on the longer side) or save it as 8-bit."
         )
+    return cost
 
 
 def _load(data_bytes: bytes, fmt: str, max_side: int) -> Image.Image:
@@ -209,7 +255,7 @@ def _load(data_bytes: bytes, fmt: str, max_side: int) -> Image.Image:
 
 def decode_upload(
     data_bytes: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
-    max_side: int = DISPLAY_MAX_SIDE, max_decode_bytes: int = MAX_DECODE_BYTES,
+    max_side: int = DISPLAY_MAX_SIDE, max_decode_bytes: int = MAX_DECODE_BYTES, budget: MemoryBudget | None = None,
 ) -> DecodedImage:
     """Untrusted PNG/JPEG bytes → grey (H, W) float image in [0, 1], upright, longer side ≤ ``max_side``.
 
@@ -217,8 +263,9 @@ def decode_upload(
     (``ImageError``), all before any pixel is decoded: more than ``max_bytes``; more than ``max_pixels``
     pixels or ``MAX_SIDE_PX`` on a side; a decoding cost (``decode_cost``) over ``max_decode_bytes``;
     anything that is not a PNG or JPEG. Files that fail ``verify()`` or cannot be fully decoded are
-    refused too. Transparent pixels are laid on white when the visible content is mostly dark and on
-    black when it is mostly light, so it stays visible.
+    refused too. With the server's ``budget`` the decoding cost is admitted against it first (a busy
+    server refuses in words rather than decoding anyway). Transparent pixels are laid on white when the
+    visible content is mostly dark and on black when it is mostly light, so it stays visible.
     """
     limits = ImageLimits(max_bytes, max_pixels, MAX_SIDE_PX, max_decode_bytes)
     if not data_bytes:
@@ -230,7 +277,17 @@ def decode_upload(
     file_size = img.size
     if fmt == "JPEG":
         img.draft(img.mode, (max_side, max_side))  # only changes what load() will do: cost it as such
-    _check_cost(img, fmt, file_size, limits, fmt == "JPEG" and jpeg_multi_scan(data_bytes))
+    cost = _check_cost(img, fmt, file_size, limits, fmt == "JPEG" and jpeg_multi_scan(data_bytes))
+    try:
+        with budget.admit("decoding this picture", cost) if budget else nullcontext():
+            return _decode(data_bytes, fmt, file_size, max_side)
+    except MemoryRefused as exc:
+        raise ImageError(str(exc)) from exc
+
+
+def _decode(data_bytes: bytes, fmt: str, file_size: tuple[int, int], max_side: int) -> DecodedImage:
+    """Verify, decode at the draft scale, shrink and turn grey: the costly part, after every check."""
+    img = _open(data_bytes)
     try:
         img.verify()  # structure and checksums; the object cannot be used afterwards
         img = _load(data_bytes, fmt, max_side)

@@ -25,7 +25,6 @@ import copy
 import hashlib
 import json
 import logging
-import platform
 import re
 import statistics
 import time
@@ -33,7 +32,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 import numpy as np
 import onnx
@@ -43,6 +42,7 @@ import torch
 from core.data import registry as cds
 from core.data.mnist import atomic_write_bytes
 from core.errors import DataError
+from core.infer.export_quota import ExportQuota, ExportQuotaError
 from core.infer.runtime import SHIPPED_DIR, session_options
 from core.infer.session_folders import ensure_session_dir, prune_stale_sessions
 from core.infer.model_card import (
@@ -50,16 +50,15 @@ from core.infer.model_card import (
 )
 from core.arch.spec import ArchSpec, spec_to_dict
 from core.arch.layer_table import activation_labels, activation_shapes, count_params
+from core.train.provenance import (  # noqa: F401  (re-exported: pages, scripts and tests use them from here)
+    AUGMENTATION_TEXT, ExportError, Provenance, provenance, versions,
+)
 
 PARITY_TOLERANCE = 1e-4  # max |Δ logits| allowed between onnxruntime and torch
 PARITY_DIGITS = 256  # test digits used for the parity check
 EXPORTER = "torch.onnx.export(dynamo=True)"
 MAX_NAME_CHARS = 48
 MAX_SESSION_MODELS = 20  # a session keeps its newest models; older ones are removed
-
-
-class ExportError(ValueError):
-    """The model could not be exported or failed a check; nothing was written."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,28 +242,6 @@ def latency(net: torch.nn.Module, data: bytes, repeat: int = 200, dataset: str =
 # Sidecar and files
 
 
-def versions() -> dict[str, str]:
-    import onnxscript
-
-    return {
-        "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__,
-        "onnxscript": onnxscript.__version__, "numpy": np.__version__, "python": platform.python_version(),
-    }
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What the sidecar says about how the model was made (everything except the graph itself)."""
-
-    title: str
-    dataset: str
-    training: dict[str, Any]
-    test_accuracy: float  # 0..1 on the dataset's official test set
-    per_class_accuracy: tuple[float, ...] = ()
-    notes: str = ""
-    dataset_key: str = "shipped5k"  # core.data.registry key: shape, class names, normalisation, parity images
-
-
 def make_card(name: str, spec: ArchSpec, prov: Provenance, proto: onnx.ModelProto, data: bytes,
               par: Parity) -> ModelCard:
     meta = cds.info(prov.dataset_key)
@@ -324,10 +301,12 @@ def write_model(folder: Path, stem: str, data: bytes, card: ModelCard) -> tuple[
 
 def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder: Path, name: str, *,
                  overwrite: bool = False, allow_shipped: bool = False,
-                 card_changes: Mapping[str, Any] | None = None) -> ExportResult:
+                 card_changes: Mapping[str, Any] | None = None,
+                 room: Callable[[int], ContextManager[None]] | None = None) -> ExportResult:
     """Export, check, compare with torch and write ``folder/NAME.onnx`` + ``NAME.json``.
 
-    ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
+    ``room(n)`` holds room for ``n`` more bytes on disk while the files are written (``ExportQuota.reserve``:
+    ``ExportQuotaError`` when they do not fit). ``card_changes`` overrides sidecar fields (an ensemble's parameter count and its ``extra``). A net
     that is not one chain of layers (``core.train.ensemble``) is written without per-layer outputs.
 
     Raises ``ExportError`` (nothing written) if the exporter, the checker or the parity check fails.
@@ -363,7 +342,11 @@ def export_model(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, folder:
     if card_changes:
         card = replace(card, **card_changes)
     card_from_dict(_roundtrip(card))  # the sidecar must satisfy its own reader before it is written
-    onnx_path, card_path = write_model(folder, stem, data, card)
+    try:
+        with room(len(data) + len(card.to_json().encode("utf-8"))) if room else contextlib.nullcontext():
+            onnx_path, card_path = write_model(folder, stem, data, card)
+    except ExportQuotaError as exc:
+        raise ExportError(str(exc)) from exc
     if sha256_file(onnx_path) != card.sha256:
         raise ExportError("The written file does not match its digest (disk error?).")
     return ExportResult(onnx_path, card_path, card, len(data), par, time.perf_counter() - t0)
@@ -398,49 +381,17 @@ def prune_session(folder: Path, keep: int = MAX_SESSION_MODELS) -> list[str]:
 
 
 def export_for_session(net: torch.nn.Module, spec: ArchSpec, prov: Provenance, token: str,
-                       name: str) -> ExportResult:
-    """Export a model a student trained into their session's own folder (never ``exported_models/``)."""
+                       name: str, quota: ExportQuota | None = None, lock: Any = None) -> ExportResult:
+    """Export a model a student trained into their session's own folder (never ``exported_models/``);
+    ``lock`` (the server's) makes the quota check and the write one step for concurrent exports."""
     folder = ensure_session_dir(token)  # private (0700) and ours, or SessionFolderError before any work
-    result = export_model(net, spec, prov, folder, name)
+    quota = quota or ExportQuota.from_env()
+    prune_stale_sessions()  # other students' folders from sessions that ended a day ago: first, as their
+    # bytes count against the server's quota
+    try:  # the weights alone (4 bytes each) are a lower bound of the file: refuse before the export's work
+        quota.check_room(folder, 4 * sum(p.numel() for p in net.parameters()))
+    except ExportQuotaError as exc:
+        raise ExportError(str(exc)) from exc
+    result = export_model(net, spec, prov, folder, name, room=lambda n: quota.reserve(folder, n, lock))
     prune_session(folder)
-    prune_stale_sessions()  # other students' folders from sessions that ended a day ago
     return result
-
-
-def provenance(result: Any, title: str | None = None, notes: str = "") -> Provenance:
-    """The sidecar facts of a ``core.train.runner.TrainResult`` (how it was trained, on what, how well)."""
-    if result.test is None:
-        raise ExportError("This run diverged (its weights are NaN): there is nothing worth exporting.")
-    cfg = result.config
-    last = result.history[-1] if result.history else None
-    training = {
-        "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
-        "epochs_trained": result.epochs_trained, "seed": cfg.seed, "augment": cfg.augment,
-        "augmentation": AUGMENTATION_TEXT if cfg.augment else "none",
-        "val_fraction": cfg.val_fraction, "schedule": cfg.schedule, "weight_decay": cfg.weight_decay,
-        "label_smoothing": cfg.label_smoothing, "seconds": round(float(result.seconds), 2),
-        "stopped_reason": result.stopped_reason, "device": result.device,
-        "final_train_loss": None if last is None else round(float(last.train_loss), 5),
-        "final_val_accuracy": None if last is None or last.val_acc is None else round(float(last.val_acc), 5),
-    }
-    per_class = np.nan_to_num(np.asarray(result.test.per_class, dtype=float), nan=0.0)
-    return Provenance(
-        title=title or result.spec.title, dataset=result.data_description, training=training,
-        test_accuracy=float(result.test.accuracy), per_class_accuracy=tuple(per_class.round(5)), notes=notes,
-        dataset_key=cfg.dataset,
-    )
-
-
-def _augmentation_text() -> str:
-    """What ``TrainConfig.augment=True`` does: core.train.loop calls ``random_affine`` with its defaults,
-    so the sidecar reads the strengths from there instead of repeating the numbers."""
-    import inspect
-
-    from core.train.augment import random_affine
-
-    p = inspect.signature(random_affine).parameters
-    return (f"random shift ±{p['max_shift_px'].default:g} px, rotation ±{p['max_rotate_deg'].default:g}°, "
-            f"scale ±{100 * p['max_scale'].default:g}% per training image (core.train.augment.random_affine)")
-
-
-AUGMENTATION_TEXT = _augmentation_text()
