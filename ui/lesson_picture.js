@@ -5,6 +5,7 @@
 
 const GAP = 26;          // px between grids
 const TITLE_FONT = 'bold 13px sans-serif';
+const TITLE_MIN = 64;    // px a title may use even over a narrow grid
 const LABEL_W = 20;      // row labels left of a grid
 const LABEL_H = 14;      // column labels above a grid
 const SCALE_H = 24;      // the colour bar and its ends under a grid
@@ -41,19 +42,31 @@ function layout(ctx, data, width) {
   const wrapCell = Math.floor((width - LABEL_W) / maxCols);
   const cell = Math.max(2, Math.min(data.maxCell, rowCell >= Math.min(16, 0.6 * Math.min(wrapCell, data.maxCell)) ? rowCell : wrapCell));
   ctx.font = TITLE_FONT;
-  const titles = grids.map((g) => wrapWords(ctx, g.title, Math.max(70, LABEL_W + g.cols * cell)));
-  const titleH = 16 * Math.max(...titles.map((t) => t.length)) + 4;
-  const boxes = [];
-  let x = 0, y = 0, lineH = 0;
+  const foot = (g) => Math.max(TITLE_MIN, LABEL_W + g.cols * cell);
+  const titles = grids.map((g) => wrapWords(ctx, g.title, foot(g)));
+  // Grids flow left to right onto lines; each line's titles get the height of its longest title.
+  const lines = [[]];
+  let x = 0;
   grids.forEach((g, i) => {
-    const w = LABEL_W + g.cols * cell, h = titleH + LABEL_H + g.rows * cell + SCALE_H;
-    if (x > 0 && x + w > width) { x = 0; y += lineH + 8; lineH = 0; }
-    boxes.push({x: x + LABEL_W, y: y + titleH + LABEL_H, w: g.cols * cell, h: g.rows * cell, left: x, top: y,
-                title: titles[i], titleW: Math.max(70, w)});
-    x += Math.max(w, 70) + GAP;
-    lineH = Math.max(lineH, h);
+    if (x > 0 && x + foot(g) > width) { lines.push([]); x = 0; }
+    lines[lines.length - 1].push(i);
+    x += foot(g) + GAP;
   });
-  return {cell, boxes, width, height: y + lineH};
+  const boxes = [];
+  let y = 0;
+  for (const line of lines) {
+    const titleH = 16 * Math.max(...line.map((i) => titles[i].length)) + 4;
+    let lx = 0, lineH = 0;
+    for (const i of line) {
+      const g = grids[i];
+      boxes[i] = {x: lx + LABEL_W, y: y + titleH + LABEL_H, w: g.cols * cell, h: g.rows * cell, left: lx, top: y,
+                  title: titles[i], titleW: foot(g)};
+      lx += foot(g) + GAP;
+      lineH = Math.max(lineH, titleH + LABEL_H + g.rows * cell + SCALE_H);
+    }
+    y += lineH + 8;
+  }
+  return {cell, boxes, width, height: y - 8};
 }
 
 // A title as lines that fit ``width`` (a long word gets a line of its own).
@@ -183,12 +196,12 @@ function drawStep(ctx, st, step, strong) {
   for (const bx of stepBoxes(st.data, step)) {
     const b = boxes[bx.grid];
     if (!b) continue;
-    ctx.fillStyle = strong ? 'rgba(245,158,11,0.28)' : 'rgba(245,158,11,0.14)';
-    ctx.strokeStyle = WINDOW;
-    ctx.lineWidth = strong ? 2 : 1;
+    // outlines only: a fill over the cells would muddy their colours
+    ctx.strokeStyle = strong ? WINDOW : 'rgba(245,158,11,0.55)';
+    ctx.lineWidth = strong ? Math.min(3, Math.max(1.5, cell / 12)) : 1;
+    const inset = ctx.lineWidth / 2;
     for (const [r, c] of bx.cells) {
-      ctx.fillRect(b.x + c * cell, b.y + r * cell, cell, cell);
-      ctx.strokeRect(b.x + c * cell + 1, b.y + r * cell + 1, cell - 2, cell - 2);
+      ctx.strokeRect(b.x + c * cell + inset, b.y + r * cell + inset, cell - 2 * inset, cell - 2 * inset);
     }
     if (bx.cells.length > 1 && strong) {  // the window's span, gaps of a dilated kernel included
       ctx.setLineDash([5, 3]);
