@@ -191,6 +191,23 @@ function drawValueFrame(ctx, g, b, cell) {
   ctx.strokeRect(b.x + c0 * cell, b.y + r0 * cell, (c1 - c0 + 1) * cell, (r1 - r0 + 1) * cell);
 }
 
+// Always drawn: thin dark frames (every window, when they tile the input) and thin red winners.
+function drawFixed(ctx, st) {
+  const {cell, boxes} = st.lay, {frames, winners} = st.data;
+  const many = frames.length / 7 > 64 || cell < 14;  // a fine mesh of frames would hide the values
+  ctx.lineWidth = many ? 1 : 1.5;
+  ctx.strokeStyle = many ? 'rgba(17,24,39,0.25)' : 'rgba(17,24,39,0.6)';
+  for (let i = 0; i < frames.length; i += 7) {
+    const f = boxCells(frames, i), b = boxes[f.grid];
+    ctx.strokeRect(b.x + f.c0 * cell, b.y + f.r0 * cell, (f.c1 - f.c0 + 1) * cell, (f.r1 - f.r0 + 1) * cell);
+  }
+  ctx.strokeStyle = MARK;
+  for (let i = 0; i < winners.length; i += 7) {
+    const w = boxCells(winners, i), b = boxes[w.grid];
+    ctx.strokeRect(b.x + w.c0 * cell + 3, b.y + w.r0 * cell + 3, cell - 6, cell - 6);
+  }
+}
+
 function drawStep(ctx, st, step, strong) {
   const {cell, boxes} = st.lay;
   for (const bx of stepBoxes(st.data, step)) {
@@ -231,6 +248,7 @@ function draw(st) {
   ctx.clearRect(0, 0, w, h);
   const colour = getComputedStyle(st.root).color || '#31333f';
   data.grids.forEach((g, i) => drawGrid(ctx, g, lay.boxes[i], lay.cell, st.fonts[i], colour));
+  drawFixed(ctx, st);
   const shown = st.hover ?? st.sel;
   if (st.hover !== null && st.hover !== st.sel) drawStep(ctx, st, st.sel, false);
   drawStep(ctx, st, shown, true);

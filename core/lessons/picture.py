@@ -114,6 +114,8 @@ class Picture:
     note: str = ""  # shown under the readout (e.g. why products are not listed)
     play: bool = True  # offer Play / Step
     value_boxes: int = 1  # the first boxes of a step whose cells are its window values (one per channel)
+    frames: tuple[Box, ...] = ()  # drawn always, thin: e.g. every window when they tile the input
+    winners: tuple[Box, ...] = ()  # drawn always, thin red: e.g. every window's argmax cell
 
     def __post_init__(self) -> None:
         cells = sum(g.rows * g.cols for g in self.grids)
@@ -132,6 +134,7 @@ class Picture:
             "boxes": [[v for b in s.boxes for v in b.flat()] for s in self.steps],
             "products": [list(s.products) for s in self.steps], "results": [s.result for s in self.steps],
             "marks": [s.mark.flat() if s.mark else [] for s in self.steps], "valueBoxes": self.value_boxes,
+            "frames": [v for b in self.frames for v in b.flat()], "winners": [v for b in self.winners for v in b.flat()],
             "selected": self.selected, "aria": self.aria, "cellTitle": self.cell_title,
             "valuesLabel": self.values_label, "productsLabel": self.products_label, "note": self.note,
             "play": self.play, "maxCell": MAX_CELL_PX,

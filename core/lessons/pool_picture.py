@@ -65,9 +65,14 @@ def pool_picture(x: np.ndarray, res: PoolResult, op: str, selected: int, decisiv
              col_labels=labels(z.shape[1], w.pad_lo, W), scale=scale_for(x)),
         grid(f"Output {oh}×{ow}", res.values, scale=scale_for(res.values)),
     )
+    frames: tuple[Box, ...] = ()
+    if op != "gap" and oh * ow > 1 and h.s >= h.k and w.s >= w.k:  # windows tile the input: outline them all
+        frames = tuple(s.boxes[0] for s in steps)
+    winners = tuple(s.mark for s in steps if s.mark is not None)
     aria = (f"{OP_WORDS[op].capitalize()} pooling: a {H}×{W} input, {h.k}×{w.k} windows at stride {h.s}, "
             f"a {oh}×{ow} output. Move over an output cell to see its window; arrow keys move the selected cell.")
-    return Picture(grids, 1, tuple(steps), selected, aria, products_label="", play=oh * ow > 1)
+    return Picture(grids, 1, tuple(steps), selected, aria, products_label="", play=oh * ow > 1, frames=frames,
+                   winners=winners)
 
 
 def channel_picture(stack: np.ndarray, names: Sequence[str], op: str, selected: int) -> Picture:
