@@ -308,7 +308,7 @@ def layer_view(keys: state.Keys) -> None:
     state.sync(Cfg)  # a fragment run writes the link here; a full run also at the page's end (same link)
 
 
-def old_torch_link(keys: state.Keys) -> None:
+def old_torch_link() -> None:
     """A link from before the sections were one at a time: ``torch=1`` without ``more`` opens the PyTorch check."""
     params = st.query_params.to_dict()
     if params.get("torch") == "1" and "more" not in params:
@@ -317,7 +317,7 @@ def old_torch_link(keys: state.Keys) -> None:
 
 def main() -> None:
     keys = state.bind(Cfg)
-    old_torch_link(keys)
+    old_torch_link()
     state.header(Cfg, "📐 Convolution arithmetic", INTRO)
     lesson_css()
     st.html(COMPACT_CSS)

@@ -126,24 +126,3 @@ def image_figure(img: np.ndarray, *, title: str = "", diverging: bool = False, m
 def fig_z(fig: go.Figure) -> np.ndarray:
     """The heatmap values of a figure built here (tests compare them with core results)."""
     return np.asarray(fig.data[0].z, dtype=float)
-
-
-def categorical_scale(colors: Sequence[str]) -> list[list]:
-    """A stepped colourscale so integer codes 0..len(colors)-1 map to exactly those colours."""
-    n = len(colors)
-    scale: list[list] = []
-    for i, color in enumerate(colors):
-        scale.append([i / n, color])
-        scale.append([(i + 1) / n, color])
-    return scale
-
-
-def category_spec(codes: np.ndarray, colors: Sequence[str], **kwargs) -> dict:
-    """A grid whose cells are coloured by integer category (e.g. input / padding / read by the kernel)."""
-    n = len(colors)
-    return grid_spec(codes, colorscale=categorical_scale(colors), zmin=-0.5, zmax=n - 0.5,
-                     hover=kwargs.pop("hover", "row %{y}, col %{x}<extra></extra>"), **kwargs)
-
-
-def category_figure(codes: np.ndarray, colors: Sequence[str], **kwargs) -> go.Figure:
-    return as_figure(category_spec(codes, colors, **kwargs))
