@@ -13,18 +13,18 @@ import pandas as pd  # noqa: E402
 
 from core.lessons import filters  # noqa: E402
 from core.data.mnist import load_shipped_train, sample_digit  # noqa: E402
-from core.lessons.pool_picture import channel_picture, pool_picture  # noqa: E402
+from core.lessons.pool_picture import channel_picture, pool_picture, shift_picture, versus_picture  # noqa: E402
 from core.lessons.pooling import (  # noqa: E402
     CHANNEL_OPS, PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo,
 )
-from ui import fastfig, state  # noqa: E402
+from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.formula import formula_block  # noqa: E402
 from ui.lesson_picture import lesson_picture, picked  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
 from ui.pooling_views import (  # noqa: E402
     CHANNELS, CONV_KERNELS, FEATURES, MATRIX_HI, MATRIX_LO, OPS, SOURCES, STACK, PoolingSettings, View,
-    default_matrix, legend, resized, small_grid, window_story,
+    default_matrix, legend, resized, window_story,
 )
 
 Cfg = PoolingSettings
@@ -179,7 +179,7 @@ def formula_section(res: PoolResult, spec: PoolSpec, x: np.ndarray) -> None:
             formula_block(ax, title="Height and width (the same numbers)" if same else ax.axis.capitalize())
 
 
-def translation_section(x: np.ndarray, spec: PoolSpec, signed: bool, keys: state.Keys) -> None:
+def translation_section(x: np.ndarray, spec: PoolSpec, keys: state.Keys) -> None:
     st.subheader("Does pooling make the network tolerant to small shifts?")
     st.markdown("Move the input a few pixels and compare how much the map changes **before** pooling "
                 "with how much the **pooled** output changes. Cells moved in from the edge are zeros.")
@@ -187,12 +187,7 @@ def translation_section(x: np.ndarray, spec: PoolSpec, signed: bool, keys: state
     dx = c1.slider("Shift right (pixels, negative = left)", -3, 3, key=keys.dx)
     dy = c2.slider("Shift down (pixels, negative = up)", -3, 3, key=keys.dy)
     demo = translation_demo(x, dy, dx, spec)
-    cols = st.columns(4)
-    pairs = ((demo.pooled, "pooled original"), (demo.pooled_shifted, "pooled shifted"))
-    for i, (col, (z, title)) in enumerate(zip(cols, ((x, "original"), (demo.shifted, f"shifted ({dy:+d}, {dx:+d})"))
-                                              + pairs)):
-        with col:
-            fastfig.show(small_grid(z, signed, title, x if spec.op != "sum" else demo.pooled), f"pooling.shift{i}")
+    lesson_picture("pooling.shift", shift_picture(x, demo.shifted, spec(x), spec(demo.shifted), spec.op, (dy, dx)))
     m1, m2 = st.columns(2)
     for col, name, cm in ((m1, "Before pooling (the map itself)", demo.before_pool),
                           (m2, "After pooling", demo.after_pool)):
@@ -223,7 +218,7 @@ def shift_table(x: np.ndarray, spec: PoolSpec) -> None:
                                   for r in rows))
 
 
-def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, signed: bool, keys: state.Keys) -> None:
+def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, keys: state.Keys) -> None:
     st.subheader("Pooling vs a strided convolution (the all-convolutional net)")
     st.markdown("A convolution with the same window and stride shrinks the map just as much. With every "
                 "weight 1/k² it *is* average pooling; with learned weights it can decide what to keep.")
@@ -233,12 +228,8 @@ def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, signed:
     kernel = mean_kernel(kk) if ck == "mean" else np.random.default_rng(0).normal(0, 1 / np.sqrt(kk[0] * kk[1]), kk)
     conv = filters.conv2d(x, kernel, stride=ss_, padding=pp)[0]  # (H', W')
     label = OPS[spec.op].lower() + " pooling"
-    f1, f2 = c1.columns(2)
-    with f1:
-        fastfig.show(small_grid(res.values, signed, label, res.values if spec.op == "sum" else x), "pooling.pool_fig")
-    with f2:
-        fastfig.show(small_grid(conv, signed or ck == "random", f"conv, stride {ss_[0]}", conv if ck == "random" else x),
-                     "pooling.conv_fig")
+    with c1:
+        lesson_picture("pooling.versus", versus_picture(res.values, conv, label, f"conv, stride {ss_[0]}"))
     if ck == "mean" and conv.shape == res.values.shape and spec.op in ("avg", "gap"):
         gap = float(np.max(np.abs(conv - res.values)))
         c1.caption(f"Largest difference from {label}: {gap:.1e} — the same layer.")
@@ -290,7 +281,7 @@ def walk_view(x: np.ndarray, res: PoolResult, spec: PoolSpec) -> View:
     decisive = None
     if spec.op == "max":  # the max beats the min: windows holding one repeated value have no real winner
         decisive = res.values > -pool2d(-x, spec.k, spec.s, spec.p, spec.ceil_mode, "max").values
-    return View(x, res, spec.op, bool(np.min(x) < 0), decisive)
+    return View(x, res, spec.op, decisive)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -341,9 +332,9 @@ def main() -> None:
         st.divider()
         st.fragment(channel_section)(x, keys)
         st.divider()
-        translation_section(x, spec, view.signed, keys)
+        translation_section(x, spec, keys)
         st.divider()
-        strided_conv_section(x, res, spec, view.signed, keys)
+        strided_conv_section(x, res, spec, keys)
     state.finish(state.current(Cfg))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from core.lessons import filters
 from core.data.mnist import load_shipped_train, sample_digit
 from core.arithmetic import conv2d_params
 from core.lessons.pooling import pool2d, pool_shape
-from tests.apptest_checks import open_clean, plotly_array
+from tests.apptest_checks import open_clean
 from tests.conftest import REPO, wait_for_app_idle
 from tests.picture_checks import fake_pick, grid_numbers, hover_readout, payload
 
@@ -27,13 +26,6 @@ def open_page(**params) -> AppTest:
     return open_clean(PAGE, **params)
 
 
-
-
-def spec(at: AppTest, key: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        if chart.proto.id.endswith(key):
-            return json.loads(chart.proto.spec)
-    raise AssertionError(f"no chart {key}")
 
 
 def picture(at: AppTest) -> dict:
@@ -243,6 +235,9 @@ def test_translation_demo_hand_computed_case():
     captions = " ".join(c.value for c in at.caption)
     assert "0 of 2 non-zero cells unchanged" in captions and "= 141%" in captions  # √2
     assert "1 of 1 non-zero cells unchanged" in captions and "= 0%" in captions
+    shift = payload(at, "pooling.shift")
+    assert [g["title"] for g in shift["grids"]] == ["original", "shifted (+0, +1)", "pooled original", "pooled shifted"]
+    assert shift["grids"][1]["text"][:2] == ["0", "9"] and shift["results"][0] == "max = 9 (before the shift 9)"
     at.slider(key="pooling.dx").set_value(2).run()  # a whole stride: the output just moves
     metrics = {mt.label: mt.value for mt in at.metric}
     assert metrics["After pooling"] == "0% unchanged"
@@ -299,9 +294,9 @@ def test_pooling_across_channels_is_core_on_the_filter_stack():
 
 def test_pooling_vs_strided_convolution():
     at = open_page(op="avg", k=2, s=2, ch="32")
-    conv_fig = next(c for c in at.get("plotly_chart") if "conv, stride 2" in c.proto.spec)
-    np.testing.assert_allclose(plotly_array(json.loads(conv_fig.proto.spec)["data"][0]["z"]),
-                               pool2d(CS231N, 2, op="avg").values)
+    versus = payload(at, "pooling.versus")
+    assert [g["title"] for g in versus["grids"]] == ["average pooling", "conv, stride 2"]
+    assert versus["grids"][1]["text"] == list(shown(pool2d(CS231N, 2, op="avg").values).ravel())
     assert "Largest difference from average pooling: 0.0e+00" in " ".join(c.value for c in at.caption)
     table = next(m.value for m in at.markdown if m.value.startswith("| | pooling"))
     assert f"**{conv2d_params(32, 32, (2, 2)):,}**" in table and "nn.AvgPool2d(2)" in table

@@ -1,16 +1,13 @@
-"""The pooling page's settings, small figures and sentences (plotly + text; no Streamlit calls)."""
+"""The pooling page's settings and sentences (no Streamlit calls)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
 
 from core.lessons.pooling import CHANNEL_OPS, PoolResult, PoolSpec, window_cells
 from core.links.settings import Settings, choice, flag, int_list, integer
-from ui.fastfig import from_spec
-from ui.grid import grid_spec
 
 SOURCES = {"matrix": "Small matrix (editable)", "digit": "MNIST digit", "feature": "Feature map of a digit"}
 OPS = {"max": "Max", "avg": "Average", "sum": "Sum", "gap": "Global average"}
@@ -80,7 +77,6 @@ class View:
     x: np.ndarray  # (H, W) the pooling input
     res: PoolResult
     op: str  # "max" | "avg" | "sum" | "gap"
-    signed: bool
     decisive: np.ndarray | None = None  # (OH, OW) max pooling: the window is not one value repeated
 
 
@@ -90,13 +86,6 @@ def fmt(v: float) -> str:
     if float(v).is_integer():
         return str(int(v))
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}".rstrip("0").rstrip(".")
-
-
-def _colours(x: np.ndarray, signed: bool) -> dict:
-    if signed:
-        bound = float(np.max(np.abs(x))) or 1.0
-        return {"colorscale": "RdBu_r", "zmin": -bound, "zmax": bound}
-    return {"colorscale": "Blues", "zmin": float(min(0.0, x.min())), "zmax": float(x.max()) or 1.0}
 
 
 def legend(v: View) -> str:
@@ -114,17 +103,6 @@ def legend(v: View) -> str:
                      "in training (windows holding one repeated value are not marked).")
     parts.append("Rows and columns are numbered from 0, as in PyTorch and NumPy; windows are counted 1, 2, 3, …")
     return " ".join(parts)
-
-
-def small_grid(z: np.ndarray, signed: bool, title: str, colour_ref: np.ndarray) -> go.Figure:
-    small = max(z.shape) <= 8  # room for numbers and tick labels; bigger maps show colours (hover for values)
-    text = np.vectorize(fmt)(z) if small else None
-    spec = grid_spec(z, text=text, max_px=260, cell_px=30, title=title, **_colours(colour_ref, signed))
-    spec["layout"]["margin"] = {"l": 5, "r": 5, "t": 45 if small else 30, "b": 5}
-    if not small:
-        spec["layout"]["xaxis"]["showticklabels"] = False
-        spec["layout"]["yaxis"]["showticklabels"] = False
-    return from_spec(spec)
 
 
 def _span(what: str, a: int, b: int) -> str:

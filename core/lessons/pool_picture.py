@@ -96,3 +96,43 @@ def channel_picture(stack: np.ndarray, names: Sequence[str], op: str, selected: 
             f"values at its position (largest magnitude {fmt(bound)}).")
     return Picture(grids, C, tuple(steps), selected, aria, cell_title="Position", values_label="channels",
                    products_label="", value_boxes=C, play=False)
+
+
+def _real_window(res: PoolResult, index: int) -> tuple[range, range]:
+    """Window ``index`` clipped to the unpadded input (every window holds at least one real cell)."""
+    h, w = res.shape.height, res.shape.width
+    H, W = res.in_hw
+    _, _, top, left = window_cells(res.shape, index)
+    return (range(max(top - h.pad_lo, 0), min(top - h.pad_lo + h.k, H)),
+            range(max(left - w.pad_lo, 0), min(left - w.pad_lo + w.k, W)))
+
+
+def shift_picture(x: np.ndarray, shifted: np.ndarray, before: PoolResult, after: PoolResult, op: str,
+                  shift: tuple[int, int]) -> Picture:
+    """The map, its shifted copy and both pooled: hovering a pooled cell shows its window in both maps and
+    the value before and after the shift."""
+    oh, ow = after.values.shape
+    steps = []
+    for index in range(oh * ow):
+        r, c = divmod(index, ow)
+        rows, cols = _real_window(after, index)
+        steps.append(Step((box(1, rows, cols), Box(3, r, 1, 1, c, 1, 1), Box(2, r, 1, 1, c, 1, 1), box(0, rows, cols)),
+                          (), f"{OP_WORDS[op]} = {fmt(after.values[r, c])} (before the shift {fmt(before.values[r, c])})"))
+    scale = "diverging" if min(x.min(), shifted.min()) < 0 else "blues"
+    grids = (grid("original", x, scale=scale), grid(f"shifted ({shift[0]:+d}, {shift[1]:+d})", shifted, scale=scale),
+             grid("pooled original", before.values, scale=scale), grid("pooled shifted", after.values, scale=scale))
+    aria = (f"The map and the map shifted by {shift[0]:+d} rows and {shift[1]:+d} columns, each pooled to "
+            f"{oh}×{ow}; move over a pooled cell to compare its value before and after the shift.")
+    return Picture(grids, 3, tuple(steps), 0, aria, cell_title="Pooled cell", values_label="shifted window",
+                   products_label="", play=False)
+
+
+def versus_picture(pooled: np.ndarray, conv: np.ndarray, pool_title: str, conv_title: str) -> Picture:
+    """Pooling's output beside a strided convolution's (which may be smaller: it has no ceil_mode)."""
+    oh, ow = conv.shape
+    steps = tuple(Step((Box(0, r, 1, 1, c, 1, 1), Box(1, r, 1, 1, c, 1, 1)), (),
+                       f"conv = {fmt(conv[r, c])}, pooling = {fmt(pooled[r, c])}")
+                  for r in range(oh) for c in range(ow))
+    grids = (grid(pool_title, pooled), grid(conv_title, conv))
+    aria = f"{pool_title} ({pooled.shape[0]}×{pooled.shape[1]}) beside {conv_title} ({oh}×{ow})."
+    return Picture(grids, 1, steps, 0, aria, cell_title="Cell", values_label="pooling", products_label="", play=False)
