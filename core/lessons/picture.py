@@ -116,6 +116,7 @@ class Picture:
     value_boxes: int = 1  # the first boxes of a step whose cells are its window values (one per channel)
     frames: tuple[Box, ...] = ()  # drawn always, thin: e.g. every window when they tile the input
     winners: tuple[Box, ...] = ()  # drawn always, thin red: e.g. every window's argmax cell
+    max_cell: int = MAX_CELL_PX  # a picture of several side pictures uses smaller cells on a phone
 
     def __post_init__(self) -> None:
         cells = sum(g.rows * g.cols for g in self.grids)
@@ -137,7 +138,7 @@ class Picture:
             "frames": [v for b in self.frames for v in b.flat()], "winners": [v for b in self.winners for v in b.flat()],
             "selected": self.selected, "aria": self.aria, "cellTitle": self.cell_title,
             "valuesLabel": self.values_label, "productsLabel": self.products_label, "note": self.note,
-            "play": self.play, "maxCell": MAX_CELL_PX,
+            "play": self.play, "maxCell": self.max_cell,
             "legend": [[k, KIND_LABELS[k]] for k in sorted({k for g in self.grids for k in g.kind} - {VALUE})],
         }
 
