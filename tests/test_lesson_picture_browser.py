@@ -84,3 +84,22 @@ def test_the_picture_and_a_control_are_on_the_first_screen(browser, module_serve
         assert scrolled == 0
     finally:
         context.close()
+
+
+def test_predict_first_toggle_does_not_move(module_server, page):
+    """Switching "Predict before you see" on and off hides and shows the picture below it; the switch itself
+    and the page's scroll position stay where they were."""
+    page.goto(f"{module_server.url}/arithmetic")
+    wait_for_app_idle(page)
+    page.locator(CANVAS).first.wait_for()
+    toggle = page.get_by_text("Predict before you see").first
+    before = toggle.bounding_box()
+    toggle.click()
+    page.get_by_text("Your prediction:").first.wait_for()
+    wait_for_app_idle(page)
+    assert toggle.bounding_box()["y"] == before["y"]
+    toggle.click()
+    page.locator(CANVAS).first.wait_for()
+    wait_for_app_idle(page)
+    assert toggle.bounding_box()["y"] == before["y"]
+    assert page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTop") == 0
