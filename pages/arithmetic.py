@@ -25,6 +25,8 @@ from ui.page_style import lesson_css  # noqa: E402
 Cfg = ArithmeticSettings
 PICTURE = "arithmetic.picture"
 MATRIX = "arithmetic.matrix"
+SCATTER = "arithmetic.scatter"
+SCATTER_CELL = "arithmetic.scatter_cell"  # UI state: the input cell the scatter picture shows (not in the link)
 REVEALED = "arithmetic.revealed"  # the layer (spec, input size) the student has answered for
 INTRO = "Slide a setting and the output size follows one formula; move over an output cell to see its sum."
 # Less empty space above the title, so the picture and the formula fit the first screen at 1280×900.
@@ -147,10 +149,7 @@ def matrix_section(cfg: Cfg, shape: ar.Shape2D) -> None:
                    f"{conv_picture.MATRIX_MAX_SIDE} (C would have {h * w:,} columns here).")
         return
     if cfg.transposed:
-        st.markdown("A convolution is a multiplication by a matrix, **y = C·x**: one row of C per output cell, "
-                    "one column per input cell. This transposed convolution multiplies by **Cᵀ**, where C is "
-                    "the ordinary convolution with the same kernel, stride, padding and dilation. Switch the "
-                    "layer to *Convolution* to see C.")
+        transposed_matrix_section(cfg)
         return
     oh, ow = shape.out_hw  # type: ignore[misc]
     step = selected_step(MATRIX, oh * ow)
@@ -159,6 +158,21 @@ def matrix_section(cfg: Cfg, shape: ar.Shape2D) -> None:
                 "per input cell, holding the kernel's values where the window covers the input (padding reads "
                 "zeros, so it drops out). The transposed convolution multiplies by **Cᵀ**.")
     lesson_picture(MATRIX, dataclasses.replace(pic, selected=step))
+
+
+def transposed_matrix_section(cfg: Cfg) -> None:
+    """Cᵀ column by column: each input value times the whole kernel, scattered into the output."""
+    st.markdown("A convolution is a multiplication by a matrix, **y = C·x**: one row of C per output cell, one "
+                "column per input cell. This transposed convolution multiplies by **Cᵀ**, where C is the ordinary "
+                "convolution with the same kernel, stride, padding and dilation: column (i, j) of Cᵀ puts input "
+                "value (i, j) times the whole kernel into the output, s cells apart. Move over an input cell:")
+    shape = cfg.spec().shape(cfg.in_hw)
+    x, kernel = conv_picture.example_layer(shape)
+    cell = picked(SCATTER, shape.height.n * shape.width.n)
+    if cell is not None:
+        st.session_state[SCATTER_CELL] = cell
+    selected = min(st.session_state.get(SCATTER_CELL, 0), shape.height.n * shape.width.n - 1)
+    lesson_picture(SCATTER, conv_picture.scatter_picture(shape, x, kernel, cfg.op_pad, selected))
 
 
 def torch_section(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys, revealed: bool) -> None:

@@ -174,6 +174,16 @@ def test_matrix_view_for_small_inputs():
     assert "up to 7×7" in " ".join(c.value for c in at.caption)
 
 
+def test_transposed_matrix_view_scatters_each_input_cell(monkeypatch):
+    at = open_page(op="transposed", h=4, k=3, s=2, p=1, op_pad=1, more="matrix")
+    data = payload(at, "arithmetic.scatter")
+    assert [g["title"] for g in data["grids"]] == ["Input 4×4", "Kernel 3×3", "Output 8×8 (all scatters added)"]
+    assert data["output"] == 0 and data["results"][5].endswith("added into 9 output cells")
+    fake_pick(monkeypatch, "arithmetic.scatter", 6)
+    at.run()
+    assert payload(at, "arithmetic.scatter")["selected"] == 6
+
+
 def test_floor_note_counts_the_rows_actually_visited():
     at = open_page(h=28, k=3, s=2, p=1, d=2)
     text = page_text(at)

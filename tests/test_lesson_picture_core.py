@@ -85,6 +85,13 @@ def test_transposed_picture_equals_the_scatter(n, k, s, p, d, op):
     np.testing.assert_array_equal(conv_picture.transposed_conv(shape, x, kernel, op), expected)
     pic = conv_picture.transposed_picture(shape, x, kernel, op, 0)
     np.testing.assert_array_equal(np.array([number(t) for t in pic.grids[2].text]).reshape(expected.shape), expected)
+    scatter = conv_picture.scatter_picture(shape, x, kernel, op, 0)  # the same output, one input cell at a time
+    added = np.zeros(expected.shape)
+    for step in scatter.steps:
+        if len(step.boxes) == 3:
+            for (r, c), v in zip(step.boxes[2].cells(), step.products):
+                added[r, c] += number(v)
+    np.testing.assert_allclose(added, expected)
     values = [number(t) for t, kind in zip(pic.grids[0].text, pic.grids[0].kind) if kind == 0]
     assert sorted(values) == sorted(x.ravel()) or p > d * (k - 1)  # padding may crop values away
 

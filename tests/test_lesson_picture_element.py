@@ -25,6 +25,8 @@ def _page() -> None:
 
 def test_the_element_reads_its_javascript_and_css_from_files() -> None:
     js = (lesson_picture.HERE / "lesson_picture.js").read_text(encoding="utf-8")
+    draw = (lesson_picture.HERE / "lesson_picture_draw.js").read_text(encoding="utf-8")
+    assert "function layout(" in draw and "export default" not in draw
     css = (lesson_picture.HERE / "lesson_picture.css").read_text(encoding="utf-8")
     assert "export default function (component)" in js and "setStateValue('pick'" in js
     assert ".lp-readout" in css and "<style" not in css

@@ -4,7 +4,8 @@
 Hover, Play and the readout run in the browser and send nothing; a click, Step, Pause or an arrow key sends
 the selected output cell as the state value ``pick`` ({"cell": index, "nonce": text}), which
 ``picked`` returns once (a new nonce), so the page can put it into its settings and the link.
-The JavaScript and CSS live in ``ui/lesson_picture.js`` and ``ui/lesson_picture.css``. Under AppTest (no
+The JavaScript lives in ``ui/lesson_picture_draw.js`` (layout and drawing) and ``ui/lesson_picture.js`` (state,
+events, readout; the module's entry point), sent as one module; the CSS in ``ui/lesson_picture.css``. Under AppTest (no
 browser) the element is a ``bidi_component`` whose JSON is the payload, and it returns None.
 """
 
@@ -18,6 +19,7 @@ import streamlit as st
 from core.lessons.picture import Picture
 
 HERE = Path(__file__).resolve().parent
+JS_FILES = ("lesson_picture_draw.js", "lesson_picture.js")  # one module: the drawing first, then the entry point
 # Where a browser test finds the parts (Playwright's CSS pierces the open shadow root).
 CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.lp-canvas"
 READOUT = "[data-testid='stBidiComponentIsolated'] [data-testid='lp-readout']"
@@ -29,7 +31,7 @@ def _renderer():
     return st.components.v2.component(
         "convlab_lesson_picture", html='<div class="lp-root"></div>',
         css=(HERE / "lesson_picture.css").read_text(encoding="utf-8"),
-        js=(HERE / "lesson_picture.js").read_text(encoding="utf-8"))
+        js="\n".join((HERE / name).read_text(encoding="utf-8") for name in JS_FILES))
 
 
 def new_pick(key: str, value: Any, cells: int) -> int | None:

@@ -189,4 +189,32 @@ def matrix_picture(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, selected: 
     )
     aria = (f"The convolution as a matrix: C has one row per output cell ({oh * ow}) and one column per input "
             f"cell ({h.n * w.n}); each row holds the kernel's values at the input cells its window covers.")
-    return Picture(grids, 2, tuple(steps), selected, aria, products_label="C row × x", play=False)
+    return Picture(grids, 2, tuple(steps), selected, aria, products_label="C row × x", play=False,
+                   hint="Hover a cell of y: its row of C lights up · click to select")
+
+
+def scatter_picture(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, output_padding: int, selected: int) -> Picture:
+    """The transposed convolution as a scatter: input cell (i, j) times the whole kernel, added into the
+    output cells i·s − p + d·m (those the padding does not crop away). Column (i, j) of Cᵀ, in a picture."""
+    h, w = shape.height, shape.width
+    oh, ow = shape.out_hw  # type: ignore[misc]
+    y = transposed_conv(shape, x, kernel, output_padding)
+    steps = []
+    for i in range(h.n):
+        rows = [(m, i * h.s - h.pad_lo + h.d * m) for m in range(h.k)]
+        rows = [(m, r) for m, r in rows if 0 <= r < oh]
+        for j in range(w.n):
+            cols = [(m, j * w.s - w.pad_lo + w.d * m) for m in range(w.k)]
+            cols = [(m, c) for m, c in cols if 0 <= c < ow]
+            boxes = [Box(0, i, 1, 1, j, 1, 1)]
+            if rows and cols:
+                boxes += [box(1, [m for m, _ in rows], [m for m, _ in cols]), box(2, [r for _, r in rows], [c for _, c in cols])]
+            prods = tuple(fmt(x[i, j] * kernel[a, b]) for a, _ in rows for b, _ in cols)
+            where = f"added into {len(prods)} output cells" if prods else "cropped away by the padding"
+            steps.append(Step(tuple(boxes), prods, f"{fmt(x[i, j])} × kernel, {where}"))
+    grids = (grid(f"Input {h.n}×{w.n}", x, scale="blues"), grid(f"Kernel {h.k}×{w.k}", kernel, scale="diverging"),
+             grid(f"Output {oh}×{ow} (all scatters added)", y, scale="diverging"))
+    aria = (f"The transposed convolution as a scatter: each of the {h.n}×{w.n} input values times the "
+            f"{h.k}×{w.k} kernel is added into the {oh}×{ow} output, {h.s} cells apart.")
+    return Picture(grids, 0, tuple(steps), selected, aria, cell_title="Input cell", values_label="input value",
+                   products_label="value × kernel", hint="Hover an input cell · click to select · arrow keys move")

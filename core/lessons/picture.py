@@ -117,6 +117,7 @@ class Picture:
     frames: tuple[Box, ...] = ()  # drawn always, thin: e.g. every window when they tile the input
     winners: tuple[Box, ...] = ()  # drawn always, thin red: e.g. every window's argmax cell
     max_cell: int = MAX_CELL_PX  # a picture of several side pictures uses smaller cells on a phone
+    hint: str = "Hover an output cell · click to select · arrow keys move"
 
     def __post_init__(self) -> None:
         cells = sum(g.rows * g.cols for g in self.grids)
@@ -138,7 +139,7 @@ class Picture:
             "frames": [v for b in self.frames for v in b.flat()], "winners": [v for b in self.winners for v in b.flat()],
             "selected": self.selected, "aria": self.aria, "cellTitle": self.cell_title,
             "valuesLabel": self.values_label, "productsLabel": self.products_label, "note": self.note,
-            "play": self.play, "maxCell": self.max_cell,
+            "play": self.play, "maxCell": self.max_cell, "hint": self.hint,
             "legend": [[k, KIND_LABELS[k]] for k in sorted({k for g in self.grids for k in g.kind} - {VALUE})],
         }
 

@@ -96,7 +96,8 @@ def channel_picture(stack: np.ndarray, names: Sequence[str], op: str, selected: 
     aria = (f"Pooling across channels: {C} feature maps of {H}×{W}; each output cell is the {op} of the {C} "
             f"values at its position (largest magnitude {fmt(bound)}).")
     return Picture(grids, C, tuple(steps), selected, aria, cell_title="Position", values_label="channels",
-                   products_label="", value_boxes=C, play=False, max_cell=SIDE_CELL_PX)
+                   products_label="", value_boxes=C, play=False, max_cell=SIDE_CELL_PX,
+                   hint="Hover a cell of the last map · click to select")
 
 
 def _real_window(res: PoolResult, index: int) -> tuple[range, range]:
@@ -125,7 +126,7 @@ def shift_picture(x: np.ndarray, shifted: np.ndarray, before: PoolResult, after:
     aria = (f"The map and the map shifted by {shift[0]:+d} rows and {shift[1]:+d} columns, each pooled to "
             f"{oh}×{ow}; move over a pooled cell to compare its value before and after the shift.")
     return Picture(grids, 3, tuple(steps), 0, aria, cell_title="Pooled cell", values_label="shifted window",
-                   products_label="", play=False, max_cell=SIDE_CELL_PX)
+                   products_label="", play=False, max_cell=SIDE_CELL_PX, hint="Hover a cell of “pooled shifted”")
 
 
 def versus_picture(pooled: np.ndarray, conv: np.ndarray, pool_title: str, conv_title: str) -> Picture:
@@ -137,4 +138,4 @@ def versus_picture(pooled: np.ndarray, conv: np.ndarray, pool_title: str, conv_t
     grids = (grid(pool_title, pooled), grid(conv_title, conv))
     aria = f"{pool_title} ({pooled.shape[0]}×{pooled.shape[1]}) beside {conv_title} ({oh}×{ow})."
     return Picture(grids, 1, steps, 0, aria, cell_title="Cell", values_label="pooling", products_label="", play=False,
-                   max_cell=SIDE_CELL_PX)
+                   max_cell=SIDE_CELL_PX, hint="Hover a cell of the convolution's output")
