@@ -129,6 +129,7 @@ def test_picture_shows_the_layer_with_core_numbers():
     data = payload(at, "arithmetic.picture")
     titles = [g["title"] for g in data["grids"]]
     assert titles == ["Input 5×5, padded to 7×7", "Kernel 3×3", "Output 3×3"] and data["selected"] == 4
+    assert data["grids"][0]["frame"] == [1, 1, 5, 5]  # the input inside its padding
     from ui.arithmetic_views import ArithmeticSettings
 
     layer = ArithmeticSettings(h=5, k=3, s=2, p=1).spec().shape((5, 5))

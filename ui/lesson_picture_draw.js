@@ -177,16 +177,10 @@ function drawScale(ctx, g, b, colour) {
   ctx.fillText(g.high, b.x + w, y + 8);
 }
 
-// A dark frame around the real values when a grid also has padding or other cells around them.
+// A dark frame around the input inside its padding (the server says where).
 function drawValueFrame(ctx, g, b, cell) {
-  if (!g.kind.some((k) => k === 1 || k === 2)) return;
-  let r0 = g.rows, r1 = -1, c0 = g.cols, c1 = -1;
-  g.kind.forEach((k, i) => {
-    if (k !== 0 && k !== 3 && k !== 4) return;
-    const r = Math.floor(i / g.cols), c = i % g.cols;
-    r0 = Math.min(r0, r); r1 = Math.max(r1, r); c0 = Math.min(c0, c); c1 = Math.max(c1, c);
-  });
-  if (r1 < 0) return;
+  if (!g.frame) return;
+  const [r0, c0, r1, c1] = g.frame;
   ctx.strokeStyle = '#334155';
   ctx.lineWidth = 1.5;
   ctx.strokeRect(b.x + c0 * cell, b.y + r0 * cell, (c1 - c0 + 1) * cell, (r1 - r0 + 1) * cell);

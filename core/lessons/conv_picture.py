@@ -65,7 +65,8 @@ def conv_picture(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, selected: in
     gap = f", dilation {h.d}" if h.d > 1 or w.d > 1 else ""
     grids = (
         grid(title, padded, kind=kind, row_labels=labels(h.padded, h.pad_lo, h.n),
-             col_labels=labels(w.padded, w.pad_lo, w.n), scale="blues"),
+             col_labels=labels(w.padded, w.pad_lo, w.n), scale="blues",
+             frame=(h.pad_lo, w.pad_lo, h.pad_lo + h.n - 1, w.pad_lo + w.n - 1) if padded.shape != x.shape else None),
         grid(f"Kernel {h.k}×{w.k}{gap}", kernel, scale="diverging"),
         grid(f"Output {oh}×{ow}", sums, scale="diverging"),
     )
@@ -108,6 +109,14 @@ def zero_inserted(shape: Shape2D, x: np.ndarray, output_padding: int) -> tuple[n
     return z, kind, (pads[0], pads[1])
 
 
+def _inside(kind: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The rows and columns the zero-inserted input spans inside its padding (None when none is left)."""
+    rows, cols = np.where(kind != PADDING)
+    if rows.size == 0:
+        return None
+    return int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())
+
+
 def transposed_conv(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, output_padding: int) -> np.ndarray:
     """``ConvTranspose2d`` of ``x`` (H, W) by ``kernel`` (kh, kw), as zero insertion + a stride-1 convolution
     with the flipped kernel (the picture's numbers)."""
@@ -128,7 +137,7 @@ def transposed_picture(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, output
     no = [""] * z.shape[1]
     grids = (
         grid(f"Input {h.n}×{w.n} with zeros inserted: {z.shape[0]}×{z.shape[1]}", z, kind=kind, scale="blues",
-             row_labels=[""] * z.shape[0], col_labels=no),
+             row_labels=[""] * z.shape[0], col_labels=no, frame=_inside(kind)),
         grid(f"Kernel {h.k}×{w.k}, flipped", flipped, scale="diverging"),
         grid(f"Output {oh}×{ow}", prods.sum(axis=(2, 3)), scale="diverging"),
     )

@@ -57,11 +57,13 @@ class Grid:
     scale: str = "blues"
     low: str = ""  # the scale's ends, as the legend writes them
     high: str = ""
+    frame: tuple[int, int, int, int] | None = None  # (top, left, bottom, right) of the input inside its padding
 
     def payload(self) -> dict:
         return {"title": self.title, "rows": self.rows, "cols": self.cols, "text": list(self.text),
                 "tone": list(self.tone), "kind": list(self.kind), "rowLabels": list(self.row_labels),
-                "colLabels": list(self.col_labels), "scale": self.scale, "low": self.low, "high": self.high}
+                "colLabels": list(self.col_labels), "scale": self.scale, "low": self.low, "high": self.high,
+                "frame": list(self.frame) if self.frame else None}
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Picture:
     winners: tuple[Box, ...] = ()  # drawn always, thin red: e.g. every window's argmax cell
     max_cell: int = MAX_CELL_PX  # a picture of several side pictures uses smaller cells on a phone
     hint: str = "Hover an output cell · click to select · arrow keys move"
+    padding_label: str = KIND_LABELS[PADDING]  # max pooling pads with −∞, not zeros
 
     def __post_init__(self) -> None:
         cells = sum(g.rows * g.cols for g in self.grids)
@@ -140,7 +143,8 @@ class Picture:
             "selected": self.selected, "aria": self.aria, "cellTitle": self.cell_title,
             "valuesLabel": self.values_label, "productsLabel": self.products_label, "note": self.note,
             "play": self.play, "maxCell": self.max_cell, "hint": self.hint,
-            "legend": [[k, KIND_LABELS[k]] for k in sorted({k for g in self.grids for k in g.kind} - {VALUE})],
+            "legend": [[k, self.padding_label if k == PADDING else KIND_LABELS[k]]
+                       for k in sorted({k for g in self.grids for k in g.kind} - {VALUE})],
         }
 
     def window_values(self, index: int) -> list[str]:
@@ -179,7 +183,7 @@ def scale_for(values: np.ndarray) -> str:
 
 def grid(title: str, values: np.ndarray, *, kind: np.ndarray | None = None, text: np.ndarray | None = None,
          row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
-         scale: str | None = None) -> Grid:
+         scale: str | None = None, frame: tuple[int, int, int, int] | None = None) -> Grid:
     """A Grid of (rows, cols) ``values``; ``text`` defaults to the formatted values."""
     values = np.asarray(values, dtype=np.float64)
     rows, cols = values.shape
@@ -191,7 +195,7 @@ def grid(title: str, values: np.ndarray, *, kind: np.ndarray | None = None, text
                 tuple(int(k) for k in kind.ravel()),
                 tuple(row_labels) if row_labels is not None else tuple(str(i) for i in range(rows)),
                 tuple(col_labels) if col_labels is not None else tuple(str(j) for j in range(cols)),
-                scale, low, high)
+                scale, low, high, frame)
 
 
 def labels(total: int, offset: int, n: int) -> tuple[str, ...]:

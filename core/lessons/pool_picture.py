@@ -63,7 +63,8 @@ def pool_picture(x: np.ndarray, res: PoolResult, op: str, selected: int, decisiv
     padded = " with padding" if (h.pad_lo or w.pad_lo) else ""
     grids = (
         grid(f"Input {H}×{W}{padded}", z, kind=kind, text=text, row_labels=labels(z.shape[0], h.pad_lo, H),
-             col_labels=labels(z.shape[1], w.pad_lo, W), scale=scale_for(x)),
+             col_labels=labels(z.shape[1], w.pad_lo, W), scale=scale_for(x),
+             frame=(h.pad_lo, w.pad_lo, h.pad_lo + H - 1, w.pad_lo + W - 1) if z.shape != x.shape else None),
         grid(f"Output {oh}×{ow}", res.values, scale=scale_for(res.values)),
     )
     frames: tuple[Box, ...] = ()
@@ -73,7 +74,7 @@ def pool_picture(x: np.ndarray, res: PoolResult, op: str, selected: int, decisiv
     aria = (f"{OP_WORDS[op].capitalize()} pooling: a {H}×{W} input, {h.k}×{w.k} windows at stride {h.s}, "
             f"a {oh}×{ow} output. Move over an output cell to see its window; arrow keys move the selected cell.")
     return Picture(grids, 1, tuple(steps), selected, aria, products_label="", play=oh * ow > 1, frames=frames,
-                   winners=winners)
+                   winners=winners, padding_label="padding (−∞: it never wins)" if op == "max" else "zero padding")
 
 
 def channel_picture(stack: np.ndarray, names: Sequence[str], op: str, selected: int) -> Picture:
