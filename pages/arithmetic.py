@@ -26,6 +26,7 @@ Cfg = ArithmeticSettings
 PICTURE = "arithmetic.picture"
 MATRIX = "arithmetic.matrix"
 SCATTER = "arithmetic.scatter"
+COLOUR = "arithmetic.colour"
 SCATTER_CELL = "arithmetic.scatter_cell"  # UI state: the input cell the scatter picture shows (not in the link)
 REVEALED = "arithmetic.revealed"  # the layer (spec, input size) the student has answered for
 INTRO = "Slide a setting and the output size follows one formula; move over an output cell to see its sum."
@@ -125,13 +126,22 @@ def formula(cfg: Cfg, shape: ar.Shape2D) -> None:
     st.markdown("\n\n".join(texts) + same, unsafe_allow_html=True)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def build_colour_picture(spec: conv_layer.Conv2dSpec, in_hw: tuple[int, int]) -> Picture:
+    shape = spec.shape(in_hw)
+    x, kernel, bias = colour_example(shape)
+    return conv_picture.channels_picture(shape, x, kernel, bias, CHANNEL_NAMES, 0)
+
+
 def colour_channels(cfg: Cfg, shape: ar.Shape2D) -> None:
     """A 3-channel (R, G, B) input and a 3-channel kernel: each channel's window × its kernel slice, the three
     sums added, plus the bias (example numbers; the layer's size, stride, padding and dilation)."""
     if cfg.transposed:
         st.caption("The colour example is for an ordinary convolution.")
         return
-    r, c = divmod(cfg.step, shape.out_hw[1])  # type: ignore[index]
+    oh, ow = shape.out_hw  # type: ignore[misc]
+    step = selected_step(COLOUR, oh * ow)
+    r, c = divmod(step, ow)
     x, kernel, bias = colour_example(shape)
     sums = conv_layer.channel_sums(x, kernel, bias, shape, r, c)
     lines = [f"$$\n{channel_latex(name, window, k.tolist(), total)}\n$$"
@@ -140,6 +150,12 @@ def colour_channels(cfg: Cfg, shape: ar.Shape2D) -> None:
                 f"({r}, {c}) is every channel's window times its slice, added up over the three channels, plus one "
                 "bias (made-up numbers; the window is the selected cell's).\n\n" + "\n\n".join(lines)
                 + f"\n\n$$\n{total_latex(sums.sums, sums.bias, sums.total)}\n$$")
+    try:
+        pic = build_colour_picture(cfg.spec(), cfg.in_hw)
+    except PictureTooLarge as exc:
+        st.caption(str(exc))
+        return
+    lesson_picture(COLOUR, dataclasses.replace(pic, selected=step))
 
 
 def matrix_section(cfg: Cfg, shape: ar.Shape2D) -> None:

@@ -237,6 +237,9 @@ def test_colour_channels_add_up_at_the_current_cell():
     assert total.endswith(f"= {expected:g}")
     assert sum(t.startswith(f"{name}:") for name in "RGB" for t in latex) == 3
     assert np.isclose(conv_layer.channel_sums(x, kernel, bias, shape, 1, 1).total, expected)
+    data = payload(at, "arithmetic.colour")  # the same sums in the picture, hovering or selected
+    assert [g["title"] for g in data["grids"]][::3] == ["R input", "R kernel", "Output 4×4"]
+    assert data["selected"] == 5 and data["results"][5].endswith(f"+ bias 1 = {conv_picture.fmt(expected)}")
 
 
 def test_receptive_field_table_grows_with_depth():

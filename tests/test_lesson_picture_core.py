@@ -176,3 +176,23 @@ def test_floor_note_counts_exactly_the_cells_never_visited(axis):
     assert count == len(missed)
     trailing = sum(1 for i in missed if i > (ax.out - 1) * s + d * (k - 1))
     assert (f"the last {trailing} row" in note) == (trailing > 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers)
+def test_channels_picture_adds_the_channel_sums_and_the_bias(layer):
+    from core.lessons.conv_layer import channel_sums
+
+    n, k, s, p, d = layer
+    shape = Conv2dSpec(kernel=(k, k), stride=(s, s), padding=(p, p), dilation=(d, d), in_channels=3).shape((n, n))
+    if not shape.ok:
+        return
+    rng = np.random.default_rng(n * 31 + k)
+    x, kernel = rng.integers(0, 10, (3, n, n)).astype(float), rng.integers(-1, 2, (3, k, k)).astype(float)
+    pic = conv_picture.channels_picture(shape, x, kernel, 1.0, ("R", "G", "B"), 0)
+    ow = shape.out_hw[1]
+    for step in {0, len(pic.steps) - 1}:
+        sums = channel_sums(x, kernel, 1.0, shape, *divmod(step, ow))
+        assert pic.steps[step].result == (f"R {fmt(sums.sums[0])} + G {fmt(sums.sums[1])} + B {fmt(sums.sums[2])} "
+                                          f"+ bias 1 = {fmt(sums.total)}")
+        assert pic.window_values(step) == [fmt(v) for ch in sums.windows for row in ch for v in row]

@@ -227,3 +227,38 @@ def scatter_picture(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, output_pa
             f"{h.k}×{w.k} kernel is added into the {oh}×{ow} output, {h.s} cells apart.")
     return Picture(grids, 0, tuple(steps), selected, aria, cell_title="Input cell", values_label="input value",
                    products_label="value × kernel", hint="Hover an input cell · click to select · arrow keys move")
+
+
+def channels_picture(shape: Shape2D, x: np.ndarray, kernel: np.ndarray, bias: float, names: tuple[str, ...],
+                     selected: int) -> Picture:
+    """A several-channel input (C, H, W) and one output channel's kernel (C, kh, kw): each output cell is every
+    channel's window times its kernel slice, summed over the channels, plus the bias."""
+    h, w = shape.height, shape.width
+    oh, ow = shape.out_hw  # type: ignore[misc]
+    C = x.shape[0]
+    padded = np.pad(x, ((0, 0), (h.pad_lo, h.pad_hi), (w.pad_lo, w.pad_hi)))  # (C, H + pads, W + pads)
+    kind = np.full(padded.shape[1:], PADDING)
+    kind[h.pad_lo:h.pad_lo + h.n, w.pad_lo:w.pad_lo + w.n] = VALUE
+    frame = (h.pad_lo, w.pad_lo, h.pad_lo + h.n - 1, w.pad_lo + w.n - 1) if padded.shape[1:] != x.shape[1:] else None
+    parts = [correlate(padded[c], kernel[c], (h.s, w.s), (h.d, w.d), (oh, ow)) for c in range(C)]
+    rows, cols = parts[0][0], parts[0][1]
+    sums = np.stack([p[2].sum(axis=(2, 3)) for p in parts])  # (C, OH, OW)
+    total = sums.sum(axis=0) + bias
+    listed = products_allowed(oh * ow, C * h.k * w.k)
+    steps = []
+    for r in range(oh):
+        for c in range(ow):
+            boxes = tuple(box(i, rows[r], cols[c]) for i in range(C))
+            boxes += tuple(Box(C + i, 0, h.k, 1, 0, w.k, 1) for i in range(C)) + (Box(2 * C, r, 1, 1, c, 1, 1),)
+            prods = tuple(fmt(v) for p in parts for v in p[2][r, c].ravel()) if listed else ()
+            terms = " + ".join(f"{name} {fmt(sums[i, r, c])}" for i, name in enumerate(names))
+            steps.append(Step(boxes, prods, f"{terms} + bias {fmt(bias)} = {fmt(total[r, c])}"))
+    grids = tuple(grid(f"{name} input", padded[i], kind=kind, scale="blues", frame=frame,
+                       row_labels=labels(h.padded, h.pad_lo, h.n), col_labels=labels(w.padded, w.pad_lo, w.n))
+                  for i, name in enumerate(names))
+    grids += tuple(grid(f"{name} kernel", kernel[i], scale="diverging") for i, name in enumerate(names))
+    grids += (grid(f"Output {oh}×{ow}", total, scale="diverging"),)
+    aria = (f"A {C}-channel input and a {C}-channel kernel: each output cell adds every channel's window times its "
+            f"kernel slice, over the {C} channels, plus the bias {fmt(bias)}.")
+    return Picture(grids, 2 * C, tuple(steps), selected, aria, value_boxes=C, play=False,
+                   note=products_note(oh * ow, C * h.k * w.k))
