@@ -12,8 +12,8 @@ For each row a student's interaction is repeated (one warm-up, then ``repeats``)
 * **answer visible**: on the page's own clock, from the last input event (key press, mouse-up, click) to
   the first DOM mutation after which the row's answer is on the page (a MutationObserver; no sleeps).
 
-Rows: draw a digit (mouse-up → "Prediction: N"), arithmetic kernel-size slider step (whole page) and
-kernel-position step (the sliding window), pooling window step, filters kernel change and image change,
+Rows: draw a digit (mouse-up → "Prediction: N"), arithmetic kernel-size slider step (the lesson fragment) and
+kernel-position step and pooling window step (an arrow key on the lesson picture), filters kernel change and image change,
 a Train settings widget (Epochs; no visible answer, CPU only).
 
 ``python -m benchmarks.bench_interactions [--repeats 8] [--only arithmetic,pooling]``
@@ -39,6 +39,7 @@ from typing import Callable
 from benchmarks.common import Result, check, p95_ms, print_table
 from benchmarks.serverprobe import cpu_seconds, descendants_cpu_seconds
 from ui.canvas import CANVAS_PX, SELECTOR
+from ui.lesson_picture import CANVAS as PICTURE
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CONVLAB_CHROMIUM", "/usr/bin/chromium")
@@ -138,12 +139,6 @@ def text_pred(text: str) -> str:
             f" return !!m && m.textContent.includes({text!r}); }}")
 
 
-def metric_pred(label: str, value: str) -> str:
-    return ("() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m => "
-            f"m.textContent.includes({label!r}) && m.querySelector('[data-testid=\"stMetricValue\"]')"
-            f".textContent.trim() === {value!r})")
-
-
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -167,20 +162,27 @@ def _press(page, slider_name: str, key: str) -> None:
 def arithmetic_kernel(page, i: int) -> str:
     # h=5, s=2, p=1: kernel 4 → 2×2, kernel 3 → 3×3
     up = i % 2 == 0
-    pred = metric_pred("Output shape", "(1, 1, 2, 2)" if up else "(1, 1, 3, 3)")
+    pred = text_pred("Output shape (1, 1, 2, 2)" if up else "Output shape (1, 1, 3, 3)")
     return pred, lambda: _press(page, "Kernel size", "ArrowRight" if up else "ArrowLeft")
+
+
+def _picture_key(page, key: str) -> None:
+    """An arrow key on the lesson picture: it selects the next output cell through the server."""
+    canvas = page.locator(PICTURE).first
+    canvas.focus()
+    canvas.press(key)
 
 
 def arithmetic_position(page, i: int) -> str:
     up = i % 2 == 0
     return text_pred("Output cell (0, 1)" if up else "Output cell (0, 0)"), \
-        lambda: _press(page, "Kernel position", "ArrowRight" if up else "ArrowLeft")
+        lambda: _picture_key(page, "ArrowRight" if up else "ArrowLeft")
 
 
 def pooling_step(page, i: int) -> str:
     up = i % 2 == 0
     return text_pred("Window 2 of 4" if up else "Window 1 of 4"), \
-        lambda: _press(page, "Window", "ArrowRight" if up else "ArrowLeft")
+        lambda: _picture_key(page, "ArrowRight" if up else "ArrowLeft")
 
 
 def _choose(page, box_label: str, option: str) -> None:
@@ -235,9 +237,9 @@ def draw_digit(page, i: int) -> str:
 
 ROWS = (
     Row("draw a digit", "/draw", 25, 0.30, draw_digit),
-    Row("arithmetic: kernel size slider step (whole page)", "/arithmetic", 30, 0.15, arithmetic_kernel),
-    Row("arithmetic: kernel position step (sliding window)", "/arithmetic", 30, 0.15, arithmetic_position),
-    Row("pooling: window step", "/pooling", 30, 0.15, pooling_step),
+    Row("arithmetic: kernel size slider step (lesson fragment)", "/arithmetic", 30, 0.15, arithmetic_kernel),
+    Row("arithmetic: kernel position step (arrow key on the picture)", "/arithmetic", 30, 0.15, arithmetic_position),
+    Row("pooling: window step (arrow key on the picture)", "/pooling", 30, 0.15, pooling_step),
     Row("filters: choose another kernel", "/filters", 60, 0.15, filters_kernel),
     Row("filters: choose another image", "/filters", 60, 0.15, filters_image),
     Row("train: Epochs slider step", "/train", 40, None, train_epochs, visible=False),

@@ -1,5 +1,7 @@
 """Convolution arithmetic: how kernel, stride, padding and dilation decide the output size."""
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -8,43 +10,42 @@ from ui.nav import ensure_navigation
 ensure_navigation()
 
 from core import arithmetic as ar  # noqa: E402
-from core.lessons import conv_layer  # noqa: E402
-from ui import fastfig, state  # noqa: E402
+from core import train  # noqa: E402  (availability only: this page never imports torch itself)
+from core.lessons import conv_layer, conv_picture  # noqa: E402
+from core.lessons.picture import Picture, PictureTooLarge  # noqa: E402
+from ui import state  # noqa: E402
 from ui.arithmetic_views import (  # noqa: E402
-    CHANNEL_NAMES, INPUT_COLORS, LEGEND_INPUT, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, channel_latex,
-    colour_example, conv_input_figure, legend_html, output_figure, total_latex, transposed_input_figure,
-    transposed_output_figure,
+    CHANNEL_NAMES, MORE, OPS, PADDING_LABELS, WIDTH_OF, ArithmeticSettings, channel_latex, colour_example,
+    summary_markdown, total_latex,
 )
-from ui.formula import formula_block  # noqa: E402
-from ui.plot_click import clicked_cell  # noqa: E402
+from ui.formula import formula_markdown  # noqa: E402
+from ui.lesson_picture import lesson_picture, picked  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
 
 Cfg = ArithmeticSettings
-PLAY = "arithmetic.play"  # UI state, not a setting: playing is never shared
-CLICK = "arithmetic.click"  # the output grid's point selection
-LAST_CLICK = "arithmetic.last_click"
-FULL_RUN = "arithmetic._full_run"  # Play was switched: the next fragment run asks for a full run
+PICTURE = "arithmetic.picture"
+MATRIX = "arithmetic.matrix"
+SCATTER = "arithmetic.scatter"
+COLOUR = "arithmetic.colour"
+SCATTER_CELL = "arithmetic.scatter_cell"  # UI state: the input cell the scatter picture shows (not in the link)
 REVEALED = "arithmetic.revealed"  # the layer (spec, input size) the student has answered for
-TICK_S = 0.8
-INTRO = ("Drag the sliders: the kernel slides over the (padded) input, and the output size follows one "
-         "formula. Everything here is computed by the same code that builds ConvLab's networks.")
+INTRO = "Slide a setting and the output size follows one formula; move over an output cell to see its sum."
+# Less empty space above the title, so the picture and the formula fit the first screen at 1280×900.
+COMPACT_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
 
 
 def axis_controls(keys: state.Keys, label: str, name: str, lo: int, hi: int, rect: bool, help: str = "") -> None:
     """One slider when square, two (height, width) when rectangular; none when a classroom link hides it."""
     if not keys.offered(name):
         return
-    if not rect:
-        st.slider(label, lo, hi, key=keys.key(name), help=help)
-        return
-    a, b = st.columns(2)
-    a.slider(f"{label} (height)", lo, hi, key=keys.key(name), help=help)
-    b.slider(f"{label} (width)", lo, hi, key=keys.key(WIDTH_OF[name]))
+    st.slider(f"{label} (height)" if rect else label, lo, hi, key=keys.key(name), help=help)
+    if rect:
+        st.slider(f"{label} (width)", lo, hi, key=keys.key(WIDTH_OF[name]))
 
 
 def controls(keys: state.Keys) -> None:
+    """The settings a student slides most, beside the picture (inside the lesson's fragment)."""
     now = state.current(Cfg)  # this run's values (widgets already hold the browser's latest)
-    st.radio("Layer", list(OPS), key=keys.op, horizontal=True, format_func=OPS.get)
     axis_controls(keys, "Input size", "h", 1, 64, now.rect)
     axis_controls(keys, "Kernel size", "k", 1, 11, now.rect)
     axis_controls(keys, "Stride", "s", 1, 6, now.rect, "How many cells the kernel jumps each step.")
@@ -52,109 +53,142 @@ def controls(keys: state.Keys) -> None:
         st.radio("Padding", list(PADDING_LABELS), key=keys.pm, horizontal=True, format_func=PADDING_LABELS.get)
     if now.transposed or now.pm == "explicit":
         axis_controls(keys, "Padding amount", "p", 0, 8, now.rect, "Zeros added on every side.")
+
+
+def advanced_controls(keys: state.Keys) -> None:
+    """Settings changed rarely: outside the fragment (a change reruns the page), so a slider step above
+    does not send them again."""
+    now = state.current(Cfg)
     advanced = [name for name in ("rect", "d", "cin", "cout", "op_pad") if keys.offered(name)]
-    if advanced:
-        with st.expander("Advanced: dilation, channels, rectangular"):
-            if keys.offered("rect"):
-                st.toggle("Separate height and width", key=keys.rect)
-            axis_controls(keys, "Dilation", "d", 1, 5, now.rect, "Gaps between kernel taps (atrous conv).")
-            c1, c2 = st.columns(2)
-            if keys.offered("cin"):
-                c1.number_input("Input channels", 1, 64, key=keys.cin)
-            if keys.offered("cout"):
-                c2.number_input("Output channels", 1, 64, key=keys.cout)
-            if now.transposed and keys.offered("op_pad"):
-                st.slider("Output padding", 0, 5, key=keys.op_pad,
-                          help="Extra cells on one side of the output; must be < stride.")
-    st.toggle("Predict before you see", key=keys.quiz,
-              help="Hide the answer until you have typed your own prediction.")
+    if not advanced:
+        return
+    with st.expander("Advanced settings"):
+        if keys.offered("rect"):
+            st.toggle("Separate height and width", key=keys.rect)
+        axis_controls(keys, "Dilation", "d", 1, 5, now.rect, "Gaps between kernel taps (atrous conv).")
+        c1, c2 = st.columns(2)
+        if keys.offered("cin"):
+            c1.number_input("Input channels", 1, 64, key=keys.cin)
+        if keys.offered("cout"):
+            c2.number_input("Output channels", 1, 64, key=keys.cout)
+        if now.transposed and keys.offered("op_pad"):
+            st.slider("Output padding", 0, 5, key=keys.op_pad,
+                      help="Extra cells on one side of the output; must be < stride.")
 
 
-def show_summary(cfg: Cfg, shape: ar.Shape2D) -> None:
-    spec = cfg.spec()
-    cost = spec.cost(shape)
-    oh, ow = shape.out_hw
-    kh, kw = spec.kernel
-    # Two by two: at 1280 px four metrics in a row cut the shape off ("(1, 1, …").
-    top, bottom = st.columns(2), st.columns(2)
-    top[0].metric("Output shape", conv_layer.shape_text(shape), help="(N, C, H, W): batch, channels, height, width")
-    top[1].metric("Output values", f"{cost.output_values:,}")
-    bottom[0].metric("Parameters", f"{cost.params:,}", help=f"{cfg.cout}×{cfg.cin}×{kh}×{kw} weights + {cfg.cout} biases")
-    bottom[1].metric("Multiply-adds", f"{cost.macs:,}",
-                     help="For one image: every output value needs Cin×kh×kw of them.")
+@st.cache_data(show_spinner=False, max_entries=64)
+def build_picture(spec: conv_layer.Conv2dSpec, in_hw: tuple[int, int], kind: str) -> Picture:
+    """The picture of a layer (selected step 0); ``kind`` "main" or "matrix"."""
+    shape = spec.shape(in_hw)
+    x, kernel = conv_picture.example_layer(shape)
+    if kind == "matrix":
+        return conv_picture.matrix_picture(shape, x, kernel, 0)
+    if spec.transposed:
+        return conv_picture.transposed_picture(shape, x, kernel, spec.output_padding, 0)
+    return conv_picture.conv_picture(shape, x, kernel, 0)
 
 
-def picture(shape: ar.Shape2D, transposed: bool, keys: state.Keys) -> None:
-    """The sliding window: the step slider (or a click on a cell) picks the kernel position.
-
-    Runs as an ``st.fragment``: a step or a click reruns only this, and ``state.sync`` keeps the link current.
-    """
-    if transposed:
-        total, grid_w = shape.height.n * shape.width.n, shape.width.n
-    else:
-        (oh, ow) = shape.out_hw
-        total, grid_w = oh * ow, ow
-    step = min(_clicked_step(grid_w, state.current(Cfg).step), total - 1)
-    if st.session_state.get(PLAY) and total > 1:
-        step = (step + 1) % total
+def selected_step(key: str, cells: int) -> int:
+    """The output cell shown: a new pick from the picture, else the link's step (kept inside the output)."""
+    cell = picked(key, cells)
+    step = min(state.current(Cfg).step, cells - 1) if cell is None else cell
     if step != state.current(Cfg).step:
         state.put(Cfg, step=step)
-    st.slider("Kernel position" if not transposed else "Input cell", 0, max(total - 1, 1),
-              key=keys.step, disabled=total == 1)
-    state.sync(Cfg)
-    r, c = divmod(step, grid_w)
-    left, right = st.columns([1.25, 1])
-    no_bar = {"displayModeBar": False}
-    if transposed:
-        left.plotly_chart(transposed_input_figure(shape, r, c), key=CLICK, on_select="rerun",
-                          selection_mode="points", config=no_bar)
-        with right:
-            fastfig.show(transposed_output_figure(shape, r, c), "arithmetic.output_fig")
-        st.caption(f"Input cell ({r}, {c}) is multiplied by the whole kernel and added into the blue output cells; "
-                   "overlapping footprints add up. Cropping by padding removes the outer rows and columns. "
-                   "Rows and columns count from 0, as in PyTorch.")
+    return step
+
+
+def picture(cfg: Cfg, shape: ar.Shape2D) -> None:
+    """The lesson picture, and in words what the selected output cell reads."""
+    oh, ow = shape.out_hw  # type: ignore[misc]
+    step = selected_step(PICTURE, oh * ow)
+    try:
+        pic = build_picture(cfg.spec(), cfg.in_hw, "main")
+    except PictureTooLarge as exc:
+        st.info(str(exc), icon="🔍")
         return
-    with left:
-        fastfig.show(conv_input_figure(shape, r, c), "arithmetic.input_fig")
-    right.plotly_chart(output_figure(shape, step, f"Output {oh}×{ow}"), key=CLICK, on_select="rerun",
-                       selection_mode="points", config=no_bar)
-    st.markdown(legend_html(LEGEND_INPUT, INPUT_COLORS), unsafe_allow_html=True)
+    lesson_picture(PICTURE, dataclasses.replace(pic, selected=step))
+    r, c = divmod(step, ow)
+    if cfg.transposed:
+        st.caption(f"Output cell ({r}, {c}): a transposed convolution is an ordinary convolution (stride 1, "
+                   "kernel flipped) over the input with stride − 1 zeros inserted between its values and "
+                   "d·(k−1) − p zeros around it. Rows and columns count from 0, as in PyTorch.")
+        return
     window = ar.conv_window(shape, r, c)
-    st.caption(f"Output cell ({r}, {c}) reads padded-input rows {list(window.rows)} and columns {list(window.cols)}"
-               " (click any output cell to jump there; rows and columns count from 0, as in PyTorch).")
-    with st.expander("🎨 A colour input: three channels, one output value"):
-        colour_channels(shape, r, c)
+    st.caption(f"Output cell ({r}, {c}) reads padded-input rows {list(window.rows)} and columns "
+               f"{list(window.cols)} (example numbers; rows and columns count from 0, as in PyTorch).")
 
 
-def colour_channels(shape: ar.Shape2D, r: int, c: int) -> None:
+def formula(cfg: Cfg, shape: ar.Shape2D) -> None:
+    axes = [shape.height] if not cfg.rect else [shape.height, shape.width]
+    op_pad = cfg.op_pad if cfg.transposed else None
+    texts = [formula_markdown(ax, op_pad, title=ax.axis.capitalize() if cfg.rect else "") for ax in axes]
+    same = "" if cfg.rect else "\n\n<small>Height and width use the same numbers here.</small>"
+    st.markdown("\n\n".join(texts) + same, unsafe_allow_html=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def build_colour_picture(spec: conv_layer.Conv2dSpec, in_hw: tuple[int, int]) -> Picture:
+    shape = spec.shape(in_hw)
+    x, kernel, bias = colour_example(shape)
+    return conv_picture.channels_picture(shape, x, kernel, bias, CHANNEL_NAMES, 0)
+
+
+def colour_channels(cfg: Cfg, shape: ar.Shape2D) -> None:
     """A 3-channel (R, G, B) input and a 3-channel kernel: each channel's window × its kernel slice, the three
     sums added, plus the bias (example numbers; the layer's size, stride, padding and dilation)."""
+    if cfg.transposed:
+        st.caption("The colour example is for an ordinary convolution.")
+        return
+    oh, ow = shape.out_hw  # type: ignore[misc]
+    step = selected_step(COLOUR, oh * ow)
+    r, c = divmod(step, ow)
     x, kernel, bias = colour_example(shape)
     sums = conv_layer.channel_sums(x, kernel, bias, shape, r, c)
-    st.caption("A colour image has three channels, so each kernel has three slices, one per channel. Output cell "
-               f"({r}, {c}) is every channel's window times its slice, added up over the three channels, plus one "
-               "bias. Made-up numbers; the window follows the picture above.")
-    for name, window, k, total in zip(CHANNEL_NAMES, sums.windows, kernel, sums.sums):
-        st.latex(channel_latex(name, window, k.tolist(), total))
-    st.latex(total_latex(sums.sums, sums.bias, sums.total))
+    lines = [f"$$\n{channel_latex(name, window, k.tolist(), total)}\n$$"
+             for name, window, k, total in zip(CHANNEL_NAMES, sums.windows, kernel, sums.sums)]
+    st.markdown(f"A colour image has three channels, so each kernel has three slices, one per channel. Output cell "
+                f"({r}, {c}) is every channel's window times its slice, added up over the three channels, plus one "
+                "bias (made-up numbers; the window is the selected cell's).\n\n" + "\n\n".join(lines)
+                + f"\n\n$$\n{total_latex(sums.sums, sums.bias, sums.total)}\n$$")
+    try:
+        pic = build_colour_picture(cfg.spec(), cfg.in_hw)
+    except PictureTooLarge as exc:
+        st.caption(str(exc))
+        return
+    lesson_picture(COLOUR, dataclasses.replace(pic, selected=step))
 
 
-def _clicked_step(grid_w: int, step: int) -> int:
-    """The step a new click on a grid cell (a plotly point selection) asks for, else ``step``."""
-    cell = clicked_cell(st.session_state.get(CLICK))
-    if cell is None or cell == st.session_state.get(LAST_CLICK):
-        return step
-    st.session_state[LAST_CLICK] = cell
-    return cell[0] * grid_w + cell[1]
+def matrix_section(cfg: Cfg, shape: ar.Shape2D) -> None:
+    h, w = cfg.in_hw
+    if max(h, w) > conv_picture.MATRIX_MAX_SIDE:
+        st.caption(f"The matrix view is for inputs up to {conv_picture.MATRIX_MAX_SIDE}×"
+                   f"{conv_picture.MATRIX_MAX_SIDE} (C would have {h * w:,} columns here).")
+        return
+    if cfg.transposed:
+        transposed_matrix_section(cfg)
+        return
+    oh, ow = shape.out_hw  # type: ignore[misc]
+    step = selected_step(MATRIX, oh * ow)
+    pic = build_picture(cfg.spec(), cfg.in_hw, "matrix")
+    st.markdown("**y = C·x**: the input flattened row by row is x; C has one row per output cell and one column "
+                "per input cell, holding the kernel's values where the window covers the input (padding reads "
+                "zeros, so it drops out). The transposed convolution multiplies by **Cᵀ**.")
+    lesson_picture(MATRIX, dataclasses.replace(pic, selected=step))
 
 
-def show_formula(cfg: Cfg, shape: ar.Shape2D) -> None:
-    axes = [shape.height] if not cfg.rect else [shape.height, shape.width]
-    for col, ax in zip(st.columns(len(axes)), axes):
-        with col:
-            formula_block(ax, cfg.op_pad if cfg.transposed else None, title=ax.axis.capitalize() if cfg.rect else "")
-    if not cfg.rect:
-        st.caption("Height and width use the same numbers here; switch on *Separate height and width* to vary them.")
+def transposed_matrix_section(cfg: Cfg) -> None:
+    """Cᵀ column by column: each input value times the whole kernel, scattered into the output."""
+    st.markdown("A convolution is a multiplication by a matrix, **y = C·x**: one row of C per output cell, one "
+                "column per input cell. This transposed convolution multiplies by **Cᵀ**, where C is the ordinary "
+                "convolution with the same kernel, stride, padding and dilation: column (i, j) of Cᵀ puts input "
+                "value (i, j) times the whole kernel into the output, s cells apart. Move over an input cell:")
+    shape = cfg.spec().shape(cfg.in_hw)
+    x, kernel = conv_picture.example_layer(shape)
+    cell = picked(SCATTER, shape.height.n * shape.width.n)
+    if cell is not None:
+        st.session_state[SCATTER_CELL] = cell
+    selected = min(st.session_state.get(SCATTER_CELL, 0), shape.height.n * shape.width.n - 1)
+    lesson_picture(SCATTER, conv_picture.scatter_picture(shape, x, kernel, cfg.op_pad, selected))
 
 
 def torch_section(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys, revealed: bool) -> None:
@@ -167,23 +201,33 @@ def torch_section(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys, revealed: bool)
     if not revealed:
         st.caption("PyTorch runs the layer once you have made your prediction.")
         return
+    if not train.available():
+        st.info("The cross-check runs the layer in real PyTorch, which this installation does not have: it "
+                "needs the full install (requirements.txt). The formula above is the one PyTorch uses.", icon="ℹ️")
+        return
     from core.train.torch_check import check_layer
 
     check = check_layer(spec, cfg.in_hw)
-    formula = (1, cfg.cout, *shape.out_hw) if shape.ok else None
+    formula_shape = (1, cfg.cout, *shape.out_hw) if shape.ok else None
     if check.error:
-        verdict = "✅ and the formula agrees it is impossible." if formula is None else "❌ but the formula says it works!"
+        verdict = ("✅ and the formula agrees it is impossible." if formula_shape is None
+                   else "❌ but the formula says it works!")
         st.markdown(f"PyTorch refuses: `{check.error}` {verdict}")
     else:
-        same = tuple(check.shape) == formula
+        same = tuple(check.shape) == formula_shape
         st.markdown(f"PyTorch output shape: **{check.shape}** — " +
-                    ("✅ equals the formula." if same else f"❌ differs from the formula {formula}!"))
+                    ("✅ equals the formula." if same else f"❌ differs from the formula {formula_shape}!"))
     if check.reduced_channels:
         st.caption("Ran with 1 input and 1 output channel to stay instant: channels never change height or width.")
 
 
 def receptive_field_section(cfg: Cfg, keys: state.Keys, revealed: bool) -> None:
-    depth = st.slider("Stack this layer how many times?", 1, 6, key=keys.depth)
+    if cfg.transposed:
+        st.caption("The receptive field is for ordinary convolutions.")
+        return
+    depth = st.slider("Stack this layer how many times?", 1, 6, key=keys.depth,
+                      help="Receptive field: how many input pixels (per side) one output unit depends on. It grows "
+                           "by (k−1)·jump each layer, and stride multiplies the jump.")
     layers = [cfg.spec().rf_layer(f"layer {i + 1}") for i in range(depth)]
     rows, size = [], cfg.h
     for layer, rf in zip(layers, ar.receptive_field(layers)):
@@ -196,11 +240,7 @@ def receptive_field_section(cfg: Cfg, keys: state.Keys, revealed: bool) -> None:
         if not ax.ok:
             break
         size = ax.out
-    # a plain table: six rows need no sorting or scrolling, and a data grid cost the browser more to draw
-    # on every slider step than the rest of this section (answer-time breakdown in docs/benchmarks.md)
     st.table(pd.DataFrame(rows).set_index("layer"))
-    st.caption("Receptive field: how many input pixels (per side) one output unit depends on. It grows by "
-               "(k−1)·jump each layer, and stride multiplies the jump — which is why deep nets see whole objects.")
 
 
 def puzzle() -> None:
@@ -223,7 +263,8 @@ def quiz_gate(cfg: Cfg, shape: ar.Shape2D) -> bool:
     if st.session_state.get(REVEALED) == layer:
         return True
     with st.form("arithmetic.quiz_form"):
-        st.markdown("**Your prediction:** what size is the output? (0 if the layer is impossible)")
+        st.markdown("**Your prediction:** what size is the output? (0 if the layer is impossible) The picture "
+                    "and the answer appear once you have made it.")
         c = st.columns(2)
         gh = c[0].number_input("Output height", 0, 999, 0, key="arithmetic.guess_h")
         gw = c[1].number_input("Output width", 0, 999, 0, key="arithmetic.guess_w")
@@ -242,65 +283,82 @@ def quiz_gate(cfg: Cfg, shape: ar.Shape2D) -> bool:
     return False
 
 
-def lesson(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys) -> bool:
-    """The right-hand column: the quiz, the numbers and the sliding window. True once revealed."""
-    revealed = not cfg.quiz or quiz_gate(cfg, shape)
-    if not revealed:
-        st.info("The picture and the answer appear once you have made your prediction.")
-        return False
-    if not shape.ok:
-        st.error(f"**This layer is impossible.** {shape.reason}", icon="🚫")
-        return True
-    show_summary(cfg, shape)
-    playing = st.toggle("▶ Play (move the kernel automatically)", key=PLAY, on_change=_play_changed)
-    st.fragment(run_every=TICK_S if playing else None)(picture)(shape, cfg.transposed, keys)
-    return True
-
-
 def square_up() -> Cfg:
     """Without separate height/width the link's width values follow the height values. Set before the
-    sliding-window fragment writes the link, so it and the page's end write the same link (two different
-    links in one run would be two history entries, and Back would stop at the first)."""
+    fragment writes the link, so it and the page's end write the same link (two different links in one
+    run would be two history entries, and Back would stop at the first)."""
     now = state.current(Cfg)
     end = now.squared()
     state.put(Cfg, **{name: getattr(end, name) for name in WIDTH_OF.values() if getattr(end, name) != getattr(now, name)})
     return end
 
 
-def _play_changed() -> None:
-    st.session_state[FULL_RUN] = True
+def more_section(cfg: Cfg, shape: ar.Shape2D, keys: state.Keys, revealed: bool) -> None:
+    """One section at a time under the picture: each would otherwise be sent again on every slider step."""
+    choice = st.radio("More about this layer", list(MORE), key=keys.more, horizontal=True, format_func=MORE.get)
+    if choice == "torch":
+        torch_section(cfg, shape, keys, revealed)
+    elif not revealed:
+        if choice == "rf":
+            receptive_field_section(cfg, keys, revealed)
+        else:
+            st.caption("Shown once you have made your prediction.")
+    elif not shape.ok:
+        st.caption("This layer is impossible, so there is nothing more to show.")
+    elif choice == "colour":
+        colour_channels(cfg, shape)
+    elif choice == "matrix":
+        matrix_section(cfg, shape)
+    else:
+        receptive_field_section(cfg, keys, revealed)
 
 
 @st.fragment
 def layer_view(keys: state.Keys) -> None:
-    """Everything a setting changes: a slider step reruns only this, not the header or the puzzle.
-
-    Play's timer is the sliding window's ``run_every``, which the browser (re)arms on a full run of the
-    page: starting or stopping Play therefore asks for one (as the pooling page does)."""
-    if st.session_state.pop(FULL_RUN, False):
-        st.rerun(scope="app")
-    left, right = st.columns([1, 2.3], gap="large")
-    with left, st.container(border=True):
+    """Everything a main setting changes: a slider step reruns only this (not the header, the advanced
+    settings or the puzzle), and sends one element per control, the picture, its caption, the numbers,
+    the formula and one section."""
+    pic_col, ctl_col = st.columns([2.1, 1], gap="medium")
+    with ctl_col:
         controls(keys)
     cfg = square_up()
     shape = cfg.spec().shape(cfg.in_hw)
-    with right:
-        revealed = lesson(cfg, shape, keys)
-    if revealed:
-        st.subheader("The formula, with your numbers")
-        show_formula(cfg, shape)
-    st.subheader("Check it in PyTorch")
-    torch_section(cfg, shape, keys, revealed)
-    if not cfg.transposed and (shape.ok or not revealed):
-        st.subheader("Stack it: receptive field")
-        receptive_field_section(cfg, keys, revealed)
+    with pic_col:
+        revealed = not cfg.quiz or quiz_gate(cfg, shape)
+        if revealed and not shape.ok:
+            st.error(f"**This layer is impossible.** {shape.reason}", icon="🚫")
+        elif revealed:
+            picture(cfg, shape)
+    with ctl_col:
+        if revealed and shape.ok:
+            st.markdown(summary_markdown(cfg, shape))
+        if revealed:
+            formula(cfg, shape)
+    more_section(state.current(Cfg), shape, keys, revealed)
     state.sync(Cfg)  # a fragment run writes the link here; a full run also at the page's end (same link)
+
+
+def old_torch_link() -> None:
+    """A link from before the sections were one at a time: ``torch=1`` without ``more`` opens the PyTorch check."""
+    params = st.query_params.to_dict()
+    if params.get("torch") == "1" and "more" not in params:
+        state.put(Cfg, more="torch")
 
 
 def main() -> None:
     keys = state.bind(Cfg)
+    old_torch_link()
     state.header(Cfg, "📐 Convolution arithmetic", INTRO)
     lesson_css()
+    st.html(COMPACT_CSS)
+    # Above the lesson, outside its fragment: changed rarely (each reruns the page), and a toggle here
+    # never moves when the picture below it appears or goes.
+    op_col, quiz_col, adv_col = st.columns([1.2, 1, 1], gap="small", vertical_alignment="center")
+    op_col.radio("Layer", list(OPS), key=keys.op, horizontal=True, format_func=OPS.get, label_visibility="collapsed")
+    quiz_col.toggle("Predict before you see", key=keys.quiz,
+                    help="Hide the answer until you have typed your own prediction.")
+    with adv_col:
+        advanced_controls(keys)
     layer_view(keys)
     with st.expander("🧩 Puzzle: halve an MNIST image"):
         puzzle()

@@ -6,7 +6,7 @@ from ui.nav import ensure_navigation
 
 ensure_navigation()
 
-import uuid  # noqa: E402
+import dataclasses  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -14,24 +14,27 @@ import pandas as pd  # noqa: E402
 from core.lessons import filters  # noqa: E402
 from core.lessons import kernels as kernel_lib  # noqa: E402
 from core.data.mnist import load_shipped_train, sample_digit  # noqa: E402
-from core.lessons.pooling import PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo  # noqa: E402
-from ui import fastfig, state  # noqa: E402
+from core.lessons.pool_picture import channel_picture, pool_picture, shift_picture, versus_picture  # noqa: E402
+from core.lessons.pooling import (  # noqa: E402
+    CHANNEL_OPS, PoolingError, PoolResult, PoolSpec, layer_costs, mean_kernel, pool2d, translation_demo,
+)
+from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.formula import formula_block  # noqa: E402
+from ui.lesson_picture import lesson_picture, picked  # noqa: E402
 from ui.page_style import lesson_css  # noqa: E402
 from ui.pooling_views import (  # noqa: E402
-    CHANNELS, CONV_KERNELS, FEATURES, MATRIX_HI, MATRIX_LO, OPS, SOURCES, PoolingSettings, View, default_matrix,
-    input_figure, legend, output_figure, resized, small_grid, window_story,
+    CHANNELS, CONV_KERNELS, FEATURES, MATRIX_HI, MATRIX_LO, OPS, SOURCES, STACK, PoolingSettings, View,
+    default_matrix, legend, resized, window_story,
 )
 
 Cfg = PoolingSettings
-PLAY = "pooling.play"  # UI state, not a setting: playing is never shared
-ANIM = "pooling._anim"  # the window shown while playing (the slider holds it when paused)
-TOKEN = "pooling._token"
-TICK_S = 0.9  # seconds per window while playing
-INTRO = ("Pooling shrinks a feature map by summarising each small window with one number: the **max**, the "
-         "**average** or the **sum**. It has no weights to learn. Walk the windows, then see what pooling buys "
-         "(tolerance to small shifts) and what replaces it in modern nets.")
+PICTURE = "pooling.picture"
+CHANNEL_PICTURE = "pooling.channels"
+INTRO = ("Pooling summarises each window with one number, the **max**, the **average** or the **sum**, and has "
+         "no weights. Move over an output cell to see its window.")
+# Less empty space above the title, so the picture and a control fit the first screen.
+COMPACT_CSS = "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,26 +115,20 @@ def input_controls(keys: state.Keys) -> tuple[np.ndarray, str]:
 
 
 def pooling_controls(keys: state.Keys) -> None:
-    op = st.radio("Pooling", list(OPS), format_func=OPS.get, key=keys.op, horizontal=True)
-    gap = op == "gap"
+    gap = state.current(Cfg).op == "gap"
     if gap:
         st.caption("Global average pooling uses one window as big as the whole map, so it has no size, "
                    "stride or padding to set.")
-    c1, c2 = st.columns(2)
-    c1.slider("Pool size k", 1, 8, key=keys.k, disabled=gap)
-    c2.slider("Stride s", 1, 8, key=keys.s, disabled=gap)
-    advanced = [name for name in ("p", "ceil", "cip") if keys.offered(name)]
-    if not advanced:  # a classroom link keeps the teacher's advanced settings, without the controls
-        return
+    st.slider("Pool size k", 1, 8, key=keys.k, disabled=gap)
+    st.slider("Stride s", 1, 8, key=keys.s, disabled=gap)
     if keys.offered("p"):
-        st.columns(2)[0].slider("Padding p", 0, 4, key=keys.p, disabled=gap,
-                                help="PyTorch allows at most k // 2: every window must hold a real value.")
-    # Full width and short: in half a column longer labels were cut off ("Keep a partial last windo…").
+        st.slider("Padding p", 0, 4, key=keys.p, disabled=gap,
+                  help="PyTorch allows at most k // 2: every window must hold a real value.")
     if keys.offered("ceil"):
         st.checkbox("Partial last window (ceil_mode)", key=keys.ceil, disabled=gap,
                     help="Round the output size up: keep a last, partial window at the edge.")
     if keys.offered("cip"):
-        st.checkbox("Zeros count (count_include_pad)", key=keys.cip, disabled=op != "avg",
+        st.checkbox("Zeros count (count_include_pad)", key=keys.cip, disabled=state.current(Cfg).op != "avg",
                     help="Average pooling: do padding zeros count in the divisor? (PyTorch default: yes)")
 
 
@@ -139,47 +136,29 @@ def pooling_controls(keys: state.Keys) -> None:
 # Sections
 
 
-def _on_play() -> None:
-    """Play starts from the slider's window; pause puts the slider where the animation stopped."""
-    ss = st.session_state
-    if ss.get(PLAY):
-        ss[ANIM] = state.current(Cfg).step
-    else:
-        state.put(Cfg, step=int(ss.get(ANIM, 1)))
+@st.cache_data(show_spinner=False, max_entries=32)
+def walk_picture(x: np.ndarray, spec: PoolSpec):
+    res = spec(x)
+    decisive = None
+    if spec.op == "max":  # the max beats the min: windows holding one repeated value have no real winner
+        decisive = res.values > -pool2d(-x, spec.k, spec.s, spec.p, spec.ceil_mode, "max").values
+    return pool_picture(x, res, spec.op, 0, decisive)
 
 
-def walkthrough(v: View, keys: state.Keys) -> None:
-    """Play/pause, the window slider, the current window's arithmetic and the two grids.
+def walkthrough(v: View, spec: PoolSpec) -> None:
+    """The lesson picture (hover, Play and Step run in the browser) and the selected window in words.
 
-    An ``st.fragment``: a window step reruns only this (``state.sync`` keeps the link current); while
-    playing it reruns alone every TICK_S seconds and advances one window (looping).
-    """
-    ss = st.session_state
-    tick = ss.get(TOKEN) == v.token  # a rerun of this fragment, not the page's run
-    ss[TOKEN] = v.token
+    An ``st.fragment``: a click, Step or an arrow key in the picture reruns only this, and ``state.sync``
+    puts the window into the link."""
     n = v.res.values.size
-    if n > 1:
-        b, sl = st.columns([1, 6], vertical_alignment="bottom")
-        playing = b.toggle("▶ Play", key=PLAY, on_change=_on_play, help="Step through the windows automatically.")
-        if playing != v.playing:  # the timer is set by the page's run: start or stop it there
-            st.rerun(scope="app")
-        if not playing:  # while playing, a progress bar shows the position instead
-            sl.slider("Window", 1, n, key=keys.step)
-            state.sync(Cfg)
+    cell = picked(PICTURE, n)
+    if cell is not None:
+        state.put(Cfg, step=cell + 1)
     step = min(max(state.current(Cfg).step, 1), n)
-    if v.playing:
-        step = min(max(int(ss.get(ANIM, step)), 1), n)
-        if tick:
-            step = step % n + 1
-        ss[ANIM] = step
-        st.progress(step / n, text=f"Playing: window {step} of {n}")
+    lesson_picture(PICTURE, dataclasses.replace(walk_picture(v.x, spec), selected=step - 1))
     st.markdown(window_story(v, step - 1))
-    c_in, c_out = st.columns([3, 2], gap="large")
-    with c_in:
-        fastfig.show(input_figure(v, step - 1), "pooling.input_fig")
-    with c_out:
-        fastfig.show(output_figure(v, step - 1), "pooling.output_fig")
-    c_out.caption(legend(v))
+    st.caption(legend(v))
+    state.sync(Cfg)
 
 
 def formula_section(res: PoolResult, spec: PoolSpec, x: np.ndarray) -> None:
@@ -201,7 +180,7 @@ def formula_section(res: PoolResult, spec: PoolSpec, x: np.ndarray) -> None:
             formula_block(ax, title="Height and width (the same numbers)" if same else ax.axis.capitalize())
 
 
-def translation_section(x: np.ndarray, spec: PoolSpec, signed: bool, keys: state.Keys) -> None:
+def translation_section(x: np.ndarray, spec: PoolSpec, keys: state.Keys) -> None:
     st.subheader("Does pooling make the network tolerant to small shifts?")
     st.markdown("Move the input a few pixels and compare how much the map changes **before** pooling "
                 "with how much the **pooled** output changes. Cells moved in from the edge are zeros.")
@@ -209,12 +188,7 @@ def translation_section(x: np.ndarray, spec: PoolSpec, signed: bool, keys: state
     dx = c1.slider("Shift right (pixels, negative = left)", -3, 3, key=keys.dx)
     dy = c2.slider("Shift down (pixels, negative = up)", -3, 3, key=keys.dy)
     demo = translation_demo(x, dy, dx, spec)
-    cols = st.columns(4)
-    pairs = ((demo.pooled, "pooled original"), (demo.pooled_shifted, "pooled shifted"))
-    for i, (col, (z, title)) in enumerate(zip(cols, ((x, "original"), (demo.shifted, f"shifted ({dy:+d}, {dx:+d})"))
-                                              + pairs)):
-        with col:
-            fastfig.show(small_grid(z, signed, title, x if spec.op != "sum" else demo.pooled), f"pooling.shift{i}")
+    lesson_picture("pooling.shift", shift_picture(x, demo.shifted, spec(x), spec(demo.shifted), spec.op, (dy, dx)))
     m1, m2 = st.columns(2)
     for col, name, cm in ((m1, "Before pooling (the map itself)", demo.before_pool),
                           (m2, "After pooling", demo.after_pool)):
@@ -238,11 +212,14 @@ def shift_table(x: np.ndarray, spec: PoolSpec) -> None:
         rows.append({"shift right": f"{d} px", "unchanged before pooling": f"{t.before_pool.unchanged_fraction:.0%}",
                      "unchanged after pooling": f"{t.after_pool.unchanged_fraction:.0%}",
                      "L2 change before": f"{t.before_pool.rel_l2:.0%}", "L2 change after": f"{t.after_pool.rel_l2:.0%}"})
-    # width="stretch": a fixed-width table made the whole page scroll sideways on a phone
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # Markdown, short headers: a table that wraps its header text fits a phone's width
+    head = "| shift right | unchanged before | unchanged after | L2 change before | L2 change after |\n|---|---:|---:|---:|---:|\n"
+    st.markdown(head + "\n".join(f"| {r['shift right']} | {r['unchanged before pooling']} | "
+                                  f"{r['unchanged after pooling']} | {r['L2 change before']} | {r['L2 change after']} |"
+                                  for r in rows))
 
 
-def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, signed: bool, keys: state.Keys) -> None:
+def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, keys: state.Keys) -> None:
     st.subheader("Pooling vs a strided convolution (the all-convolutional net)")
     st.markdown("A convolution with the same window and stride shrinks the map just as much. With every "
                 "weight 1/k² it *is* average pooling; with learned weights it can decide what to keep.")
@@ -252,12 +229,8 @@ def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, signed:
     kernel = mean_kernel(kk) if ck == "mean" else np.random.default_rng(0).normal(0, 1 / np.sqrt(kk[0] * kk[1]), kk)
     conv = filters.conv2d(x, kernel, stride=ss_, padding=pp)[0]  # (H', W')
     label = OPS[spec.op].lower() + " pooling"
-    f1, f2 = c1.columns(2)
-    with f1:
-        fastfig.show(small_grid(res.values, signed, label, res.values if spec.op == "sum" else x), "pooling.pool_fig")
-    with f2:
-        fastfig.show(small_grid(conv, signed or ck == "random", f"conv, stride {ss_[0]}", conv if ck == "random" else x),
-                     "pooling.conv_fig")
+    with c1:
+        lesson_picture("pooling.versus", versus_picture(res.values, conv, label, f"conv, stride {ss_[0]}"))
     if ck == "mean" and conv.shape == res.values.shape and spec.op in ("avg", "gap"):
         gap = float(np.max(np.abs(conv - res.values)))
         c1.caption(f"Largest difference from {label}: {gap:.1e} — the same layer.")
@@ -266,26 +239,29 @@ def strided_conv_section(x: np.ndarray, res: PoolResult, spec: PoolSpec, signed:
     with c2:
         ch = int(st.select_slider("Channels in the layer", CHANNELS, key=keys.ch))
         cost_table(x.shape, ch, spec)
-        st.info(
-            "**Why many modern nets drop pooling.** Springenberg et al. (2015, *Striving for Simplicity: The "
-            "All Convolutional Net*) replaced every max-pool with a stride-2 convolution and matched the "
-            "accuracy of pooling nets: the network learns how to downsample instead of being told. ResNets "
-            "downsample with stride-2 convolutions inside their stages, keeping one max-pool in the stem and a "
-            "global average pool before the classifier. The price is parameters and compute (above), and "
-            "neither choice is truly shift-invariant: both sample every s-th position, so a 1-pixel shift "
-            "can change the output (Zhang, 2019, *Making Convolutional Networks Shift-Invariant Again*). For "
-            "small nets like LeNet, pooling is still a cheap, parameter-free default.", icon="🧭")
+    st.info(
+        "**Why many modern nets drop pooling.** Springenberg et al. (2015, *Striving for Simplicity: The "
+        "All Convolutional Net*) replaced every max-pool with a stride-2 convolution and matched the "
+        "accuracy of pooling nets: the network learns how to downsample instead of being told. ResNets "
+        "downsample with stride-2 convolutions inside their stages, keeping one max-pool in the stem and a "
+        "global average pool before the classifier. The price is parameters and compute (above), and "
+        "neither choice is truly shift-invariant: both sample every s-th position, so a 1-pixel shift "
+        "can change the output (Zhang, 2019, *Making Convolutional Networks Shift-Invariant Again*). For "
+        "small nets like LeNet, pooling is still a cheap, parameter-free default.", icon="🧭")
 
 
 def cost_table(in_hw: tuple[int, int], ch: int, spec: PoolSpec) -> None:
+    """Pooling and the strided convolution side by side, one row per property: two narrow value columns
+    fit a phone (five columns in a row were cut off)."""
     (kh, kw), (s, _), (p, _) = spec.window(in_hw)
     pool_cost, conv_cost = layer_costs(in_hw, ch, spec)
+    conv = f"nn.Conv2d({ch}, {ch}, {kh}, stride={s}{f', padding={p}' if p else ''})"
     st.markdown(
-        "| layer | PyTorch | output | learnable parameters | work per image |\n|---|---|---|---:|---:|\n"
-        f"| pooling | `{spec.torch_code()}` | {_hw(pool_cost.out_hw, ch)} | **0** | {pool_cost.ops:,} compares/adds |\n"
-        f"| strided conv | `nn.Conv2d({ch}, {ch}, {kh}, stride={s}{f', padding={p}' if p else ''})` | "
-        f"{_hw(conv_cost.out_hw, ch)} | **{conv_cost.params:,}** = {ch}·{ch}·{kh}·{kw} + {ch} | "
-        f"{conv_cost.ops:,} multiply-adds |")
+        "| | pooling | strided conv |\n|---|---|---|\n"
+        f"| PyTorch | `{spec.torch_code()}` | `{conv}` |\n"
+        f"| output | {_hw(pool_cost.out_hw, ch)} | {_hw(conv_cost.out_hw, ch)} |\n"
+        f"| learnable parameters | **0** | **{conv_cost.params:,}** = {ch}·{ch}·{kh}·{kw} + {ch} |\n"
+        f"| work per image | {pool_cost.ops:,} compares/adds | {conv_cost.ops:,} multiply-adds |")
     st.caption("Learnable parameters: out·in·k·k weights plus one bias per output channel. Work is for one "
                "image of this size.")
 
@@ -301,40 +277,65 @@ def _hw(hw: tuple[int, int] | None, ch: int) -> str:
 def walk_view(x: np.ndarray, res: PoolResult, spec: PoolSpec) -> View:
     n = res.values.size
     step = state.current(Cfg).step
-    if not 1 <= step <= n:  # fewer windows than before: keep the slider inside its range
+    if not 1 <= step <= n:  # fewer windows than before: keep the selected window inside the output
         state.put(Cfg, step=min(max(step, 1), n))
-    playing = bool(st.session_state.get(PLAY)) and n > 1
     decisive = None
     if spec.op == "max":  # the max beats the min: windows holding one repeated value have no real winner
         decisive = res.values > -pool2d(-x, spec.k, spec.s, spec.p, spec.ceil_mode, "max").values
-    return View(x, res, spec.op, bool(np.min(x) < 0), uuid.uuid4().hex, playing, decisive)
+    return View(x, res, spec.op, decisive)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def feature_stack(x: np.ndarray) -> np.ndarray:
+    """Three feature maps of the input, as a conv layer with three kernels would make: (3, H, W)."""
+    return np.stack([kernel_lib.apply_filter(x, name, padding="same") for name in STACK])
+
+
+def channel_section(x: np.ndarray, keys: state.Keys) -> None:
+    """Pooling across channels: max, mean or sum over a stack of feature maps at every position.
+
+    An ``st.fragment``: the choice and a click on the picture rerun only this."""
+    st.subheader("Pooling across channels")
+    st.markdown("Pooling can also run *across* the channels of a stack of feature maps instead of over a window: "
+                "at every position it keeps the **max** (as maxout units do), the **mean** (a 1×1 convolution "
+                "with every weight 1/C) or the **sum** of the C values there. The map keeps its size; the "
+                "channels become one. Here the stack is three filters of the input above.")
+    op = st.radio("Over the channels", list(CHANNEL_OPS), key=keys.cp, horizontal=True)
+    stack = feature_stack(x)
+    cell = picked(CHANNEL_PICTURE, x.size)
+    pic = channel_picture(stack, [STACK[name] for name in STACK], op, cell or 0)
+    lesson_picture(CHANNEL_PICTURE, pic)
 
 
 def main() -> None:
     keys = state.bind(Cfg)
     state.header(Cfg, "🧮 Pooling", INTRO)
     lesson_css()
-    with st.container(border=True):
-        c_in, c_op = st.columns([2, 3], gap="large")
-        with c_in:
+    st.html(COMPACT_CSS)
+    st.radio("Pooling", list(OPS), format_func=OPS.get, key=keys.op, horizontal=True, label_visibility="collapsed")
+    pic_col, ctl_col = st.columns([2.1, 1], gap="medium")
+    with ctl_col:
+        pooling_controls(keys)
+        with st.container(border=True):
             x, desc = input_controls(keys)
-        with c_op:
-            pooling_controls(keys)
     spec = state.current(Cfg).spec()
     try:
         res = spec(x)
     except PoolingError as exc:
         res = None
-        st.error(f"**These settings do not work:** {exc}", icon="🚫")
+        pic_col.error(f"**These settings do not work:** {exc}", icon="🚫")
     if res is not None:
-        formula_section(res, spec, x)
         view = walk_view(x, res, spec)
-        st.fragment(walkthrough, run_every=TICK_S if view.playing else None)(view, keys)
-        st.caption(f"Input: {desc}.")
+        with pic_col:
+            st.fragment(walkthrough)(view, spec)
+            st.caption(f"Input: {desc}.")
+        formula_section(res, spec, x)
         st.divider()
-        translation_section(x, spec, view.signed, keys)
+        st.fragment(channel_section)(x, keys)
         st.divider()
-        strided_conv_section(x, res, spec, view.signed, keys)
+        translation_section(x, spec, keys)
+        st.divider()
+        strided_conv_section(x, res, spec, keys)
     state.finish(state.current(Cfg))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -14,8 +13,9 @@ from core.lessons import kernels as kernel_lib
 from core.data.mnist import load_shipped_train, sample_digit
 from core.arithmetic import conv2d_params
 from core.lessons.pooling import pool2d, pool_shape
-from tests.apptest_checks import open_clean, plotly_array
+from tests.apptest_checks import open_clean
 from tests.conftest import REPO, wait_for_app_idle
+from tests.picture_checks import fake_pick, grid_numbers, hover_readout, payload
 
 APP = str(REPO / "streamlit_app.py")
 PAGE = "pages/pooling.py"
@@ -28,26 +28,51 @@ def open_page(**params) -> AppTest:
 
 
 
-def spec(at: AppTest, key: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        if chart.proto.id.endswith(key):
-            return json.loads(chart.proto.spec)
-    raise AssertionError(f"no chart {key}")
-
-
-def z_of(at: AppTest, key: str) -> np.ndarray:
-    return plotly_array(spec(at, key)["data"][0]["z"]).astype(float)
+def picture(at: AppTest) -> dict:
+    return payload(at, "pooling.picture")
 
 
 def output(at: AppTest) -> np.ndarray:
-    return z_of(at, "pooling.output_fig")
+    return np.array(grid_numbers(picture(at), 1))
+
+
+def shown(values) -> np.ndarray:
+    """What the picture writes for ``values`` (core's numbers, formatted as the browser shows them)."""
+    from core.lessons.picture import fmt
+
+    return np.vectorize(fmt, otypes=[object])(np.asarray(values, dtype=float))
+
+
+def output_text(at: AppTest) -> np.ndarray:
+    data = picture(at)
+    g = data["grids"][1]
+    return np.array(g["text"], dtype=object).reshape(g["rows"], g["cols"])
+
+
+def input_text(at: AppTest) -> np.ndarray:
+    data = picture(at)
+    g = data["grids"][0]
+    kind = np.array(g["kind"]).reshape(g["rows"], g["cols"])
+    text = np.array(g["text"], dtype=object).reshape(g["rows"], g["cols"])
+    rows, cols = np.where(kind == 0)
+    return text[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
 
 
 def real_input(at: AppTest) -> np.ndarray:
-    """The input figure without its padding / overhang cells (they are NaN)."""
-    z = z_of(at, "pooling.input_fig")
-    rows, cols = np.where(~np.isnan(z))
+    """The picture's input grid without its padding / overhang cells."""
+    data = picture(at)
+    g = data["grids"][0]
+    kind = np.array(g["kind"]).reshape(g["rows"], g["cols"])
+    z = np.array(grid_numbers(data, 0))
+    rows, cols = np.where(kind == 0)
     return z[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+
+
+def selected_window(at: AppTest) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """(top, left, bottom, right) of the selected window in the padded input, and its output cell."""
+    data = picture(at)
+    grid, r0, rn, rs, c0, cn, cs, _, out_r, _, _, out_c, _, _ = data["boxes"][data["selected"]]
+    return (r0, c0, r0 + (rn - 1) * rs, c0 + (cn - 1) * cs), (out_r, out_c)
 
 
 def story(at: AppTest) -> str:
@@ -76,7 +101,7 @@ def test_each_operation_matches_core_on_a_digit(op, k, s, p, ceil):
     at = open_page(src="digit", digit=5, idx=2, op=op, k=k, s=s, p=p, ceil=ceil)
     digit = sample_digit(load_shipped_train(), 5, 2).astype(float)
     np.testing.assert_array_equal(real_input(at), digit)
-    np.testing.assert_allclose(output(at), pool2d(digit, k, s, p, bool(ceil), op).values)
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(digit, k, s, p, bool(ceil), op).values))
 
 
 def test_controls_drive_the_output_and_the_url():
@@ -84,21 +109,21 @@ def test_controls_drive_the_output_and_the_url():
     at.radio(key="pooling.op").set_value("avg").run()
     at.slider(key="pooling.k").set_value(3).run()
     at.slider(key="pooling.s").set_value(1).run()
-    np.testing.assert_allclose(output(at), pool2d(CS231N, 3, 1, op="avg").values)
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(CS231N, 3, 1, op="avg").values))
     at.slider(key="pooling.p").set_value(1).run()
     at.checkbox(key="pooling.cip").uncheck().run()
-    np.testing.assert_allclose(output(at), pool2d(CS231N, 3, 1, 1, op="avg", count_include_pad=False).values)
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(CS231N, 3, 1, 1, op="avg", count_include_pad=False).values))
     at.slider(key="pooling.s").set_value(2).run()
     at.checkbox(key="pooling.ceil").check().run()
     assert not at.exception
-    np.testing.assert_allclose(output(at), pool2d(CS231N, 3, 2, 1, True, "avg", False).values)
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(CS231N, 3, 2, 1, True, "avg", False).values))
     q = query(at)
     assert (q["op"], q["k"], q["s"], q["p"], q["ceil"], q["cip"]) == ("avg", "3", "2", "1", "1", "0")
 
 
 def test_global_average_pooling():
     at = open_page(op="gap")
-    np.testing.assert_allclose(output(at), [[CS231N.mean()]])
+    np.testing.assert_array_equal(output_text(at), shown([[CS231N.mean()]]))
     assert at.slider(key="pooling.k").disabled
     assert "pooling.play" not in {t.key for t in at.toggle}  # one window: nothing to play
     assert "averages all 16 cells" in " ".join(m.value for m in at.markdown)
@@ -117,7 +142,7 @@ def test_invalid_settings_show_the_arithmetic_reason(params, shape_args):
     reason = pool_shape(*shape_args).reason
     assert reason
     assert any(reason in e.value for e in at.error), [e.value for e in at.error]
-    assert not at.get("plotly_chart")  # no picture of an impossible layer
+    assert not [e for e in at.get("bidi_component") if e.proto.component_name == "convlab_lesson_picture"]
 
 
 def test_matrix_editing_resizing_and_buttons():
@@ -148,7 +173,7 @@ def test_share_link_round_trip():
     at = open_page(src="matrix", n=5, m=",".join(str(i) for i in range(25)), op="max", k=3, s=1, p=1,
                    ceil=0, step=7, dx=-2, dy=1, ch="128", ck="random")
     assert at.slider(key="pooling.n").value == 5 and at.slider(key="pooling.k").value == 3
-    assert at.slider(key="pooling.step").value == 7
+    assert picture(at)["selected"] == 6  # window 7
     assert (at.slider(key="pooling.dx").value, at.slider(key="pooling.dy").value) == (-2, 1)
     assert at.radio(key="pooling.ck").value == "random"
     x = np.arange(25, dtype=float).reshape(5, 5)
@@ -175,21 +200,16 @@ def test_link_with_mismatched_size_resizes_the_matrix():
     np.testing.assert_array_equal(x[:4, :4], np.full((4, 4), 7))
 
 
-def _window_box(fig: dict) -> tuple[float, float, float, float]:
-    box = next(s for s in fig["layout"]["shapes"] if s["line"]["color"] == "#f59e0b")
-    return box["x0"], box["y0"], box["x1"], box["y1"]
-
-
-def test_step_slider_walks_the_windows():
-    at = open_page(k=3, s=1, p=1)  # 4×4 output, windows in a padded 6×6 grid
-    at.slider(key="pooling.step").set_value(6).run()  # row 1, col 1 → padded top-left (1, 1)
-    assert _window_box(spec(at, "pooling.input_fig")) == (0.5, 0.5, 3.5, 3.5)
-    assert _window_box(spec(at, "pooling.output_fig")) == (0.5, 0.5, 1.5, 1.5)
+def test_the_link_and_a_pick_walk_the_windows(monkeypatch):
+    at = open_page(k=3, s=1, p=1, step=6)  # 4×4 output, windows in a padded 6×6 grid
+    assert selected_window(at) == ((1, 1, 3, 3), (1, 1))  # window 6: row 1, col 1 → padded top-left (1, 1)
     s = story(at)
     assert s.startswith("**Window 6 of 16 → output row 1, col 1") and "max(1, 1, 2, 5, 6, 7, 3, 2, 1) = **7**" in s
-    at.slider(key="pooling.step").set_value(1).run()
+    assert picture(at)["results"][5] == "max = 7"
+    fake_pick(monkeypatch, "pooling.picture", 0)  # a click on the first output cell
+    at.run()
     assert "plus 5 padding cells (−∞)" in story(at)  # a 3×3 window at the corner: 4 real cells
-    assert query(at)["step"] == "1"
+    assert query(at)["step"] == "1" and picture(at)["selected"] == 0
 
 
 def test_argmax_marks_match_core():
@@ -197,14 +217,8 @@ def test_argmax_marks_match_core():
     x[3] = 2  # the bottom-right window of a 2×2 pool becomes [[1, 0], [2, 2]]: a real winner
     x[2:, :2] = 5  # the bottom-left window is constant: no mark
     at = open_page(m=",".join(str(int(v)) for v in x.ravel()))
-    fig = spec(at, "pooling.input_fig")
-    trace = next(d for d in fig["data"] if d.get("name") == "argmax")
-    xs, ys = list(trace["x"]), list(trace["y"])  # rectangles separated by None
-    centres = set()
-    while xs:
-        cut = xs.index(None)
-        centres.add((round(float(np.mean(ys[:4]))), round(float(np.mean(xs[:4])))))
-        xs, ys = xs[cut + 1:], ys[cut + 1:]
+    flat = picture(at)["winners"]
+    centres = {(flat[i + 1], flat[i + 4]) for i in range(0, len(flat), 7)}
     res = pool2d(x, 2)
     rows, cols = res.argmax_rc()
     expected = {(int(rows[i, j]), int(cols[i, j])) for i in range(2) for j in range(2) if (i, j) != (1, 0)}
@@ -221,26 +235,29 @@ def test_translation_demo_hand_computed_case():
     captions = " ".join(c.value for c in at.caption)
     assert "0 of 2 non-zero cells unchanged" in captions and "= 141%" in captions  # √2
     assert "1 of 1 non-zero cells unchanged" in captions and "= 0%" in captions
+    shift = payload(at, "pooling.shift")
+    assert [g["title"] for g in shift["grids"]] == ["original", "shifted (+0, +1)", "pooled original", "pooled shifted"]
+    assert shift["grids"][1]["text"][:2] == ["0", "9"] and shift["results"][0] == "max = 9 (before the shift 9)"
     at.slider(key="pooling.dx").set_value(2).run()  # a whole stride: the output just moves
     metrics = {mt.label: mt.value for mt in at.metric}
     assert metrics["After pooling"] == "0% unchanged"
-    table = at.dataframe[-1].value
-    assert list(table["unchanged after pooling"]) == ["100%", "0%", "0%"]
+    table = next(m.value for m in at.markdown if m.value.startswith("| shift right"))
+    assert [row.split("|")[3].strip() for row in table.splitlines()[2:]] == ["100%", "0%", "0%"]
 
 
 def test_digit_and_feature_map_inputs():
     at = open_page(src="feature", digit=3, idx=4, feat="sobel_y", relu=1)
     digit = sample_digit(load_shipped_train(), 3, 4).astype(float)
     fm = np.maximum(kernel_lib.apply_filter(digit, "sobel_y", padding="same"), 0)
-    np.testing.assert_allclose(real_input(at), fm)
-    np.testing.assert_allclose(output(at), pool2d(fm, 2).values)
+    np.testing.assert_array_equal(input_text(at), shown(fm))
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(fm, 2).values))
     at.checkbox(key="pooling.relu").uncheck().run()
     signed = kernel_lib.apply_filter(digit, "sobel_y", padding="same")
-    np.testing.assert_allclose(output(at), pool2d(signed, 2).values)
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(signed, 2).values))
     at.selectbox(key="pooling.feat").set_value("laplacian").run()
     at.number_input(key="pooling.digit").set_value(8).run()
     lap = kernel_lib.apply_filter(sample_digit(load_shipped_train(), 8, 4).astype(float), "laplacian", padding="same")
-    np.testing.assert_allclose(output(at), pool2d(lap, 2).values)
+    np.testing.assert_array_equal(output_text(at), shown(pool2d(lap, 2).values))
     at.radio(key="pooling.src").set_value("matrix").run()
     np.testing.assert_array_equal(real_input(at), CS231N)  # the matrix survived the detour
 
@@ -257,31 +274,35 @@ def test_classroom_link_hides_advanced_controls():
     np.testing.assert_array_equal(output(at), pool2d(CS231N, 3, 2, 1, True).values)
 
 
-def test_play_and_pause():
-    at = open_page(step=3)
-    at.toggle(key="pooling.play").set_value(True).run()
-    assert not at.exception
-    assert "pooling.step" not in {w.key for w in at.slider}  # the progress bar replaces the slider
-    assert at.get("progress")[0].proto.text == "Playing: window 3 of 4"  # starts where the slider was
-    assert story(at).startswith("**Window 3 of 4")
-    at.session_state["pooling._anim"] = 2  # where a few ticks would have left it
-    at.toggle(key="pooling.play").set_value(False).run()
-    assert not at.exception
-    assert at.slider(key="pooling.step").value == 2 and query(at)["step"] == "2"  # pause keeps the place
-    assert story(at).startswith("**Window 2 of 4")
+def test_pooling_across_channels_is_core_on_the_filter_stack():
+    from core.lessons.pooling import channel_pool
+
+    stack = np.stack([kernel_lib.apply_filter(CS231N, name, padding="same") for name in ("sobel_x", "sobel_y", "laplacian")])
+    at = open_page()
+    data = payload(at, "pooling.channels")
+    assert [g["title"] for g in data["grids"]] == ["Sobel x", "Sobel y", "Laplacian", "max over 3 channels"]
+    g = data["grids"][3]
+    np.testing.assert_array_equal(np.array(g["text"]).reshape(4, 4), shown(channel_pool(stack, "max")))
+    for op in ("mean", "sum"):
+        at.radio(key="pooling.cp").set_value(op).run()
+        data = payload(at, "pooling.channels")
+        g = data["grids"][3]
+        np.testing.assert_array_equal(np.array(g["text"]).reshape(4, 4), shown(channel_pool(stack, op)))
+        assert data["results"][5].startswith(f"{op} = ")
+    assert query(at)["cp"] == "sum"
 
 
 def test_pooling_vs_strided_convolution():
     at = open_page(op="avg", k=2, s=2, ch="32")
-    conv_fig = next(c for c in at.get("plotly_chart") if "conv, stride 2" in c.proto.spec)
-    np.testing.assert_allclose(plotly_array(json.loads(conv_fig.proto.spec)["data"][0]["z"]),
-                               pool2d(CS231N, 2, op="avg").values)
+    versus = payload(at, "pooling.versus")
+    assert [g["title"] for g in versus["grids"]] == ["average pooling", "conv, stride 2"]
+    assert versus["grids"][1]["text"] == list(shown(pool2d(CS231N, 2, op="avg").values).ravel())
     assert "Largest difference from average pooling: 0.0e+00" in " ".join(c.value for c in at.caption)
-    table = next(m.value for m in at.markdown if m.value.startswith("| layer"))
+    table = next(m.value for m in at.markdown if m.value.startswith("| | pooling"))
     assert f"**{conv2d_params(32, 32, (2, 2)):,}**" in table and "nn.AvgPool2d(2)" in table
     assert "nn.Conv2d(32, 32, 2, stride=2)" in table
     at.select_slider(key="pooling.ch").set_value("256").run()
-    table = next(m.value for m in at.markdown if m.value.startswith("| layer"))
+    table = next(m.value for m in at.markdown if m.value.startswith("| | pooling"))
     assert f"**{conv2d_params(256, 256, (2, 2)):,}**" in table
     at.radio(key="pooling.ck").set_value("random").run()
     assert not at.exception
@@ -298,7 +319,7 @@ def test_page_never_imports_torch():
         "at.query_params['src'] = 'feature'\n"
         "at.run()\n"
         "assert not at.exception, at.exception\n"
-        "assert at.get('plotly_chart')\n"
+        "assert at.get('bidi_component')\n"
         "print('TORCH' if 'torch' in sys.modules else 'CLEAN')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -307,15 +328,38 @@ def test_page_never_imports_torch():
 
 
 @pytest.mark.browser
-def test_play_advances_the_windows_in_a_browser(shared_server, page):
-    """Play ticks the fragment (no page rerun); pause writes the reached window into the link."""
-    page.goto(f"{shared_server.url}/pooling?k=2&s=1&step=1")
+def test_hover_play_and_step_in_a_browser(shared_server, page):
+    """Hovering three output cells shows each window's values and result as core computed them, with no
+    script run; Play moves the window in the browser; Step puts the next window into the link."""
+    page.goto(f"{shared_server.url}/pooling?op=avg&k=3&s=1&p=1&step=1")
     wait_for_app_idle(page)
-    page.get_by_text("Window 1 of 9", exact=False).first.wait_for()
-    play = page.locator("label", has_text="Play").first
-    play.click()
-    page.get_by_text("Playing: window 3 of 9").wait_for(timeout=30_000)  # two ticks later
-    page.get_by_text("Window 3 of 9", exact=False).first.wait_for()
-    play.click()
+    canvas = page.locator("canvas.lp-canvas").first
+    canvas.wait_for()
+    res = pool2d(CS231N, 3, 1, 1, op="avg")
+    padded = np.pad(CS231N, 1)
+    from core.lessons.picture import fmt
+
+    page.evaluate("() => { window.__runs = 0; }")
+    page.evaluate("""() => new MutationObserver(() => {
+        const s = document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state');
+        if (s === 'running') window.__runs += 1; }).observe(document.querySelector('[data-testid="stApp"]'),
+        {attributes: true})""")
+    data = {"output": 1, "grids": [None, {"cols": 4, "rowLabels": ["0", "1", "2", "3"],
+                                          "colLabels": ["0", "1", "2", "3"]}]}
+    for step in (0, 5, 15):
+        r, c = divmod(step, 4)
+        seen = hover_readout(page, canvas, data, step)
+        window = padded[r:r + 3, c:c + 3]
+        assert seen["window"] == [fmt(v) for v in window.ravel()]
+        assert seen["products"] == []
+        assert seen["result"] == f"sum {fmt(window.sum())} ÷ 9 = {fmt(res.values[r, c])}"
+    assert page.evaluate("window.__runs") == 0  # hovering asked the server for nothing
+    page.mouse.move(0, 0)
+    page.get_by_role("button", name="▶ Play").click()
+    page.locator("[data-testid='lp-readout-title']").filter(has_text="(0, 2)").wait_for()  # two ticks on
+    page.get_by_role("button", name="⏸ Pause").click()
     page.wait_for_function("() => !['1', null].includes(new URLSearchParams(location.search).get('step'))")
-    assert page.evaluate("new URLSearchParams(location.search).get('k')") == "2"  # the rest survived
+    before = page.evaluate("new URLSearchParams(location.search).get('step')")
+    page.get_by_role("button", name="⏭ Step").click()
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('step') === '{int(before) + 1}'")
+    assert page.evaluate("new URLSearchParams(location.search).get('k')") == "3"  # the rest survived

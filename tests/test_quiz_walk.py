@@ -1,7 +1,7 @@
 """"Predict before you see": no element of the arithmetic page gives the answer away before the student answers.
 
-Every element AppTest sees (markdown, captions, code, LaTeX, metrics, tables' cells, chart specs, widget
-labels and ranges) is turned into text and searched for the output size. The layers are chosen so the
+Every element AppTest sees (markdown, captions, code, LaTeX, tables' cells, the lesson picture's payload,
+widget labels and ranges) is turned into text and searched for the output size. The layers are chosen so the
 answer is a number the page has no other reason to show.
 """
 
@@ -55,7 +55,8 @@ def test_quiz_mode_reveals_the_output_size_nowhere(params, out_h, out_w):
     at.number_input(key="arithmetic.guess_h").set_value(out_h)
     at.number_input(key="arithmetic.guess_w").set_value(out_w)
     at.button[0].click().run()
-    assert any(m.label == "Output shape" and m.value == f"(1, 1, {out_h}, {out_w})" for m in at.metric)
+    assert any(m.value.startswith(f"Output shape **(1, 1, {out_h}, {out_w})**") for m in at.markdown)
+    assert any(e.proto.component_name == "convlab_lesson_picture" for e in at.get("bidi_component"))
 
 
 def test_quiz_mode_hides_an_impossible_layer_too():

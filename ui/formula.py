@@ -31,3 +31,16 @@ def formula_block(ax: ar.AxisResult, output_padding: int | None = None, title: s
     for s in steps:
         if s.note:
             st.caption(s.note)
+
+
+
+def formula_markdown(ax: ar.AxisResult, output_padding: int | None = None, title: str = "") -> str:
+    """The formula for one axis as one Markdown text in plain Unicode (fits a narrow column; one element
+    instead of one per line and note), the result in bold, the notes (floor, ceil mode) after it."""
+    lines = conv_layer.formula_lines_plain(ax, output_padding)
+    if ax.ok:
+        head, _, last = lines[-1].rpartition(" = ")
+        lines[-1] = f"{head} = **{last}**"
+    notes = [] if output_padding is not None else [s.note for s in conv_layer.conv_formula_steps(ax)[1:] if s.note]
+    head = f"**{title}**  \n" if title else ""
+    return head + "  \n".join(lines) + "".join(f"\n\n<small>{note}</small>" for note in notes)

@@ -110,21 +110,3 @@ def grid_figure(z: np.ndarray, **kwargs) -> go.Figure:
     return as_figure(grid_spec(z, **kwargs))
 
 
-
-def categorical_scale(colors: Sequence[str]) -> list[list]:
-    """A stepped colourscale so integer codes 0..len(colors)-1 map to exactly those colours."""
-    n = len(colors)
-    scale: list[list] = []
-    for i, color in enumerate(colors):
-        scale.append([i / n, color])
-        scale.append([(i + 1) / n, color])
-    return scale
-
-
-def category_spec(codes: np.ndarray, colors: Sequence[str], **kwargs) -> dict:
-    """A grid whose cells are coloured by integer category (e.g. input / padding / read by the kernel)."""
-    n = len(colors)
-    return grid_spec(codes, colorscale=categorical_scale(colors), zmin=-0.5, zmax=n - 0.5,
-                     hover=kwargs.pop("hover", "row %{y}, col %{x}<extra></extra>"), **kwargs)
-
-

@@ -15,6 +15,7 @@ from core.arithmetic import (
     conv2d_shape,
     conv_axis,
     conv_window,
+    never_visited,
     resolve_padding,
     transposed2d_macs,
     transposed2d_shape,
@@ -83,6 +84,16 @@ def conv_formula_text(ax: AxisResult) -> str:
     return " = ".join(worked)
 
 
+def formula_lines_plain(ax: AxisResult, output_padding: int | None = None) -> list[str]:
+    """The formula for one axis in plain Unicode, general first, then with the numbers and worked out
+    (``output_padding`` given: the transposed convolution's formula)."""
+    if output_padding is None:
+        return _conv_formula_lines(ax, _Notation(latex=False))
+    n, k, s, p, d = ax.n, ax.k, ax.s, ax.pad_lo, ax.d
+    worked = f"o = ({n}−1)·{s} − 2·{p} + {d}·({k}−1) + {output_padding} + 1" + (f" = {ax.out}" if ax.ok else "")
+    return ["o = (n−1)·s − 2p + d(k−1) + output_padding + 1", worked]
+
+
 def conv_formula_steps(ax: AxisResult) -> list[FormulaStep]:
     """The conv/pool formula for one axis, worked step by step with the given numbers (LaTeX)."""
     general, *rest = _conv_formula_lines(ax, _Notation(latex=True))
@@ -96,17 +107,41 @@ def conv_formula_steps(ax: AxisResult) -> list[FormulaStep]:
             rf"\text{{ceil mode: }} \lceil {_fmt(frac)} \rceil + 1 = {ax.out}",
             "ceil_mode keeps a last, partial window that hangs over the edge.",
         ))
-    if ax.unused and not ax.ceil_extra:
-        what = "row" if ax.axis == "height" else "column"
-        plural = "s" if ax.unused > 1 else ""
-        edge = "bottom" if ax.axis == "height" else "right"
-        which = "padding" if ax.unused <= ax.pad_hi else "input"
-        steps.append(FormulaStep(
-            "",
-            f"The floor drops {_fmt(frac - ax.numerator // ax.s)} of a step: the last {ax.unused} {what}{plural} "
-            f"at the {edge} edge ({which}) {'is' if ax.unused == 1 else 'are'} never visited by the kernel.",
-        ))
+    note = unvisited_note(ax)
+    if note and not ax.ceil_extra:
+        steps.append(FormulaStep("", note))
     return steps
+
+
+def unvisited_note(ax: AxisResult) -> str:
+    """Which rows (columns) of the padded input no tap ever reads, counted from the taps themselves
+    (``never_visited``): the floor's leftover at the far edge, and with dilation the gaps that a stride
+    never brings a tap onto. Empty when the kernel reads every cell."""
+    missed = never_visited(ax)
+    if not ax.ok or not missed:
+        return ""
+    what = "row" if ax.axis == "height" else "column"
+    edge = "bottom" if ax.axis == "height" else "right"
+    last_tap = (int(ax.out) - 1) * ax.s + ax.d * (ax.k - 1)  # type: ignore[arg-type]
+    trailing = [i for i in missed if i > last_tap]
+    inner = [i for i in missed if i <= last_tap]
+    n = len(missed)
+    parts = []
+    if trailing:
+        which = "padding" if len(trailing) <= ax.pad_hi else "input"
+        frac = ax.numerator / ax.s - ax.numerator // ax.s
+        parts.append(f"the floor drops {_fmt(frac)} of a step, so the last {_plural(len(trailing), what)} at the "
+                     f"{edge} edge ({which}) {'is' if len(trailing) == 1 else 'are'} never read")
+    if inner:
+        shown = ", ".join(map(str, inner[:8])) + (", …" if len(inner) > 8 else "")
+        parts.append(f"the taps (stride {ax.s}, dilation {ax.d}) jump over {_plural(len(inner), what)} in between "
+                     f"({shown}; padded {what}s counted from 0)")
+    return f"{_plural(n, what)} of the padded input {'is' if n == 1 else 'are'} never visited by the kernel: " + \
+        "; ".join(parts) + "."
+
+
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 def transposed_formula_steps(ax: AxisResult, output_padding: int) -> list[FormulaStep]:

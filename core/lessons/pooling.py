@@ -318,3 +318,22 @@ def downsample_costs(in_hw: tuple[int, int], channels: int, k: IntPair, stride: 
         DownsampleCost("strided convolution", conv_hw, conv2d_params(channels, channels, kk), conv_ops,
                        conv.reason),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling across channels: one value per position from a stack of feature maps
+
+CHANNEL_OPS: tuple[str, ...] = ("max", "mean", "sum")
+
+
+def channel_pool(stack: np.ndarray, op: str) -> np.ndarray:
+    """Max, mean or sum over the channels of ``stack`` (C, H, W) at every position → (H, W).
+
+    Max over channels is what maxout units and channel max pooling do; the mean is a 1×1 convolution
+    with every weight 1/C (no bias)."""
+    stack = np.asarray(stack, dtype=np.float64)
+    if stack.ndim != 3 or 0 in stack.shape:
+        raise PoolingError(f"Pooling across channels needs a (C, H, W) stack; got shape {stack.shape}.")
+    if op not in CHANNEL_OPS:
+        raise PoolingError(f"Unknown channel pooling {op!r}; choose one of {', '.join(CHANNEL_OPS)}.")
+    return {"max": np.max, "mean": np.mean, "sum": np.sum}[op](stack, axis=0)

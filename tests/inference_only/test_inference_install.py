@@ -63,10 +63,11 @@ def test_train_page_says_what_to_install():
 
 
 def test_arithmetic_pytorch_check_explains_instead_of_failing():
-    at = open_page("pages/arithmetic.py")
+    at = open_page("pages/arithmetic.py", {"more": "torch"})
     at.toggle(key="arithmetic.torch").set_value(True).run()
     assert_clean(at, "arithmetic PyTorch check without torch")
-    assert "PyTorch is not installed" in texts(at.markdown)
+    assert "needs the full install" in texts(at.info)
+    assert "❌" not in texts(at.markdown) and "PyTorch refuses" not in texts(at.markdown)
 
 
 def test_pages_reach_their_data_paths():
