@@ -18,6 +18,7 @@ from core.infer.model_card import ENSEMBLE_KEY  # noqa: E402
 from core.links.network import digit_link  # noqa: E402
 from core.infer.predict import classify_images, classify_variants  # noqa: E402
 from ui import draw_views as dv  # noqa: E402
+from ui.pictures import png_data_uri  # noqa: E402
 from ui import state  # noqa: E402
 from ui import image_picker as ti  # noqa: E402
 from ui.canvas import drawing_canvas  # noqa: E402
@@ -50,7 +51,7 @@ def _test_count() -> int:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _test_png(index: int) -> str:
-    return dv.png_data_uri(dv.big(_test_image(index)[0] / 255.0, dv.CANVAS_PX))
+    return png_data_uri(dv.big(_test_image(index)[0] / 255.0, dv.CANVAS_PX))
 
 
 def _random_test_digit(cls: type[dv.DrawSettings]) -> None:

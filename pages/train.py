@@ -126,7 +126,8 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
                         help="Same seed, same settings → the same curves (on the CPU).")
         c6.selectbox("Learning-rate schedule", tuple(recipes.SCHEDULES), key=keys.sch, format_func=recipes.SCHEDULES.get,
                      disabled=busy)
-        c7.toggle("Augment (small shifts and rotations)", key=keys.aug, disabled=busy)
+        c7.toggle("Augment", key=keys.aug, disabled=busy,
+                  help="Each training image is shifted and rotated a little at random, every epoch.")
         c8.button("Use recommended settings", on_click=apply_recommended, disabled=busy or current().arch == "custom",
                   key="train._recommended")
         # No help tooltip here or on other "Training …" labels: its button would be one more "Train" button.

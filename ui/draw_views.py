@@ -21,7 +21,7 @@ from core.infer.preprocess import Steps
 from core.links.settings import Settings, choice, flag, integer
 from ui import state
 from ui.canvas import CANVAS_PX  # noqa: F401  (pages show a test digit at the canvas's size)
-from ui.pictures import enlarge, png, tile
+from ui.pictures import enlarge, png_data_uri, tile
 from ui.text import literal, literal_code
 
 SEEN_PX = 224  # the 28×28 input drawn 8× (one crisp square per pixel, no gaps)
@@ -201,13 +201,6 @@ def crisp_pictures() -> None:
     page; drawn once, outside the lesson fragment)."""
     st.html(CRISP_CSS)
 
-
-def png_data_uri(img: np.ndarray) -> str:
-    """A grey image in 0..1 as a PNG data URI (a 28×28 digit is a few hundred bytes). ``st.image`` passes a
-    data URI through as it is: no media file stored and no HTTP request per picture per stroke."""
-    import base64
-
-    return "data:image/png;base64," + base64.b64encode(png(img)).decode("ascii")
 
 
 def seen_html(pred: Prediction) -> str:

@@ -18,7 +18,8 @@ from core.arch import recipes
 from core.train import loop
 from core.train import runner
 from core.train import tensors
-from ui.pictures import enlarge
+from ui.pictures import enlarge, png_data_uri
+from ui.text import literal_html
 from ui.plot_click import clicked_cell
 from ui.train_views import curves_figure, device, test_digits
 
@@ -27,14 +28,15 @@ from ui.train_views import curves_figure, device, test_digits
 # Confusion matrix and galleries
 
 
-def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
-    """Rows = true digit, columns = predicted digit; off-diagonal counts on a log-ish colour scale."""
+def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = None,
+                     names: Sequence[str] = cds.DIGITS) -> go.Figure:
+    """Rows = true class, columns = predicted class; off-diagonal counts on a log-ish colour scale."""
     z = confusion.astype(float)
     colour = np.log1p(z)  # keeps the rare mistakes visible next to ~1,000 correct ones
     fig = go.Figure(go.Heatmap(
         z=colour, x=list(range(10)), y=list(range(10)), colorscale="Blues", showscale=False,
         text=confusion.astype(int), texttemplate="%{text}", customdata=z,
-        hovertemplate="true %{y}, predicted %{x}: %{customdata:.0f} digits<extra></extra>", xgap=1, ygap=1,
+        hovertemplate="true %{y}, predicted %{x}: %{customdata:.0f}<extra></extra>", xgap=1, ygap=1,
     ))
     rows, cols = np.divmod(np.arange(100), 10)
     fig.add_trace(go.Scatter(
@@ -46,34 +48,49 @@ def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = N
         t, p = selected
         fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
                       line={"color": "#dc2626", "width": 3})
-    fig.update_yaxes(range=[9.5, -0.5], title_text="true digit", dtick=1, scaleanchor="x", constrain="domain",
-                     showgrid=False, zeroline=False)
-    fig.update_xaxes(range=[-0.5, 9.5], title_text="predicted digit", dtick=1, side="top", constrain="domain",
-                     showgrid=False, zeroline=False)
+    ticks = {"tickmode": "array", "tickvals": list(range(10)), "ticktext": [str(n) for n in names]}
+    fig.update_yaxes(range=[9.5, -0.5], title_text="true", scaleanchor="x", constrain="domain",
+                     showgrid=False, zeroline=False, **ticks)
+    fig.update_xaxes(range=[-0.5, 9.5], title_text="predicted", side="top", constrain="domain",
+                     showgrid=False, zeroline=False, tickangle=-45 if max(map(len, names)) > 2 else 0, **ticks)
     fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
 
-def top3_caption(probs: np.ndarray, label: int) -> str:
-    """E.g. "true 4 → 9: 84%\n4: 14%\n7: 1%": one guess a line, so narrow gallery columns never run into
-    each other (they did on one line: "84% · 4: 14%83% · 4: 11%")."""
+def top3_caption(probs: np.ndarray, label: int, names: Sequence[str] = cds.DIGITS) -> list[str]:
+    """The true class and the model's three best guesses, one a line: ["true 4 → 9: 84%", "4: 14%", "7: 1%"]."""
     order = np.argsort(probs)[::-1][:3]
-    first, *rest = (f"{d}: {100 * probs[d]:.0f}%" for d in order)
-    return "\n".join([f"true {label} → {first}", *rest])
+    first, *rest = (f"{names[d]}: {100 * probs[d]:.0f}%" for d in order)
+    return [f"true {names[label]} → {first}", *rest]
 
 
-def render_gallery(indices: np.ndarray, result: loop.EvalResult, per_row: int = 6, empty: str = "",
-                   dataset: str = "shipped5k") -> None:
-    """Test digits with the model's top-3 probabilities under each."""
+GALLERY_PX = 84  # each test image's width on the page
+
+
+def gallery_html(images: Sequence[np.ndarray], captions: Sequence[Sequence[str]]) -> str:
+    """One element: a grid of small images, each with its caption lines underneath. The grid fills the row
+    and wraps (6 across on a desktop column, 3 on a phone); a caption wraps inside its own cell, so
+    neighbouring captions never run into each other."""
+    figures = "".join(
+        f"<figure><img src='{png_data_uri(enlarge(np.asarray(img, np.uint8), 3))}' alt='{literal_html(lines[0])}'>"
+        f"<figcaption>{'<br>'.join(literal_html(line) for line in lines)}</figcaption></figure>"
+        for img, lines in zip(images, captions))
+    return (f"<style>.cl-gallery{{display:grid;grid-template-columns:repeat(auto-fill,minmax({GALLERY_PX + 8}px,1fr));"
+            "gap:10px 6px;margin:0 0 1rem}.cl-gallery figure{margin:0;min-width:0}"
+            f".cl-gallery img{{width:{GALLERY_PX}px;image-rendering:pixelated;display:block}}"
+            ".cl-gallery figcaption{font-size:0.75rem;line-height:1.25;overflow-wrap:anywhere;opacity:0.85}</style>"
+            f"<div class='cl-gallery'>{figures}</div>")
+
+
+def render_gallery(indices: np.ndarray, result: loop.EvalResult, empty: str = "", dataset: str = "shipped5k") -> None:
+    """Test images with the model's top-3 probabilities under each, in the dataset's class names."""
     if len(indices) == 0:
-        st.info(empty or "No digits here.")
+        st.info(empty or "No images here.")
         return
     images, _ = test_digits(dataset)
-    for start in range(0, len(indices), per_row):
-        cols = st.columns(per_row)
-        for col, i in zip(cols, indices[start:start + per_row]):
-            caption = top3_caption(result.probabilities[i], int(result.labels[i]))
-            col.image(enlarge(np.asarray(images[i], np.uint8), 3), caption=caption, width=84)
+    names = cds.info(dataset).class_names
+    st.html(gallery_html([images[i] for i in indices],
+                         [top3_caption(result.probabilities[i], int(result.labels[i]), names) for i in indices]))
 
 
 def cell_indices(result: loop.EvalResult, true: int, pred: int, limit: int = 24) -> np.ndarray:
@@ -170,17 +187,18 @@ def results_section(result: runner.TrainResult) -> None:
         st.info("There is no test accuracy for this run: " + result.message)
         return
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Test accuracy (10,000 digits)", f"{100 * test.accuracy:.2f}%")
+    meta = cds.info(result.config.dataset)
+    c1.metric(f"Test accuracy ({test.n:,} {meta.item}s)", f"{100 * test.accuracy:.2f}%")
     c2.metric("Test mistakes", f"{int((test.labels != test.predictions).sum()):,}")
     c3.metric("Parameters", f"{result.params:,}")
     c4.metric("Training time", f"{result.seconds:.1f} s")
-    st.markdown("**Accuracy per digit**")
-    per_class = {str(d): f"{100 * a:.1f}%" for d, a in enumerate(test.per_class)}
+    st.markdown(f"**Accuracy per {'digit' if meta.item == 'digit' else 'class'}**")
+    per_class = {meta.class_names[d]: f"{100 * a:.1f}%" for d, a in enumerate(test.per_class)}
     st.dataframe([per_class], hide_index=True)
     confusion_view(test, result.config.dataset)
     st.markdown("#### Most confident mistakes")
-    st.caption("Test digits the model got wrong, the ones where it gave the true digit the least probability "
-               "first. Under each: the true digit and the model's top three guesses.")
+    st.caption(f"Test {meta.item}s the model got wrong, the ones where it gave the true class the least "
+               "probability first. Under each: the true class and the model's top three guesses.")
     render_gallery(worst_errors(test), test, empty="No mistakes at all on the test set.",
                    dataset=result.config.dataset)
     kernels_view(result)
@@ -203,15 +221,19 @@ def confusion_view(test: loop.EvalResult, dataset: str = "shipped5k") -> None:
     left, right = st.columns([1, 1])
     with right:
         a, b = st.columns(2)
-        true = a.selectbox("True digit", range(10), key="train.cm_true")
-        pred = b.selectbox("Predicted digit", range(10), key="train.cm_pred")
+        meta = cds.info(dataset)
+        names = meta.class_names
+        true = a.selectbox(f"True {'digit' if meta.item == 'digit' else 'class'}", range(len(names)),
+                           key="train.cm_true", format_func=names.__getitem__)
+        pred = b.selectbox(f"Predicted {'digit' if meta.item == 'digit' else 'class'}", range(len(names)),
+                           key="train.cm_pred", format_func=names.__getitem__)
         count = int(test.confusion[true, pred])
-        st.markdown(f"**{count} test digit{'s' if count != 1 else ''}** labelled {true}, "
-                    f"classified as {pred}{' (correct)' if true == pred else ''}:")
-        render_gallery(cell_indices(test, true, pred, limit=18), test, per_row=6, dataset=dataset,
-                          empty="The model never made this choice.")
+        st.markdown(f"**{count} test {meta.item}{'s' if count != 1 else ''}** labelled {names[true]}, "
+                    f"classified as {names[pred]}{' (correct)' if true == pred else ''}:")
+        render_gallery(cell_indices(test, true, pred, limit=18), test, dataset=dataset,
+                       empty="The model never made this choice.")
     with left:
-        st.plotly_chart(confusion_figure(test.confusion, (true, pred)), key="train.cm_chart",
+        st.plotly_chart(confusion_figure(test.confusion, (true, pred), names), key="train.cm_chart",
                         on_select=_take_cm_click, selection_mode="points", config={"displayModeBar": False})
 
 

@@ -84,6 +84,11 @@ class DatasetInfo:
     def n_inputs(self) -> int:
         return self.channels * self.size * self.size  # 784 or 3072
 
+    @property
+    def item(self) -> str:
+        """What one example is called on a page: "digit" for the MNIST sets, "image" for the others."""
+        return "digit" if self.class_names == DIGITS else "image"
+
 
 def _idx_remote(mirrors: tuple[str, ...], md5s: tuple[str, ...], max_bytes: int) -> Remote:
     return Remote(mirrors, tuple(fetch.RemoteFile(n, m, max_bytes) for n, m in zip(IDX_NAMES, md5s)))
