@@ -154,6 +154,8 @@ def settings_section(busy: bool) -> tuple[archspec.ArchSpec, recipes.TrainConfig
     st.markdown("**Memory**")
     if reason is None:
         reason = tv.render_memory(spec, config)
+    if reason is None and not cds.is_cached(config.dataset):
+        reason = f"{cds.info(config.dataset).title} is not downloaded yet: download it above first."
     state.sync(TrainSettings)  # a fragment rerun skips the page's finish: keep the link current here
     return spec, config, reason
 
@@ -171,6 +173,8 @@ def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
               help=reason or "Train this network with these settings.")
     c2.button("⏹️ Stop", key="train.stop", on_click=SESSION.request_stop, disabled=not busy,
               help="End training now and keep the model trained so far.")
+    if reason is not None and not busy:
+        st.caption(f"Train is off: {reason}")
     has_conv = any(layer.kind == "conv" for layer in spec.layers)
     c3.button("⚖️ Same parameters: dense vs convolutional", key="train.compare",
               on_click=lambda: SESSION.request_queue(comparison_pair()),

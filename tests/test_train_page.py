@@ -540,8 +540,12 @@ def test_dataset_not_downloaded_offers_its_download(tmp_path, monkeypatch):
     at = open_page({"data": "fashion", "ep": "1"})
     assert at.button(key="train._download_fashion")
     assert table_column(at, 0, "output shape")[0] == "(1, 28, 28)"
-    train_button(at).click().run()
-    assert not at.exception and any("not been downloaded" in e.value for e in at.error)
+    # Train waits for the data, and says why next to the button (not only after a click)
+    assert train_button(at).disabled and at.button(key="train.compare").disabled
+    assert any(c.value.startswith("Train is off: Fashion-MNIST") and "not downloaded yet" in c.value for c in at.caption)
+    at.session_state["train._start"] = True  # a crafted request presses the disabled button anyway
+    at.run()
+    assert not at.exception and "train.run" not in at.session_state
 
 
 def test_memory_caption_states_the_budget_in_words(monkeypatch):
