@@ -427,3 +427,22 @@ def test_matched_dense_network_has_about_the_same_parameters():
         h = dense.layers[0].units
         assert lt.count_params(dense) == 784 * h + h + 10 * h + 10  # by hand
         assert abs(lt.count_params(dense) - target) <= 795 / 2 + 1  # within half a hidden unit
+
+
+@pytest.mark.parametrize("key", ["lesson0", "lesson4"])
+def test_the_lesson_presets_are_the_lessons_networks_and_train(key, test_slice):
+    """seed 000's LeNet-like net (valid 5×5 convs: 28→24→12→8→4, dense 128, dropout 0.2, dense 84) and seed
+    004's 4 shared 3×3 kernels with tanh on 1,000 images, at their recommended settings."""
+    spec, recipe = archspec.PRESETS[key], recipes.RECOMMENDED[key]
+    rows = lt.layer_table(spec)
+    shapes = [r.out_shape for r in rows if r.kind in ("conv", "pool")]
+    if key == "lesson0":
+        assert shapes == [(6, 24, 24), (6, 12, 12), (16, 8, 8), (16, 4, 4)]
+        assert [r.out_shape for r in rows if r.kind == "dense"][:2] == [(128,), (84,)]
+        assert (recipe.optimizer, recipe.batch_size) == ("adam", 32)
+    else:
+        assert shapes == [(4, 26, 26)] and spec.activation == "tanh" and recipe.train_size == 1_000
+        assert lt.count_params(spec) == 4 * 9 + 4 + 2704 * 10 + 10  # 40 shared kernel weights, then 2,704 → 10
+    config = dataclasses.replace(recipe, epochs=2, subset=2_000, time_limit_s=60.0)
+    result = runner.fit(spec, config, device=CPU, test=test_slice)
+    assert result.stopped_reason == "completed" and result.test.accuracy > 0.5, result.message

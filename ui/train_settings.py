@@ -74,7 +74,7 @@ def apply_recommended() -> None:
     if cfg is None:
         return
     state.put(TrainSettings, opt=cfg.optimizer, lr=cfg.lr, bs=str(cfg.batch_size), ep=cfg.epochs, aug=cfg.augment,
-              sch=cfg.schedule)
+              sch=cfg.schedule, n="all" if cfg.train_size is None else str(cfg.train_size))
 
 
 def use_optimizer_default_lr() -> None:

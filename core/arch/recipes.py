@@ -133,6 +133,8 @@ RECOMMENDED: dict[str, TrainConfig] = {
     "allconv": TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=8),
     "bncnn": TrainConfig(optimizer="adamw", lr=4e-3, batch_size=128, epochs=10, augment=True,
                          schedule="onecycle", weight_decay=5e-4, label_smoothing=0.05),
+    "lesson0": TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, epochs=5),  # Keras's defaults
+    "lesson4": TrainConfig(optimizer="sgd", lr=0.05, batch_size=128, epochs=30, train_size=1_000),
     "lesson1": TrainConfig(optimizer="adadelta", lr=1.0, batch_size=128, epochs=8),  # as the Keras example
     "lesson3": TrainConfig(optimizer="adam", lr=1e-3, batch_size=128, epochs=8, schedule="exponential"),
 }

@@ -142,6 +142,21 @@ PRESETS: dict[str, ArchSpec] = {
              "reaches about 98.5% on the 10,000 test digits from only the 5,000 shipped training digits, "
              "with fewer parameters than LeNet-5.",
     ),
+    "lesson0": ArchSpec(
+        "lesson0", "As in the lesson: LeNet-like, valid 5×5 convs, dense 128 + dropout, dense 84",
+        (conv(6, 5), pool(2), conv(16, 5), pool(2), dense(128), dropout(0.2), dense(84)),
+        note="As in the lesson (seed 000): two 5×5 convolutions without padding, so 28→24→12→8→4, each "
+             "followed by 2×2 max-pooling, then dense 128 with dropout 0.2 and dense 84 before the 10 outputs. "
+             "The lesson trains it one epoch on 60,000 digits with Adam and reaches 98 %.",
+    ),
+    "lesson4": ArchSpec(
+        "lesson4", "As in the lesson: 4 kernels 3×3, tanh, on 1,000 images",
+        (conv(4, 3), dropout(0.5)),
+        activation="tanh",
+        note="As in the lesson (seed 004), written there in NumPy: one layer of 4 shared 3×3 kernels, tanh, "
+             "a dropout mask on the 4×26×26 = 2,704 maps, then straight to the 10 outputs; trained on 1,000 "
+             "images. Weight sharing is the point: 40 kernel weights see every position.",
+    ),
     "lesson1": ArchSpec(
         "lesson1", "As in the lesson: two convs (32→64), max-pool, dense 128",
         (conv(32, 3), conv(64, 3), pool(2), dropout(0.25), dense(128), dropout(0.5)),
