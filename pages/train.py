@@ -201,6 +201,7 @@ with lower_priority():  # this script run's torch work yields the CPU to other s
     SESSION.advance(spec, config, reason)
 
 if SESSION.result is not None:
+    train_results.dense_vs_conv(SESSION.runs)
     train_results.results_section(SESSION.result)
     render_export_panel(SESSION.result, SESSION.spec)  # torch-free panel; core.train.export loads on export
 if SESSION.runs:

@@ -505,6 +505,12 @@ def test_dense_vs_conv_comparison_trains_both_in_one_click():
     assert all(r["training images"] == "100" for r in runs)
     frame = at.dataframe[-1].value
     assert list(frame["parameters"]) == [conv, dense]
+    assert list(frame.columns[:3]) == ["run", "architecture", "test accuracy (%)"]  # what matters is never cut off
+    # both nets' results side by side, not only the dense one's
+    side = [m.value for m in at.metric if m.label == "Test accuracy"]
+    assert side == [f"{r['test accuracy (%)']:.2f}%" for r in runs]
+    text = " ".join(c.value for c in at.caption)
+    assert f"{conv:,} parameters" in text and f"{dense:,} parameters" in text
 
 
 def test_training_images_setting_travels_in_the_link():

@@ -148,28 +148,46 @@ def maps_figure(maps: np.ndarray, per_row: int, diverging: bool, title: str, px_
 
 
 def run_summary(result: runner.TrainResult, number: int) -> dict[str, Any]:
+    """One row of the runs table; what a comparison is about comes first, so it is never cut off."""
     cfg = result.config
     return {
         "run": number,
         "architecture": result.spec.title,
+        "test accuracy (%)": None if result.test is None else round(100 * result.test.accuracy, 2),
         "parameters": result.params,
+        "train time (s)": round(result.seconds, 1),
         "multiply-adds": lt.count_macs(result.spec),
         "epochs": round(result.epochs_trained, 2),
         "training images": result.data_description.split(": ")[-1].split(" training")[0],
         "optimizer": f"{recipes.OPTIMIZERS[cfg.optimizer]}, lr {cfg.lr:g}" + (", aug" if cfg.augment else ""),
-        "train time (s)": round(result.seconds, 1),
-        "test accuracy (%)": None if result.test is None else round(100 * result.test.accuracy, 2),
         "ended": result.stopped_reason,
+        "network": result.spec.name,
     }
 
 
 def render_comparison(runs: Sequence[dict[str, Any]]) -> None:
-    frame = pd.DataFrame(list(runs))
+    frame = pd.DataFrame(list(runs)).drop(columns=["network"])
     st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "run": st.column_config.NumberColumn(width="small"),
         "parameters": st.column_config.NumberColumn(format="localized"),
         "multiply-adds": st.column_config.NumberColumn(format="localized"),
         "test accuracy (%)": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.2f%%"),
     })
+    st.caption("The table scrolls sideways for the training details.")
+
+
+def dense_vs_conv(runs: Sequence[dict[str, Any]]) -> None:
+    """After "same parameters: dense vs convolutional", both nets side by side (the last two runs)."""
+    if len(runs) < 2 or runs[-1]["network"] != "dense_match":
+        return
+    st.markdown("#### Dense vs convolutional, same parameters")
+    for col, run in zip(st.columns(2), runs[-2:]):
+        with col.container(border=True):
+            st.markdown(f"**{run['architecture']}**")
+            acc = run["test accuracy (%)"]
+            st.metric("Test accuracy", "—" if acc is None else f"{acc:.2f}%")
+            st.caption(f"{run['parameters']:,} parameters · {run['multiply-adds']:,} multiply-adds · "
+                       f"{run['train time (s)']} s of training")
 
 
 # ---------------------------------------------------------------------------------------------
