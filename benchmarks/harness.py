@@ -165,8 +165,9 @@ SCRIPT_RUNS_JS = """
 """
 # Idle: Streamlit's own run state says no run is going, the last run the server finished was not cut
 # short for a rerun (a page may call st.rerun() right after its first run), the page has content, and
-# every components-v2 element (canvas, Share, lesson picture) has drawn itself and every picture has
-# loaded: one mounting or loading after the run would still move what is below it.
+# every components-v2 element (canvas, Share, lesson picture) has drawn itself, every picture has loaded
+# and no element still shows Streamlit's loading skeleton (widgets whose code arrives after the run):
+# any of these would still move what is below it.
 _IDLE_JS = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
     const main = document.querySelector('[data-testid="stMainBlockContainer"]');
@@ -176,6 +177,7 @@ _IDLE_JS = """() => {
         && main && main.innerText.trim().length > 0
         && parts.every((el) => !el.shadowRoot || el.shadowRoot.childElementCount > 0)
         && [...main.querySelectorAll('img')].every((img) => img.complete)
+        && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]')
         && (!runs || (runs.finished > 0 && (runs.status === 0 || runs.status === 3 || runs.status === 1)));
 }"""
 

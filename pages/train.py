@@ -164,7 +164,6 @@ def controls(spec: archspec.ArchSpec, reason: str | None, busy: bool) -> None:
     """The device line and the Train/Stop buttons (outside the settings fragment: they start full runs).
 
     Their disabled state is as of the last full run; a click re-checks everything before training."""
-    st.subheader("3 · Train")
     dev = tv.device()
     st.caption(f"Device: **{devices.device_text(dev)}** · at most {tv.job_limiter().capacity} training jobs run at "
                f"once on this server, each for at most {time_limit_from_env():g} s.")
@@ -192,13 +191,17 @@ keys = state.bind(TrainSettings)
 state.header(TrainSettings, TITLE, "Choose a network, check its shapes and cost layer by layer, train it on real "
                                    "MNIST digits and watch the curves, then look at what it gets wrong and what its "
                                    "kernels see.")
+# Train, Stop and the progress sit in a bar that stays at the top of the screen while the settings below
+# scroll (the layer table and the settings are two screens at 1280×900); it is filled once they are read.
+bar = st.container(key="train-bar")
 SESSION.apply_stop()
 spec, config, reason = settings_section(SESSION.busy)
 state.finish(current())
-controls(spec, reason, SESSION.busy)
-SESSION.show_flash()
+with bar:
+    controls(spec, reason, SESSION.busy)
+    SESSION.show_flash()
 with lower_priority():  # this script run's torch work yields the CPU to other students' requests
-    SESSION.advance(spec, config, reason)
+    SESSION.advance(spec, config, reason, status=bar)
 
 if SESSION.result is not None:
     train_results.dense_vs_conv(SESSION.runs)

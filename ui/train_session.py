@@ -87,8 +87,10 @@ class TrainingSession:
             self._finish(run)
         st.session_state.pop(STOP, None)
 
-    def advance(self, spec: archspec.ArchSpec, config: recipes.TrainConfig, reason: str | None) -> None:
-        """Start what was asked for (the queue's next network, or Train when allowed), then train live."""
+    def advance(self, spec: archspec.ArchSpec, config: recipes.TrainConfig, reason: str | None,
+                status=None) -> None:
+        """Start what was asked for (the queue's next network, or Train when allowed), then train live;
+        the progress bar goes into ``status`` (a container; the page's flow when None)."""
         run = self.run
         queue = st.session_state.get(QUEUE) or []
         queued = queue.pop(0) if run is None and queue else None
@@ -98,7 +100,7 @@ class TrainingSession:
             if run is None:
                 st.rerun()
         if run is not None:
-            self._train_live(run)
+            self._train_live(run, status)
 
     def _start(self, spec: archspec.ArchSpec, config: recipes.TrainConfig) -> None:
         try:
@@ -144,7 +146,7 @@ class TrainingSession:
         kind = {"completed": "success", "diverged": "error"}.get(result.stopped_reason, "warning")
         self.flash(kind, result.message)
 
-    def _train_live(self, run: runner.TrainingRun) -> None:
+    def _train_live(self, run: runner.TrainingRun, status=None) -> None:
         """Advance the run epoch by epoch, drawing progress and curves; any click interrupts it here.
 
         The run holds a training slot and its estimated bytes in the server's memory budget meanwhile."""
@@ -158,7 +160,7 @@ class TrainingSession:
             limiter.release()
             self._cannot_continue(run, str(exc))
         try:
-            _epochs_live(run)
+            _epochs_live(run, status)
             self._finish(run, slot_held=True)  # the test evaluation counts against the job limit too
         except (RuntimeError, MemoryError) as exc:
             if not devices.is_out_of_memory(exc):
@@ -181,9 +183,10 @@ class TrainingSession:
         st.rerun()
 
 
-def _epochs_live(run: runner.TrainingRun) -> None:
-    """Step the run to its end with a progress bar and the curves, redrawn at most every CHART_EVERY_S."""
-    bar = st.progress(run.progress, text="Starting…")
+def _epochs_live(run: runner.TrainingRun, status=None) -> None:
+    """Step the run to its end with a progress bar (in ``status``) and the curves, redrawn at most every
+    CHART_EVERY_S."""
+    bar = (status or st).progress(run.progress, text="Starting…")
     chart, draws = st.empty(), [0]
 
     def draw_curves() -> None:

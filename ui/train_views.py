@@ -62,8 +62,7 @@ def layer_dataframe(rows: Sequence[lt.LayerRow], activation: str = "relu") -> pd
         "parameters": [f"{r.params:,}" if r.kind != "input" else "" for r in rows],
         "multiply-adds": [f"{r.macs:,}" if r.macs else ("" if r.kind == "input" else "0") for r in rows],
         "receptive field": [r.rf_text if r.out_shape is not None else "" for r in rows],
-        "training memory per image": [r.memory_text if r.kept_values else "" for r in rows],
-        "how the shape follows": [r.reason or r.formula for r in rows],
+        "memory per image": [r.memory_text if r.kept_values else "" for r in rows],
     })
 
 
@@ -71,8 +70,10 @@ def render_layer_table(spec: archspec.ArchSpec, in_shape: tuple[int, int, int] =
     """Draw the layer table, totals and the formula expander; returns the reason the stack is impossible."""
     rows = lt.layer_table(spec, in_shape)
     reason = lt.table_reason(rows)
-    st.dataframe(layer_dataframe(rows, spec.activation), hide_index=True, width="stretch",
-                 column_config={"how the shape follows": st.column_config.TextColumn(width="large")})
+    # Seven short columns fit a 1280 px page; how each shape follows is in the expander below, and on a
+    # phone the table scrolls sideways (the caption says so)
+    st.dataframe(layer_dataframe(rows, spec.activation), hide_index=True, width="stretch")
+    st.caption("One row per layer; on a narrow screen the table scrolls sideways.")
     if reason:
         st.error(f"This stack cannot be built: {reason}", icon="🚫")
         return reason
