@@ -165,6 +165,11 @@ def test_tiny_training_run_shows_curves_confusion_galleries_and_comparison():
     assert at.session_state["train.spec"] == archspec.PRESETS["lenet5"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy (10,000 digits)"] == f"{100 * result.test.accuracy:.2f}%"
+    # the training set beside the test set: accuracy and loss of the final network on its own images
+    train = result.train
+    assert train is not None and train.n == result.config.subset - round(result.config.subset * result.config.val_fraction)
+    assert metrics[f"Training accuracy ({train.n:,} digits)"] == f"{100 * train.accuracy:.2f}%"
+    assert f"training {train.loss:.4f} · test {result.test.loss:.4f}" in " ".join(c.value for c in at.caption)
 
     specs = plotly_specs(at)
     curves = specs[0]

@@ -67,6 +67,9 @@ class TrainResult:
     params: int
     data_description: str
     batch_log: list[tuple[float, float]] = field(default_factory=list)  # (epoch position, train loss)
+    # The final model on its own training images, evaluated like the test set (no dropout, no augmentation):
+    # beside the test figures it shows how much the network memorised. None when no test ran.
+    train: EvalResult | None = None
 
     @property
     def epochs_trained(self) -> float:
@@ -282,15 +285,18 @@ class TrainingRun:
             return self.result
         if not self.done:
             self.stop(STOP_STOPPED)
-        wanted, test = test, None
+        wanted, test, train = test, None, None
         if not wanted and self.history:
             self.message += " The server was too busy to test it on the test digits."
         elif self.stopped_reason != STOP_DIVERGED and self.history:
             x, y = self._test if self._test is not None else test_tensors(self.device, dataset=self.config.dataset)
             t0 = time.perf_counter()
             deadline = time.monotonic() + max(0.0, self.config.time_limit_s - self.seconds)
-            test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline,
-                            meta=cds.info(self.config.dataset))
+            meta = cds.info(self.config.dataset)
+            test = evaluate(self.model, x, y, self.device, self.memory.eval_batch, deadline=deadline, meta=meta)
+            if not test.cut_short:
+                train = evaluate(self.model, self.data.train_x, self.data.train_y, self.device,
+                                 self.memory.eval_batch, deadline=deadline, meta=meta)
             self.seconds += time.perf_counter() - t0
             if test.cut_short:
                 self.message += (f" The time limit ended the test after {test.n:,} of {int(y.shape[0]):,} test "
@@ -300,7 +306,7 @@ class TrainingRun:
         self.result = TrainResult(
             self.model, self.spec, self.config, list(self.history), test, self.seconds,
             str(self.stopped_reason), self.message, device_text(self.device), self.params,
-            self.data.description, list(self.batch_log),
+            self.data.description, list(self.batch_log), train,
         )
         # The result owns what the page keeps; drop the data tensors, gradients and optimizer state.
         self.data = replace(self.data, train_x=self.data.train_x[:0], val_x=self.data.val_x[:0])
