@@ -122,3 +122,46 @@ def choose_label(widget, label: str):
     widget.__class__ = sender
     widget._sent_label = label
     return widget
+
+
+def fragment_deltas(monkeypatch, name: str) -> list:
+    """The deltas the page's ``@st.fragment def <name>`` sends on its latest run, one per element the browser
+    applies (what a change costs the student's browser). Install before the page's first run."""
+    import functools
+
+    import streamlit as st
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    sent: list = []
+    inside = [False]
+    enqueue, fragment = ScriptRunContext.enqueue, st.fragment
+
+    def recording(self, msg):
+        if inside[0] and msg.WhichOneof("type") == "delta":
+            sent.append(msg.delta)
+        return enqueue(self, msg)
+
+    def watched(func=None, **k):
+        if func is None:
+            return lambda f: watched(f, **k)
+        if func.__name__ != name:
+            return fragment(func, **k)
+
+        @functools.wraps(func)
+        def body(*a, **kw):
+            sent.clear()
+            inside[0] = True
+            try:
+                return func(*a, **kw)
+            finally:
+                inside[0] = False
+        return fragment(body, **k)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
+    monkeypatch.setattr(st, "fragment", watched)
+    return sent
+
+
+def delta_kinds(sent: list) -> list[str]:
+    """Each delta's element type ("markdown", "bidi_component", …), "block" for a container."""
+    return [d.new_element.WhichOneof("type") if d.WhichOneof("type") == "new_element" else "block" for d in sent]

@@ -6,7 +6,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from core.lessons import conv_picture
-from tests.apptest_checks import open_clean
+from tests.apptest_checks import delta_kinds, fragment_deltas, open_clean
 from tests.conftest import REPO
 from tests.picture_checks import fake_pick, grid_numbers, payload
 
@@ -256,40 +256,9 @@ def test_a_slider_step_sends_at_most_20_elements(monkeypatch):
     """A main slider reruns the lesson's fragment, and everything in it is sent again, one message per
     element: the controls, the picture, its caption, the numbers, the formula and one section. The
     advanced settings, the quiz switch and the puzzle live outside it."""
-    import functools
-
-    import streamlit as st
-    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
-
-    sent: list = []
-    inside = [False]
-    enqueue, fragment = ScriptRunContext.enqueue, st.fragment
-
-    def recording(self, msg):
-        if inside[0] and msg.WhichOneof("type") == "delta":
-            sent.append(msg.delta)
-        return enqueue(self, msg)
-
-    def watched(func=None, **k):  # the page's ``@st.fragment def layer_view``: what it sends
-        if func is None:
-            return lambda f: watched(f, **k)
-        if func.__name__ != "layer_view":
-            return fragment(func, **k)
-
-        @functools.wraps(func)
-        def body(*a, **kw):
-            sent.clear()
-            inside[0] = True
-            try:
-                return func(*a, **kw)
-            finally:
-                inside[0] = False
-        return fragment(body, **k)
-
-    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
-    monkeypatch.setattr(st, "fragment", watched)
+    sent = fragment_deltas(monkeypatch, "layer_view")
     at = open_page()
     at.slider(key="arithmetic.k").set_value(4).run()
     assert metric(at, "Output shape") == "(1, 1, 2, 2)"
-    kinds = [d.new_element.WhichOneof("type") if d.WhichOneof("type") == "new_element" else "block" for d in sent]
+    kinds = delta_kinds(sent)
     assert "bidi_component" in kinds and 0 < len(kinds) <= 20, kinds

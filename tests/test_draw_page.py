@@ -16,6 +16,7 @@ from core.data.mnist import load_test
 from core.infer.runtime import SHIPPED_DIR
 from core.infer.session_folders import session_dir
 from core.infer.model_card import read_card, sidecar_path
+from tests.apptest_checks import delta_kinds, fragment_deltas
 from tests.conftest import REPO
 from ui.draw_views import maps_caption
 
@@ -291,47 +292,17 @@ def test_a_stroke_reruns_only_what_it_changes(monkeypatch) -> None:
     controls a stroke never changes (input, pen, the preprocessing steps) live outside it, so the
     fragment holds no setting's widget and sends only the canvas, the answer, the chart, the details
     (one element) and the feature maps' switch and link (each element costs server CPU)."""
-    import functools
-
-    import streamlit as st
     from PIL import Image, ImageDraw
-    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
 
     import ui.canvas
 
     img = Image.new("F", (280, 280), 0.0)
     ImageDraw.Draw(img).line([(55, 52), (220, 45), (129, 245)], fill=1.0, width=22)
     monkeypatch.setattr(ui.canvas, "drawing_canvas", lambda *a, **k: np.asarray(img, np.float32))
-    sent: list = []
-    inside = [False]
-    enqueue, fragment = ScriptRunContext.enqueue, st.fragment
-
-    def recording(self, msg):
-        if inside[0] and msg.WhichOneof("type") == "delta":
-            sent.append(msg.delta)
-        return enqueue(self, msg)
-
-    def watched(func=None, **k):  # the page's ``@st.fragment def lesson``: what it sends
-        if func is None:
-            return lambda f: watched(f, **k)
-        if func.__name__ != "lesson":
-            return fragment(func, **k)
-
-        @functools.wraps(func)
-        def body(*a, **kw):
-            sent.clear()
-            inside[0] = True
-            try:
-                return func(*a, **kw)
-            finally:
-                inside[0] = False
-        return fragment(body, **k)
-
-    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
-    monkeypatch.setattr(st, "fragment", watched)
+    sent = fragment_deltas(monkeypatch, "lesson")
     at = open_page({"m": "lenet5"})
     assert "**Prediction: 7**" in markdown_text(at)
-    kinds = [d.new_element.WhichOneof("type") if d.WhichOneof("type") == "new_element" else "block" for d in sent]
+    kinds = delta_kinds(sent)
     widgets = [d.new_element for d in sent if d.WhichOneof("type") == "new_element"
                and d.new_element.WhichOneof("type") in ("radio", "slider", "checkbox", "number_input", "selectbox")]
     assert [getattr(w, w.WhichOneof("type")).id.split("-")[-1] for w in widgets] == ["draw_maps_shown"], widgets
