@@ -134,14 +134,37 @@ def hyperparameter_section(keys: state.Keys, busy: bool) -> recipes.TrainConfig:
         st.select_slider("Training images", TRAIN_SIZES, key=keys.n, disabled=busy)
         st.caption("Fewer training images: the training accuracy keeps rising while the validation accuracy "
                    "stalls — overfitting. Try 1000 for 20 epochs.")
+        init_controls(keys, busy)
     cfg = current()
-    if not keys.offered("opt"):
-        st.caption(f"Set by your teacher's link: {recipes.OPTIMIZERS[cfg.opt]}, learning rate {cfg.lr:g}, batch {cfg.bs}, "
-                   f"{recipes.SCHEDULES[cfg.sch]} schedule, seed {cfg.seed}, augmentation {'on' if cfg.aug else 'off'}, "
-                   f"training images: {cfg.n}.")
     if warning := recipes.lr_warning(cfg.opt, float(cfg.lr)):
         st.warning(warning, icon="⚠️")
     return cfg.train_config(dataset_controls(keys, busy, cfg.data))
+
+
+def init_controls(keys: state.Keys, busy: bool) -> None:
+    """How the weights start, and the first conv layer's kernels as they would start (seeded: what Train
+    will start from)."""
+    c1, c2, c3 = st.columns([2, 1, 3])
+    kind = c1.selectbox("Initial weights", tuple(recipes.INITS), key=keys.init, format_func=recipes.INITS.get,
+                        disabled=busy)
+    if kind == "normal":
+        c2.number_input("σ", min_value=0.001, max_value=2.0, step=0.05, format="%.3f", key=keys.sigma,
+                        disabled=busy)
+    cfg = current()
+    try:
+        kernels = tv.initial_kernels(cfg.network(), cds.info(cfg.data).shape, cfg.seed, cfg.init, float(cfg.sigma))
+    except ValueError:  # a stack that cannot be built: the layer table above says why
+        kernels = None
+    with c3:
+        if kernels is None:
+            st.caption("No kernels to show: the network has no convolution layer that can be built.")
+        else:
+            st.plotly_chart(train_results.maps_figure(kernels[:, 0], per_row=16, diverging=True, px_per_cell=8,
+                                                      title="conv1 kernels before training"),
+                            key="train.init_kernels", config={"displayModeBar": False})
+    if kind == "zeros":
+        st.caption("All weights 0: every unit of a layer computes the same thing and gets the same gradient, so "
+                   "they stay identical copies of each other — train it and compare.")
 
 
 @st.fragment

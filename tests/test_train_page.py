@@ -145,7 +145,9 @@ def test_classroom_link_shows_the_teachers_network_and_settings_read_only():
     assert not [d for d in at.dataframe if "kind" in getattr(d.value, "columns", ())], "no layer editor"
     assert table_column(at, 0, "output shape")[1:3] == ["(4, 24, 24)", "(4, 12, 12)"]
     caption = " ".join(c.value for c in at.caption)
-    assert "SGD + momentum, learning rate 0.05, batch 64" in caption and "seed 11" in caption
+    # what the teacher changed, in the lesson's words (the defaults nobody touched are not listed)
+    assert "optimizer **SGD \\+ momentum** · learning rate **0\\.05** · batch size **64**" in caption
+    assert "seed **11**" in caption and "schedule" not in caption
     train_button(at).click().run()
     assert not at.exception, [e.value for e in at.exception]
     result = at.session_state["train.result"]
@@ -172,7 +174,7 @@ def test_tiny_training_run_shows_curves_confusion_galleries_and_comparison():
     assert f"training {train.loss:.4f} · test {result.test.loss:.4f}" in " ".join(c.value for c in at.caption)
 
     specs = plotly_specs(at)
-    curves = specs[0]
+    curves = next(s for s in specs if any(tr.get("name") == "validation accuracy" for tr in s["data"]))
     val = next(t for t in curves["data"] if t.get("name") == "validation accuracy")
     np.testing.assert_allclose(decode(val["y"]), [100 * h.val_acc for h in result.history])
     confusion = next(s for s in specs if s["data"][0].get("type") == "heatmap" and
@@ -453,7 +455,7 @@ def test_classroom_link_with_a_preset_shows_that_preset_read_only():
     at.run()
     assert at.slider(key="train.ep").value == 3
     assert query(at, "opt") == "sgd" and query(at, "ep") == "3" and query(at, "arch") == "twoconv"
-    assert "SGD + momentum, learning rate 0.05" in " ".join(c.value for c in at.caption)
+    assert "optimizer **SGD \\+ momentum**" in " ".join(c.value for c in at.caption)
 
 
 def test_curve_is_drawn_from_the_first_batch(monkeypatch):
@@ -564,3 +566,17 @@ def test_memory_caption_states_the_budget_in_words(monkeypatch):
     at = open_page()
     (caption,) = [c.value for c in at.caption if "gives one training job at most" in c.value]
     assert "at most 300.0 MB" in caption and "{" not in caption
+
+
+def test_initial_weights_are_a_setting_and_the_kernels_before_training_are_shown():
+    from core.train import convnet
+
+    at = open_page({"arch": "lenet5", "init": "normal", "sigma": "0.1", "seed": "5"})
+    assert at.selectbox(key="train.init").value == "normal" and at.number_input(key="train.sigma").value == 0.1
+    fig = next(s for s in plotly_specs(at) if "before training" in s["layout"].get("title", {}).get("text", ""))
+    shown = decode(fig["data"][0]["z"]).reshape(-1)
+    want = convnet.first_conv_weight(convnet.seeded_model(archspec.PRESETS["lenet5"], (1, 28, 28), 5, "normal", 0.1))
+    np.testing.assert_allclose(np.sort(shown[~np.isnan(shown)]), np.sort(want.reshape(-1)), rtol=1e-6)
+    at.selectbox(key="train.init").set_value("zeros").run()
+    assert query(at, "init") == "zeros" and "train.sigma" not in {w.key for w in at.number_input}
+    assert any("identical copies" in c.value for c in at.caption)

@@ -446,3 +446,29 @@ def test_the_lesson_presets_are_the_lessons_networks_and_train(key, test_slice):
     config = dataclasses.replace(recipe, epochs=2, subset=2_000, time_limit_s=60.0)
     result = runner.fit(spec, config, device=CPU, test=test_slice)
     assert result.stopped_reason == "completed" and result.test.accuracy > 0.5, result.message
+
+
+def test_initialisations_draw_what_they_say():
+    """PyTorch's default, normal with the lesson's σ = 0.1, and zeros (reproducible from the seed)."""
+    spec = archspec.PRESETS["lenet5"]
+    normal = convnet.seeded_model(spec, (1, 28, 28), seed=3, init="normal", sigma=0.1)
+    w = torch.cat([p.detach().flatten() for n, p in normal.named_parameters() if n.endswith("weight")])
+    assert abs(float(w.std()) - 0.1) < 0.005 and abs(float(w.mean())) < 0.005
+    again = convnet.seeded_model(spec, (1, 28, 28), seed=3, init="normal", sigma=0.1)
+    assert all(torch.equal(a, b) for a, b in zip(normal.parameters(), again.parameters()))
+    zeros = convnet.seeded_model(spec, (1, 28, 28), seed=3, init="zeros")
+    assert all(float(p.abs().max()) == 0.0 for p in zeros.parameters())
+    default = convnet.first_conv_weight(convnet.seeded_model(spec, (1, 28, 28), seed=3))
+    bound = 1 / np.sqrt(25)  # Kaiming uniform with a = √5 on a 1×5×5 fan-in: U(−1/√25, 1/√25)
+    assert np.abs(default).max() <= bound and np.abs(default).max() > 0.9 * bound
+
+
+def test_zero_weights_keep_every_kernel_identical(test_slice):
+    """Why not zeros: every unit of a layer gets the same gradient, so after training the kernels are still
+    copies of one another (the page says so next to the choice)."""
+    config = dataclasses.replace(SMALL, init="zeros", optimizer="sgd", lr=0.05)
+    result = runner.fit(archspec.PRESETS["lenet5"], config, device=CPU, test=test_slice)
+    k = convnet.first_conv_weight(result.model)  # (6, 1, 5, 5)
+    assert np.allclose(k, k[0:1], atol=1e-7)
+    with pytest.raises(ValueError, match="initialisation"):
+        dataclasses.replace(SMALL, init="ones").check()

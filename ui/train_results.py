@@ -207,13 +207,12 @@ def results_section(result: runner.TrainResult) -> None:
     c1, c2, c3, c4 = st.columns(4)
     meta = cds.info(result.config.dataset)
     train = result.train
-    c1.metric(f"Test accuracy ({test.n:,} {meta.item}s)", f"{100 * test.accuracy:.2f}%",
-              help=f"Test loss (mean cross-entropy): {test.loss:.4f}")
+    c1.metric(f"Test accuracy ({test.n:,} {meta.item}s)", f"{100 * test.accuracy:.2f}%")
     if train is None:
         c2.metric("Test mistakes", f"{int((test.labels != test.predictions).sum()):,}")
     else:
-        c2.metric(f"Training accuracy ({train.n:,} {meta.item}s)", f"{100 * train.accuracy:.2f}%",
-                  help=f"Training loss (mean cross-entropy): {train.loss:.4f}")
+        # no help tooltip: its button would be one more "Train…" button on the page
+        c2.metric(f"Training accuracy ({train.n:,} {meta.item}s)", f"{100 * train.accuracy:.2f}%")
     c3.metric("Parameters", f"{result.params:,}")
     c4.metric("Training time", f"{result.seconds:.1f} s")
     mistakes = int((test.labels != test.predictions).sum())

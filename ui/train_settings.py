@@ -40,6 +40,8 @@ class TrainSettings(Settings, page=PAGE):
     layers: tuple = custom(DEFAULT_LAYERS, lambda k: archspec.LayersParam(k, DEFAULT_LAYERS, "custom layers"),
                            label="custom layers", hidden=True)
     n: str = choice("all", TRAIN_SIZES, label="training images", hidden=True)
+    init: str = choice("default", recipes.INITS, label="initial weights", hidden=True)
+    sigma: float = number(0.1, lo=0.001, hi=2.0, label="initial weights' σ", hidden=True)
 
     def train_config(self, dataset: str) -> recipes.TrainConfig:
         """The core's config: these values plus the preset's recipe extras and this server's limits."""
@@ -51,6 +53,7 @@ class TrainSettings(Settings, page=PAGE):
             time_limit_s=time_limit_from_env(), weight_decay=extras.weight_decay,
             label_smoothing=extras.label_smoothing, subset=int(subset) if subset.isdigit() else None,
             memory_mb=job_memory_from_env(), train_size=None if self.n == "all" else int(self.n),
+            init=self.init, init_sigma=float(self.sigma),
         )
 
     def network(self) -> archspec.ArchSpec:

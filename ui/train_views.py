@@ -15,7 +15,7 @@ from core.data import registry as cds
 from core.arch import spec as archspec
 from core.arch import layer_table as lt
 from core.arch import recipes
-from core.train import devices
+from core.train import convnet, devices
 from core.train import runner
 from core.train import tensors
 from core.arch.jobs import JobLimiter
@@ -227,3 +227,10 @@ def curves_figure(history: Sequence[runner.EpochRecord], batch_log: Sequence[tup
     fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def initial_kernels(spec: archspec.ArchSpec, in_shape: tuple[int, int, int], seed: int, init: str,
+                    sigma: float) -> np.ndarray | None:
+    """The first conv layer's kernels (out, in, k, k) as training will start them, or None without conv."""
+    return convnet.first_conv_weight(convnet.seeded_model(spec, in_shape, seed, init, sigma))

@@ -38,6 +38,13 @@ SCHEDULES: dict[str, str] = {
 }
 
 
+# How conv and dense weights start. "zeros" is there to be tried: every unit of a layer then computes the
+# same thing and gets the same gradient, so they stay identical (biases still learn).
+INITS: dict[str, str] = {
+    "default": "PyTorch's default (Kaiming uniform)",
+    "normal": "normal with σ",
+    "zeros": "all zeros (to see why not)",
+}
 EXPONENTIAL_END = 0.1  # the exponential schedule ends at this fraction of the starting rate
 
 
@@ -97,6 +104,8 @@ class TrainConfig:
     memory_mb: float = DEFAULT_JOB_MEMORY_MB  # the job's memory budget: bigger networks are refused
     train_size: int | None = None  # train on a stratified sample of this many images (None: all); the
     # validation split is drawn first and keeps its size, so small training sets show overfitting
+    init: str = "default"  # an INITS key: how conv and dense weights start
+    init_sigma: float = 0.1  # the standard deviation of "normal" (the TensorFlow lesson's 0.1)
 
     def check(self) -> None:
         """``ValueError`` with a student-readable reason for settings that cannot train."""
@@ -122,6 +131,10 @@ class TrainConfig:
             raise ValueError("The memory budget must be positive.")
         if self.train_size is not None and self.train_size < 10:
             raise ValueError("A training set needs at least 10 images (one per class).")
+        if self.init not in INITS:
+            raise ValueError(f"Unknown initialisation {self.init!r}; choose one of {', '.join(INITS)}.")
+        if not (math.isfinite(self.init_sigma) and 0 < self.init_sigma <= 10):
+            raise ValueError(f"The initial weights' σ must be between 0 and 10 (got {self.init_sigma}).")
 
 
 # Hyperparameters that work well for each preset (the page offers them as "recommended settings").

@@ -130,37 +130,57 @@ class ConvNet(nn.Module):
                 module.generator = generator
 
 
-def init_weights(model: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default initialisation of conv and dense layers, drawn from ``generator``.
+def init_weights(model: nn.Module, generator: torch.Generator, kind: str = "default", sigma: float = 0.1) -> None:
+    """Initialise conv and dense layers from ``generator``.
 
-    Same distributions as ``reset_parameters``: Kaiming-uniform weights with a = √5 and biases uniform in
-    ±1/√fan_in. Batch norm starts at weight 1, bias 0 and running statistics 0/1 (no random numbers).
+    "default": the same distributions as ``reset_parameters`` (Kaiming-uniform weights with a = √5, biases
+    uniform in ±1/√fan_in); "normal": weights and biases from N(0, σ²), as the TensorFlow lesson does;
+    "zeros": every weight and bias 0. Batch norm starts at weight 1, bias 0 and running statistics 0/1.
     """
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.reset_parameters()
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
-                if module.bias is not None:
-                    fan_in = module.weight[0].numel()
-                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+                _init_layer(module, generator, kind, sigma)
+
+
+def _init_layer(module: nn.Module, generator: torch.Generator, kind: str, sigma: float) -> None:
+    if kind == "zeros":
+        nn.init.zeros_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif kind == "normal":
+        nn.init.normal_(module.weight, 0.0, sigma, generator=generator)
+        if module.bias is not None:
+            nn.init.normal_(module.bias, 0.0, sigma, generator=generator)
+    else:
+        nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+        if module.bias is not None:
+            fan_in = module.weight[0].numel()
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            nn.init.uniform_(module.bias, -bound, bound, generator=generator)
 
 
 def build_model(spec: ArchSpec, in_shape: tuple[int, int, int] = INPUT_SHAPE,
-                generator: torch.Generator | None = None) -> ConvNet:
+                generator: torch.Generator | None = None, init: str = "default", sigma: float = 0.1) -> ConvNet:
     """The ``ConvNet`` for ``spec``; ``ValueError`` with the table's reason if the stack is impossible.
 
-    With a ``generator`` the initial weights are drawn from it (reproducible, touches no global state);
-    without one, torch's global RNG draws them as usual.
+    With a ``generator`` the initial weights are drawn from it as ``init`` says (see ``init_weights``;
+    reproducible, touches no global state); without one, torch's global RNG draws them as usual.
     """
     if generator is None:
         return ConvNet(spec, in_shape)
     # Built without storage ("meta"), so the modules' own initialisation draws nothing from the global RNG.
     model = ConvNet(spec, in_shape, device="meta").to_empty(device="cpu")
-    init_weights(model, generator)
+    init_weights(model, generator, init, sigma)
     return model
+
+
+def seeded_model(spec: ArchSpec, in_shape: tuple[int, int, int], seed: int, init: str = "default",
+                 sigma: float = 0.1) -> ConvNet:
+    """The network exactly as a training run with this seed and initialisation starts it."""
+    return build_model(spec, in_shape, generator=torch.Generator().manual_seed(seed), init=init, sigma=sigma)
 
 
 def first_conv_weight(model: nn.Module) -> "Any | None":
@@ -171,4 +191,5 @@ def first_conv_weight(model: nn.Module) -> "Any | None":
     return None
 
 
-__all__ = ["ConvNet", "SeededDropout", "activation_module", "build_model", "first_conv_weight", "init_weights"]
+__all__ = ["ConvNet", "SeededDropout", "activation_module", "build_model", "first_conv_weight", "init_weights",
+           "seeded_model"]

@@ -32,7 +32,7 @@ from core.arch.recipes import (
 )
 from core.arch.spec import ArchSpec
 from core.data import registry as cds
-from core.train.convnet import build_model
+from core.train.convnet import seeded_model
 from core.train.devices import device_text, generator_for, memory_format, pick_device
 from core.train.loop import EpochCursor, EvalResult, _current_lr, evaluate, make_optimizer, make_scheduler, train_epoch
 from core.train.tensors import TensorData, prepare_data, test_tensors
@@ -121,7 +121,7 @@ class TrainingRun:
         self._test = test
         # The run's own random numbers: initial weights, dropout masks, batch order and augmentation.
         # Nothing global is seeded or restored, so students training at once cannot disturb each other.
-        self.model = build_model(spec, in_shape, generator=torch.Generator().manual_seed(config.seed))
+        self.model = seeded_model(spec, in_shape, config.seed, config.init, config.init_sigma)
         self.model = self.model.to(self.device, memory_format=memory_format(self.device))
         self.model.use_generator(generator_for(self.device, config.seed + 1))
         self.optimizer = make_optimizer(self.model, config)
