@@ -24,7 +24,7 @@ from core.infer import uploads as images  # noqa: E402
 from core.lessons import pictures  # noqa: E402
 
 from core.lessons import photos  # noqa: E402
-from ui import filters_views as fv  # noqa: E402
+from ui import filters_colour, filters_views as fv  # noqa: E402
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.filters_settings import DEFAULT_IMAGE, IMAGES, SIZES, FiltersSettings  # noqa: E402
@@ -231,7 +231,7 @@ def colour_part(keys: state.Keys, kernel: np.ndarray, conv, cfg: FiltersSettings
     a.selectbox("Slices for R, G and B", tuple(kernel_lib.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
                 format_func=lambda m: kernel_lib.COLOUR_MIXES[m][0])
     b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)  # its value is in cfg already (set before the run)
-    fv.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
+    filters_colour.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
 
 
 OUTPUT_NOTES = {
