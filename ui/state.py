@@ -144,8 +144,8 @@ def header(cls: type[Settings], title: str, intro: str = "") -> None:
         head.title(title)
         with share_col:
             share_control()
-    if intro:
-        st.markdown(intro)
+    if intro:  # folded to two lines on a phone, opened by a tap (ui/layout.css)
+        st.container(key="cl-intro").markdown(intro)
     choices = current(cls).teacher_choices() if is_classroom() else ()
     if choices:
         st.caption("Set by your teacher: " + " · ".join(
