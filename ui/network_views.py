@@ -90,11 +90,21 @@ def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[i
     rgb[y0:y1 + 1, x1 - t + 1:x1 + 1] = colour
 
 
-def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
-    """The overview's picture of one layer, scaled per layer."""
-    most = 8 if view.key == "input" else 12 if len(view.shape) == 3 else 40
+def map_scale(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray]) -> int:
+    """One enlargement for every map (the input and each conv, activation and pooling layer): a pooled
+    map is then drawn smaller than the map it pools, as it is. The widest mosaic sets it (~TARGET_PX)."""
+    widths = [mosaic(values[v.output]).shape[1] for v in views if len(v.shape) == 3 and v.output in values]
+    return factor_for(max(widths), TARGET_PX, 12) if widths else 1
+
+
+def layer_picture(view: nw.LayerView, value: np.ndarray, scale: int | None = None) -> np.ndarray:
+    """The overview's picture of one layer: maps enlarged ``scale`` times (the same for every map), a dense
+    strip to about TARGET_PX."""
     signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: grey
-    return upscale(to_rgb(mosaic(value), signed), most=most)[0]
+    rgb = to_rgb(mosaic(value), signed)
+    if scale is not None and value.ndim == 3:
+        return enlarge(rgb, scale)
+    return upscale(rgb, most=8 if view.key == "input" else 12 if len(view.shape) == 3 else 40)[0]
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
@@ -114,7 +124,8 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
              labels: Sequence[str] | None = None) -> None:
     """Every layer in order, one picture each (``labels``: class names of a model that does not read digits,
-    shown literally)."""
+    shown literally); every map at one pixel scale."""
+    scale = map_scale(views, values)
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
@@ -129,7 +140,7 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
                          + " · ".join(f"{literal(labels[d], 40)}: {probs[d]:.1%}" for d in top)))
             continue
         value = values[view.output]
-        right.image(png(layer_picture(view, value)), caption=_range_text(value))
+        right.image(png(layer_picture(view, value, scale)), caption=_range_text(value))
 
 
 def _range_text(value: np.ndarray) -> str:
