@@ -27,6 +27,7 @@ PLOT = "[data-testid='stPlotlyChart']"
 PAGES = {
     "filters": ("filters?k=gaussian&gs=5", PLOT),
     "draw": ("draw", DRAW_CANVAS),
+    "network": ("network", "[data-testid='stImage'] img"),  # the digit the network reads
 }
 
 
