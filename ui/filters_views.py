@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from core import arithmetic as ar
+from core import colours
 
 from core.lessons import filters
 from core.lessons import kernels as kernel_lib
@@ -78,7 +79,7 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = Fa
     small = max(z.shape) <= NUMBERS_UP_TO
     if signed:
         bound = float(np.max(np.abs(z))) or 1.0
-        colors = {"colorscale": "RdBu_r", "zmin": -bound, "zmax": bound}
+        colors = {"colorscale": colours.SIGNED_SCALE, "zmin": -bound, "zmax": bound}
     elif photo:
         colors = {"colorscale": "gray", "zmin": 0.0, "zmax": 1.0}
     else:
@@ -115,7 +116,7 @@ def kernel_figure(k: np.ndarray, title: str, px: int = 240):
 def _kernel_figure(raw: bytes, shape: tuple[int, int], title: str, px: int):
     k = np.frombuffer(raw, dtype=float).reshape(shape)
     bound = float(np.max(np.abs(k))) or 1.0
-    return fastfig.grid(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
+    return fastfig.grid(k, text=fmt_grid(k), colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound, title=title,
                         cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
 
 
@@ -171,7 +172,7 @@ def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> No
             show(kernel_figure(m.kernel, f"Kernel {label}".strip(), px=260), f"mk{i}")
         with cols[2]:
             bound = float(np.max(np.abs(m.products))) or 1.0
-            show(grid(m.products, text=fmt_grid(m.products), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+            show(grid(m.products, text=fmt_grid(m.products), colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound,
                              title="Window × kernel", cell_px=40, max_px=260, font_size=font), f"mp{i}")
         with cols[3]:
             terms = [f"{fmt(a)}·{paren(b)}" for a, b in zip(m.window.ravel(), m.kernel.ravel())]
@@ -243,9 +244,9 @@ def worked_figures() -> dict:
         "im": picture(result.reshape(3, 3), "Reshaped 3×3", px=200, scale=False),
         "bp": grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
                    title="Patches (9 × 9)", cell_px=26, max_px=260),
-        "bw": grid(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
+        "bw": grid(weights, text=fmt_grid(weights), colorscale=colours.SIGNED_SCALE, zmin=-5, zmax=5,
                    title="Weights (9 × 4)", cell_px=26, max_px=260),
-        "bo": grid(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+        "bo": grid(prod, text=fmt_grid(prod), colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound,
                    title="Outputs (9 × 4)", cell_px=26, max_px=260),
         "result": result,
     }
@@ -276,11 +277,8 @@ BANK_PX = 195  # four side by side in the lesson's width at 1280 px; on a phone 
 
 @functools.lru_cache(maxsize=1)
 def _signed_lut() -> np.ndarray:
-    """(256, 3) uint8: the "RdBu_r" scale the signed heat maps use (blue −, white 0, red +), sampled once."""
-    from plotly.colors import sample_colorscale
-
-    rgb = sample_colorscale("RdBu_r", list(np.linspace(0.0, 1.0, 256)), colortype="tuple")
-    return np.round(np.asarray(rgb) * 255).astype(np.uint8)
+    """(256, 3) uint8: the signed scheme the heat maps use (blue −, white 0, red +), sampled once."""
+    return colours.lut(colours.SIGNED)
 
 
 def map_colours(z: np.ndarray) -> np.ndarray:

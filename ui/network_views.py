@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import colours
 from core.arch.budget import MemoryBudget, MemoryRefused
 from core.infer import explain as nw
 from ui.grid import Box, grid_figure
@@ -40,7 +41,7 @@ def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None) -> np.ndarra
         b = bound or float(np.abs(finite).max()) or 1.0
         t = np.clip(finite / b, -1.0, 1.0)[..., None]
         white = np.float32(255)
-        red, blue = np.array([220, 38, 38], np.float32), np.array([37, 99, 235], np.float32)
+        blue, _, red = (np.array(c, np.float32) for c in colours.lut(colours.SIGNED, 3))
         rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
     else:
         lo = 0.0 if float(finite.min()) >= 0 else float(finite.min())
@@ -212,7 +213,7 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
     signed = float(np.nanmin(z)) < 0
     bound = float(np.nanmax(np.abs(z))) or 1.0
     r, q = (unit[1], unit[2]) if value.ndim == 3 else divmod(unit[0], cols)
-    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r" if signed else "gray", zmin=-bound if signed else 0,
+    fig = go.Figure(go.Heatmap(z=z, colorscale=colours.SIGNED_SCALE if signed else "gray", zmin=-bound if signed else 0,
                                zmax=bound, showscale=False, hoverinfo="skip"))
     yy, xx = np.nonzero(~np.isnan(z))
     # Heatmap cells send no selection events; a transparent marker on every cell does.
@@ -266,8 +267,8 @@ def window_figure(u: nw.ConvUnit, i: int) -> go.Figure:
     prod = u.window[i] * u.kernel[i]
     panels = [(u.window[i], np.where(~u.inside, "pad", np.vectorize(_fmt)(u.window[i])), "gray", False,
                f"input ch {i}: window"),
-              (u.kernel[i], np.vectorize(_fmt)(u.kernel[i]), "RdBu_r", True, f"× kernel slice {i}"),
-              (prod, np.vectorize(_fmt)(prod), "RdBu_r", True, f"= products, sum {_fmt(u.per_channel[i])}")]
+              (u.kernel[i], np.vectorize(_fmt)(u.kernel[i]), colours.SIGNED_SCALE, True, f"× kernel slice {i}"),
+              (prod, np.vectorize(_fmt)(prod), colours.SIGNED_SCALE, True, f"= products, sum {_fmt(u.per_channel[i])}")]
     fig = go.Figure()
     for n, (z, text, scale, signed, title) in enumerate(panels):
         x0 = n * (k + 1)  # one empty column between panels
