@@ -32,8 +32,9 @@ NO_BAR = {"displayModeBar": False}  # small number grids: plotly's toolbar would
 # Colours and mosaics (NumPy only)
 
 
-def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None) -> np.ndarray:
-    """Values → uint8 RGB: grey (black = 0, white = the layer's max) or blue-white-red centred at 0.
+def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None, activation: bool = False) -> np.ndarray:
+    """Values → uint8 RGB: blue-white-red centred at 0 (``signed``), the activation ramp (``activation``:
+    palest 0, darkest the layer's max; core.colours) or grey (black 0, white the max: pictures).
     NaN (the gaps of a mosaic) becomes the page's light grey."""
     z = np.asarray(z, dtype=np.float32)
     finite = np.nan_to_num(z)
@@ -47,7 +48,8 @@ def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None) -> np.ndarra
         lo = 0.0 if float(finite.min()) >= 0 else float(finite.min())
         hi = bound or float(finite.max()) or 1.0
         g = np.clip((finite - lo) / ((hi - lo) or 1.0), 0, 1) * 255
-        rgb = np.repeat(g[..., None], 3, axis=-1)
+        rgb = (colours.lut(colours.ACTIVATION)[np.round(g).astype(np.intp)].astype(np.float32) if activation
+               else np.repeat(g[..., None], 3, axis=-1))
     rgb = np.where(np.isnan(z)[..., None], np.float32(226), rgb)
     return rgb.astype(np.uint8)
 
@@ -101,8 +103,8 @@ def map_scale(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray]) -
 def layer_picture(view: nw.LayerView, value: np.ndarray, scale: int | None = None) -> np.ndarray:
     """The overview's picture of one layer: maps enlarged ``scale`` times (the same for every map), a dense
     strip to about TARGET_PX."""
-    signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: grey
-    rgb = to_rgb(mosaic(value), signed)
+    signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: the ramp
+    rgb = to_rgb(mosaic(value), signed, activation=view.key != "input")
     if scale is not None and value.ndim == 3:
         return enlarge(rgb, scale)
     return upscale(rgb, most=8 if view.key == "input" else 12 if len(view.shape) == 3 else 40)[0]
@@ -213,7 +215,7 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
     signed = float(np.nanmin(z)) < 0
     bound = float(np.nanmax(np.abs(z))) or 1.0
     r, q = (unit[1], unit[2]) if value.ndim == 3 else divmod(unit[0], cols)
-    fig = go.Figure(go.Heatmap(z=z, colorscale=colours.SIGNED_SCALE if signed else "gray", zmin=-bound if signed else 0,
+    fig = go.Figure(go.Heatmap(z=z, colorscale=colours.SIGNED_SCALE if signed else colours.ACTIVATION_SCALE, zmin=-bound if signed else 0,
                                zmax=bound, showscale=False, hoverinfo="skip"))
     yy, xx = np.nonzero(~np.isnan(z))
     # Heatmap cells send no selection events; a transparent marker on every cell does.

@@ -191,7 +191,7 @@ def layer_views(plan: LayerOutputs, in_shape: tuple[int, int, int] = (1, 28, 28)
             views.append(LayerView(f"{s.row}.{s.activation}", f"{act} after {s.row}", s.post, s.shape, i,
                                    s.activation not in ("relu",),
                                    f"{act} keeps positive values{' and zeroes the rest' if s.activation == 'relu' else ''}: "
-                                   "bright = this detector fired."))
+                                   "dark blue = this detector fired."))
     views.append(LayerView("softmax", "softmax: ten probabilities", "", (10,), -1, False,
                            "The logits turned into probabilities that add up to 1."))
     return views
