@@ -10,7 +10,10 @@ For each row a student's interaction is repeated (one warm-up, then ``repeats``)
   threads) from just before the interaction until the page has shown the answer *and* Streamlit reports
   the script run finished;
 * **answer visible**: on the page's own clock, from the last input event (key press, mouse-up, click) to
-  the first DOM mutation after which the row's answer is on the page (a MutationObserver; no sleeps).
+  the first DOM mutation after which the row's answer is on the page (a MutationObserver; no sleeps);
+* **settled**: from the same input event to the page's last change (a DOM mutation or a 2-D canvas drawing call,
+  both watched by a script installed before the page's own), once nothing has changed for 600 ms; and the
+  reply frames received until then (one per element the run added or changed, plus a few per run).
 
 Rows: draw a digit (mouse-up → "Prediction: N"), arithmetic kernel-size slider step (the lesson fragment) and
 kernel-position step and pooling window step (an arrow key on the lesson picture), filters kernel change and image change,
@@ -94,6 +97,30 @@ WIRE_JS = """(() => {
       .observe({type: 'longtask', buffered: true});
   } catch (e) { /* no long-task timing in this browser */ }
 })();"""
+
+# Installed before the page's own scripts: the last moment anything on the page changed, a DOM mutation or a
+# drawing call on a 2-D canvas (the lesson picture, the drawing canvas and plotly draw there, unseen by a
+# MutationObserver). "Settled" is from the input event to that last change, once nothing changed for 600 ms.
+CHANGE_JS = """(() => {
+  const c = window.__change = {last: 0};
+  const touch = () => { c.last = performance.now(); };
+  new MutationObserver(touch).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+  const proto = CanvasRenderingContext2D.prototype;
+  for (const name of ['fillRect', 'strokeRect', 'clearRect', 'fillText', 'strokeText', 'drawImage', 'putImageData',
+                      'fill', 'stroke']) {
+    const orig = proto[name];
+    proto[name] = function (...args) { touch(); return orig.apply(this, args); };
+  }
+})();"""
+QUIET_MS = 600
+QUIET_JS = f"() => window.__change && performance.now() - window.__change.last >= {QUIET_MS}"
+# Settled (ms after the input event) and the reply frames received from it until then: Streamlit sends one
+# frame per element it adds or changes, plus a few per run (its start, its end), so this counts the elements.
+SETTLED_AT_JS = """() => {
+  const cl = window.__cl, w = window.__wire, last = window.__change.last;
+  return {settled: Math.max(0, last - cl.t0),
+          frames: w ? w.recv.filter(([t]) => t >= cl.t0 && t <= last + 1).length : null};
+}"""
 
 # One interaction's phases (ms) from the page's clock: see WIRE_JS.
 PHASES_JS = """() => {
@@ -307,6 +334,8 @@ class Measured:
     browser_cpu_ms: list[float] = field(default_factory=list)  # Chromium's processes (+ Playwright's driver)
     main_thread: list[dict] = field(default_factory=list)  # the renderer's main thread, ms (MAIN_THREAD)
     phases: list[dict] = field(default_factory=list)  # PHASES_JS per counted interaction (where measurable)
+    settled_s: list[float] = field(default_factory=list)  # input event → the page's last change (CHANGE_JS)
+    frames: list[int] = field(default_factory=list)  # reply frames until then: the elements a change sends
 
 
 # Chromium's own counters of its renderer's main thread (DevTools Performance.getMetrics, seconds so far):
@@ -330,6 +359,7 @@ def browser_cpu(server_pid: int) -> dict[int, float]:
 def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
     context.add_init_script(WIRE_JS)
+    context.add_init_script(CHANGE_JS)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     out = Measured(row, [], [])
@@ -353,8 +383,13 @@ def measure_row(browser, url: str, pid: int, row: Row, repeats: int) -> Measured
             browser_s = sum(v - browser0.get(p, 0.0) for p, v in browser.items())
             t = page.evaluate("() => [window.__cl.t0, window.__cl.done]")
             phases = page.evaluate(PHASES_JS)
+            page.wait_for_function(QUIET_JS, timeout=TIMEOUT_MS, polling=50)
+            settled = page.evaluate(SETTLED_AT_JS)
             if i == 0:
                 continue
+            out.settled_s.append(settled["settled"] / 1e3)
+            if settled["frames"] is not None:
+                out.frames.append(int(settled["frames"]))
             if phases and row.visible:
                 out.phases.append(phases)
             out.cpu_ms.append(cpu * 1e3)
@@ -408,6 +443,13 @@ def results(measured: list[Measured], info: dict) -> list[Result]:
             limit = m.row.p95_target_s * 1e3 if m.row.p95_target_s else None
             out.append(check(f"{m.row.name}: answer visible p95", p95_ms(m.visible_s), "ms", limit,
                              note="target is for a quiet machine"))
+        if m.settled_s:
+            note_q = f"input event → last DOM mutation or canvas draw, then {QUIET_MS} ms quiet"
+            out.append(check(f"{m.row.name}: settled p50", statistics.median(m.settled_s) * 1e3, "ms", note=note_q))
+            out.append(check(f"{m.row.name}: settled p95", p95_ms(m.settled_s), "ms", note=note_q))
+        if m.frames:
+            out.append(check(f"{m.row.name}: elements sent per change (median reply frames)",
+                             float(statistics.median(m.frames)), "frames"))
     return out
 
 

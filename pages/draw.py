@@ -67,8 +67,8 @@ def controls(cls: type[dv.DrawSettings], keys: state.Keys) -> None:
              label_visibility="collapsed")
     cfg = state.current(cls)
     pen = cfg.src == "draw" and keys.offered("w")
-    if pen:  # stroke width | ink | the steps' switches, in one row above the canvas (stacked on a phone)
-        width, ink, steps = st.columns([4, 4, 3], vertical_alignment="bottom")
+    if pen:  # stroke width | ink | the steps' switches, in one row above the canvas (a row on a phone too)
+        width, ink, steps = st.container(key="cl-row-draw").columns([4, 4, 3], vertical_alignment="bottom")
         width.slider("Stroke width", 4, 48, key=keys.w)
         ink.radio("Ink", tuple(dv.INKS), horizontal=True, key=keys.ink, format_func=dv.INKS.get)
     else:

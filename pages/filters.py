@@ -16,7 +16,7 @@ from ui.server_resources import memory_budget  # noqa: E402
 from core import arithmetic as ar  # noqa: E402
 from core.lessons import conv_layer  # noqa: E402
 
-from core.lessons import filters  # noqa: E402
+from core.lessons import filter_picture, filters  # noqa: E402
 from core.lessons import kernels as kernel_lib  # noqa: E402
 
 from core.infer import uploads as images  # noqa: E402
@@ -24,18 +24,20 @@ from core.infer import uploads as images  # noqa: E402
 from core.lessons import pictures  # noqa: E402
 
 from core.lessons import photos  # noqa: E402
-from ui import filters_views as fv  # noqa: E402
+from ui import filters_colour, filters_views as fv  # noqa: E402
 from ui import state  # noqa: E402
 from ui.errors import shipped_data  # noqa: E402
 from ui.filters_settings import DEFAULT_IMAGE, IMAGES, SIZES, FiltersSettings  # noqa: E402
 from ui.grid import Box  # noqa: E402
+from ui.lesson_picture import lesson_picture, picked  # noqa: E402
 from ui.text import literal_code, literal_html  # noqa: E402
 
 S = FiltersSettings
 UPLOAD = "filters._upload"  # the decoded upload of this session: {"digest", "name", "image" | "error"}
+PICTURE = "filters.picture"  # the lesson picture's key: its state value is the picked output pixel
 REV = "filters._ck_rev"  # bumped when the custom kernel is replaced from outside its grid editor
-INTRO = ("Hand-designed kernels on real images: blur, sharpen, edges. Change the kernel, then look at one "
-         "output pixel under the microscope.")
+INTRO = ("Hand-designed kernels on real images: blur, sharpen, edges. Change the kernel, then hover an output "
+         "pixel under the microscope.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,11 +196,15 @@ def output_size_line(shape: ar.Shape2D, kernel_hw: tuple[int, int]) -> None:
     if not shape.ok:
         st.error(f"No output: {shape.reason}", icon="📐")
         return
-    same = (h.n, h.pad_lo, h.pad_hi, h.k) == (w.n, w.pad_lo, w.pad_hi, w.k)
     pad = f"{h.pad_lo}" if h.pad_lo == h.pad_hi == w.pad_lo == w.pad_hi else (
         f"{h.pad_lo}/{h.pad_hi} rows, {w.pad_lo}/{w.pad_hi} columns")
     st.markdown(f"**Output size: {h.out}×{w.out}** — input {h.n}×{w.n}, kernel {kernel_hw[0]}×{kernel_hw[1]}, "
                 f"stride {h.s}, padding {pad}, dilation {h.d}")
+
+
+def formula_caption(shape: ar.Shape2D) -> None:
+    h, w = shape.height, shape.width
+    same = (h.n, h.pad_lo, h.pad_hi, h.k) == (w.n, w.pad_lo, w.pad_hi, w.k)
     worked = " · ".join(f"{'' if same else ax.axis + ': '}{conv_layer.conv_formula_text(ax)}"
                         for ax in ([h] if same else [h, w]))
     symmetric = h.pad_lo == h.pad_hi and w.pad_lo == w.pad_hi
@@ -207,15 +213,13 @@ def output_size_line(shape: ar.Shape2D, kernel_hw: tuple[int, int]) -> None:
 
 def microscope_controls(keys: state.Keys, output: np.ndarray, cfg: FiltersSettings) -> tuple[int, int]:
     out_h, out_w = output.shape
-    if cfg.r >= out_h or cfg.c >= out_w:  # keep the pixel inside a smaller output
-        state.put(S, r=min(cfg.r, out_h - 1), c=min(cfg.c, out_w - 1))
     a, b, jump, note = st.columns([1, 1, 1.6, 2.7], vertical_alignment="bottom")  # the button's label fits at 1280 px
     r = a.number_input("Output row", 0, out_h - 1, step=1, key=keys.r)
     c = b.number_input("Output column", 0, out_w - 1, step=1, key=keys.c)
     strongest = np.unravel_index(int(np.argmax(np.abs(output))), output.shape)
     jump.button("🎯 Strongest response", on_click=jump_to, args=(int(strongest[0]), int(strongest[1])),
                 help="Jump to the output pixel with the largest absolute value.")
-    note.caption("Pick an output pixel: the input pixels it reads are outlined in orange in the input above "
+    note.caption("The pinned pixel: the input pixels it reads are outlined in orange in the input above "
                  "(outside the image they read the zero padding); the pixel itself is outlined in the output.")
     return int(r), int(c)
 
@@ -227,7 +231,7 @@ def colour_part(keys: state.Keys, kernel: np.ndarray, conv, cfg: FiltersSettings
     a.selectbox("Slices for R, G and B", tuple(kernel_lib.COLOUR_MIXES), key=keys.cm,  # "Kernel" stays unique
                 format_func=lambda m: kernel_lib.COLOUR_MIXES[m][0])
     b.slider("Bias", -1.0, 1.0, step=0.05, key=keys.cb)  # its value is in cfg already (set before the run)
-    fv.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
+    filters_colour.colour_section(key, kernel, cfg.cm, cfg.cb, conv, photos.PHOTOS[key].label.lower())
 
 
 OUTPUT_NOTES = {
@@ -242,69 +246,131 @@ OUTPUT_NOTES = {
 # The lesson
 
 
+PX = 200  # input and output at the same size: three figures fit beside the controls at 1280 px
+
+
+def pinned(out_hw: tuple[int, int]) -> None:
+    """A click (or Step, or an arrow key) in the lesson picture pins that output pixel into the link, as the
+    row and column inputs do. Read before those inputs are drawn, so both show it in this run."""
+    cfg = state.current(S)
+    _, nr, _, nc = filter_picture.origin(out_hw, cfg.r, cfg.c)
+    cell = picked(PICTURE, nr * nc)
+    if cell is not None:
+        r, c = filter_picture.absolute(out_hw, cfg.r, cfg.c, cell)
+        state.put(S, r=r, c=c)
+
+
+def sharing_line(out_hw: tuple[int, int], kernels: np.ndarray) -> None:
+    ws = filter_picture.weight_sharing(out_hw, kernels.shape[1:], out_channels=len(kernels), bias=False)
+    st.markdown(f"**Weight sharing:** the same {kernels.shape[1]}×{kernels.shape[2]} kernel slides over all "
+                f"{ws.positions:,} positions: {ws.conv:,} weights. A *locally-connected* layer of the same shape "
+                f"(its own kernel at every position) would need {ws.local:,}, {ws.ratio:,.0f}× as many.")
+
+
+def figures_row(image, kernels, token, output, look, display, name, in_boxes, r, c) -> None:
+    """Input, kernel and output side by side, input and output drawn at the same size."""
+    a, b, o = st.container(key="cl-row-filters").columns([1, 0.8, 1])  # a row on a phone too (ui/layout.css)
+    with a:
+        fv.show(fv.named_picture(("input", token), image, f"Input ({image.shape[0]}×{image.shape[1]})",
+                                 boxes=tuple(in_boxes), scale=False, px=PX), "input")
+    with b:
+        for i, k in enumerate(kernels):
+            label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else kernel_lib.KERNEL_PRESETS[name].label
+            fv.show(fv.kernel_figure(k, label, px=PX // 2 if len(kernels) == 2 else PX * 4 // 5), f"kernel{i}")
+    with o:
+        if output is None:
+            st.warning("No output with these settings: change the stride, padding or dilation.")
+            return
+        shown, _ = look
+        fv.show(fv.named_picture(("output", token, fv.kernel_key(kernels), *name_key(), display), shown,
+                                 f"Output ({output.shape[0]}×{output.shape[1]})", signed=look[1] == "signed",
+                                 photo=look[1] == "photo", px=PX, scale=False,
+                                 boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "output")
+
+
+def output_caption(output, look, display) -> None:
+    if output is not None:
+        st.caption(f"Output values {fv.fmt(output.min())} to {fv.fmt(output.max())}. "
+                   + (OUTPUT_NOTES[look[1]] if display in ("auto", "signed") else
+                      "Rescaled for display only: the microscope shows the true values."))
+
+
+def name_key() -> tuple:
+    cfg = state.current(S)
+    return (cfg.s, cfg.pm, cfg.p, cfg.d, cfg.threshold())
+
+
+def controls(keys: state.Keys):
+    """Image, kernel (with its own parameters), display and the advanced settings → (image, token, kernels),
+    or None when the kernel cannot be used."""
+    image, _, token = image_controls(keys)
+    try:
+        kernels = kernel_controls(keys)
+    except filters.KernelError as exc:
+        st.error(str(exc))
+        return None
+    st.radio("Show the output as", tuple(kernel_lib.DISPLAY_MODES), key=keys.disp,
+             format_func=kernel_lib.DISPLAY_MODES.get, horizontal=True)
+    advanced_controls(keys)
+    return image, token, kernels
+
+
 @st.fragment
 def lesson() -> None:
     """Everything an image, kernel or microscope change touches: such a change reruns only this."""
     keys = state.Keys(S)
-    with st.container(border=True):
-        c_img, c_kernel, c_view = st.columns([1.1, 1.3, 1])
-        with c_img:
-            image, image_label, token = image_controls(keys)
-        with c_kernel:
-            try:
-                kernels = kernel_controls(keys)
-            except filters.KernelError as exc:
-                st.error(str(exc))
-                return
-        with c_view:
-            display = st.radio("Show the output as", tuple(kernel_lib.DISPLAY_MODES), key=keys.disp,
-                               format_func=kernel_lib.DISPLAY_MODES.get)
-            advanced_controls(keys)
+    pics, ctl = st.columns([2.5, 1], gap="medium")  # beside on a desktop, under the pictures on a phone
+    with ctl:
+        chosen = controls(keys)
+    if chosen is None:
+        return
+    image, token, kernels = chosen
+    cfg = state.current(S)
+    padding, pad_reason = filters.resolve_padding2d(cfg.pm, kernels.shape[1:], cfg.s, cfg.d, cfg.p)
+    shape = ar.conv2d_shape(image.shape, kernels.shape[1:], (cfg.s, cfg.s), padding, (cfg.d, cfg.d), 1, len(kernels))
+    conv = (cfg.s, padding, cfg.d)
+    ok = shape.ok and not pad_reason
+    output, in_boxes, look = None, [], None
+    if ok:
+        responses = fv.run_conv(token, image, kernels, *conv)  # (K, H', W')
+        output = kernel_lib.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
+        pinned(output.shape)
         cfg = state.current(S)
-        padding, pad_reason = filters.resolve_padding2d(cfg.pm, kernels.shape[1:], cfg.s, cfg.d, cfg.p)
-        shape = ar.conv2d_shape(image.shape, kernels.shape[1:], (cfg.s, cfg.s), padding, (cfg.d, cfg.d),
-                                        1, len(kernels))
+        if cfg.r >= output.shape[0] or cfg.c >= output.shape[1]:  # keep the pixel inside a smaller output
+            state.put(S, r=min(cfg.r, output.shape[0] - 1), c=min(cfg.c, output.shape[1] - 1))
+            cfg = state.current(S)
+        in_boxes = fv.window_boxes(ar.conv_window(shape, cfg.r, cfg.c), padding, cfg.d)
+        look = fv.output_view(output, cfg.disp, kernels)
+    with pics:
+        figures_row(image, kernels, token, output, look, cfg.disp, cfg.k, in_boxes, cfg.r, cfg.c)
         if pad_reason:
             st.error(pad_reason, icon="📐")
         else:
             output_size_line(shape, kernels.shape[1:])
-    conv = (cfg.s, padding, cfg.d)
-    ok = shape.ok and not pad_reason
-    fig_cols = st.columns([1.2, 0.9, 1.2])
-    in_boxes: list[Box] = []
+    with ctl:  # the notes under the controls: on a phone the controls come right after the pictures
+        output_caption(output, look, cfg.disp)
+        if shape.ok and not pad_reason:
+            formula_caption(shape)
     if ok:
-        responses = fv.run_conv(token, image, kernels, *conv)  # (K, H', W')
-        output = kernel_lib.combine_magnitude(responses, cfg.threshold()) if len(kernels) == 2 else responses[0]
-        st.subheader("🔬 Microscope: one output pixel")
-        r, c = microscope_controls(keys, output, cfg)
-        in_boxes = fv.window_boxes(ar.conv_window(shape, r, c), padding, cfg.d)
-        fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
-    with fig_cols[0]:
-        fv.show(fv.named_picture(("input", token), image, f"Input: {image_label} ({image.shape[0]}×{image.shape[1]})",
-                                 boxes=tuple(in_boxes), scale=False), "input")
-    with fig_cols[1]:
-        for i, k in enumerate(kernels):
-            label = ("Sobel x (Gx)", "Sobel y (Gy)")[i] if len(kernels) == 2 else kernel_lib.KERNEL_PRESETS[cfg.k].label
-            fv.show(fv.kernel_figure(k, f"Kernel: {label}", px=200 if len(kernels) == 2 else 300), f"kernel{i}")
-    with fig_cols[2]:
-        if ok:
-            shown, look = fv.output_view(output, display, kernels)
-            name = ("output", token, fv.kernel_key(kernels), conv, cfg.threshold(), display)
-            fv.show(fv.named_picture(name, shown, f"Output ({output.shape[0]}×{output.shape[1]})",
-                                     signed=look == "signed", photo=look == "photo",
-                                     boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "output")
-            st.caption(f"Values from {fv.fmt(output.min())} to {fv.fmt(output.max())}. "
-                       + (OUTPUT_NOTES[look] if display in ("auto", "signed") else
-                          "Rescaled for display only: the microscope shows the true values."))
-        else:
-            st.warning("No output to show with these settings: change the stride, padding or dilation.")
-    if ok:
+        microscope(keys, image, kernels, conv, output, cfg)
         st.subheader("↔️ Convolution or cross-correlation?")
         fv.flip_section(token, image, kernels[0], conv, cfg.k)
         colour_part(keys, kernels[0], conv, cfg)
         st.subheader("🗂️ A bank of kernels on this image")
         fv.bank_maps(token, image, conv)
     state.sync(S)
+
+
+def microscope(keys: state.Keys, image, kernels, conv, output, cfg: FiltersSettings) -> None:
+    """Hover any output pixel of the block around the pinned one; the pinned one's arithmetic in full."""
+    st.subheader("🔬 Microscope: hover an output pixel")
+    sharing_line(output.shape, kernels)
+    label = "Sobel x (Gx)" if len(kernels) == 2 else kernel_lib.KERNEL_PRESETS[cfg.k].label
+    lesson_picture(PICTURE, filter_picture.filter_picture(image, kernels[0], *conv, output.shape, cfg.r, cfg.c, label))
+    if len(kernels) == 2:
+        st.caption("The picture shows Gx; the magnitude √(Gx² + Gy²) of the pinned pixel is worked out below.")
+    r, c = microscope_controls(keys, output, cfg)
+    fv.microscope_section(image, kernels, cfg.k, conv, r, c, cfg.threshold(), float(output[r, c]))
 
 
 missing_upload = link_wants_missing_upload()

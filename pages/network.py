@@ -370,9 +370,10 @@ def main() -> None:
         views.prediction(image, probs, label, model.card)
     if plan is not None:
         st.subheader("1. The whole network, layer by layer")
-        st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, "
-                   "scaled on its own: blue negative, white zero, red positive; after a ReLU, black is zero and "
-                   "white the layer's largest value. Every channel of every layer is shown.")
+        st.caption("Top to bottom, the digit flows through the network. Each picture is one layer's output, every "
+                   "map at the same pixel size (a pooled map is smaller than the map it pools); colours per layer: "
+                   "blue negative, white zero, red positive; after a ReLU, palest blue is zero and darkest blue "
+                   "the layer's largest value. Every channel of every layer is shown.")
         views.overview(plan.views(model.card.input_shape), values, probs,
                        None if model.card.reads_digits else model.card.labels)
         _unit_section(keys, plan, values, params, image)

@@ -338,7 +338,11 @@ def test_sharpen_is_shown_as_a_sharper_photo_with_the_signed_view_as_an_option()
 def is_grey(colorscale) -> bool:
     import re
 
-    rgb = [tuple(int(v) for v in re.findall(r"\d+", c)) for _, c in colorscale]
+    def channels(c: str) -> tuple[int, ...]:  # "rgb(r, g, b)" (plotly's named scales) or "#rrggbb" (core.colours)
+        return tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) if c.startswith("#") else tuple(
+            int(v) for v in re.findall(r"\d+", c))
+
+    rgb = [channels(c) for _, c in colorscale]
     return all(max(c) - min(c) <= 3 for c in rgb)
 
 

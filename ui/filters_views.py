@@ -12,11 +12,11 @@ import numpy as np
 import streamlit as st
 
 from core import arithmetic as ar
+from core import colours
 
 from core.lessons import filters
 from core.lessons import kernels as kernel_lib
 
-from core.lessons import photos
 from ui import fastfig, pictures, registry
 from ui.grid import Box, cell_boxes
 
@@ -79,7 +79,7 @@ def picture(z: np.ndarray, title: str, *, signed: bool = False, photo: bool = Fa
     small = max(z.shape) <= NUMBERS_UP_TO
     if signed:
         bound = float(np.max(np.abs(z))) or 1.0
-        colors = {"colorscale": "RdBu_r", "zmin": -bound, "zmax": bound}
+        colors = {"colorscale": colours.SIGNED_SCALE, "zmin": -bound, "zmax": bound}
     elif photo:
         colors = {"colorscale": "gray", "zmin": 0.0, "zmax": 1.0}
     else:
@@ -116,7 +116,7 @@ def kernel_figure(k: np.ndarray, title: str, px: int = 240):
 def _kernel_figure(raw: bytes, shape: tuple[int, int], title: str, px: int):
     k = np.frombuffer(raw, dtype=float).reshape(shape)
     bound = float(np.max(np.abs(k))) or 1.0
-    return fastfig.grid(k, text=fmt_grid(k), colorscale="RdBu_r", zmin=-bound, zmax=bound, title=title,
+    return fastfig.grid(k, text=fmt_grid(k), colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound, title=title,
                         cell_px=max(30, px // k.shape[0]), max_px=px, font_size=12 if k.shape[0] <= 5 else 9)
 
 
@@ -172,7 +172,7 @@ def microscope_section(image, kernels, name, conv, r, c, threshold, value) -> No
             show(kernel_figure(m.kernel, f"Kernel {label}".strip(), px=260), f"mk{i}")
         with cols[2]:
             bound = float(np.max(np.abs(m.products))) or 1.0
-            show(grid(m.products, text=fmt_grid(m.products), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+            show(grid(m.products, text=fmt_grid(m.products), colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound,
                              title="Window × kernel", cell_px=40, max_px=260, font_size=font), f"mp{i}")
         with cols[3]:
             terms = [f"{fmt(a)}·{paren(b)}" for a, b in zip(m.window.ravel(), m.kernel.ravel())]
@@ -225,57 +225,6 @@ def flip_section(token, image, kernel, conv, name) -> None:
                 f"{fmt(diff)}.")
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def colour_output(key: str, k3: np.ndarray, bias: float, stride: int, padding, dilation: int) -> np.ndarray:
-    """``filters.colour_conv2d`` of shipped photo ``key`` (keyed by the name, not its pixels): a class trying
-    the same presets shares the result."""
-    return filters.colour_conv2d(photos.photo_rgb(key), k3, bias, stride, padding, dilation)
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def colour_photo_uri(key: str) -> str:
-    """A shipped colour photo as a PNG data URI, encoded once per server (st.image re-encoded the array
-    on every kernel change)."""
-    import io
-
-    from PIL import Image
-
-    rgb = photos.photo_rgb(key)
-    buf = io.BytesIO()
-    Image.fromarray(np.round(np.clip(rgb, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8), mode="RGB").save(
-        buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def colour_section(key: str, kernel: np.ndarray, mix: str, bias: float, conv, photo_label: str) -> None:
-    """A colour picture (shipped photo ``key``) and a 3-channel kernel: each channel's window × its slice,
-    summed, + bias."""
-    rgb = photos.photo_rgb(key)
-    k3 = kernel_lib.colour_kernel(kernel, mix)  # (3, kh, kw)
-    out = colour_output(key, k3, bias, *conv)  # (H', W')
-    r, c = out.shape[0] // 2, out.shape[1] // 2
-    px = filters.colour_pixel(rgb, k3, bias, r, c, *conv)
-    st.markdown(
-        f"A colour picture has three channels (red, green, blue), so a kernel for it has **three slices**, "
-        f"one per channel. Each slice slides over its own channel; at every position the three sums are "
-        f"**added**, then the **bias** is added: one output number. Here {photo_label} "
-        f"({rgb.shape[1]}×{rgb.shape[2]}×3) and your kernel, weighted per channel.")
-    # The picture and its output side by side, the three slices in a row of their own: five columns in one
-    # row left each slice ~120 px at 1280 px, which cut off a 3×3 slice's right column.
-    pic, res = st.columns(2)
-    with pic:
-        st.image(colour_photo_uri(key), caption="Colour input", width=230)
-    with res:
-        show(named_picture(("colour", key, kernel_key(k3), bias, conv), out, f"Output ({out.shape[0]}×{out.shape[1]})",
-                           signed=bool(out.min() < 0), px=230, scale=False,
-                           boxes=(Box(r, c, r, c, color="#f59e0b", width=2.5),)), "colour_out")
-    for col, ch, name in zip(st.columns(3), range(3), ("R", "G", "B")):
-        with col:
-            show(kernel_figure(k3[ch], f"{name} slice", px=150), f"colour_k{ch}")
-    sums = " + ".join(f"{name} {paren(m.total)}" for name, m in zip(("R", "G", "B"), px.channels))
-    st.markdown(f"Output pixel (row {r}, column {c}) = {sums} + bias {paren(bias)} = **{fmt(px.total)}**")
-
-
 @st.cache_resource(show_spinner=False)
 def worked_figures() -> dict:
     """The im2col lesson's figures of the worked 5×5 example: the same for every image and student, built
@@ -295,9 +244,9 @@ def worked_figures() -> dict:
         "im": picture(result.reshape(3, 3), "Reshaped 3×3", px=200, scale=False),
         "bp": grid(patches, text=fmt_grid(patches), colorscale="Blues", zmin=0, zmax=2,
                    title="Patches (9 × 9)", cell_px=26, max_px=260),
-        "bw": grid(weights, text=fmt_grid(weights), colorscale="RdBu_r", zmin=-5, zmax=5,
+        "bw": grid(weights, text=fmt_grid(weights), colorscale=colours.SIGNED_SCALE, zmin=-5, zmax=5,
                    title="Weights (9 × 4)", cell_px=26, max_px=260),
-        "bo": grid(prod, text=fmt_grid(prod), colorscale="RdBu_r", zmin=-bound, zmax=bound,
+        "bo": grid(prod, text=fmt_grid(prod), colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound,
                    title="Outputs (9 × 4)", cell_px=26, max_px=260),
         "result": result,
     }
@@ -328,11 +277,8 @@ BANK_PX = 195  # four side by side in the lesson's width at 1280 px; on a phone 
 
 @functools.lru_cache(maxsize=1)
 def _signed_lut() -> np.ndarray:
-    """(256, 3) uint8: the "RdBu_r" scale the signed heat maps use (blue −, white 0, red +), sampled once."""
-    from plotly.colors import sample_colorscale
-
-    rgb = sample_colorscale("RdBu_r", list(np.linspace(0.0, 1.0, 256)), colortype="tuple")
-    return np.round(np.asarray(rgb) * 255).astype(np.uint8)
+    """(256, 3) uint8: the signed scheme the heat maps use (blue −, white 0, red +), sampled once."""
+    return colours.lut(colours.SIGNED)
 
 
 def map_colours(z: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ def grid_spec(
                  "textfont": {"size": font_size or (12 if max(rows, cols) <= 12 else 9)}}
     show_ticks = max(rows, cols) <= 32
     axis = {"showgrid": False, "zeroline": False, "constrain": "domain", "showticklabels": show_ticks,
-            "fixedrange": True}
+            "fixedrange": True, **({} if show_ticks else {"ticks": ""})}  # no tick marks without their labels
     layout = {
         "xaxis": axis | _ticks(cols) | {"side": "top", "range": [-0.5, cols - 0.5], "autorange": False,
                                         "constraintoward": "left"},

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import colours
 from core.arch.budget import MemoryBudget, MemoryRefused
 from core.infer import explain as nw
 from ui.grid import Box, grid_figure
@@ -31,8 +32,9 @@ NO_BAR = {"displayModeBar": False}  # small number grids: plotly's toolbar would
 # Colours and mosaics (NumPy only)
 
 
-def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None) -> np.ndarray:
-    """Values → uint8 RGB: grey (black = 0, white = the layer's max) or blue-white-red centred at 0.
+def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None, activation: bool = False) -> np.ndarray:
+    """Values → uint8 RGB: blue-white-red centred at 0 (``signed``), the activation ramp (``activation``:
+    palest 0, darkest the layer's max; core.colours) or grey (black 0, white the max: pictures).
     NaN (the gaps of a mosaic) becomes the page's light grey."""
     z = np.asarray(z, dtype=np.float32)
     finite = np.nan_to_num(z)
@@ -40,13 +42,14 @@ def to_rgb(z: np.ndarray, signed: bool, bound: float | None = None) -> np.ndarra
         b = bound or float(np.abs(finite).max()) or 1.0
         t = np.clip(finite / b, -1.0, 1.0)[..., None]
         white = np.float32(255)
-        red, blue = np.array([220, 38, 38], np.float32), np.array([37, 99, 235], np.float32)
+        blue, _, red = (np.array(c, np.float32) for c in colours.lut(colours.SIGNED, 3))
         rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
     else:
         lo = 0.0 if float(finite.min()) >= 0 else float(finite.min())
         hi = bound or float(finite.max()) or 1.0
         g = np.clip((finite - lo) / ((hi - lo) or 1.0), 0, 1) * 255
-        rgb = np.repeat(g[..., None], 3, axis=-1)
+        rgb = (colours.lut(colours.ACTIVATION)[np.round(g).astype(np.intp)].astype(np.float32) if activation
+               else np.repeat(g[..., None], 3, axis=-1))
     rgb = np.where(np.isnan(z)[..., None], np.float32(226), rgb)
     return rgb.astype(np.uint8)
 
@@ -90,11 +93,21 @@ def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[i
     rgb[y0:y1 + 1, x1 - t + 1:x1 + 1] = colour
 
 
-def layer_picture(view: nw.LayerView, value: np.ndarray) -> np.ndarray:
-    """The overview's picture of one layer, scaled per layer."""
-    most = 8 if view.key == "input" else 12 if len(view.shape) == 3 else 40
-    signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: grey
-    return upscale(to_rgb(mosaic(value), signed), most=most)[0]
+def map_scale(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray]) -> int:
+    """One enlargement for every map (the input and each conv, activation and pooling layer): a pooled
+    map is then drawn smaller than the map it pools, as it is. The widest mosaic sets it (~TARGET_PX)."""
+    widths = [mosaic(values[v.output]).shape[1] for v in views if len(v.shape) == 3 and v.output in values]
+    return factor_for(max(widths), TARGET_PX, 12) if widths else 1
+
+
+def layer_picture(view: nw.LayerView, value: np.ndarray, scale: int | None = None) -> np.ndarray:
+    """The overview's picture of one layer: maps enlarged ``scale`` times (the same for every map), a dense
+    strip to about TARGET_PX."""
+    signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: the ramp
+    rgb = to_rgb(mosaic(value), signed, activation=view.key != "input")
+    if scale is not None and value.ndim == 3:
+        return enlarge(rgb, scale)
+    return upscale(rgb, most=8 if view.key == "input" else 12 if len(view.shape) == 3 else 40)[0]
 
 
 def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: int = 280) -> np.ndarray:
@@ -114,7 +127,8 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
              labels: Sequence[str] | None = None) -> None:
     """Every layer in order, one picture each (``labels``: class names of a model that does not read digits,
-    shown literally)."""
+    shown literally); every map at one pixel scale."""
+    scale = map_scale(views, values)
     for view in views:
         left, right = st.columns([1, 3], vertical_alignment="center")
         shape = "×".join(str(n) for n in view.shape)
@@ -129,7 +143,7 @@ def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], pr
                          + " · ".join(f"{literal(labels[d], 40)}: {probs[d]:.1%}" for d in top)))
             continue
         value = values[view.output]
-        right.image(png(layer_picture(view, value)), caption=_range_text(value))
+        right.image(png(layer_picture(view, value, scale)), caption=_range_text(value))
 
 
 def _range_text(value: np.ndarray) -> str:
@@ -201,7 +215,7 @@ def clickable_layer(value: np.ndarray, unit: tuple[int, ...], key: str, on_selec
     signed = float(np.nanmin(z)) < 0
     bound = float(np.nanmax(np.abs(z))) or 1.0
     r, q = (unit[1], unit[2]) if value.ndim == 3 else divmod(unit[0], cols)
-    fig = go.Figure(go.Heatmap(z=z, colorscale="RdBu_r" if signed else "gray", zmin=-bound if signed else 0,
+    fig = go.Figure(go.Heatmap(z=z, colorscale=colours.SIGNED_SCALE if signed else colours.ACTIVATION_SCALE, zmin=-bound if signed else 0,
                                zmax=bound, showscale=False, hoverinfo="skip"))
     yy, xx = np.nonzero(~np.isnan(z))
     # Heatmap cells send no selection events; a transparent marker on every cell does.
@@ -255,8 +269,8 @@ def window_figure(u: nw.ConvUnit, i: int) -> go.Figure:
     prod = u.window[i] * u.kernel[i]
     panels = [(u.window[i], np.where(~u.inside, "pad", np.vectorize(_fmt)(u.window[i])), "gray", False,
                f"input ch {i}: window"),
-              (u.kernel[i], np.vectorize(_fmt)(u.kernel[i]), "RdBu_r", True, f"× kernel slice {i}"),
-              (prod, np.vectorize(_fmt)(prod), "RdBu_r", True, f"= products, sum {_fmt(u.per_channel[i])}")]
+              (u.kernel[i], np.vectorize(_fmt)(u.kernel[i]), colours.SIGNED_SCALE, True, f"× kernel slice {i}"),
+              (prod, np.vectorize(_fmt)(prod), colours.SIGNED_SCALE, True, f"= products, sum {_fmt(u.per_channel[i])}")]
     fig = go.Figure()
     for n, (z, text, scale, signed, title) in enumerate(panels):
         x0 = n * (k + 1)  # one empty column between panels

@@ -16,7 +16,8 @@ import streamlit as st
 _HTML = """
 <div class="cl-share">
   <button type="button" class="cl-open" aria-expanded="false" aria-controls="cl-panel"
-          title="A link that reopens exactly what you see now">🔗 Share</button>
+          aria-label="Share this view"
+          title="Share: a link that reopens exactly what you see now">🔗</button>
   <div class="cl-panel" id="cl-panel" hidden>
     <label class="cl-row"><input type="checkbox" class="cl-classroom">
       Classroom link (hide advanced controls)</label>

@@ -21,6 +21,8 @@ malformed parameters fall back to defaults with one short notice.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any, Mapping, Sequence, TypeVar
 
 import streamlit as st
@@ -121,17 +123,29 @@ def sync(cls: type[Settings]) -> dict[str, str]:
     return _write_link(current(cls))
 
 
+@functools.lru_cache(maxsize=1)
+def _layout_css() -> str:
+    return "<style>" + (Path(__file__).resolve().parent / "layout.css").read_text(encoding="utf-8") + "</style>"
+
+
+def layout_css() -> None:
+    """The page-wide layout rules (``ui/layout.css``): the header row, rows of pictures kept in a row."""
+    st.html(_layout_css())
+
+
 def header(cls: type[Settings], title: str, intro: str = "") -> None:
     """The top of every lesson: title, the Share control in the same place on every page, the intro,
     and in a classroom link the values the teacher chose for the controls it hides."""
     from ui.share_control import share_control
 
-    head, share_col = st.columns([6, 1], vertical_alignment="center")
-    head.title(title)
-    with share_col:
-        share_control()
-    if intro:
-        st.markdown(intro)
+    layout_css()
+    with st.container(key="cl-header"):  # ui/layout.css keeps title and Share on one line on a phone
+        head, share_col = st.columns([6, 1], vertical_alignment="center")
+        head.title(title)
+        with share_col:
+            share_control()
+    if intro:  # folded to two lines on a phone, opened by a tap (ui/layout.css)
+        st.container(key="cl-intro").markdown(intro)
     choices = current(cls).teacher_choices() if is_classroom() else ()
     if choices:
         st.caption("Set by your teacher: " + " · ".join(
