@@ -17,6 +17,7 @@ from PIL import Image
 
 from benchmarks.common import Result, check
 from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from core.data.mnist import load_test
 from core.infer.runtime import SHIPPED_DIR, load_model, session_options
 from core.infer.onnx_wire import keep_outputs
@@ -47,10 +48,10 @@ def canvas_of(digit: np.ndarray) -> np.ndarray:
     return rgba
 
 
-def overview(model, plan: nw.LayerOutputs, canvas: np.ndarray) -> int:
+def overview(model, plan: layer_plan.LayerOutputs, canvas: np.ndarray) -> int:
     image = preprocess(canvas, Steps()).image
-    x = nw.normalise(image, model.card.mean, model.card.std)
-    values = nw.run_layers(nw.session_runner(model.session), plan, x)
+    x = layer_plan.normalise(image, model.card.mean, model.card.std)
+    values = layer_plan.run_layers(layer_plan.session_runner(model.session), plan, x)
     probs = nw.softmax_steps(values["logits"]).probs
     size = len(views.png(views.input_picture(image, None, 168)))
     for view in plan.views():
@@ -66,7 +67,7 @@ def logits_session(model):
 
 
 def occlusion(session, model, image: np.ndarray, patch: int = 6) -> int:
-    occ = nw.occlusion(nw.session_runner(session), image, patch, model.card.mean, model.card.std)
+    occ = nw.occlusion(layer_plan.session_runner(session), image, patch, model.card.mean, model.card.std)
     a, b, _ = views.occlusion_pictures(occ, image)
     return len(a) + len(b)
 
@@ -76,7 +77,7 @@ def run() -> list[Result]:
     results = []
     for name in MODELS:
         model = load_model(SHIPPED_DIR / f"{name}.onnx")
-        plan = nw.plan_of(model.card.extra)
+        plan = layer_plan.plan_of(model.card.extra)
         canvas = canvas_of(test.images[0])
         image = test.images[0].astype(np.float32) / 255.0
         fused = logits_session(model)
@@ -87,10 +88,10 @@ def run() -> list[Result]:
         results.append(check(f"{name}: same on the session with every layer output (no fusion)",
                              cpu_ms(lambda: occlusion(model.session, model, image)), "ms",
                              note="why the page batches on a logits-only copy"))
-        x = nw.normalise(image, model.card.mean, model.card.std)
-        run_all = nw.session_runner(model.session)
+        x = layer_plan.normalise(image, model.card.mean, model.card.std)
+        run_all = layer_plan.session_runner(model.session)
         results.append(check(f"{name}: onnxruntime, every layer of one digit",
-                             cpu_ms(lambda: nw.run_layers(run_all, plan, x), repeat=50), "ms"))
+                             cpu_ms(lambda: layer_plan.run_layers(run_all, plan, x), repeat=50), "ms"))
     return results
 
 

@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 
 from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from core.data.mnist import load_test
 from core.infer.model_card import ENSEMBLE_KEY
 from core.infer.runtime import SHIPPED_DIR, LoadedModel, ModelEntry, ModelRefused, list_models, load_model, run_model
@@ -39,10 +40,10 @@ def _model(path: str, size: int, mtime_ns: int) -> LoadedModel:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _params(path: str, size: int, mtime_ns: int, _plan: nw.LayerOutputs) -> dict[str, np.ndarray]:
+def _params(path: str, size: int, mtime_ns: int, _plan: layer_plan.LayerOutputs) -> dict[str, np.ndarray]:
     """The model's weights as its graph outputs them (read once per file; never mutated)."""
     model = _model(path, size, mtime_ns)
-    return nw.read_params(nw.session_runner(model.session), _plan, model.card.input_shape)
+    return layer_plan.read_params(layer_plan.session_runner(model.session), _plan, model.card.input_shape)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -141,14 +142,14 @@ def _input_digit(keys: state.Keys) -> tuple[np.ndarray | None, int | None, str]:
 # Sections
 
 
-def _plan(model: LoadedModel) -> nw.LayerOutputs | None:
+def _plan(model: LoadedModel) -> layer_plan.LayerOutputs | None:
     """The model's layer outputs, or None with an explanation of why this model cannot show them."""
     why = ""
     try:
-        plan = nw.plan_of(model.card.extra)
-    except nw.PlanError as exc:
+        plan = layer_plan.plan_of(model.card.extra)
+    except layer_plan.PlanError as exc:
         plan, why = None, f"its sidecar's description of the layers is damaged ({exc})"
-    if plan is not None and nw.missing_outputs(plan, model.output_names):
+    if plan is not None and layer_plan.missing_outputs(plan, model.output_names):
         plan, why = None, "its sidecar lists layer outputs that the graph does not have"
     if plan is None and ENSEMBLE_KEY in model.card.extra:
         st.info(f"**{literal(model.card.title)}** is an ensemble: several networks whose probabilities are "
@@ -165,9 +166,9 @@ def _plan(model: LoadedModel) -> nw.LayerOutputs | None:
 
 
 @st.fragment
-def _unit_section(keys: state.Keys, plan: nw.LayerOutputs, values, params, image: np.ndarray) -> None:
+def _unit_section(keys: state.Keys, plan: layer_plan.LayerOutputs, values, params, image: np.ndarray) -> None:
     st.subheader("2. Open any unit: its arithmetic, on the trained weights")
-    all_views = plan.views(values[nw.IMAGE].shape)
+    all_views = plan.views(values[layer_plan.IMAGE].shape)
     pickable = [v for v in all_views if v.key not in ("input", "softmax")]
     layer_keys = [v.key for v in pickable]
     if state.current(NetworkSettings).L not in layer_keys:
@@ -194,7 +195,7 @@ def _unit_section(keys: state.Keys, plan: nw.LayerOutputs, values, params, image
     _write_link()
 
 
-def _unit_inputs(keys: state.Keys, view: nw.LayerView) -> tuple[int, ...]:
+def _unit_inputs(keys: state.Keys, view: layer_plan.LayerView) -> tuple[int, ...]:
     if len(view.shape) == 3:
         c, h, w = view.shape
         for name, hi in (("c", c - 1), ("r", h - 1), ("q", w - 1)):
@@ -217,9 +218,9 @@ def _on_pick(chart_key: str, shape: tuple[int, ...], channel: int) -> None:
     state.put(NetworkSettings, **{name: int(v) for name, v in zip(("c", "r", "q"), unit)})
 
 
-def _unit_detail(plan, all_views, step: nw.Step, view: nw.LayerView, values, params, unit) -> None:
+def _unit_detail(plan, all_views, step: layer_plan.Step, view: layer_plan.LayerView, values, params, unit) -> None:
     source = next((v.title for v in all_views if v.output == step.source), "the input")
-    act = nw.ACT_TITLES.get(step.activation, "")
+    act = layer_plan.ACT_TITLES.get(step.activation, "")
     if step.kind == "conv":
         u = nw.conv_unit(step, values, params, *unit)
         order = [int(c) for c in np.argsort(-np.abs(u.per_channel), kind="stable")]
@@ -229,8 +230,8 @@ def _unit_detail(plan, all_views, step: nw.Step, view: nw.LayerView, values, par
     elif step.kind == "pool":
         views.pool_detail(nw.pool_unit(step, values, *unit))
     elif step.kind in ("dense", "logits"):
-        src_shape = plan.steps[view.step - 1].shape if view.step > 0 else values[nw.IMAGE].shape
-        if step.source != nw.IMAGE and plan.steps[view.step - 1].kind == "flatten" and view.step > 1:
+        src_shape = plan.steps[view.step - 1].shape if view.step > 0 else values[layer_plan.IMAGE].shape
+        if step.source != layer_plan.IMAGE and plan.steps[view.step - 1].kind == "flatten" and view.step > 1:
             src_shape = plan.steps[view.step - 2].shape  # name inputs by the map they were flattened from
         views.dense_detail(nw.dense_unit(step, values, params, unit[0], src_shape), source, act)
     elif step.kind == "batchnorm":
@@ -278,7 +279,7 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, in
                "The patch is centred on every pixel in turn: all 784 covered copies go through onnxruntime in "
                "one batch. Red: covering here lowers that digit's probability; blue: raises it.")
     patch = st.slider("Patch size (pixels)", 2, 12, key=keys.p)
-    run = nw.session_runner(_logits_session(*mkey))
+    run = layer_plan.session_runner(_logits_session(*mkey))
     t0 = time.thread_time()  # this thread's CPU: onnxruntime runs on it (one intra-op thread)
     need = inference_bytes(model.card.architecture, model.card.input_shape, 1 + image.shape[0] * image.shape[1])
     occ = views.admitted(memory_budget(), "this occlusion map", need,  # every position in one batch
@@ -299,17 +300,17 @@ def _occlusion_section(keys: state.Keys, model: LoadedModel, mkey: tuple[str, in
     _write_link()
 
 
-def _templates_section(plan: nw.LayerOutputs | None, params, model: LoadedModel) -> None:
+def _templates_section(plan: layer_plan.LayerOutputs | None, params, model: LoadedModel) -> None:
     if not model.card.reads_digits:  # the linear model's templates are digits: no comparison to make
         return
     st.subheader("5. What a linear model learns vs a CNN's first filters")
     lin_path = SHIPPED_DIR / "linear.onnx"
     try:
         lin = _model(str(lin_path), lin_path.stat().st_size, lin_path.stat().st_mtime_ns)
-        lin_plan = nw.plan_of(lin.card.extra)
+        lin_plan = layer_plan.plan_of(lin.card.extra)
         lin_params = _params(str(lin_path), lin_path.stat().st_size, lin_path.stat().st_mtime_ns, lin_plan)
         templates = nw.class_templates(lin_plan, lin_params)
-    except (OSError, ModelRefused, nw.PlanError, TypeError) as exc:
+    except (OSError, ModelRefused, layer_plan.PlanError, TypeError) as exc:
         st.info(f"The shipped linear model is not available ({literal(exc)}).")
         return
     c1, c2 = st.columns([3, 2])
@@ -357,9 +358,9 @@ def main() -> None:
     if src == "draw":  # the drawing travels in the share link, so the link reopens this very digit
         state.put(NetworkSettings, img=encode_digit(image))
     plan = _plan(model)
-    x = nw.normalise(image, model.card.mean, model.card.std)
+    x = layer_plan.normalise(image, model.card.mean, model.card.std)
     if plan is not None:
-        values = nw.run_layers(nw.session_runner(model.session), plan, x)
+        values = layer_plan.run_layers(layer_plan.session_runner(model.session), plan, x)
         params = _params(*mkey, plan)
         logits = values[plan.steps[-1].post]
     else:

@@ -23,7 +23,7 @@ import onnxruntime as ort
 from core.data.mnist import MNIST_MEAN, MNIST_STD, atomic_write_bytes, load_test
 from core.infer.runtime import SHIPPED_DIR
 from core.infer.model_card import LOGITS_NAME, read_card, sidecar_path
-from core.infer.explain import LAYER_OUTPUTS_KEY
+from core.infer.plan import LAYER_OUTPUTS_KEY
 from core.train.graph_surgery import add_layer_outputs, strip_layer_outputs
 
 

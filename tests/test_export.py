@@ -21,7 +21,7 @@ from core.infer.model_card import REQUIRED, read_card, sha256_file
 from core.arch.spec import PRESETS
 from core.arch.layer_table import activation_shapes
 from core.train.convnet import build_model
-from core.infer.explain import plan_of
+from core.infer.plan import plan_of
 from core.infer.preprocess import to_model_input
 from core.arch.recipes import TrainConfig
 from core.train.runner import fit

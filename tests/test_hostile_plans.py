@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from core.infer.model_card import sidecar_path
 from core.infer.plan_check import check_plan
 from core.infer.runtime import SHIPPED_DIR, ModelRefused, load_model
@@ -77,7 +77,7 @@ def test_the_true_plan_is_accepted(tmp_path):
     shutil.copyfile(SHIPPED_DIR / f"{SOURCE}.onnx", dst)
     shutil.copyfile(SHIPPED_DIR / f"{SOURCE}.json", sidecar_path(dst))
     model = load_model(dst)
-    assert nw.plan_of(model.card.extra) is not None
+    assert layer_plan.plan_of(model.card.extra) is not None
 
 
 @pytest.mark.parametrize("lie", sorted(LIES))
@@ -94,16 +94,16 @@ def test_a_plan_that_contradicts_the_graph_is_refused_with_a_reason(tmp_path, li
 def test_check_plan_needs_no_graph():
     """The check works on shapes alone: the same plan against shapes that differ in one weight."""
     card = json.loads((SHIPPED_DIR / f"{SOURCE}.json").read_text())
-    plan = nw.plan_of(card["extra"])
+    plan = layer_plan.plan_of(card["extra"])
     tensors = {n: s.shape for s in plan.steps for n in (s.pre, s.post)}
     params = {"net.layers.0.weight": (6, 1, 5, 5), "net.layers.0.bias": (6,), "net.layers.3.weight": (16, 6, 5, 5),
               "net.layers.3.bias": (16,), "net.layers.7.weight": (120, 400), "net.layers.7.bias": (120,),
               "net.layers.9.weight": (84, 120), "net.layers.9.bias": (84,), "net.layers.11.weight": (10, 84),
               "net.layers.11.bias": (10,)}
     check_plan(plan, tensors, params, (1, 28, 28))
-    with pytest.raises(nw.PlanError, match="output"):
+    with pytest.raises(layer_plan.PlanError, match="output"):
         check_plan(plan, {**tensors, "linear": (121,)}, params, (1, 28, 28))
-    with pytest.raises(nw.PlanError, match="conv2: its weight"):
+    with pytest.raises(layer_plan.PlanError, match="conv2: its weight"):
         check_plan(plan, tensors, {**params, "net.layers.3.weight": (16, 6, 3, 3)}, (1, 28, 28))
 
 

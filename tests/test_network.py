@@ -13,6 +13,7 @@ import pytest
 from onnx import numpy_helper
 
 from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from core.data.mnist import load_test
 from core.infer.runtime import SHIPPED_DIR, load_model, softmax
 from core.train.graph_surgery import GraphMismatch, add_layer_outputs, plan_layer_outputs
@@ -31,14 +32,14 @@ def digit(index: int = 0) -> np.ndarray:
 
 def forward(path: Path, index: int = 0):
     model = load_model(path)
-    plan = nw.plan_of(model.card.extra)
+    plan = layer_plan.plan_of(model.card.extra)
     assert plan is not None, f"{path.name} has no layer outputs"
-    run = nw.session_runner(model.session)
-    x = nw.normalise(digit(index), model.card.mean, model.card.std)
-    return model, plan, nw.run_layers(run, plan, x), nw.read_params(run, plan)
+    run = layer_plan.session_runner(model.session)
+    x = layer_plan.normalise(digit(index), model.card.mean, model.card.std)
+    return model, plan, layer_plan.run_layers(run, plan, x), layer_plan.read_params(run, plan)
 
 
-def hand_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, step: nw.Step, c: int, r: int, q: int) -> float:
+def hand_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, step: layer_plan.Step, c: int, r: int, q: int) -> float:
     """One output of ONNX Conv by the definition: pad with zeros, take the window, multiply, add."""
     top, left, bottom, right = step.pads
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right)))
@@ -47,7 +48,7 @@ def hand_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, step: nw.Step, c: int
     return float((win.astype(np.float64) * w[c]).sum() + b[c])
 
 
-def hand_dense(x: np.ndarray, w: np.ndarray, b: np.ndarray, step: nw.Step) -> np.ndarray:
+def hand_dense(x: np.ndarray, w: np.ndarray, b: np.ndarray, step: layer_plan.Step) -> np.ndarray:
     w = w if step.transposed else w.T  # (out, in)
     return w.astype(np.float64) @ x.reshape(-1) + b
 
@@ -119,14 +120,14 @@ def test_shipped_units_match_onnxruntime(name):
 def test_shipped_sidecars_describe_graph_outputs():
     for name in SHIPPED:
         model = load_model(SHIPPED_DIR / f"{name}.onnx")  # also checks the updated SHA-256
-        plan = nw.plan_of(model.card.extra)
-        assert nw.missing_outputs(plan, model.output_names) == []
+        plan = layer_plan.plan_of(model.card.extra)
+        assert layer_plan.missing_outputs(plan, model.output_names) == []
         assert model.output_names[0] == "logits"
         assert [v.key for v in plan.views()][0] == "input" and plan.views()[-1].key == "softmax"
 
 
 def test_bncnn_batch_norm_is_folded_and_said_so():
-    plan = nw.plan_of(load_model(SHIPPED_DIR / "bncnn.onnx").card.extra)
+    plan = layer_plan.plan_of(load_model(SHIPPED_DIR / "bncnn.onnx").card.extra)
     convs = [s for s in plan.steps if s.kind == "conv"]
     assert [s.folded_bn for s in convs] == ["bn1", "bn2", "bn3"]
     assert "folded" in plan.views()[1].caption
@@ -159,7 +160,7 @@ def custom_export(tmp_path_factory):
 
 
 def test_custom_network_units_match_onnxruntime(custom_export):
-    plan = nw.plan_of(custom_export.card.extra)
+    plan = layer_plan.plan_of(custom_export.card.extra)
     kinds = [s.kind for s in plan.steps]
     assert kinds[:2] == ["conv", "pool"] and kinds[-1] == "logits" and "flatten" in kinds
     assert plan.steps[1].op == "AveragePool"
@@ -185,7 +186,7 @@ def test_layer_outputs_do_not_change_the_logits(custom_export):
 
     proto = onnx.load(custom_export.onnx_path)
     plain = strip_layer_outputs(proto, ["logits"]).SerializeToString()
-    x = nw.normalise(load_test().images[:32] / 255.0, 0.1307, 0.3081)
+    x = layer_plan.normalise(load_test().images[:32] / 255.0, 0.1307, 0.3081)
     a = ort.InferenceSession(plain).run(["logits"], {"image": x})[0]
     b = ort.InferenceSession(custom_export.onnx_path.read_bytes()).run(["logits"], {"image": x})[0]
     np.testing.assert_array_equal(a, b)
@@ -203,23 +204,23 @@ def test_graph_that_does_not_match_its_table_is_refused():
 
 
 def test_old_sidecar_without_layer_outputs_and_malformed_ones():
-    assert nw.plan_of({"parity_digits": 256}) is None
-    good = nw.plan_of(load_model(SHIPPED_DIR / "lenet5.onnx").card.extra).to_dict()
+    assert layer_plan.plan_of({"parity_digits": 256}) is None
+    good = layer_plan.plan_of(load_model(SHIPPED_DIR / "lenet5.onnx").card.extra).to_dict()
     bad_kind = json.loads(json.dumps(good))
     bad_kind["steps"][0]["kind"] = "teleport"
     bad_shape = json.loads(json.dumps(good))
     bad_shape["steps"][0]["shape"] = [10**6, 10**6, 10**6]
     for raw in ({"version": 99, "steps": []}, {"version": 1, "steps": "x"}, bad_kind, bad_shape,
                 {"version": 1, "steps": good["steps"][:1]}):
-        with pytest.raises(nw.PlanError):
-            nw.plan_of({"layer_outputs": raw})
-    assert nw.missing_outputs(nw.plan_of({"layer_outputs": good}), ("logits",))
+        with pytest.raises(layer_plan.PlanError):
+            layer_plan.plan_of({"layer_outputs": raw})
+    assert layer_plan.missing_outputs(layer_plan.plan_of({"layer_outputs": good}), ("logits",))
 
 
 def test_receptive_box_matches_the_arithmetic_module():
     from core import arithmetic as ar
 
-    plan = nw.plan_of(load_model(SHIPPED_DIR / "lenet5.onnx").card.extra)
+    plan = layer_plan.plan_of(load_model(SHIPPED_DIR / "lenet5.onnx").card.extra)
     conv2 = next(i for i, s in enumerate(plan.steps) if s.row == "conv2")
     r0, c0, r1, c1 = nw.receptive_box(plan, conv2, 5, 5)  # a central unit: no clipping
     rf = ar.receptive_field([ar.RFLayer("conv1", 5, 1, 2), ar.RFLayer("pool1", 2, 2, 0),
@@ -258,10 +259,10 @@ def test_occlusion_images_match_a_loop(patch):
 
 def test_occlusion_map_matches_one_image_at_a_time():
     model = load_model(SHIPPED_DIR / "lenet5.onnx")
-    run = nw.session_runner(model.session)
+    run = layer_plan.session_runner(model.session)
     img = digit(3)
     occ = nw.occlusion(run, img, 5, model.card.mean, model.card.std)
-    probs0 = softmax(run(["logits"], nw.normalise(img, model.card.mean, model.card.std))[0])[0]
+    probs0 = softmax(run(["logits"], layer_plan.normalise(img, model.card.mean, model.card.std))[0])[0]
     np.testing.assert_allclose(occ.probs, probs0, rtol=1e-5, atol=1e-7)
     assert occ.classes[0] == int(probs0.argmax()) and occ.classes[1] == int(np.argsort(-probs0)[1])
     slow = np.zeros((2, 28, 28))
@@ -269,7 +270,7 @@ def test_occlusion_map_matches_one_image_at_a_time():
         for c in range(28):
             x = img.copy()
             x[max(r - 2, 0):r + 3, max(c - 2, 0):c + 3] = 0.0
-            p = softmax(run(["logits"], nw.normalise(x, model.card.mean, model.card.std))[0])[0]
+            p = softmax(run(["logits"], layer_plan.normalise(x, model.card.mean, model.card.std))[0])[0]
             slow[:, r, c] = probs0[list(occ.classes)] - p[list(occ.classes)]
     np.testing.assert_allclose(occ.drops, slow, atol=2e-6)
     assert occ.drops[0].max() > 0.01  # covering the digit somewhere costs the prediction something
@@ -277,14 +278,14 @@ def test_occlusion_map_matches_one_image_at_a_time():
 
 def test_linear_templates_and_first_kernels_are_the_files_weights():
     lin = SHIPPED_DIR / "linear.onnx"
-    plan = nw.plan_of(load_model(lin).card.extra)
-    run = nw.session_runner(load_model(lin).session)
-    templates = nw.class_templates(plan, nw.read_params(run, plan))
+    plan = layer_plan.plan_of(load_model(lin).card.extra)
+    run = layer_plan.session_runner(load_model(lin).session)
+    templates = nw.class_templates(plan, layer_plan.read_params(run, plan))
     w = initializers(lin)[plan.steps[-1].params[0]]
     np.testing.assert_array_equal(templates, w.reshape(10, 28, 28))
     cnn = SHIPPED_DIR / "lenet5.onnx"
-    plan2 = nw.plan_of(load_model(cnn).card.extra)
-    kernels = nw.first_conv_kernels(plan2, nw.read_params(nw.session_runner(load_model(cnn).session), plan2))
+    plan2 = layer_plan.plan_of(load_model(cnn).card.extra)
+    kernels = nw.first_conv_kernels(plan2, layer_plan.read_params(layer_plan.session_runner(load_model(cnn).session), plan2))
     np.testing.assert_array_equal(kernels, initializers(cnn)[plan2.steps[0].params[0]])
     assert nw.class_templates(plan2, {}) is None and nw.first_conv_kernels(plan, {}) is None
 
@@ -301,7 +302,7 @@ def test_logits_only_copy_matches_the_onnx_package_and_the_logits(name):
     data = (SHIPPED_DIR / f"{name}.onnx").read_bytes()
     slim = keep_outputs(data)
     assert onnx.load_from_string(slim) == strip_layer_outputs(onnx.load_from_string(data), ["logits"])
-    x = nw.normalise(load_test().images[:16] / 255.0, 0.1307, 0.3081)
+    x = layer_plan.normalise(load_test().images[:16] / 255.0, 0.1307, 0.3081)
     full = ort.InferenceSession(data).run(["logits"], {"image": x})[0]
     np.testing.assert_array_equal(ort.InferenceSession(slim).run(None, {"image": x})[0], full)
     with pytest.raises(ValueError):
@@ -322,7 +323,7 @@ def test_every_preset_exports_its_layers_and_they_check_out(preset, tmp_path):
     torch.manual_seed(0)
     net = build_model(spec).eval()
     res = export_model(net, spec, Provenance(spec.title, "none (random weights)", {}, 0.1), tmp_path, preset)
-    plan = nw.plan_of(res.card.extra)
+    plan = layer_plan.plan_of(res.card.extra)
     rows = [s.row for s in plan.steps]
     assert rows[-1] == "output" and "flatten" in rows
     assert not any(r.startswith(("dropout", "bn")) for r in rows)  # nothing at test time / folded into convs

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from core.links.network import decode_digit
 from core.infer.runtime import SHIPPED_DIR, load_model
 from tests.conftest import wait_for_app_idle
@@ -30,7 +30,7 @@ def test_a_drawn_digit_goes_through_every_layer_and_into_the_link(shared_server,
     wait_for_app_idle(page, 60_000)
     digit = decode_digit(_query(page.url)["img"])  # the link holds the 28×28 digit the page ran
     model = load_model(SHIPPED_DIR / "lenet5.onnx")
-    logits = model.session.run(["logits"], {"image": nw.normalise(digit, model.card.mean, model.card.std)})[0]
+    logits = model.session.run(["logits"], {"image": layer_plan.normalise(digit, model.card.mean, model.card.std)})[0]
     page.get_by_text(f"Prediction: {int(np.argmax(logits))}").first.wait_for(timeout=30_000)
     page.get_by_text("ReLU after dense2").first.wait_for()  # the overview reached the last hidden layer
 

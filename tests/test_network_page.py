@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from core.links.network import decode_digit
 from core.data.mnist import load_test
 from core.infer.runtime import SHIPPED_DIR, load_model
@@ -26,10 +27,10 @@ def markdown(at) -> str:
 
 def expected(model_name: str, image: np.ndarray):
     model = load_model(SHIPPED_DIR / f"{model_name}.onnx")
-    plan = nw.plan_of(model.card.extra)
-    run = nw.session_runner(model.session)
-    values = nw.run_layers(run, plan, nw.normalise(image, model.card.mean, model.card.std))
-    return model, plan, values, nw.read_params(run, plan)
+    plan = layer_plan.plan_of(model.card.extra)
+    run = layer_plan.session_runner(model.session)
+    values = layer_plan.run_layers(run, plan, layer_plan.normalise(image, model.card.mean, model.card.std))
+    return model, plan, values, layer_plan.read_params(run, plan)
 
 
 def test_default_view_shows_every_layer_and_the_models_numbers():

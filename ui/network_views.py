@@ -16,6 +16,7 @@ import streamlit as st
 from core import colours
 from core.arch.budget import MemoryBudget, MemoryRefused
 from core.infer import explain as nw
+from core.infer import plan as layer_plan
 from ui.grid import Box, grid_figure
 from ui.pictures import enlarge, factor_for, png, tile
 from ui.plot_click import cell_targets
@@ -93,14 +94,14 @@ def outline(rgb: np.ndarray, r0: int, c0: int, r1: int, c1: int, colour: tuple[i
     rgb[y0:y1 + 1, x1 - t + 1:x1 + 1] = colour
 
 
-def map_scale(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray]) -> int:
+def map_scale(views: Sequence[layer_plan.LayerView], values: Mapping[str, np.ndarray]) -> int:
     """One enlargement for every map (the input and each conv, activation and pooling layer): a pooled
     map is then drawn smaller than the map it pools, as it is. The widest mosaic sets it (~TARGET_PX)."""
     widths = [mosaic(values[v.output]).shape[1] for v in views if len(v.shape) == 3 and v.output in values]
     return factor_for(max(widths), TARGET_PX, 12) if widths else 1
 
 
-def layer_picture(view: nw.LayerView, value: np.ndarray, scale: int | None = None) -> np.ndarray:
+def layer_picture(view: layer_plan.LayerView, value: np.ndarray, scale: int | None = None) -> np.ndarray:
     """The overview's picture of one layer: maps enlarged ``scale`` times (the same for every map), a dense
     strip to about TARGET_PX."""
     signed = view.signed and float(np.min(value)) < 0  # a map after a ReLU has no negatives: the ramp
@@ -124,7 +125,7 @@ def input_picture(image: np.ndarray, box: tuple[int, int, int, int] | None, px: 
 # The overview
 
 
-def overview(views: Sequence[nw.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
+def overview(views: Sequence[layer_plan.LayerView], values: Mapping[str, np.ndarray], probs: np.ndarray,
              labels: Sequence[str] | None = None) -> None:
     """Every layer in order, one picture each (``labels``: class names of a model that does not read digits,
     shown literally); every map at one pixel scale."""

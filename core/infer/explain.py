@@ -26,11 +26,9 @@ from typing import Mapping
 
 import numpy as np
 
-# The plan lives in core.infer.plan; its names are re-exported here, where the pages have always found them.
-from core.infer.plan import (  # noqa: E402,F401
-    ACT_TITLES, ACTIVATIONS, IMAGE, LAYER_OUTPUTS_KEY, MAX_STEPS, PLAN_VERSION, STEP_KINDS, LayerOutputs, LayerView,
-    PlanError, Runner, Step, layer_views, missing_outputs, normalise, plan_of, read_params, run_layers,
-    session_runner, step_from_dict,
+from core.infer.plan import (
+    IMAGE, LAYER_OUTPUTS_KEY, LayerOutputs, LayerView, PlanError, Runner, Step, layer_views, missing_outputs,
+    normalise, plan_of, read_params, run_layers, session_runner,
 )
 
 

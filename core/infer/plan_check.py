@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from core.infer.explain import IMAGE, LayerOutputs, PlanError, Runner, Step, missing_outputs, plan_of
+from core.infer.plan import IMAGE, LayerOutputs, PlanError, Runner, Step, missing_outputs, plan_of
 
 Shape = tuple[int, ...]
 POOL_OPS = ("MaxPool", "AveragePool")

@@ -23,7 +23,7 @@ import onnxruntime as ort
 from core.arch.budget import MemoryBudget, MemoryRefused
 from core.data.mnist import REPO_ROOT
 from core.files import FileRefused, regular_file_size
-from core.infer.explain import PlanError, session_runner
+from core.infer.plan import PlanError, session_runner
 from core.infer.model_card import LOGITS_NAME, ModelCard, ModelCardError, read_card, sha256_file
 from core.infer.plan_check import verify_plan
 from core.infer.session_folders import usable_session_dir

@@ -25,7 +25,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from core.infer.model_card import INPUT_NAME, LOGITS_NAME
-from core.infer.explain import LAYER_OUTPUTS_KEY, LayerOutputs, Step
+from core.infer.plan import LAYER_OUTPUTS_KEY, LayerOutputs, Step
 
 # ONNX ops that start a new step of the chain, and the layer-table kind each one implements.
 ANCHORS = {
