@@ -39,6 +39,7 @@ def element_texts(at) -> list[str]:
 
 
 def revealing(texts: list[str], out_h: int, out_w: int) -> list[str]:
+    texts = [re.sub(r"<style>.*?</style>", "", t, flags=re.S) for t in texts]  # a style sheet shows nothing
     numbers = {out_h, out_w}
     pattern = re.compile(r"(?<![\w.])(" + "|".join(str(n) for n in sorted(numbers)) + r")(?![\w.])")
     return [t[:300] for t in texts if pattern.search(t)]
