@@ -14,9 +14,8 @@ import streamlit as st
 
 from ui import private_apis
 from ui.server_resources import export_lock
+from ui.store_access import TOKEN_KEY
 from ui.text import literal
-
-TOKEN_KEY = "convlab.session_token"
 LAST_EXPORT_KEY = "export.last"
 
 
@@ -44,7 +43,8 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
     except (export.ExportError, ValueError, OSError) as exc:
         st.error(f"Export failed: {exc}")
         return None
-    return {
+    kept = _keep(res.onnx_path.stem, data, res.card_path.read_text())
+    return {"kept": kept,
         "onnx_path": str(res.onnx_path), "card_path": str(res.card_path), "name": res.card.name,
         "size": res.size_bytes, "opset": res.card.opset, "parity": res.parity.max_abs_logits,
         "parity_acts": res.parity.max_abs_activations, "digits": res.parity.digits,
@@ -52,6 +52,20 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
         "torch_ms": lat.torch_ms, "ort_ms": lat.onnxruntime_ms, "speedup": lat.speedup,
         "digit_model": res.card.reads_digits,
     }
+
+
+def _keep(name: str, onnx: bytes, card: str) -> str:
+    """Keep the export in the store under this browser's token; "" when kept, else why not (in words)."""
+    from core.infer.export_quota import ExportQuota
+    from core.store import models
+    from core.store.store import StoreUnavailable
+    from ui.store_access import store
+
+    try:
+        models.save_model(store(), session_token(), name, onnx, card, ExportQuota.from_env().session_bytes)
+    except (StoreUnavailable, models.SaveRefused, ValueError) as exc:
+        return str(exc)
+    return ""
 
 
 def _next_steps(name: str, digits: bool) -> None:
@@ -93,6 +107,17 @@ def _show(info: dict[str, Any]) -> None:
                        mime="application/json", key="export.dl_json")
     with st.expander("What the sidecar says"):
         st.json(json.loads(card_path.read_text()), expanded=False)
+
+
+def _kept_sentence() -> str:
+    from core.store.models import MAX_MODELS
+    from ui.store_access import store
+
+    days = store().config.retention_days
+    return (f"Kept on this server for this browser (an anonymous token in it, no name): it comes back after a "
+            f"reload or a server restart, for {days:g} days after you last open ConvLab here, up to "
+            f"{MAX_MODELS} models. Another browser or a cleared browser storage does not see it: download "
+            f"it below to keep a copy.")
 
 
 def _quota_caption() -> None:
