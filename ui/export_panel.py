@@ -87,9 +87,11 @@ def _show(info: dict[str, Any]) -> None:
     if not onnx_path.exists() or not card_path.exists():
         st.info("The exported files were cleaned up; export again to download them.")
         return
-    st.success(f"Saved **{literal(info['name'])}.onnx** for this session: pick it on the Draw page.", icon="✅")
-    st.caption("Kept for this browser session only: a reload, a server restart or a move to another server "
-               "loses it. Download it below to keep a copy.")
+    st.success(f"Saved **{literal(info['name'])}.onnx**: pick it on the Draw page.", icon="✅")
+    if info.get("kept"):
+        st.warning(f"Kept for this browser session only: {literal(info['kept'], 300)}", icon="⚠️")
+    else:
+        st.caption(_kept_sentence())
     _next_steps(info["name"], info.get("digit_model", True))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("File size", f"{info['size'] / 1024:.0f} KB")
