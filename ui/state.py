@@ -130,7 +130,7 @@ def header(cls: type[Settings], title: str, intro: str = "") -> None:
     head, share_col = st.columns([6, 1], vertical_alignment="center")
     head.title(title)
     with share_col:
-        share_control()
+        share_control(share.encode(cls.schema(), current(cls).values()))
         browser_token()  # invisible: the browser's anonymous token, so exported models come back
     note = st.session_state.pop(RESTORE_NOTE_KEY, None)
     if note:
