@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core.store import models
 from core.store.config import StoreConfig, normalise_url, retention_days, sqlite_url
-from core.store.schema import MIGRATIONS, current_version, schema_version
+from core.store.schema import MIGRATIONS, current_version, metadata, schema_version
 from core.store.store import Store, StoreUnavailable
 from tests.postgres import running_postgres
 
@@ -28,8 +28,7 @@ def config(request, tmp_path):
         return StoreConfig(sqlite_url(tmp_path / "data"), retention_days=2)
     pg = request.getfixturevalue("pg")
     store = Store.open(StoreConfig(pg.url))
-    with store.engine.begin() as conn:  # each test starts from an empty database
-        conn.exec_driver_sql("DROP TABLE IF EXISTS saved_models, schema_version")
+    metadata.drop_all(store.engine)  # each test starts from an empty database
     store.close()
     return StoreConfig(pg.url, retention_days=2)
 

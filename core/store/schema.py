@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from sqlalchemy import (Column, Connection, Engine, Float, Integer, LargeBinary, MetaData, String, Table, Text,
+from sqlalchemy import (Column, Connection, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text,
                         inspect, select, text)
 
 metadata = MetaData()
@@ -33,11 +33,39 @@ saved_models = Table(
 )
 
 
+classes = Table(
+    "classes", metadata,
+    Column("id", String(16), primary_key=True),  # public: in the join link
+    Column("name", String(40), nullable=False),  # a teacher's words, shown literally
+    Column("digits", String(10), nullable=False),  # e.g. "0123456789"
+    Column("per_student", Integer, nullable=False),  # drawings of each digit per student
+    Column("key_hash", String(64), nullable=False),  # sha256 of the teacher key; the key itself is never kept
+    Column("created_at", Float, nullable=False),
+    Column("touched_at", Float, nullable=False),  # last drawing or dashboard visit: expiry counts from here
+)
+
+class_drawings = Table(
+    "class_drawings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("class_id", String(16), ForeignKey("classes.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("student", String(32), nullable=False),  # the browser's anonymous token
+    Column("nickname", String(40), nullable=False),
+    Column("label", Integer, nullable=False),  # the digit the student was asked to draw
+    Column("pixels", LargeBinary, nullable=False),  # (28, 28) uint8: the model's input before normalisation
+    Column("created_at", Float, nullable=False),
+)
+
+
 def _v1_saved_models(conn: Connection) -> None:
     saved_models.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1_saved_models,)
+def _v2_classes(conn: Connection) -> None:
+    classes.create(conn)
+    class_drawings.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1_saved_models, _v2_classes)
 ADVISORY_KEY = 0x436F6E764C6162  # "ConvLab": one lock id for every replica's migration
 
 
