@@ -1,25 +1,24 @@
-// Keeps one random, anonymous token in this browser (localStorage) and hands it to the server, so the
-// models a student exports come back after a reload. No name, no account: 32 random hex characters.
+// Keeps one random, anonymous token in this browser (localStorage, mirrored in a cookie the server reads
+// when a session starts) so the models a student exports come back after a reload. No name, no account.
+// A new browser keeps the token the server gave its first session: no rerun. Only a browser whose stored
+// token differs from the session's (its cookie was cleared) sends it, which reruns the page once.
 const KEY = 'convlab.browserToken';
+const COOKIE = 'convlab_token';
 const VALID = /^[0-9a-f]{32}$/;
 
-function fresh() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 export default function (component) {
+  const given = (component.data || {}).token;
   let token = null;
   try {
     token = window.localStorage.getItem(KEY);
     if (!VALID.test(token || '')) {
-      token = fresh();
+      if (!VALID.test(given || '')) return;
+      token = given;
       window.localStorage.setItem(KEY, token);
     }
   } catch (err) {  // storage blocked (private mode): this session's models stay in the session only
     return;
   }
-  if (component.data && component.data.known === token) return;  // the server has it: no rerun
-  component.setStateValue('token', token);
+  document.cookie = `${COOKIE}=${token}; Max-Age=31536000; Path=/; SameSite=Lax`;
+  if (token !== given) component.setStateValue('token', token);
 }

@@ -7,23 +7,22 @@ which does, is imported only when the panel is drawn, i.e. on the training page 
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 import streamlit as st
 
 from ui import private_apis
 from ui.server_resources import export_lock
-from ui.store_access import TOKEN_KEY
+from ui.store_access import TOKEN_KEY  # noqa: F401  (the session-state key, imported from here by tests)
 from ui.text import literal
 LAST_EXPORT_KEY = "export.last"
 
 
 def session_token() -> str:
-    """A random id for this browser session: its models live in their own temp folder, never shared."""
-    if TOKEN_KEY not in st.session_state:
-        st.session_state[TOKEN_KEY] = secrets.token_hex(16)
-    return st.session_state[TOKEN_KEY]
+    """This browser's anonymous token: its models live in their own folder and in the store, never shared."""
+    from ui import store_access
+
+    return store_access.session_token()
 
 
 def _default_name(result: Any, spec: Any) -> str:
