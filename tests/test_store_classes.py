@@ -10,7 +10,7 @@ import pytest
 from core.infer.class_report import score, to_csv, to_npz, worst_mistakes
 from core.store import classes as cl
 from core.store.config import StoreConfig, sqlite_url
-from core.store.store import Store
+from core.store.store import Store, StoreUnavailable
 from tests.postgres import running_postgres
 
 DIGIT = np.zeros((28, 28), np.float32)
@@ -96,3 +96,19 @@ def test_report_and_export_match_numpy():
     assert (loaded["images"] == data).all() and list(loaded["labels"]) == [1, 7, 1]
     text = to_csv(np.array([5, 6, 7]), labels, ("=HYPERLINK()", "Ann", "@x"))
     assert text.splitlines()[1:] == ["0,5,1,'=HYPERLINK()", "1,6,7,Ann", "2,7,1,'@x"]
+
+
+@pytest.mark.system
+def test_database_stopped_mid_class_loses_nothing_acknowledged(pg):
+    store = Store.open(StoreConfig(pg.url))
+    info, _ = cl.create_class(store, "mid-class", "1", 10)
+    acknowledged = [cl.add_drawing(store, info, "f" * 32, "", 1, DIGIT, now=1000.0 + i) for i in range(3)]
+    pg.stop()
+    try:
+        with pytest.raises(StoreUnavailable, match="was not saved"):  # the sentence the student sees
+            cl.add_drawing(store, info, "f" * 32, "", 1, DIGIT, now=1004.0)
+    finally:
+        pg.start()
+    acknowledged.append(cl.add_drawing(store, info, "f" * 32, "", 1, DIGIT, now=1005.0))
+    assert list(cl.class_set(store, info).ids) == acknowledged
+    store.close()
