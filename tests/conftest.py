@@ -32,6 +32,8 @@ ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="convlab-tests-"))
 os.environ["CONVLAB_SESSION_MODELS"] = str(_RUN_DIR / "session-models")
 os.environ["CONVLAB_CACHE"] = str(_RUN_DIR / "cache")
+os.environ["CONVLAB_DATA_DIR"] = str(_RUN_DIR / "data")  # the store's SQLite file, never the repo's data/store
+os.environ.pop("CONVLAB_DATABASE_URL", None)  # a developer's PostgreSQL is never a test's
 atexit.register(shutil.rmtree, _RUN_DIR, ignore_errors=True)
 
 from benchmarks.harness import (  # noqa: E402,F401  (after the sys.path line; re-exported for tests)

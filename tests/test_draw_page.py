@@ -212,7 +212,7 @@ def test_classroom_link_keeps_the_teachers_model_and_steps() -> None:
 def test_a_session_model_says_the_link_cannot_carry_it(tmp_path, monkeypatch) -> None:
     token = _session_model(tmp_path, monkeypatch, "e" * 32, "mine", "Mine")
     at = open_page({"src": "test"}, token=token)
-    note = "models you trained live only in your session"
+    note = "models you trained are kept for this browser only"
     assert not any(note in c.value for c in at.caption)  # a shipped model: the link carries it
     at.selectbox(key="draw.m").set_value("session/mine").run()
     assert any(note in c.value and "default model" in c.value for c in at.caption)

@@ -266,6 +266,8 @@ def test_export_panel_in_a_running_app(tmp_path, monkeypatch) -> None:
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("CONVLAB_SESSION_MODELS", str(tmp_path))
+    monkeypatch.setenv("CONVLAB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CONVLAB_RETENTION_DAYS", "12")
 
     def app() -> None:
         import streamlit as st
@@ -293,6 +295,14 @@ def test_export_panel_in_a_running_app(tmp_path, monkeypatch) -> None:
     assert float(labels["Parity max |Δ logits|"]) <= 1e-4
     assert labels["File size"].endswith("KB") and "faster than torch" in at.metric[3].delta
     assert len(at.get("download_button")) == 2
+    from core.store import models
+    from core.store.config import StoreConfig
+    from core.store.store import Store
+
+    kept = Store.open(StoreConfig.from_env())  # the store the panel wrote to: the model is kept there too
+    assert [m.name for m in models.list_saved(kept, token)] == ["my-first-net"]
+    assert any("for 12 days after you last open ConvLab here" in c.value for c in at.caption), [c.value for c in at.caption] + [w.value for w in at.warning]
+    kept.close()
 
 
 def test_shipped_models_are_what_the_script_makes() -> None:

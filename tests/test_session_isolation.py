@@ -106,7 +106,7 @@ def test_a_trained_model_is_offered_only_to_the_session_that_trained_it(server, 
     a.get_by_role("button", name="Train").click()
     expect(a.get_by_text("4 · Results")).to_be_visible(timeout=SLOW_MS)
     a.get_by_role("button", name="Export to ONNX").click()
-    expect(a.get_by_text("for this session: pick it on the Draw page")).to_be_visible(timeout=SLOW_MS)
+    expect(a.get_by_text(": pick it on the Draw page")).to_be_visible(timeout=SLOW_MS)
     assert len(list(Path(server.models).glob("*/*.onnx"))) == 1
 
     a.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Draw a digit").click()

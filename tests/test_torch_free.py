@@ -29,6 +29,7 @@ INTERACTIONS: dict[str, list[tuple[str, str, object]]] = {
     "data": [("selectbox", "data.cls", 5), ("radio", "data.ds", "cifar10"), ("number_input", "data.i", 9)],
     "network": [("selectbox", "network.m", "lenet5"), ("selectbox", "network.L", "dense1"),
                 ("slider", "network.T", 2.0), ("slider", "network.p", 4)],
+    "classroom": [("text_input", "class.name", "7B <maths>"), ("multiselect", "class.digits", [1, 7])],
 }
 
 PAGES_SCRIPT = r"""

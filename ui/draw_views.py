@@ -34,7 +34,7 @@ STEP_LABELS = {
 STEPS_BUTTON = "⚙️ Preprocessing steps"  # the popover above the canvas that holds their switches
 SOURCES = {"draw": "✏️ Draw", "test": "🔢 A real test digit"}
 INKS = {"white": "white on black", "black": "black on white"}
-SESSION_MODEL_NOTE = ("This link opens the default model: models you trained live only in your session, "
+SESSION_MODEL_NOTE = ("This link opens the default model: models you trained are kept for this browser only, "
                       "so a link cannot carry them.")
 
 

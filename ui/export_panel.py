@@ -7,24 +7,22 @@ which does, is imported only when the panel is drawn, i.e. on the training page 
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 import streamlit as st
 
 from ui import private_apis
 from ui.server_resources import export_lock
+from ui.store_access import TOKEN_KEY  # noqa: F401  (the session-state key, imported from here by tests)
 from ui.text import literal
-
-TOKEN_KEY = "convlab.session_token"
 LAST_EXPORT_KEY = "export.last"
 
 
 def session_token() -> str:
-    """A random id for this browser session: its models live in their own temp folder, never shared."""
-    if TOKEN_KEY not in st.session_state:
-        st.session_state[TOKEN_KEY] = secrets.token_hex(16)
-    return st.session_state[TOKEN_KEY]
+    """This browser's anonymous token: its models live in their own folder and in the store, never shared."""
+    from ui import store_access
+
+    return store_access.session_token()
 
 
 def _default_name(result: Any, spec: Any) -> str:
@@ -44,7 +42,8 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
     except (export.ExportError, ValueError, OSError) as exc:
         st.error(f"Export failed: {exc}")
         return None
-    return {
+    kept = _keep(res.onnx_path.stem, data, res.card_path.read_text())
+    return {"kept": kept,
         "onnx_path": str(res.onnx_path), "card_path": str(res.card_path), "name": res.card.name,
         "size": res.size_bytes, "opset": res.card.opset, "parity": res.parity.max_abs_logits,
         "parity_acts": res.parity.max_abs_activations, "digits": res.parity.digits,
@@ -52,6 +51,20 @@ def _export(result: Any, spec: Any, name: str) -> dict[str, Any] | None:
         "torch_ms": lat.torch_ms, "ort_ms": lat.onnxruntime_ms, "speedup": lat.speedup,
         "digit_model": res.card.reads_digits,
     }
+
+
+def _keep(name: str, onnx: bytes, card: str) -> str:
+    """Keep the export in the store under this browser's token; "" when kept, else why not (in words)."""
+    from core.infer.export_quota import ExportQuota
+    from core.store import models
+    from core.store.store import StoreUnavailable
+    from ui.store_access import store
+
+    try:
+        models.save_model(store(), session_token(), name, onnx, card, ExportQuota.from_env().session_bytes)
+    except (StoreUnavailable, models.SaveRefused, ValueError) as exc:
+        return str(exc)
+    return ""
 
 
 def _next_steps(name: str, digits: bool) -> None:
@@ -73,9 +86,11 @@ def _show(info: dict[str, Any]) -> None:
     if not onnx_path.exists() or not card_path.exists():
         st.info("The exported files were cleaned up; export again to download them.")
         return
-    st.success(f"Saved **{literal(info['name'])}.onnx** for this session: pick it on the Draw page.", icon="✅")
-    st.caption("Kept for this browser session only: a reload, a server restart or a move to another server "
-               "loses it. Download it below to keep a copy.")
+    st.success(f"Saved **{literal(info['name'])}.onnx**: pick it on the Draw page.", icon="✅")
+    if info.get("kept"):
+        st.warning(f"Kept for this browser session only: {literal(info['kept'], 300)}", icon="⚠️")
+    else:
+        st.caption(_kept_sentence())
     _next_steps(info["name"], info.get("digit_model", True))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("File size", f"{info['size'] / 1024:.0f} KB")
@@ -94,6 +109,17 @@ def _show(info: dict[str, Any]) -> None:
                        mime="application/json", key="export.dl_json")
     with st.expander("What the sidecar says"):
         st.json(json.loads(card_path.read_text()), expanded=False)
+
+
+def _kept_sentence() -> str:
+    from core.store.models import MAX_MODELS
+    from ui.store_access import store
+
+    days = store().config.retention_days
+    return (f"Kept on this server for this browser (an anonymous token in it, no name): it comes back after a "
+            f"reload or a server restart, for {days:g} days after you last open ConvLab here, up to "
+            f"{MAX_MODELS} models. Another browser or a cleared browser storage does not see it: download "
+            f"it below to keep a copy.")
 
 
 def _quota_caption() -> None:

@@ -48,4 +48,8 @@ LESSONS: tuple[PageInfo, ...] = (
         "pages/network.py", "network", "Inside the network", "🔬",
         "Every layer of a trained CNN for one digit; click any unit to see its arithmetic.",
     ),
+    PageInfo(
+        "pages/classroom.py", "classroom", "Our class's handwriting", "🧑‍🏫",
+        "Create a class: everyone draws digits on their phone, and you see how the models read your class.",
+    ),
 )

@@ -137,13 +137,18 @@ def header(cls: type[Settings], title: str, intro: str = "") -> None:
     """The top of every lesson: title, the Share control in the same place on every page, the intro,
     and in a classroom link the values the teacher chose for the controls it hides."""
     from ui.share_control import share_control
+    from ui.store_access import RESTORE_NOTE_KEY, browser_token
 
     layout_css()
     with st.container(key="cl-header"):  # ui/layout.css keeps title and Share on one line on a phone
         head, share_col = st.columns([6, 1], vertical_alignment="center")
         head.title(title)
         with share_col:
-            share_control()
+            share_control(share.encode(cls.schema(), current(cls).values()))
+            browser_token()  # invisible: the browser's anonymous token, so exported models come back
+    note = st.session_state.pop(RESTORE_NOTE_KEY, None)
+    if note:
+        st.toast(note, icon="💾")
     if intro:  # folded to two lines on a phone, opened by a tap (ui/layout.css)
         st.container(key="cl-intro").markdown(intro)
     choices = current(cls).teacher_choices() if is_classroom() else ()
