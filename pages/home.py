@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.nav import ensure_navigation
-from ui.registry import LESSONS
+from ui.registry import PAGES
 
 ensure_navigation()
 
@@ -39,8 +39,8 @@ st.markdown(
 st.subheader("Lessons")
 # One row of columns per three cards: on a phone the columns stack row by row, so the cards keep the
 # lessons' order (one set of three columns filled round-robin stacked as 1, 4, 2, 5, 3).
-for first in range(0, len(LESSONS), CARDS_PER_ROW):
-    row = LESSONS[first:first + CARDS_PER_ROW]
+for first in range(0, len(PAGES), CARDS_PER_ROW):
+    row = PAGES[first:first + CARDS_PER_ROW]
     for col, page in zip(st.columns(CARDS_PER_ROW), row):
         with col.container(border=True):
             st.markdown(f"### {page.icon} {page.title}")

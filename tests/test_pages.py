@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from ui.registry import HOME, LESSONS
+from ui.registry import HOME, PAGES as LESSONS  # every page of the menu, the class activity included
 
 APP = str(REPO / "streamlit_app.py")
 

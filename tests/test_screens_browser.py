@@ -24,11 +24,11 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import REPO, wait_for_app_idle
-from ui.registry import HOME, LESSONS
+from ui.registry import HOME, PAGES as MENU
 
 pytestmark = [pytest.mark.browser, pytest.mark.system]  # every page at two widths, full screenshots
 
-PAGES = [HOME, *LESSONS]
+PAGES = [HOME, *MENU]
 SCREENS = REPO / "test-artifacts" / "screens"
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 900}},

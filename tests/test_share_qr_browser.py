@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 def test_share_qr_is_the_link(shared_server, page, path):
     page.goto(f"{shared_server.url}{path}")
     wait_for_app_idle(page)
-    page.get_by_role("button", name="🔗 Share").click()
+    page.get_by_role("button", name="Share this view").click()
     image = page.get_by_role("img", name="QR code of this link")
     expect(image).to_be_visible()
     for classroom in (False, True):

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import wait_for_app_idle
-from ui.registry import HOME, LESSONS
+from ui.registry import HOME, PAGES as MENU
 
 pytestmark = pytest.mark.browser
 
-PAGES = [HOME, *LESSONS]
+PAGES = [HOME, *MENU]
 
 
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: p.url_path or "home")

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
-from ui.registry import LESSONS
+from ui.registry import LESSONS, PAGES
 
-NO_TORCH_PAGES = [p for p in LESSONS if p.url_path != "train"]
+NO_TORCH_PAGES = [p for p in PAGES if p.url_path != "train"]
 # Interactions that reach more of a page's code (data loading, models); (widget kind, key, value).
 INTERACTIONS: dict[str, list[tuple[str, str, object]]] = {
     "arithmetic": [("radio", "arithmetic.op", "transposed")],

@@ -6,14 +6,14 @@ import streamlit as st
 
 from ui import private_apis
 from ui.page_style import app_css
-from ui.registry import HOME, LESSONS
+from ui.registry import HOME, PAGES
 
 
 def app_navigation() -> st.Page:
     """Page config and ConvLab's menu; returns the page the URL asks for (the caller runs it)."""
     st.set_page_config(page_title="ConvLab: how CNNs see", page_icon="🧠", layout="wide")
     pages = [st.Page(HOME.file, title=HOME.title, icon=HOME.icon, url_path=HOME.url_path, default=True)]
-    pages += [st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path) for p in LESSONS]
+    pages += [st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
     page = st.navigation(pages, position="sidebar", expanded=True)
     app_css()
     return page

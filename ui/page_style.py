@@ -26,7 +26,7 @@ _APP_CSS = """<style>
    applies to the bar's own wrapper, whose parent is the page's column; on a phone (columns stacked) the
    bar would cover a quarter of the screen, so there it scrolls with the page. */
 @media (min-width: 641px) {
-  div:has(> .st-key-train-bar) { position: sticky; top: 0; z-index: 20; background: #fff; }
+  [data-testid="stLayoutWrapper"]:has(> .st-key-train-bar) { position: sticky; top: 0; z-index: 20; background: #fff; }
 }
 .st-key-train-bar { padding: 0.5rem 0 0.25rem; border-bottom: 1px solid rgba(49, 51, 63, 0.15); }
 </style>"""

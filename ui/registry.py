@@ -48,8 +48,11 @@ LESSONS: tuple[PageInfo, ...] = (
         "pages/network.py", "network", "Inside the network", "🔬",
         "Every layer of a trained CNN for one digit; click any unit to see its arithmetic.",
     ),
-    PageInfo(
-        "pages/classroom.py", "classroom", "Our class's handwriting", "🧑‍🏫",
-        "Create a class: everyone draws digits on their phone, and you see how the models read your class.",
-    ),
 )
+
+# Not a lesson: a class activity has no lesson settings to share (its links carry a class and a key).
+CLASS_ACTIVITY = PageInfo(
+    "pages/classroom.py", "classroom", "Our class's handwriting", "🧑‍🏫",
+    "Create a class: everyone draws digits on their phone, and you see how the models read your class.",
+)
+PAGES: tuple[PageInfo, ...] = (*LESSONS, CLASS_ACTIVITY)  # the menu after Home, in this order

@@ -145,7 +145,8 @@ def header(cls: type[Settings], title: str, intro: str = "") -> None:
         head.title(title)
         with share_col:
             share_control(share.encode(cls.schema(), current(cls).values()))
-            browser_token()  # invisible: the browser's anonymous token, so exported models come back
+    with st.container(key="cl-token"):  # invisible, out of the flow (ui/layout.css): takes no room on a phone
+        browser_token()  # the browser's anonymous token, so exported models come back
     note = st.session_state.pop(RESTORE_NOTE_KEY, None)
     if note:
         st.toast(note, icon="💾")

@@ -24,9 +24,9 @@ from PIL import Image  # noqa: E402
 
 from tests.apptest_checks import assert_clean, open_page, texts  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
-from ui.registry import LESSONS  # noqa: E402
+from ui.registry import LESSONS, PAGES as MENU  # noqa: E402
 
-PAGES = [p for p in LESSONS if p.url_path != "train"]
+PAGES = [p for p in MENU if p.url_path != "train"]
 TRAIN = next(p for p in LESSONS if p.url_path == "train")
 
 
