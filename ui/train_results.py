@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from core import colours
 from core.data import mnist as cdata
 from core.data import registry as cds
 from core.arch import spec as archspec
@@ -34,7 +35,7 @@ def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = N
     z = confusion.astype(float)
     colour = np.log1p(z)  # keeps the rare mistakes visible next to ~1,000 correct ones
     fig = go.Figure(go.Heatmap(
-        z=colour, x=list(range(10)), y=list(range(10)), colorscale="Blues", showscale=False,
+        z=colour, x=list(range(10)), y=list(range(10)), colorscale=colours.ACTIVATION_SCALE, showscale=False,
         text=confusion.astype(int), texttemplate="%{text}", customdata=z,
         hovertemplate="true %{y}, predicted %{x}: %{customdata:.0f}<extra></extra>", xgap=1, ygap=1,
     ))
@@ -131,10 +132,11 @@ def maps_figure(maps: np.ndarray, per_row: int, diverging: bool, title: str, px_
     scale = max(2, min(px_per_cell, max_width // max(1, w)))
     if diverging:
         bound = float(np.nanmax(np.abs(img))) or 1.0
-        heat = go.Heatmap(z=img, colorscale="RdBu_r", zmin=-bound, zmax=bound, showscale=False,
+        heat = go.Heatmap(z=img, colorscale=colours.SIGNED_SCALE, zmin=-bound, zmax=bound, showscale=False,
                           hovertemplate="%{z:.3f}<extra></extra>")
     else:
-        heat = go.Heatmap(z=img, colorscale="Viridis", showscale=False, hovertemplate="%{z:.3f}<extra></extra>")
+        heat = go.Heatmap(z=img, colorscale=colours.ACTIVATION_SCALE, showscale=False,
+                          hovertemplate="%{z:.3f}<extra></extra>")
     fig = go.Figure(heat)
     fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
     fig.update_xaxes(visible=False, constrain="domain")
