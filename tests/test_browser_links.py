@@ -130,7 +130,7 @@ def test_teachers_custom_network_classroom_link_on_fresh_server(browser, fresh_s
     expect(main).to_contain_text("The network from your teacher's link")
     expect(main).to_contain_text("(16, 6, 6)")  # pool2: ⌊(14 + 2 − 3)/1⌋ + 1 = 12 → 6
     expect(main).to_contain_text("7,018")  # 80 + 1,168 + 5,770 parameters
-    expect(main).to_contain_text("SGD + momentum, learning rate 0.05")
+    expect(main).to_contain_text("optimizer SGD + momentum · learning rate 0.05")
     expect(pg.get_by_role("slider", name="Epochs")).to_be_visible()
     expect(pg.get_by_text("Learning-rate schedule")).to_have_count(0)
     assert re.search(r"[?&]layers=c8k3p1-max2-c16k3-max2(&|$)", pg.url), pg.url
