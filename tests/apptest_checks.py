@@ -24,11 +24,14 @@ def new_app() -> AppTest:
     return AppTest.from_file(APP, default_timeout=120)
 
 
-def open_page(file: str, params: Mapping[str, Any] | None = None) -> AppTest:
-    """A fresh session opened on ``file`` (a deep link carrying ``params`` when given)."""
+def open_page(file: str, params: Mapping[str, Any] | None = None, token: str | None = None) -> AppTest:
+    """A fresh session opened on ``file`` (a deep link carrying ``params`` when given; ``token``: the
+    browser's anonymous token the session starts with)."""
     at = new_app()
     for k, v in (params or {}).items():
         at.query_params[k] = v
+    if token:
+        at.session_state["convlab.session_token"] = token
     at.run()
     at.switch_page(file)
     for k, v in (params or {}).items():

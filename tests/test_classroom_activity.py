@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests import apptest_checks as checks
+
 from core.data.mnist import load_test
 from core.infer.class_report import score
 from core.store import classes as cl
@@ -30,13 +32,7 @@ def env(tmp_path, monkeypatch):
 
 
 def open_page(query: dict[str, str] | None = None, token: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    if token:
-        at.session_state["convlab.session_token"] = token
-    at.run()
-    at.switch_page(PAGE).run()
+    at = checks.open_page(PAGE, query, token)
     assert not at.exception, at.exception
     return at
 

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests import apptest_checks as checks
+
 from core.data.mnist import load_test
 from core.infer.runtime import SHIPPED_DIR
 from core.infer.session_folders import session_dir
@@ -26,13 +28,7 @@ SHIPPED = sorted(SHIPPED_DIR.glob("*.onnx"))
 
 
 def open_page(query: dict[str, str] | None = None, token: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    if token:
-        at.session_state["convlab.session_token"] = token
-    at.run()
-    at.switch_page(PAGE).run()
+    at = checks.open_page(PAGE, query, token)
     assert not at.exception, at.exception
     return at
 

@@ -13,7 +13,6 @@ import streamlit as st
 
 from ui import private_apis
 from ui.server_resources import export_lock
-from ui.store_access import TOKEN_KEY  # noqa: F401  (the session-state key, imported from here by tests)
 from ui.text import literal
 LAST_EXPORT_KEY = "export.last"
 
